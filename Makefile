@@ -1,0 +1,45 @@
+# systolica: every target creates .venv and installs what it needs (Python >= 3.11).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-dev
+
+.PHONY: venv demo test test-full bench generate clean distclean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "systolica needs Python >= 3.11, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+## make demo: an 8x8 array under Verilator runs a random INT8 GEMM, checked against the golden model
+demo: $(STAMP)
+	$(VENV)/bin/systolica demo
+
+## make test: the regression suite (long sweeps are marked `slow`: make test-full)
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-full: $(STAMP)
+	$(PY) -m pytest -m ''
+
+## make bench: bench/array.md and bench/array.json
+bench: $(STAMP)
+	$(VENV)/bin/systolica bench -o bench
+
+## make generate ROWS=4 COLS=8 OUT=out
+ROWS ?= 8
+COLS ?= 8
+OUT  ?= out
+generate: $(STAMP)
+	$(VENV)/bin/systolica generate --rows $(ROWS) --cols $(COLS) -o $(OUT)
+
+clean:
+	rm -rf out .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

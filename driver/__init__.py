@@ -1,0 +1,1 @@
+"""Host runtime: compiler and backends (golden, rtl)."""

@@ -1,0 +1,1 @@
+"""Amaranth generators: one component per file."""

@@ -1,0 +1,59 @@
+"""Verilog generation: one file, a stable top module name and port list.
+
+The PE is converted once as its own module and the array instances it ``rows * cols``
+times. Converting a flat netlist of ``rows * cols`` PEs (or one Amaranth submodule per
+PE, which Amaranth does not deduplicate) is what makes elaboration grow into minutes at
+32x32 and beyond; a single PE definition keeps it near-linear and small.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from amaranth.back import verilog
+from amaranth.hdl import Const, ValueCastable
+from amaranth.lib import wiring
+
+from ..model.config import AcceleratorConfig
+from .pe import ProcessingElement
+from .systolic_array import PE_MODULE_NAME, SystolicArray
+
+__all__ = ["TOP_MODULE_NAME", "GeneratedVerilog", "generate_verilog"]
+
+#: Name of the top module in every generated file.
+TOP_MODULE_NAME = "systolica_array"
+
+
+@dataclass(frozen=True)
+class GeneratedVerilog:
+    text: str
+    top: str
+    seconds: float
+
+
+def component_ports(component: wiring.Component) -> dict:
+    """Ports of ``component`` as ``verilog.convert`` wants them, named ``a__b`` like
+    Amaranth does, leaving out members that are constants (``always_ready`` streams)."""
+    ports = {}
+    for path, member, value in component.signature.flatten(component):
+        if isinstance(value, ValueCastable):
+            value = value.as_value()
+        if isinstance(value, Const):
+            continue
+        ports["__".join(map(str, path))] = (value, None)  # direction inferred from drivers
+    return ports
+
+
+def _convert(component: wiring.Component, name: str) -> str:
+    return verilog.convert(component, name=name, ports=component_ports(component), emit_src=False)
+
+
+def generate_verilog(cfg: AcceleratorConfig) -> GeneratedVerilog:
+    """Elaborate ``cfg`` and return the Verilog of the whole design (path independent)."""
+    t0 = time.perf_counter()
+    pe = _convert(ProcessingElement(cfg), PE_MODULE_NAME)
+    top = _convert(SystolicArray(cfg), TOP_MODULE_NAME)
+    header = f"// systolica {cfg.name}: generated from configuration {cfg.config_hash()}\n"
+    text = header + top + "\n" + pe
+    return GeneratedVerilog(text, TOP_MODULE_NAME, time.perf_counter() - t0)

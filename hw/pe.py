@@ -1,0 +1,140 @@
+"""Processing element of the systolic array.
+
+Every PE is the same module (the array instances it ``rows * cols`` times). Per cycle it
+does one multiply and one add, in the arithmetic of the configured input type
+(:mod:`systolica.hw.arith`).
+
+Dataflows, chosen per wavefront by ``ctrl.dataflow``:
+
+- **WS**: ``v_out <= v_in + a * w[ctrl.sel]``: partial sums flow down the column while the
+  two weight buffers stay put. ``ctrl.sel`` picks the buffer the wavefront's tile uses.
+- **OS**: ``v_out <= v_in`` carries the B operand down; ``acc <= acc + a * b``. On the
+  tile's ``last`` wavefront the final sum goes to the drain register ``d`` and ``acc``
+  restarts at zero.
+
+Weight delivery (double buffering): weight beats travel down the column on ``t``. A PE
+captures the first beat aimed at a buffer it has not filled yet and removes it from the
+chain; later beats of that tile pass on. Capturing into one buffer marks the other as
+free for the tile after. So beat ``p`` of a tile lands in row ``p`` and the next tile
+loads while the current one computes.
+
+Drain: when ``ctrl.drain`` is set, ``d <= d_in`` (the drain register of the PE above);
+the array times the drain so it never meets a capture.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..model.array import Dataflow
+from ..model.config import AcceleratorConfig
+from .arith import arithmetic_for
+
+__all__ = ["ProcessingElement", "pe_ctrl_layout", "weight_beat_layout"]
+
+#: Control bits that travel with a wavefront, left to right.
+pe_ctrl_layout = data.StructLayout({
+    "valid": 1,          # a real data beat (not a bubble)
+    "dataflow": Dataflow,
+    "sel": 1,            # WS: which weight buffer this tile uses
+    "last": 1,           # last beat of its tile
+    "drain": 1,          # OS drain shift enable for this PE (not tied to the wavefront)
+})
+
+
+def weight_beat_layout(operand_shape) -> data.StructLayout:
+    """One weight element travelling down a column."""
+    return data.StructLayout({"valid": 1, "buf": 1, "w": operand_shape})
+
+
+class ProcessingElement(wiring.Component):
+    """One multiply-accumulate cell.
+
+    Parameters
+    ----------
+    cfg : AcceleratorConfig
+        Gives the arithmetic (input type), ``acc_bits`` and the supported dataflows
+        (logic for an unsupported dataflow is not generated).
+
+    Attributes
+    ----------
+    a_in, ctrl_in : In
+        Operand from the left and its control bits; passed on registered as ``a_out``,
+        ``ctrl_out`` (one cycle per column).
+    v_in : In(signed(acc_bits))
+        From the PE above: WS partial sum, or OS B operand (sign-extended).
+    v_out : Out
+        Registered: WS ``v_in + a * w``; OS ``v_in``.
+    d_in, d_out : In/Out(signed(acc_bits))
+        OS drain chain: ``d_out`` is this PE's drain register.
+    t_in, t_out : In/Out(weight_beat_layout)
+        WS weight delivery chain (registered).
+    """
+
+    def __init__(self, cfg: AcceleratorConfig):
+        self.cfg = cfg
+        self.arith = arithmetic_for(cfg)
+        op, acc = self.arith.operand_shape, self.arith.acc_shape
+        beat = weight_beat_layout(op)
+        super().__init__({
+            "a_in": In(op), "ctrl_in": In(pe_ctrl_layout), "v_in": In(acc),
+            "d_in": In(acc), "t_in": In(beat),
+            "a_out": Out(op), "ctrl_out": Out(pe_ctrl_layout), "v_out": Out(acc),
+            "d_out": Out(acc), "t_out": Out(beat),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ar = self.arith
+        ws, os_ = self.cfg.supports("ws"), self.cfg.supports("os")
+        ctrl = self.ctrl_in
+        is_os = (ctrl.dataflow == Dataflow.OS) if ws and os_ else Const(int(os_), 1)
+
+        m.d.sync += [self.a_out.eq(self.a_in), self.ctrl_out.eq(self.ctrl_in)]
+
+        weight = self._weight_buffers(m, ctrl) if ws else 0
+        b = ar.acc_to_operand(self.v_in)
+        product = _wire(m, "product", ar.multiply(
+            self.a_in, Mux(is_os, b, weight) if ws and os_ else (weight if ws else b)))
+
+        if os_:
+            acc = Signal(ar.acc_shape)
+            total = _wire(m, "total", ar.accumulate(Mux(is_os, acc, self.v_in) if ws else acc, product),
+                          ar.acc_shape)
+            finish = ctrl.valid & is_os & ctrl.last
+            with m.If(ctrl.valid & is_os):
+                m.d.sync += acc.eq(Mux(ctrl.last, 0, total))
+            with m.If(ctrl.drain):
+                m.d.sync += self.d_out.eq(self.d_in)
+            with m.Elif(finish):
+                m.d.sync += self.d_out.eq(total)
+        else:
+            total = _wire(m, "total", ar.accumulate(self.v_in, product), ar.acc_shape)
+        m.d.sync += self.v_out.eq(Mux(is_os, self.v_in, total) if os_ and ws else (total if ws else self.v_in))
+        return m
+
+    def _weight_buffers(self, m: Module, ctrl):
+        """Two stationary weights; returns the one ``ctrl.sel`` picks."""
+        op = self.arith.operand_shape
+        w = [Signal(op, name=f"w{i}") for i in range(2)]
+        full = Signal(2)
+        t = self.t_in
+        take = t.valid & ~full.bit_select(t.buf, 1)
+        m.d.sync += self.t_out.eq(t)
+        with m.If(take):
+            m.d.sync += self.t_out.valid.eq(0)
+            m.d.sync += full.eq(Mux(t.buf, 0b10, 0b01))
+            with m.If(t.buf):
+                m.d.sync += w[1].eq(t.w)
+            with m.Else():
+                m.d.sync += w[0].eq(t.w)
+        return Mux(ctrl.sel, w[1], w[0])
+
+
+def _wire(m: Module, name: str, value, shape=None) -> Signal:
+    """Bind ``value`` to a named signal so every use shares one piece of logic."""
+    sig = Signal(shape if shape is not None else value.shape(), name=name)
+    m.d.comb += sig.eq(value)
+    return sig

@@ -1,0 +1,250 @@
+"""Systolic array: ``rows x cols`` PEs, weight-stationary and output-stationary.
+
+Ports take and give *aligned* vectors; skew and de-skew registers live inside.
+
+Timing (all cycles counted from the clock edge that accepts a beat, "cycle n"):
+
+- A data beat accepted at ``n`` reaches PE ``(i, j)`` at ``n + 1 + i + j``; every value of
+  one beat (A element from the left, B or partial sum from above, control bits) meets in
+  the PE in the same cycle: a *wavefront*. Bubbles are wavefronts with ``valid = 0``.
+- WS: the result vector of data beat ``n`` leaves on ``result`` at ``n + rows + cols``.
+  Weight beat ``p`` of a tile is captured by row ``p``. A tile's data may enter once all
+  its ``rows`` weight beats have entered; the next tile's weights may enter once the
+  tile before the current one has seen its ``last`` beat. So the next tile loads while
+  the current one computes, and a tile costs ``max(M, rows)`` cycles at the port.
+- OS: the ``last`` beat of a tile accepted at ``T`` is captured into the PEs' drain
+  registers by ``T + rows + j``; column ``j`` then shifts out, bottom row first, during
+  ``T + rows + 1 + j .. T + 2*rows + j`` and the de-skew aligns the columns. A new OS
+  ``last`` beat, or any WS beat, is held off until ``T + rows`` so drains never overlap
+  or meet WS results at the bottom edge. An OS tile costs ``max(K, rows)`` cycles.
+
+Bit-level results are defined by :mod:`systolica.model.array`.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..model.array import Dataflow
+from ..model.config import AcceleratorConfig
+from .arith import arithmetic_for
+from .pe import ProcessingElement, pe_ctrl_layout, weight_beat_layout
+
+__all__ = ["SystolicArray", "data_beat_layout", "weight_row_layout", "result_beat_layout",
+           "PE_MODULE_NAME"]
+
+#: Verilog module name of the PE; the array instances it, the generator emits it once.
+PE_MODULE_NAME = "systolica_pe"
+
+
+def data_beat_layout(cfg: AcceleratorConfig) -> data.StructLayout:
+    """One wavefront: ``a`` enters on the left (``rows`` lanes), ``b`` on top (OS only)."""
+    op = arithmetic_for(cfg).operand_shape
+    return data.StructLayout({
+        "a": data.ArrayLayout(op, cfg.rows),
+        "b": data.ArrayLayout(op, cfg.cols),
+        "dataflow": Dataflow,
+        "last": 1,
+    })
+
+
+def weight_row_layout(cfg: AcceleratorConfig) -> data.ArrayLayout:
+    """One row of a WS weight tile (``cols`` lanes); a tile is ``rows`` of them, row 0 first."""
+    return data.ArrayLayout(arithmetic_for(cfg).operand_shape, cfg.cols)
+
+
+def result_beat_layout(cfg: AcceleratorConfig) -> data.StructLayout:
+    """One result vector (``cols`` partial sums) with the tile's dataflow and last flag."""
+    return data.StructLayout({
+        "c": data.ArrayLayout(arithmetic_for(cfg).acc_shape, cfg.cols),
+        "dataflow": Dataflow,
+        "last": 1,
+    })
+
+
+def _skew(m: Module, name: str, lanes: list, lane_shape, extra: int = 0) -> list:
+    """Delay lane ``k`` by ``k + extra`` cycles.
+
+    Stage ``s`` holds the lanes still waiting (``s..n-1``) as one wide signal, so a
+    skew of ``n`` lanes costs ``n`` signals rather than ``n*(n+1)/2``.
+    """
+    n = len(lanes)
+
+    def stage(label: str, values: list) -> list:
+        reg = Signal(data.ArrayLayout(lane_shape, len(values)), name=f"{name}_{label}")
+        m.d.sync += reg.eq(Cat(*values))
+        return [reg[k] for k in range(len(values))]
+
+    cur = list(lanes)
+    for s in range(extra):
+        cur = stage(f"pre{s}", cur)
+    out = [cur[0]]
+    for s in range(1, n):
+        cur = stage(f"skew{s}", cur[1:])
+        out.append(cur[0])
+    return out
+
+
+def _deskew(m: Module, name: str, lanes: list, lane_shape) -> list:
+    """Delay lane ``k`` of ``n`` by ``n - 1 - k`` cycles (undo a column skew)."""
+    return list(reversed(_skew(m, name, list(reversed(lanes)), lane_shape)))
+
+
+class SystolicArray(wiring.Component):
+    """``rows x cols`` MAC array with run-time WS/OS dataflow per tile.
+
+    Parameters
+    ----------
+    cfg : AcceleratorConfig
+
+    Attributes
+    ----------
+    data : In(stream.Signature(data_beat_layout(cfg)))
+        Wavefronts. ``ready`` may depend on ``payload.dataflow``/``payload.last``
+        (a WS beat waits for its weights; drains are spaced), never on ``valid``.
+        WS: ``a`` is one row of A, ``b`` is ignored. OS: ``a`` is one column of A,
+        ``b`` one row of B. ``last`` closes the tile.
+    weights : In(stream.Signature(weight_row_layout(cfg)))
+        WS weight rows, ``rows`` beats per tile, row 0 first, in tile order.
+    result : Out(stream.Signature(result_beat_layout(cfg), always_ready=True))
+        One vector per WS data beat; ``rows`` vectors per OS tile (bottom row first).
+        The consumer must take one vector every cycle.
+    """
+
+    def __init__(self, cfg: AcceleratorConfig):
+        self.cfg = cfg
+        super().__init__({
+            "data": In(stream.Signature(data_beat_layout(cfg))),
+            "weights": In(stream.Signature(weight_row_layout(cfg))),
+            "result": Out(stream.Signature(result_beat_layout(cfg), always_ready=True)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        R, C = cfg.rows, cfg.cols
+        ar = arithmetic_for(cfg)
+        ws, os_ = cfg.supports("ws"), cfg.supports("os")
+
+        beat = self.data.payload
+        # a one-dataflow array ignores the payload's dataflow field
+        beat_os = (beat.dataflow == Dataflow.OS) if ws and os_ else Const(int(os_), 1)
+
+        # -- admission --------------------------------------------------------------
+        wt_loaded = Signal(2)     # WS weight tiles fully entered (mod 4)
+        w_beat = Signal(range(R))  # beat index inside the weight tile being entered
+        ws_done = Signal(2)       # WS tiles whose last data beat has entered (mod 4)
+        os_wait = Signal(range(R))  # cycles until a drain may be scheduled again
+        in_flight = Signal(2)
+        m.d.comb += in_flight.eq(wt_loaded - ws_done)
+
+        drain_free = os_wait == 0
+        ws_ok = (in_flight != 0) & drain_free
+        os_ok = ~beat.last | drain_free
+        m.d.comb += self.data.ready.eq(Mux(beat_os, os_ok, ws_ok))
+        m.d.comb += self.weights.ready.eq((in_flight <= 1) if ws else 0)
+        take = self.data.valid & self.data.ready
+        take_w = self.weights.valid & self.weights.ready
+
+        with m.If(take & ~beat_os & beat.last):
+            m.d.sync += ws_done.eq(ws_done + 1)
+        with m.If(take_w):
+            with m.If(w_beat == R - 1):
+                m.d.sync += [w_beat.eq(0), wt_loaded.eq(wt_loaded + 1)]
+            with m.Else():
+                m.d.sync += w_beat.eq(w_beat + 1)
+
+        # -- OS drain schedule: wait `rows` cycles after the last beat, then shift `rows` --
+        drain_pending = Signal()
+        phase = Signal(range(R + 1))  # 0 idle, 1..R: shift cycle of column 0
+        os_last = take & beat_os & beat.last
+        with m.If(os_last):
+            m.d.sync += [os_wait.eq(R - 1), drain_pending.eq(1)]
+        with m.Elif(os_wait != 0):
+            m.d.sync += os_wait.eq(os_wait - 1)
+        start_drain = drain_pending & (os_wait == 0)
+        with m.If(start_drain & ~os_last):
+            m.d.sync += drain_pending.eq(0)
+        with m.If(start_drain):
+            m.d.sync += phase.eq(1)
+        with m.Elif(phase != 0):
+            m.d.sync += phase.eq(Mux(phase == R, 0, phase + 1))
+
+        # -- entry register and skew ------------------------------------------------
+        e_ctrl = Signal(pe_ctrl_layout)
+        m.d.sync += [
+            e_ctrl.valid.eq(take),
+            e_ctrl.dataflow.eq(Mux(beat_os, Dataflow.OS, Dataflow.WS)),
+            e_ctrl.sel.eq(ws_done[0]),
+            e_ctrl.last.eq(beat.last),
+        ]
+        # control bits run down a chain of registers (row i sees them i cycles later)
+        row_ctrl = [e_ctrl]
+        for i in range(1, R):
+            c = Signal(pe_ctrl_layout, name=f"row_ctrl{i}")
+            m.d.sync += c.eq(row_ctrl[-1])
+            row_ctrl.append(c)
+        a_lanes = _skew(m, "a", [beat.a[i] for i in range(R)], ar.operand_shape, extra=1)
+        if os_:
+            b_in = [Mux(beat_os, beat.b[j], 0) for j in range(C)]
+            b_lanes = _skew(m, "b", b_in, ar.operand_shape, extra=1)
+        if ws:
+            wb = weight_beat_layout(ar.operand_shape)
+            w_in = []
+            for j in range(C):
+                lane = Signal(wb, name=f"w_in{j}")
+                m.d.comb += [lane.valid.eq(take_w), lane.buf.eq(wt_loaded[0]),
+                             lane.w.eq(self.weights.payload[j])]
+                w_in.append(lane)
+            t_lanes = _skew(m, "t", w_in, wb, extra=1)
+
+        # -- the PE grid ------------------------------------------------------------
+        acc = ar.acc_shape
+        a_sig = [[Signal(ar.operand_shape, name=f"a_{i}_{j}") for j in range(C)] for i in range(R)]
+        ctrl_sig = [[Signal(pe_ctrl_layout, name=f"ctrl_{i}_{j}") for j in range(C)] for i in range(R)]
+        v_sig = [[Signal(acc, name=f"v_{i}_{j}") for j in range(C)] for i in range(R)]
+        d_sig = [[Signal(acc, name=f"d_{i}_{j}") for j in range(C)] for i in range(R)]
+        t_sig = ([[Signal(weight_beat_layout(ar.operand_shape), name=f"t_{i}_{j}") for j in range(C)]
+                  for i in range(R)] if ws else None)
+
+        for i in range(R):
+            ctrl0 = Signal(pe_ctrl_layout, name=f"ctrl_in{i}")
+            m.d.comb += [ctrl0.eq(row_ctrl[i]), ctrl0.drain.eq((phase != 0) & (phase <= i))]
+            for j in range(C):
+                ports = dict(
+                    i_clk=ClockSignal(), i_rst=ResetSignal(),
+                    i_a_in=a_lanes[i] if j == 0 else a_sig[i][j - 1],
+                    i_ctrl_in=ctrl0 if j == 0 else ctrl_sig[i][j - 1],
+                    i_v_in=(ar.operand_to_acc(b_lanes[j]) if os_ else 0) if i == 0 else v_sig[i - 1][j],
+                    i_d_in=0 if i == 0 else d_sig[i - 1][j],
+                    i_t_in=(t_lanes[j] if ws else 0) if i == 0 else (t_sig[i - 1][j] if ws else 0),
+                    o_a_out=a_sig[i][j], o_ctrl_out=ctrl_sig[i][j], o_v_out=v_sig[i][j],
+                    o_d_out=d_sig[i][j],
+                )
+                if ws:
+                    ports["o_t_out"] = t_sig[i][j]
+                m.submodules[f"pe_{i}_{j}"] = Instance(PE_MODULE_NAME, **{
+                    k: (v.as_value() if hasattr(v, "as_value") else v) for k, v in ports.items()})
+
+        # -- bottom edge: WS sums or OS drain, then de-skew -----------------------------
+        drain_v = Signal(C, name="drain_valid")   # bit j: column j is draining this cycle
+        drain_last = Signal(C, name="drain_last")
+        m.d.comb += [drain_v[0].eq(phase != 0), drain_last[0].eq(phase == R)]
+        if C > 1:
+            m.d.sync += [drain_v[1:].eq(drain_v[:-1]), drain_last[1:].eq(drain_last[:-1])]
+        bottom = [Mux(drain_v[j], d_sig[R - 1][j], v_sig[R - 1][j]) for j in range(C)]
+        aligned = _deskew(m, "c", bottom, acc)
+
+        edge = ctrl_sig[R - 1][C - 1]
+        ws_out = edge.valid & (edge.dataflow == Dataflow.WS)
+        os_out = drain_v[C - 1]
+        res = self.result.payload
+        m.d.comb += [
+            self.result.valid.eq(ws_out | os_out),
+            res.dataflow.eq(Mux(os_out, Dataflow.OS, Dataflow.WS)),
+            res.last.eq(Mux(os_out, drain_last[C - 1], edge.last)),
+        ]
+        m.d.comb += [res.c[j].eq(aligned[j]) for j in range(C)]
+        return m

@@ -1,0 +1,1 @@
+"""Golden model: configuration, bit-exact numerics and array semantics (numpy)."""

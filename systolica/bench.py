@@ -1,0 +1,128 @@
+"""``make bench``: array benchmark written to ``bench/array.md`` and ``bench/array.json``.
+
+Per configuration: elaboration seconds, Verilator build seconds (cold: empty build cache
+and no ccache; ccache: empty build cache, warm ccache; cached: build cache hit),
+simulated cycles per second, and WS/OS utilization on long GEMMs (WS: M = 256 rows
+streamed per weight tile; OS: K = 256 per output tile). Larger arrays are elaborated only.
+Nothing here asserts a time: the figures are a report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .model.config import AcceleratorConfig
+
+__all__ = ["run_bench"]
+
+SIMULATED = [(4, 4), (8, 8), (16, 16), (32, 32)]
+ELABORATED_ONLY = [(64, 64), (128, 128)]
+QUICK = [(4, 4), (8, 8)]
+LONG = 256
+
+
+def _timed_build(cfg: AcceleratorConfig) -> dict:
+    from .sim import runner
+
+    out = {}
+    saved = {k: os.environ.get(k) for k in ("SYSTOLICA_CACHE", "SYSTOLICA_NO_CCACHE", "OBJCACHE")}
+    try:
+        with tempfile.TemporaryDirectory(prefix="systolica-bench-") as tmp:
+            os.environ["SYSTOLICA_CACHE"] = tmp
+            os.environ["SYSTOLICA_NO_CCACHE"] = "1"
+            os.environ.pop("OBJCACHE", None)
+            out["build_cold_s"] = runner.build(cfg, force=True).build_s
+        for k in ("SYSTOLICA_CACHE", "SYSTOLICA_NO_CCACHE"):
+            if saved[k] is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = saved[k]
+        runner.build(cfg)  # fill the shared ccache
+        out["build_ccache_s"] = runner.build(cfg, force=True).build_s
+        t0 = time.perf_counter()
+        runner.build(cfg)
+        out["build_cached_s"] = time.perf_counter() - t0
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return out
+
+
+def _gemm(cfg: AcceleratorConfig, flow: str, rng) -> dict:
+    from .demo import run_gemm_rtl
+    from .model import array as golden
+
+    m, k, n = ((LONG, 2 * cfg.rows, 2 * cfg.cols) if flow == "ws" else (2 * cfg.rows, LONG, 2 * cfg.cols))
+    a = rng.integers(-128, 128, size=(m, k))
+    b = rng.integers(-128, 128, size=(k, n))
+    t0 = time.perf_counter()
+    (c, st), = run_gemm_rtl(cfg, a, b, (flow,)).values()
+    wall = time.perf_counter() - t0
+    assert np.array_equal(c, golden.wrap(a @ b, cfg.acc_bits)), f"{flow}: RTL != golden"
+    return {
+        "gemm": [m, k, n], "tiles": st["tiles"], "cycles": st["cycles"],
+        "utilization": st["useful_macs"] / (cfg.pes * st["cycles"]),
+        "steady_state": st["data_beats"] / st["data_span"],
+        "sim_wall_s": wall, "cycles_per_s": st["cycles"] / wall,
+    }
+
+
+def run_bench(out_dir: Path = Path("bench"), quick: bool = False) -> int:
+    from .hw.generate import generate_verilog
+
+    rng = np.random.default_rng(2026)
+    rows = []
+    for r, c in (QUICK if quick else SIMULATED + ELABORATED_ONLY):
+        cfg = AcceleratorConfig(rows=r, cols=c)
+        print(f"[bench] {cfg.name}: elaborating", flush=True)
+        row = {"config": cfg.name, "rows": r, "cols": c, "elaborate_s": generate_verilog(cfg).seconds}
+        if (r, c) in SIMULATED:
+            print(f"[bench] {cfg.name}: building (cold, ccache, cached)", flush=True)
+            row.update(_timed_build(cfg))
+            for flow in cfg.dataflows:
+                print(f"[bench] {cfg.name}: {flow.upper()} GEMM under Verilator", flush=True)
+                row[flow] = _gemm(cfg, flow, rng)
+        rows.append(row)
+        print(f"[bench] {json.dumps(row)}", flush=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version()}
+    (out_dir / "array.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    (out_dir / "array.md").write_text(_markdown(rows, meta))
+    print(f"[bench] wrote {out_dir / 'array.md'} and {out_dir / 'array.json'}")
+    return 0
+
+
+def _markdown(rows: list[dict], meta: dict) -> str:
+    def f(v, fmt="{:.2f}"):
+        return "-" if v is None else fmt.format(v)
+
+    lines = [
+        "# Systolic array benchmark", "",
+        f"Machine: {meta['machine']}; Python {meta['python']}. Written by `make bench`.", "",
+        f"Utilization = useful MACs / (PEs x cycles), cycles from the first beat offered to the "
+        f"last result. WS GEMM: M = {LONG} streamed per weight tile (K = 2 rows, N = 2 cols); "
+        f"OS GEMM: K = {LONG} per output tile (M = 2 rows, N = 2 cols). Steady state = data "
+        "beats / cycles between the first and the last accepted data beat.", "",
+        "| config | elaborate s | build cold s | build ccache s | build cached s | sim cycles/s "
+        "| WS util | WS steady | OS util | OS steady |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ws, os_ = r.get("ws", {}), r.get("os", {})
+        lines.append(
+            f"| {r['config']} | {f(r['elaborate_s'])} | {f(r.get('build_cold_s'), '{:.1f}')} "
+            f"| {f(r.get('build_ccache_s'), '{:.1f}')} | {f(r.get('build_cached_s'), '{:.3f}')} "
+            f"| {f(ws.get('cycles_per_s'), '{:.0f}')} | {f(ws.get('utilization'), '{:.1%}')} "
+            f"| {f(ws.get('steady_state'), '{:.1%}')} | {f(os_.get('utilization'), '{:.1%}')} "
+            f"| {f(os_.get('steady_state'), '{:.1%}')} |")
+    return "\n".join(lines) + "\n"
