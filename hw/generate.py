@@ -1,9 +1,10 @@
 """Verilog generation: one file, a stable top module name and port list.
 
-The PE is converted once as its own module and the array instances it ``rows * cols``
-times. Converting a flat netlist of ``rows * cols`` PEs (or one Amaranth submodule per
-PE, which Amaranth does not deduplicate) is what makes elaboration grow into minutes at
-32x32 and beyond; a single PE definition keeps it near-linear and small.
+The PE and the PE row are converted once each as their own modules: the array instances
+the row ``rows`` times, the row instances the PE ``cols`` times. Converting a flat netlist
+of ``rows * cols`` PEs (or one Amaranth submodule per PE, which Amaranth does not
+deduplicate) is what makes elaboration grow into minutes at 32x32 and beyond; with one
+definition per level the work grows with ``rows + cols`` plus the edge registers.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from amaranth.lib import wiring
 
 from ..model.config import AcceleratorConfig
 from .pe import ProcessingElement
-from .systolic_array import PE_MODULE_NAME, SystolicArray
+from .pe_row import PE_MODULE_NAME, ROW_MODULE_NAME, PeRow
+from .systolic_array import SystolicArray
 
 __all__ = ["TOP_MODULE_NAME", "GeneratedVerilog", "generate_verilog"]
 
@@ -53,7 +55,8 @@ def generate_verilog(cfg: AcceleratorConfig) -> GeneratedVerilog:
     """Elaborate ``cfg`` and return the Verilog of the whole design (path independent)."""
     t0 = time.perf_counter()
     pe = _convert(ProcessingElement(cfg), PE_MODULE_NAME)
+    row = _convert(PeRow(cfg), ROW_MODULE_NAME)
     top = _convert(SystolicArray(cfg), TOP_MODULE_NAME)
     header = f"// systolica {cfg.name}: generated from configuration {cfg.config_hash()}\n"
-    text = header + top + "\n" + pe
+    text = header + top + "\n" + row + "\n" + pe
     return GeneratedVerilog(text, TOP_MODULE_NAME, time.perf_counter() - t0)

@@ -23,20 +23,18 @@ Bit-level results are defined by :mod:`systolica.model.array`.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import (Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Shape,
+                          ShapeCastable, Signal)
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..model.array import Dataflow
 from ..model.config import AcceleratorConfig
 from .arith import arithmetic_for
-from .pe import ProcessingElement, pe_ctrl_layout, weight_beat_layout
+from .pe import pe_ctrl_layout, weight_beat_layout
+from .pe_row import ROW_MODULE_NAME, _v
 
-__all__ = ["SystolicArray", "data_beat_layout", "weight_row_layout", "result_beat_layout",
-           "PE_MODULE_NAME"]
-
-#: Verilog module name of the PE; the array instances it, the generator emits it once.
-PE_MODULE_NAME = "systolica_pe"
+__all__ = ["SystolicArray", "data_beat_layout", "weight_row_layout", "result_beat_layout"]
 
 
 def data_beat_layout(cfg: AcceleratorConfig) -> data.StructLayout:
@@ -72,10 +70,18 @@ def _skew(m: Module, name: str, lanes: list, lane_shape, extra: int = 0) -> list
     """
     n = len(lanes)
 
+    width = Shape.cast(lane_shape).width
+
+    def lane(raw):  # a plain slice back in the lane's shape (signedness, struct view)
+        if isinstance(lane_shape, ShapeCastable):
+            return lane_shape(raw)
+        return raw.as_signed() if Shape.cast(lane_shape).signed else raw
+
     def stage(label: str, values: list) -> list:
-        reg = Signal(data.ArrayLayout(lane_shape, len(values)), name=f"{name}_{label}")
+        # a plain wide signal: a layout-typed one would make Amaranth name every lane
+        reg = Signal(len(values) * width, name=f"{name}_{label}")
         m.d.sync += reg.eq(Cat(*values))
-        return [reg[k] for k in range(len(values))]
+        return [lane(reg[k * width:(k + 1) * width]) for k in range(len(values))]
 
     cur = list(lanes)
     for s in range(extra):
@@ -200,33 +206,34 @@ class SystolicArray(wiring.Component):
                 w_in.append(lane)
             t_lanes = _skew(m, "t", w_in, wb, extra=1)
 
-        # -- the PE grid ------------------------------------------------------------
+        # -- the PE grid: `rows` instances of one row module -------------------------
+        # grid wires are plain vectors: layout-typed ones would make Amaranth name every PE
         acc = ar.acc_shape
-        a_sig = [[Signal(ar.operand_shape, name=f"a_{i}_{j}") for j in range(C)] for i in range(R)]
-        ctrl_sig = [[Signal(pe_ctrl_layout, name=f"ctrl_{i}_{j}") for j in range(C)] for i in range(R)]
-        v_sig = [[Signal(acc, name=f"v_{i}_{j}") for j in range(C)] for i in range(R)]
-        d_sig = [[Signal(acc, name=f"d_{i}_{j}") for j in range(C)] for i in range(R)]
-        t_sig = ([[Signal(weight_beat_layout(ar.operand_shape), name=f"t_{i}_{j}") for j in range(C)]
-                  for i in range(R)] if ws else None)
-
+        aw = Shape.cast(acc).width
+        wb_shape = weight_beat_layout(ar.operand_shape)
+        tw = Shape.cast(wb_shape).width
+        top_v = Signal(C * aw, name="top_v")
+        top_t = Signal(C * tw, name="top_t")
+        if os_:
+            b_acc = [Signal(acc, name=f"b_acc{j}") for j in range(C)]  # extended to acc width
+            m.d.comb += [b_acc[j].eq(ar.operand_to_acc(b_lanes[j])) for j in range(C)]
+            m.d.comb += top_v.eq(Cat(*b_acc))
+        if ws:
+            m.d.comb += top_t.eq(Cat(*t_lanes))
+        v_in, d_in, t_in = top_v, Signal(C * aw, name="top_d"), top_t
         for i in range(R):
             ctrl0 = Signal(pe_ctrl_layout, name=f"ctrl_in{i}")
             m.d.comb += [ctrl0.eq(row_ctrl[i]), ctrl0.drain.eq((phase != 0) & (phase <= i))]
-            for j in range(C):
-                ports = dict(
-                    i_clk=ClockSignal(), i_rst=ResetSignal(),
-                    i_a_in=a_lanes[i] if j == 0 else a_sig[i][j - 1],
-                    i_ctrl_in=ctrl0 if j == 0 else ctrl_sig[i][j - 1],
-                    i_v_in=(ar.operand_to_acc(b_lanes[j]) if os_ else 0) if i == 0 else v_sig[i - 1][j],
-                    i_d_in=0 if i == 0 else d_sig[i - 1][j],
-                    i_t_in=(t_lanes[j] if ws else 0) if i == 0 else (t_sig[i - 1][j] if ws else 0),
-                    o_a_out=a_sig[i][j], o_ctrl_out=ctrl_sig[i][j], o_v_out=v_sig[i][j],
-                    o_d_out=d_sig[i][j],
-                )
-                if ws:
-                    ports["o_t_out"] = t_sig[i][j]
-                m.submodules[f"pe_{i}_{j}"] = Instance(PE_MODULE_NAME, **{
-                    k: (v.as_value() if hasattr(v, "as_value") else v) for k, v in ports.items()})
+            v_out = Signal(C * aw, name=f"v_{i}")
+            d_out = Signal(C * aw, name=f"d_{i}")
+            t_out = Signal(C * tw, name=f"t_{i}")
+            edge_ctrl = Signal(pe_ctrl_layout, name=f"edge_ctrl{i}")
+            m.submodules[f"row_{i}"] = Instance(
+                ROW_MODULE_NAME, i_clk=ClockSignal(), i_rst=ResetSignal(),
+                i_a_in=_v(a_lanes[i]), i_ctrl_in=_v(ctrl0),
+                i_v_in=v_in, i_d_in=d_in, i_t_in=t_in,
+                o_v_out=v_out, o_d_out=d_out, o_t_out=t_out, o_ctrl_out=_v(edge_ctrl))
+            v_in, d_in, t_in = v_out, d_out, t_out
 
         # -- bottom edge: WS sums or OS drain, then de-skew -----------------------------
         drain_v = Signal(C, name="drain_valid")   # bit j: column j is draining this cycle
@@ -234,10 +241,11 @@ class SystolicArray(wiring.Component):
         m.d.comb += [drain_v[0].eq(phase != 0), drain_last[0].eq(phase == R)]
         if C > 1:
             m.d.sync += [drain_v[1:].eq(drain_v[:-1]), drain_last[1:].eq(drain_last[:-1])]
-        bottom = [Mux(drain_v[j], d_sig[R - 1][j], v_sig[R - 1][j]) for j in range(C)]
+        bottom = [Mux(drain_v[j], d_out[j * aw:(j + 1) * aw], v_out[j * aw:(j + 1) * aw]).as_signed()
+                  for j in range(C)]
         aligned = _deskew(m, "c", bottom, acc)
 
-        edge = ctrl_sig[R - 1][C - 1]
+        edge = edge_ctrl  # control leaving the bottom-right PE
         ws_out = edge.valid & (edge.dataflow == Dataflow.WS)
         os_out = drain_v[C - 1]
         res = self.result.payload
