@@ -19,9 +19,10 @@ from amaranth.lib import wiring
 from ..model.config import AcceleratorConfig
 from .pe import ProcessingElement
 from .pe_row import PE_MODULE_NAME, ROW_MODULE_NAME, PeRow
+from .requant import RequantUnit
 from .systolic_array import SystolicArray
 
-__all__ = ["TOP_MODULE_NAME", "GeneratedVerilog", "generate_verilog"]
+__all__ = ["TOP_MODULE_NAME", "UNITS", "GeneratedVerilog", "generate_verilog"]
 
 #: Name of the top module in every generated file.
 TOP_MODULE_NAME = "systolica_array"
@@ -51,12 +52,26 @@ def _convert(component: wiring.Component, name: str) -> str:
     return verilog.convert(component, name=name, ports=component_ports(component), emit_src=False)
 
 
-def generate_verilog(cfg: AcceleratorConfig) -> GeneratedVerilog:
-    """Elaborate ``cfg`` and return the Verilog of the whole design (path independent)."""
+def _array(cfg: AcceleratorConfig) -> list[str]:
+    return [_convert(SystolicArray(cfg), TOP_MODULE_NAME),
+            _convert(PeRow(cfg), ROW_MODULE_NAME),
+            _convert(ProcessingElement(cfg), PE_MODULE_NAME)]
+
+
+def _requant(cfg: AcceleratorConfig) -> list[str]:
+    return [_convert(RequantUnit(cfg), UNITS["requant"])]
+
+
+#: Units that can be generated (and simulated) on their own: name -> top module name.
+UNITS = {"array": TOP_MODULE_NAME, "requant": "systolica_requant"}
+_BUILDERS = {"array": _array, "requant": _requant}
+
+
+def generate_verilog(cfg: AcceleratorConfig, unit: str = "array") -> GeneratedVerilog:
+    """Elaborate ``unit`` of ``cfg`` and return its Verilog, one file (path independent)."""
+    if unit not in UNITS:
+        raise ValueError(f"unit={unit!r}: unknown, allowed one of {sorted(UNITS)}")
     t0 = time.perf_counter()
-    pe = _convert(ProcessingElement(cfg), PE_MODULE_NAME)
-    row = _convert(PeRow(cfg), ROW_MODULE_NAME)
-    top = _convert(SystolicArray(cfg), TOP_MODULE_NAME)
-    header = f"// systolica {cfg.name}: generated from configuration {cfg.config_hash()}\n"
-    text = header + top + "\n" + row + "\n" + pe
-    return GeneratedVerilog(text, TOP_MODULE_NAME, time.perf_counter() - t0)
+    modules = _BUILDERS[unit](cfg)
+    header = f"// systolica {cfg.name} {unit}: generated from configuration {cfg.config_hash()}\n"
+    return GeneratedVerilog(header + "\n".join(modules), UNITS[unit], time.perf_counter() - t0)

@@ -51,6 +51,18 @@ DATAFLOWS = ("ws", "os")
 
 _DIM_RANGE = (1, 128)
 _ACC_BITS_RANGE = (16, 64)
+_SPAD_ROWS_RANGE = (16, 1 << 20)
+_ACC_ROWS_RANGE = (16, 1 << 20)
+_BANKS_RANGE = (1, 16)
+_BUS_BITS = (32, 64, 128, 256, 512)
+_ADDR_BITS_RANGE = (32, 64)
+_QUEUE_DEPTH_RANGE = (2, 256)
+
+
+def _check_pow2(name: str, value: int, lo: int, hi: int) -> None:
+    _check_int(name, value, lo, hi)
+    if value & (value - 1):
+        raise ConfigError(f"{name}={value}: must be a power of two in {lo}..{hi}")
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
@@ -78,6 +90,23 @@ class AcceleratorConfig:
         Sums wrap (two's complement) at this width, in the model and in the hardware.
     dataflows : tuple of str
         Dataflows the array supports at run time, a non-empty subset of ``("ws", "os")``.
+    spad_rows : int
+        Scratchpad capacity in rows (one row = :attr:`spad_row_elems` operands, one array
+        input vector). Power of two, 16..2^20.
+    spad_banks : int
+        Scratchpad banks (the DMA fills one bank while the array reads another). Power of
+        two, 1..16, dividing ``spad_rows``.
+    acc_rows : int
+        Accumulator capacity in rows of ``cols`` partial sums (``acc_bits`` each). Power
+        of two, 16..2^20.
+    acc_banks : int
+        Accumulator banks. Power of two, 1..16, dividing ``acc_rows``.
+    bus_bits : int
+        AXI4 data width of the DMA: 32, 64, 128, 256 or 512.
+    addr_bits : int
+        AXI4 address width, 32..64.
+    queue_depth : int
+        Depth of each command queue (load, execute, store), 2..256.
     """
 
     rows: int = 8
@@ -85,6 +114,13 @@ class AcceleratorConfig:
     input_type: str = "int8"
     acc_bits: int = 32
     dataflows: tuple[str, ...] = DATAFLOWS
+    spad_rows: int = 4096
+    spad_banks: int = 2
+    acc_rows: int = 1024
+    acc_banks: int = 2
+    bus_bits: int = 64
+    addr_bits: int = 32
+    queue_depth: int = 8
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, *_DIM_RANGE)
@@ -113,6 +149,19 @@ class AcceleratorConfig:
                 "without repeats")
         # Canonical order, and a tuple even when built from a list (JSON).
         object.__setattr__(self, "dataflows", tuple(d for d in DATAFLOWS if d in dataflows))
+        _check_pow2("spad_rows", self.spad_rows, *_SPAD_ROWS_RANGE)
+        _check_pow2("spad_banks", self.spad_banks, *_BANKS_RANGE)
+        _check_pow2("acc_rows", self.acc_rows, *_ACC_ROWS_RANGE)
+        _check_pow2("acc_banks", self.acc_banks, *_BANKS_RANGE)
+        for name, rows, banks in (("spad_banks", self.spad_rows, self.spad_banks),
+                                  ("acc_banks", self.acc_rows, self.acc_banks)):
+            if banks > rows // 8:
+                raise ConfigError(f"{name}={banks}: too many banks for {rows} rows, "
+                                  f"allowed 1..{rows // 8} (at least 8 rows per bank)")
+        if self.bus_bits not in _BUS_BITS:
+            raise ConfigError(f"bus_bits={self.bus_bits!r}: allowed one of {list(_BUS_BITS)}")
+        _check_int("addr_bits", self.addr_bits, *_ADDR_BITS_RANGE)
+        _check_int("queue_depth", self.queue_depth, *_QUEUE_DEPTH_RANGE)
 
     # -- derived quantities (the only place they are computed) --------------------------
     @property
@@ -128,6 +177,30 @@ class AcceleratorConfig:
     @property
     def pes(self) -> int:
         return self.rows * self.cols
+
+    @property
+    def spad_row_elems(self) -> int:
+        """Operands in one scratchpad row: wide enough for an A vector (``rows``) and a
+        B/weight vector (``cols``)."""
+        return max(self.rows, self.cols)
+
+    @property
+    def spad_row_bytes(self) -> int:
+        return self.spad_row_elems * self.input_bits // 8
+
+    @property
+    def acc_elem_bytes(self) -> int:
+        """Bytes of one partial sum in DRAM: 4 (int32) up to 32 bits, else 8 (int64)."""
+        return 4 if self.acc_bits <= 32 else 8
+
+    @property
+    def acc_row_bytes(self) -> int:
+        """Bytes of one accumulator row in DRAM (``cols`` partial sums)."""
+        return self.cols * self.acc_elem_bytes
+
+    @property
+    def bus_bytes(self) -> int:
+        return self.bus_bits // 8
 
     def supports(self, dataflow: str) -> bool:
         return dataflow in self.dataflows

@@ -79,7 +79,7 @@ def verilator_env() -> dict[str, str]:
 
 def _source_files() -> list[Path]:
     files = sorted((_PKG_ROOT / "hw").glob("*.py"))
-    files += [_PKG_ROOT / "model" / n for n in ("config.py", "array.py", "bits.py")]
+    files += [_PKG_ROOT / "model" / n for n in ("config.py", "array.py", "bits.py", "requant.py")]
     files += [Path(__file__).resolve(), WAIVERS]
     return files
 
@@ -136,15 +136,16 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def build(cfg: AcceleratorConfig, *, waves: bool | None = None, force: bool = False) -> Build:
-    """Generate and verilate ``cfg`` unless a matching build is cached."""
+def build(cfg: AcceleratorConfig, unit: str = "array", *, waves: bool | None = None,
+          force: bool = False) -> Build:
+    """Generate and verilate ``unit`` of ``cfg`` unless a matching build is cached."""
     from cocotb_tools.runner import get_runner
 
     from ..hw.generate import generate_verilog
 
     waves = _waves_default() if waves is None else waves
     verilator_env()
-    key = f"{cfg.name}-{cfg.config_hash()}-{source_hash()}" + ("-fst" if waves else "")
+    key = f"{unit}-{cfg.name}-{cfg.config_hash()}-{source_hash()}" + ("-fst" if waves else "")
     bdir = cache_root() / "builds" / key
     stamp = bdir / "build.json"
     with _locked(cache_root() / "builds" / f"{key}.lock"):
@@ -154,8 +155,8 @@ def build(cfg: AcceleratorConfig, *, waves: bool | None = None, force: bool = Fa
         if bdir.exists():
             shutil.rmtree(bdir)
         bdir.mkdir(parents=True)
-        _log(f"building {cfg.name} ({key}): elaborating...")
-        gen = generate_verilog(cfg)
+        _log(f"building {unit} {cfg.name} ({key}): elaborating...")
+        gen = generate_verilog(cfg, unit)
         src = bdir / "systolica.v"
         src.write_text(gen.text)
         (bdir / "config.json").write_text(cfg.to_json())

@@ -19,6 +19,14 @@ from systolica.model.config import AcceleratorConfig, ConfigError
     ("dataflows", (), "must be a non-empty subset"),
     ("dataflows", ("os", "os"), "without repeats"),
     ("dataflows", "ws", "must be a non-empty subset"),
+    ("spad_rows", 1000, "spad_rows=1000: must be a power of two in 16..1048576"),
+    ("spad_rows", 8, "spad_rows=8: out of range, allowed 16..1048576"),
+    ("spad_banks", 3, "spad_banks=3: must be a power of two in 1..16"),
+    ("acc_rows", 1 << 21, "acc_rows=2097152: out of range, allowed 16..1048576"),
+    ("acc_banks", 0, "acc_banks=0: out of range, allowed 1..16"),
+    ("bus_bits", 48, "bus_bits=48: allowed one of [32, 64, 128, 256, 512]"),
+    ("addr_bits", 16, "addr_bits=16: out of range, allowed 32..64"),
+    ("queue_depth", 1, "queue_depth=1: out of range, allowed 2..256"),
 ])
 def test_invalid_fields_name_the_field_and_range(field, value, needle):
     with pytest.raises(ConfigError) as e:
@@ -42,7 +50,9 @@ def test_hash_is_stable_and_content_addressed():
     assert a.config_hash() != a.replace(acc_bits=24).config_hash()
     # Fixed by the canonical JSON of the fields, not by Python's per-process hash seed.
     import hashlib
-    canonical = '{"acc_bits":32,"cols":8,"dataflows":["ws","os"],"input_type":"int8","rows":4}'
+    canonical = ('{"acc_banks":2,"acc_bits":32,"acc_rows":1024,"addr_bits":32,"bus_bits":64,'
+                 '"cols":8,"dataflows":["ws","os"],"input_type":"int8","queue_depth":8,"rows":4,'
+                 '"spad_banks":2,"spad_rows":4096}')
     assert a.config_hash() == hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -54,3 +64,10 @@ def test_frozen_and_unknown_json_fields():
         AcceleratorConfig.from_json('{"rows": 4, "depth": 3}')
     with pytest.raises(ConfigError, match="not valid JSON"):
         AcceleratorConfig.from_json("{rows: 4")
+
+
+def test_banks_must_leave_rows_per_bank():
+    with pytest.raises(ConfigError, match=r"spad_banks=4: too many banks for 16 rows, allowed 1..2"):
+        AcceleratorConfig(spad_rows=16, spad_banks=4)
+    cfg = AcceleratorConfig(rows=4, cols=16, acc_bits=40)
+    assert (cfg.spad_row_elems, cfg.spad_row_bytes, cfg.acc_row_bytes) == (16, 16, 128)

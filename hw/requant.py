@@ -1,0 +1,242 @@
+"""Requantization unit: accumulator vectors in, 8-bit activation vectors out.
+
+One lane per array column, seven pipeline stages, one vector per cycle. Each lane
+computes, bit for bit, :func:`systolica.model.numerics.requantize` for its column with
+the scheme its parameters select (:data:`systolica.model.requant.LANE_PARAMS`):
+
+====== =============================== ====================================================
+stage  TFLite fixed point              ONNX float32 scale
+====== =============================== ====================================================
+1      ``x = wrap32(acc + bias)``      same
+2      double: ``y = wrap32(x << left)`` int32 -> float32: sign, magnitude, leading zeros,
+       single: ``y = x``               normalise
+3      --                              round the mantissa to 24 bits (nearest even)
+4      ``p = y * multiplier`` (64 b)   ``p = mant * scale_mant`` (48 b), exponents added
+       -- one shared 32 x 31 multiplier --
+5      double: ``r = (p + 2^30) >> 31`` normalise the product, round to 24 bits (nearest
+       single: ``p + 2^(total-1)``     even): the float32 product
+6      double: RoundingDivideByPOT     float32 -> integer, round half to even
+       single: ``>> total``, wrap32    (|F| >= 1024 saturates, |F| < 0.5 is 0)
+7      ``t = wrap32(v + zero_point)``, clamp to ``[qmin, qmax]``, low 8 bits
+====== =============================== ====================================================
+
+The float path implements IEEE binary32 round-to-nearest-even exactly for every value
+that can influence the output. Three ranges are decided without building the IEEE
+special values, each exactly equivalent: a product below 2^-126 (subnormal or zero in
+float32, also any subnormal ``scale``) rounds to 0 in stage 6 as it would through the
+subnormal path; a product of magnitude >= 1024 (including float32 overflow to inf) lies
+beyond every clamp bound (``|qmin - zp|, |qmax - zp| <= 383``), as the float does. The
+TFLite path's SaturatingRoundingDoublingHighMul cannot saturate here: the multiplier is
+never negative, so ``INT32_MIN * INT32_MIN`` cannot occur.
+
+Parameters change only while the pipeline is empty: ``param`` is accepted when no
+vector is in flight and holds off new vectors while it waits.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..model.config import AcceleratorConfig
+from ..model.requant import LANE_PARAMS, OUT_BITS
+
+__all__ = ["RequantLane", "RequantUnit", "acc_vector_layout", "out_vector_layout",
+           "param_write_layout", "LATENCY"]
+
+#: Cycles from accepting an accumulator vector to its output vector being valid.
+LATENCY = 7
+
+
+def acc_vector_layout(cfg: AcceleratorConfig) -> data.StructLayout:
+    return data.StructLayout({"c": data.ArrayLayout(signed(cfg.acc_bits), cfg.cols), "last": 1})
+
+
+def out_vector_layout(cfg: AcceleratorConfig) -> data.StructLayout:
+    return data.StructLayout({"q": data.ArrayLayout(unsigned(OUT_BITS), cfg.cols), "last": 1})
+
+
+def param_write_layout(cfg: AcceleratorConfig) -> data.StructLayout:
+    return data.StructLayout({"lane": range(cfg.cols), "p": LANE_PARAMS})
+
+
+def _clz32(m: Module, name: str, x) -> Signal:
+    """Leading zeros of a 32-bit value (32 for zero), as a priority encoder."""
+    n = Signal(range(33), name=name)
+    m.d.comb += n.eq(32)
+    for i in range(32):  # later (higher) bits win
+        with m.If(x[i]):
+            m.d.comb += n.eq(31 - i)
+    return n
+
+
+class RequantLane(wiring.Component):
+    """One column's requantizer (see the module docstring for the stages).
+
+    Attributes
+    ----------
+    x : In(signed(acc_bits))     accumulator, sampled when ``en``
+    p : In(LANE_PARAMS)          parameters (stable while data is in flight)
+    en : In(1)                   advance the pipeline
+    q : Out(8)                   output bits (int8 or uint8 per the clamp range)
+    """
+
+    def __init__(self, cfg: AcceleratorConfig):
+        self.cfg = cfg
+        super().__init__({"x": In(signed(cfg.acc_bits)), "p": In(LANE_PARAMS), "en": In(1),
+                          "q": Out(OUT_BITS)})
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.p
+        onnx = p.scheme
+        single = p.single
+
+        def reg(name, shape, value):
+            s = Signal(shape, name=name)
+            with m.If(self.en):
+                m.d.sync += s.eq(value)
+            return s
+
+        # 1: bias (int32 wraparound; narrower accumulators sign-extend)
+        x1 = reg("x1", signed(32), self.x + p.bias)
+
+        # 2: TFLite left shift | int -> float: magnitude and normalisation
+        left = Mux(p.shift[-1], 0, p.shift.as_unsigned())
+        y2 = reg("y2", signed(32), Mux(single, x1, x1 << left))
+        mag = Signal(32, name="mag")
+        m.d.comb += mag.eq(Mux(x1[-1], -x1, x1))          # |INT32_MIN| = 2^31 fits
+        lz = _clz32(m, "lz", mag)
+        norm2 = reg("norm2", 32, mag << lz)
+        e2 = reg("e2", signed(8), 31 - lz)                # value = norm2 * 2^(e2 - 31)
+        sign2 = reg("sign2", 1, x1[-1])
+        zero2 = reg("zero2", 1, mag == 0)
+
+        # 3: round the int to a 24-bit mantissa (nearest even); TFLite passes through
+        up3 = norm2[7] & (norm2[8] | (norm2[:7] != 0))
+        m25 = Signal(25, name="m25")
+        m.d.comb += m25.eq(norm2[8:] + up3)
+        mant3 = reg("mant3", 24, Mux(m25[24], 1 << 23, m25[:24]))
+        e3 = reg("e3", signed(8), e2 + m25[24])           # value = mant3 * 2^(e3 - 23)
+        y3 = reg("y3", signed(32), y2)
+        sign3 = reg("sign3", 1, sign2)
+        zero3 = reg("zero3", 1, zero2)
+
+        # 4: the shared multiplier; float exponent
+        sexp = p.scale[23:31]
+        smant = Cat(p.scale[:23], 1)
+        a_op = Mux(onnx, mant3, y3)                      # signed 32 / 24-bit magnitude
+        b_op = Mux(onnx, smant, p.multiplier)            # both < 2^31, unsigned
+        p4 = reg("p4", signed(64), a_op * b_op)
+        e4 = reg("e4", signed(10), e3 + sexp - 127)       # product = p4 * 2^(e4 - 46)
+        sign4 = reg("sign4", 1, sign3)
+        tiny4 = reg("tiny4", 1, zero3 | (sexp == 0))
+
+        # 5: TFLite SRDHM (double) or the rounding add (single) | float product rounding
+        rsh = Signal(6, name="rsh")                       # single: total - 1 = 30 - shift
+        m.d.comb += rsh.eq(30 - p.shift)
+        srdhm = (p4 + (1 << 30)) >> 31
+        r5 = reg("r5", signed(64), Mux(single, p4 + (Const(1, 64) << rsh), srdhm))
+        hi = p4[47]
+        mant = Mux(hi, p4[24:48], p4[23:47])
+        guard = Mux(hi, p4[23], p4[22])
+        sticky = Mux(hi, p4[:23] != 0, p4[:22] != 0)
+        m25b = Signal(25, name="m25b")
+        m.d.comb += m25b.eq(mant + (guard & (sticky | mant[0])))
+        mant5 = reg("mant5", 24, Mux(m25b[24], 1 << 23, m25b[:24]))
+        e5 = reg("e5", signed(10), e4 + hi + m25b[24])    # F = mant5 * 2^(e5 - 23)
+        sign5 = reg("sign5", 1, sign4)
+        tiny5 = reg("tiny5", 1, tiny4)
+
+        # 6: TFLite RoundingDivideByPOT (double) or the final shift (single) |
+        #    float -> int, round half to even
+        right = Mux(p.shift[-1], -p.shift, 0).as_unsigned()[:5]
+        mask = Signal(32, name="mask")
+        m.d.comb += mask.eq((Const(1, 33) << right) - 1)
+        r32 = r5[:32].as_signed()
+        rem = r32 & mask
+        thr = (mask >> 1) + r32[-1]
+        rdbpot = (r32 >> right) + (rem > thr)
+        single_out = (r5 >> (rsh + 1))[:32].as_signed()
+        tflite6 = Mux(single, single_out, rdbpot)
+
+        sh = Signal(5, name="sh")                          # 23 - e5 for e5 in -1..9
+        sh1 = Signal(5, name="sh1")
+        m.d.comb += [sh.eq(23 - e5), sh1.eq(22 - e5)]
+        ip = mant5 >> sh
+        half = Const(1, 24) << sh1
+        frac = mant5 & ((Const(1, 25) << sh) - 1)
+        up6 = (frac > half) | ((frac == half) & ip[0])
+        fmag = Signal(11, name="fmag")
+        with m.If(tiny5 | (e5 < -1)):
+            m.d.comb += fmag.eq(0)
+        with m.Elif(e5 >= 10):
+            m.d.comb += fmag.eq(1024)
+        with m.Else():
+            m.d.comb += fmag.eq(ip + up6)
+        onnx6 = Mux(sign5, -fmag, fmag)
+        v6 = reg("v6", signed(32), Mux(onnx, onnx6, tflite6))
+
+        # 7: zero point (int32 add), clamp, output bits
+        t = Signal(signed(32), name="t7")
+        m.d.comb += t.eq(v6 + p.zero_point)
+        c = Mux(t < p.qmin, p.qmin, Mux(t > p.qmax, p.qmax, t))
+        q7 = reg("q7", OUT_BITS, c[:OUT_BITS])
+        m.d.comb += self.q.eq(q7)
+        return m
+
+
+class RequantUnit(wiring.Component):
+    """``cols`` lanes behind one stall-together pipeline.
+
+    Attributes
+    ----------
+    acc : In(stream.Signature(acc_vector_layout(cfg)))
+        Accumulator vectors (``last`` passes through).
+    out : Out(stream.Signature(out_vector_layout(cfg)))
+        8-bit vectors, :data:`LATENCY` cycles later; backpressure stalls the pipeline.
+    param : In(stream.Signature(param_write_layout(cfg)))
+        Writes one lane's :data:`LANE_PARAMS`; accepted only while ``busy`` is low, and a
+        waiting write holds off ``acc``.
+    busy : Out(1)
+        A vector is in flight.
+    """
+
+    def __init__(self, cfg: AcceleratorConfig):
+        self.cfg = cfg
+        super().__init__({
+            "acc": In(stream.Signature(acc_vector_layout(cfg))),
+            "out": Out(stream.Signature(out_vector_layout(cfg))),
+            "param": In(stream.Signature(param_write_layout(cfg))),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        C = self.cfg.cols
+        valid = Signal(LATENCY)
+        last = Signal(LATENCY)
+        en = Signal()
+        m.d.comb += [
+            en.eq(~self.out.valid | self.out.ready),
+            self.busy.eq(valid != 0),
+            self.param.ready.eq(valid == 0),
+            self.acc.ready.eq(en & ~self.param.valid),
+            self.out.valid.eq(valid[-1]),
+            self.out.payload.last.eq(last[-1]),
+        ]
+        take = self.acc.valid & self.acc.ready
+        with m.If(en):
+            m.d.sync += [valid.eq(Cat(take, valid[:-1])),
+                         last.eq(Cat(self.acc.payload.last, last[:-1]))]
+
+        params = [Signal(LANE_PARAMS, name=f"params{j}") for j in range(C)]
+        w = self.param
+        for j in range(C):
+            with m.If(w.valid & w.ready & (w.payload.lane == j)):
+                m.d.sync += params[j].eq(w.payload.p)
+            lane = m.submodules[f"lane{j}"] = RequantLane(self.cfg)
+            m.d.comb += [lane.x.eq(self.acc.payload.c[j]), lane.p.eq(params[j]), lane.en.eq(en),
+                         self.out.payload.q[j].eq(lane.q)]
+        return m

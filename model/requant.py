@@ -1,0 +1,114 @@
+"""The requantization unit's contract: lane parameters as bits, and its golden output.
+
+One lane per array column turns an accumulator into an 8-bit activation with the
+numerics of :mod:`.numerics`. The hardware (``hw/requant.py``) and the driver share
+:data:`LANE_PARAMS` -- an Amaranth ``lib.data`` layout, which works in plain Python too --
+so a lane's parameter word is defined once: :func:`encode_lanes` packs it,
+the hardware decodes it.
+
+Accumulators wider than 32 bits are wrapped to int32 on entry (the numerics, like every
+framework's kernels, are int32); narrower ones are sign-extended, which is exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import data
+
+from .config import AcceleratorConfig
+from .numerics import NumericsError, OUTPUT_TYPES, RequantParams, requantize, wrap_int32
+
+__all__ = ["LANE_PARAMS", "OUT_BITS", "lane_fields", "encode_lanes", "requant_golden"]
+
+#: Bits of one output element (int8 or uint8: the clamp range decides which).
+OUT_BITS = 8
+
+#: One lane's parameters. ``scheme``: 0 TFLite fixed point, 1 ONNX float32 scale.
+#: ``single``: TFLITE_SINGLE_ROUNDING. ``scale`` holds float32 bits. ``qmin``/``qmax`` are
+#: the final clamp in output units, so int8 vs uint8 needs no separate mode bit.
+LANE_PARAMS = data.StructLayout({
+    "scheme": 1,
+    "single": 1,
+    "bias": signed(32),
+    "multiplier": unsigned(31),
+    "shift": signed(6),
+    "scale": unsigned(32),
+    "zero_point": signed(9),
+    "qmin": signed(9),
+    "qmax": signed(9),
+})
+
+
+def _per_lane(v, n: int, i: int):
+    return v[i] if isinstance(v, tuple) else v
+
+
+def lane_fields(params: RequantParams, lanes: int, bias=None) -> list[dict]:
+    """Field values of :data:`LANE_PARAMS` for ``lanes`` lanes.
+
+    Per-channel ``params``/``bias`` give channel ``i`` to lane ``i`` and may have fewer
+    channels than lanes (a partial column tile); the spare lanes repeat the last channel
+    (their outputs are not used).
+    """
+    if not isinstance(params, RequantParams):
+        raise TypeError(f"params must be a RequantParams, got {type(params).__name__}")
+    n = params.channels
+    b = None if bias is None else np.asarray(bias, dtype=np.int64)
+    if b is not None and b.ndim > 1:
+        raise NumericsError(f"bias: must be a scalar or 1-D, got shape {b.shape}")
+    nb = None if b is None or b.ndim == 0 else b.size
+    for name, cnt in (("params", n), ("bias", nb)):
+        if cnt is not None and not 1 <= cnt <= lanes:
+            raise NumericsError(f"{name}: {cnt} channels, allowed 1..{lanes} (the unit's lanes, cols)")
+    out = []
+    for i in range(lanes):
+        k = min(i, (n or 1) - 1)
+        kb = min(i, (nb or 1) - 1)
+        bias_i = 0 if b is None else int(b if b.ndim == 0 else b[kb])
+        if not -(1 << 31) <= bias_i < (1 << 31):
+            raise NumericsError(f"bias={bias_i}: out of range, allowed int32")
+        f = {
+            "scheme": int(params.scheme == "onnx"),
+            "single": int(params.rounding == "single"),
+            "bias": bias_i,
+            "multiplier": 0, "shift": 0, "scale": 0,
+            "zero_point": _per_lane(params.zero_point, n, k),
+            "qmin": _per_lane(params.qmin, n, k),
+            "qmax": _per_lane(params.qmax, n, k),
+        }
+        if params.scheme == "tflite":
+            f["multiplier"] = _per_lane(params.multiplier, n, k)
+            f["shift"] = _per_lane(params.shift, n, k)
+        else:
+            s = np.float32(_per_lane(params.scale, n, k))
+            f["scale"] = int(s.view(np.uint32))
+        out.append(f)
+    return out
+
+
+def encode_lanes(params: RequantParams, lanes: int, bias=None) -> list[int]:
+    """One :data:`LANE_PARAMS` word (an int) per lane."""
+    return [LANE_PARAMS.const(f).as_bits() for f in lane_fields(params, lanes, bias)]
+
+
+def requant_golden(cfg: AcceleratorConfig, acc, params: RequantParams, bias=None) -> np.ndarray:
+    """What the unit outputs for accumulator vectors ``acc`` (shape ``(n, cols)``).
+
+    Returns the output values (int8 or uint8 per ``params.out_dtype``), channel ``j`` of
+    ``params``/``bias`` on column ``j`` (per-tensor values on every column).
+    """
+    acc = np.asarray(acc, dtype=np.int64)
+    if acc.ndim != 2 or acc.shape[1] != cfg.cols:
+        raise NumericsError(f"acc: shape {acc.shape}, expected (n, cols={cfg.cols})")
+    fields = lane_fields(params, cfg.cols, bias)  # validates like the hardware path
+    lanes = [RequantParams(
+        params.scheme, f["zero_point"], params.out_dtype,
+        multiplier=f["multiplier"] if params.scheme == "tflite" else None,
+        shift=f["shift"] if params.scheme == "tflite" else None,
+        scale=float(np.uint32(f["scale"]).view(np.float32)) if params.scheme == "onnx" else None,
+        rounding=params.rounding, qmin=f["qmin"], qmax=f["qmax"]) for f in fields]
+    x = wrap_int32(acc)
+    cols = [requantize(x[:, j], lanes[j], bias=fields[j]["bias"]) for j in range(cfg.cols)]
+    _, _, dt = OUTPUT_TYPES[params.out_dtype]
+    return np.stack(cols, axis=1).astype(dt) if cols else np.zeros((acc.shape[0], 0), dt)
