@@ -78,8 +78,8 @@ def verilator_env() -> dict[str, str]:
 
 
 def _source_files() -> list[Path]:
-    files = sorted((_PKG_ROOT / "hw").glob("*.py"))
-    files += [_PKG_ROOT / "model" / n for n in ("config.py", "array.py", "bits.py", "requant.py")]
+    # every model file: the generators import layouts and enums from there
+    files = sorted((_PKG_ROOT / "hw").glob("*.py")) + sorted((_PKG_ROOT / "model").glob("*.py"))
     files += [Path(__file__).resolve(), WAIVERS]
     return files
 

@@ -77,6 +77,28 @@ def _gemm(cfg: AcceleratorConfig, flow: str, rng) -> dict:
     }
 
 
+REQUANT_COLS = [4, 8, 16, 32]
+
+
+def _requant(cols: int) -> dict:
+    """Elaboration and build of the requantization unit; its measured throughput and
+    latency under Verilator (the bench asserts RTL == golden on the same run)."""
+    from .hw.generate import generate_verilog
+    from .sim.runner import build, run_bench as run_cocotb
+
+    cfg = AcceleratorConfig(cols=cols)
+    row = {"cols": cols, "elaborate_s": generate_verilog(cfg, "requant").seconds}
+    b = build(cfg, "requant")
+    row["build_s"] = b.build_s
+    with tempfile.TemporaryDirectory(prefix="systolica-bench-") as tmp:
+        res = Path(tmp) / "requant.json"
+        run_cocotb(b, "systolica.sim.tb_requant", testcase="test_one_vector_per_cycle_and_fixed_latency",
+                   env={"SYSTOLICA_RESULT": str(res)})
+        row.update(json.loads(res.read_text()))
+    row["vectors_per_cycle"] = row["vectors"] / (row["cycles"] - row["latency"])
+    return row
+
+
 def run_bench(out_dir: Path = Path("bench"), quick: bool = False) -> int:
     from .hw.generate import generate_verilog
 
@@ -94,12 +116,35 @@ def run_bench(out_dir: Path = Path("bench"), quick: bool = False) -> int:
                 row[flow] = _gemm(cfg, flow, rng)
         rows.append(row)
         print(f"[bench] {json.dumps(row)}", flush=True)
+    requant = []
+    for cols in REQUANT_COLS[:2] if quick else REQUANT_COLS:
+        print(f"[bench] requant, {cols} lanes: elaborating, building, streaming", flush=True)
+        requant.append(_requant(cols))
+        print(f"[bench] {json.dumps(requant[-1])}", flush=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version()}
     (out_dir / "array.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     (out_dir / "array.md").write_text(_markdown(rows, meta))
-    print(f"[bench] wrote {out_dir / 'array.md'} and {out_dir / 'array.json'}")
+    (out_dir / "requant.json").write_text(json.dumps({"meta": meta, "rows": requant}, indent=2) + "\n")
+    (out_dir / "requant.md").write_text(_requant_markdown(requant, meta))
+    print(f"[bench] wrote {out_dir / 'array.md'}, {out_dir / 'requant.md'} (+ .json)")
     return 0
+
+
+def _requant_markdown(rows: list[dict], meta: dict) -> str:
+    lines = [
+        "# Requantization unit benchmark", "",
+        f"Machine: {meta['machine']}; Python {meta['python']}. Written by `make bench`.", "",
+        "A stream of accumulator vectors with no gaps and no backpressure; cycles from the first "
+        "vector accepted to the last result. Latency = cycles from accepting a vector to its "
+        "result being valid. The run is checked bit for bit against the golden model.", "",
+        "| lanes (cols) | elaborate s | build s | vectors | cycles | latency | vectors/cycle |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['cols']} | {r['elaborate_s']:.2f} | {r['build_s']:.1f} | {r['vectors']} "
+                     f"| {r['cycles']} | {r['latency']} | {r['vectors_per_cycle']:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def _markdown(rows: list[dict], meta: dict) -> str:
