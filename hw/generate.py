@@ -17,9 +17,12 @@ from amaranth.hdl import Const, ValueCastable
 from amaranth.lib import wiring
 
 from ..model.config import AcceleratorConfig
+from .accumulator import Accumulator
+from .dma import Dma
 from .pe import ProcessingElement
 from .pe_row import PE_MODULE_NAME, ROW_MODULE_NAME, PeRow
 from .requant import RequantUnit
+from .scratchpad import Scratchpad
 from .systolic_array import SystolicArray
 
 __all__ = ["TOP_MODULE_NAME", "UNITS", "GeneratedVerilog", "generate_verilog"]
@@ -58,13 +61,23 @@ def _array(cfg: AcceleratorConfig) -> list[str]:
             _convert(ProcessingElement(cfg), PE_MODULE_NAME)]
 
 
-def _requant(cfg: AcceleratorConfig) -> list[str]:
-    return [_convert(RequantUnit(cfg), UNITS["requant"])]
-
+#: Units generated as one module of their own: name -> (top module name, component class).
+_SINGLE_MODULE = {
+    "requant": ("systolica_requant", RequantUnit),
+    "scratchpad": ("systolica_scratchpad", Scratchpad),
+    "accumulator": ("systolica_accumulator", Accumulator),
+    "dma": ("systolica_dma", Dma),
+}
 
 #: Units that can be generated (and simulated) on their own: name -> top module name.
-UNITS = {"array": TOP_MODULE_NAME, "requant": "systolica_requant"}
-_BUILDERS = {"array": _array, "requant": _requant}
+UNITS = {"array": TOP_MODULE_NAME, **{name: top for name, (top, _) in _SINGLE_MODULE.items()}}
+
+
+def _modules(cfg: AcceleratorConfig, unit: str) -> list[str]:
+    if unit == "array":
+        return _array(cfg)
+    top, component = _SINGLE_MODULE[unit]
+    return [_convert(component(cfg), top)]
 
 
 def generate_verilog(cfg: AcceleratorConfig, unit: str = "array") -> GeneratedVerilog:
@@ -72,6 +85,6 @@ def generate_verilog(cfg: AcceleratorConfig, unit: str = "array") -> GeneratedVe
     if unit not in UNITS:
         raise ValueError(f"unit={unit!r}: unknown, allowed one of {sorted(UNITS)}")
     t0 = time.perf_counter()
-    modules = _BUILDERS[unit](cfg)
+    modules = _modules(cfg, unit)
     header = f"// systolica {cfg.name} {unit}: generated from configuration {cfg.config_hash()}\n"
     return GeneratedVerilog(header + "\n".join(modules), UNITS[unit], time.perf_counter() - t0)

@@ -5,7 +5,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from systolica.model.config import AcceleratorConfig
 from systolica.sim.runner import verilator_env

@@ -1,0 +1,67 @@
+"""AXI4 and AXI4-Lite signatures, flat, named as the AMBA specification names the signals.
+
+A port ``axi`` of :func:`axi4_signature` becomes ``axi__awaddr``, ``axi__wdata``, ... in
+the generated Verilog, which is what cocotbext-axi expects with ``bus_separator="__"``::
+
+    AxiRam(AxiBus.from_prefix(dut, "axi", bus_separator="__"), dut.clk, dut.rst, size=...)
+
+Members are given from the manager's (master's) side: a DMA has ``Out(axi4_signature(...))``.
+"""
+
+from __future__ import annotations
+
+from amaranth.lib import enum, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["AxiBurst", "AxiResp", "axi4_signature", "axi4_read_members", "axi4_write_members",
+           "AXI_ID_BITS"]
+
+#: One ID for everything: transactions of a manager complete in order.
+AXI_ID_BITS = 1
+
+
+class AxiBurst(enum.Enum, shape=2):
+    FIXED = 0
+    INCR = 1
+    WRAP = 2
+
+
+class AxiResp(enum.Enum, shape=2):
+    OKAY = 0
+    EXOKAY = 1
+    SLVERR = 2
+    DECERR = 3
+
+
+def axi4_signature(addr_bits: int, data_bits: int, id_bits: int = AXI_ID_BITS) -> wiring.Signature:
+    """AXI4 manager signature (the five channels, no user/region/qos signals)."""
+    return wiring.Signature({**axi4_write_members(addr_bits, data_bits, id_bits),
+                             **axi4_read_members(addr_bits, data_bits, id_bits)})
+
+
+def axi4_write_members(addr_bits: int, data_bits: int, id_bits: int = AXI_ID_BITS) -> dict:
+    """The write half (AW, W, B) of :func:`axi4_signature`."""
+    return {
+        # write address
+        "awid": Out(id_bits), "awaddr": Out(addr_bits), "awlen": Out(8), "awsize": Out(3),
+        "awburst": Out(AxiBurst), "awprot": Out(3), "awcache": Out(4), "awlock": Out(1),
+        "awvalid": Out(1), "awready": In(1),
+        # write data
+        "wdata": Out(data_bits), "wstrb": Out(data_bits // 8), "wlast": Out(1),
+        "wvalid": Out(1), "wready": In(1),
+        # write response
+        "bid": In(id_bits), "bresp": In(AxiResp), "bvalid": In(1), "bready": Out(1),
+    }
+
+
+def axi4_read_members(addr_bits: int, data_bits: int, id_bits: int = AXI_ID_BITS) -> dict:
+    """The read half (AR, R) of :func:`axi4_signature`."""
+    return {
+        # read address
+        "arid": Out(id_bits), "araddr": Out(addr_bits), "arlen": Out(8), "arsize": Out(3),
+        "arburst": Out(AxiBurst), "arprot": Out(3), "arcache": Out(4), "arlock": Out(1),
+        "arvalid": Out(1), "arready": In(1),
+        # read data
+        "rid": In(id_bits), "rdata": In(data_bits), "rresp": In(AxiResp), "rlast": In(1),
+        "rvalid": In(1), "rready": Out(1),
+    }

@@ -1,0 +1,87 @@
+"""Pieces shared by the DMA's load and store engines: the window, the decoded command and
+the checks.
+
+Everything here follows :mod:`systolica.model.dma`; see its module docstring for the
+contract (runs, bursts, checks and their order).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data
+
+from ..model.config import AcceleratorConfig
+from ..model.dma import DIMS, DmaError
+
+__all__ = ["window_layout", "Decoded", "check_command"]
+
+
+def window_layout(cfg: AcceleratorConfig) -> data.StructLayout:
+    """The host's DRAM window: bytes ``lo <= a < hi`` may be accessed."""
+    return data.StructLayout({"lo": cfg.addr_bits, "hi": cfg.addr_bits})
+
+
+class Decoded:
+    """Quantities every engine derives from a (registered) command view ``c``."""
+
+    def __init__(self, m: Module, c):
+        self.c = c
+        self.eb = Signal(4, name="elem_bytes")
+        m.d.comb += self.eb.eq(1 << c.elem_log2)
+        self.n = [c.sizes[d] for d in range(DIMS)]
+        self.s = [c.strides[d] for d in range(DIMS)]
+        self.pb = [c.pad_before[d] for d in range(DIMS)]
+        self.p = []
+        for d in range(DIMS):
+            p = Signal(17, name=f"padded{d}")
+            m.d.comb += p.eq(c.pad_before[d] + c.sizes[d] + c.pad_after[d])
+            self.p.append(p)
+        #: runs are whole row vectors when the innermost stride is one element
+        self.contiguous = Signal(name="contiguous")
+        m.d.comb += self.contiguous.eq(self.s[3] == self.eb)
+        self.run_bytes = Signal(20, name="run_bytes")
+        m.d.comb += self.run_bytes.eq(Mux(self.contiguous, self.n[3] * self.eb, self.eb))
+        #: on-chip rows and elements per row vector
+        self.onchip_rows = Signal(52, name="onchip_rows")
+        self.row_len = Signal(17, name="row_len")
+        m.d.comb += [
+            self.onchip_rows.eq(self.p[0] * self.p[1] * Mux(c.transpose, self.p[3], self.p[2])),
+            self.row_len.eq(Mux(c.transpose, self.p[2], self.p[3])),
+        ]
+
+
+def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store: bool) -> Signal:
+    """The status :func:`systolica.model.dma.check` gives, as logic (first failing check)."""
+    c = dec.c
+    to_acc = c.target
+    width = Mux(to_acc, cfg.cols, cfg.spad_row_elems)
+    capacity = Mux(to_acc, cfg.acc_rows, cfg.spad_rows)
+    if store:
+        eb_ok = dec.eb == 1
+        shape_ok = ~c.transpose & (c.pad_before.as_value() == 0) & (c.pad_after.as_value() == 0)
+    else:
+        eb_ok = Mux(to_acc, (dec.eb == 4) | (dec.eb == cfg.acc_elem_bytes), dec.eb == cfg.input_bits // 8)
+        shape_ok = ~c.transpose | (~to_acc & (dec.p[3] <= width))
+    bad = (c.store != int(store)) | ~eb_ok | ~shape_ok | (dec.row_len > width)
+
+    # extent: lowest and one past the highest byte touched, exact (no wraparound)
+    ext = signed(cfg.addr_bits + 56)
+    lo_sum, hi_sum = Signal(ext, name="extent_lo"), Signal(ext, name="extent_hi")
+    spans = [(dec.n[d] - 1) * dec.s[d] for d in range(DIMS)]
+    m.d.comb += [
+        lo_sum.eq(c.base + sum(Mux(x < 0, x, 0) for x in spans)),
+        hi_sum.eq(c.base + sum(Mux(x > 0, x, 0) for x in spans) + dec.eb),
+    ]
+    outside = (lo_sum < window.lo) | (hi_sum > window.hi)
+
+    err = Signal(DmaError, name="check_error")
+    with m.If(bad):
+        m.d.comb += err.eq(DmaError.BAD_DESCRIPTOR)
+    with m.Elif(c.row + dec.onchip_rows > capacity):
+        m.d.comb += err.eq(DmaError.ROW_RANGE)
+    with m.Elif(outside):
+        m.d.comb += err.eq(DmaError.WINDOW)
+    with m.Else():
+        m.d.comb += err.eq(DmaError.OK)
+    return err
+

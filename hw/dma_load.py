@@ -1,0 +1,230 @@
+"""DMA load engine: a strided, padded (optionally transposed) tensor from DRAM into rows
+of the scratchpad or the accumulator."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from ..model.config import AcceleratorConfig
+from ..model.dma import DmaError, dma_command_layout
+from .accumulator import acc_dma_write_layout
+from .axi import AxiBurst, AxiResp, axi4_read_members
+from .dma_bursts import BurstGen
+from .dma_common import Decoded, check_command, window_layout
+from .scratchpad import spad_write_layout
+
+__all__ = ["DmaLoad", "OUTSTANDING_BURSTS"]
+
+#: Read bursts the load engine may have in flight.
+OUTSTANDING_BURSTS = 8
+
+
+class DmaLoad(wiring.Component):
+    """Executes load commands (:func:`~systolica.model.dma.dma_load`), one at a time.
+
+    Attributes
+    ----------
+    cmd : In(stream.Signature(dma_command_layout(cfg)))
+        A load command (``store`` must be 0, else BAD_DESCRIPTOR). Accepted when idle.
+    window : In(window_layout(cfg))
+        DRAM window; stable while a command runs.
+    status : Out(stream.Signature(DmaError))
+        One status per command, after its last row was accepted (or at once, with no
+        beat issued and no row written, when a check fails). AXI errors (an R beat with
+        SLVERR or DECERR) do not stop the transfer: all its beats are taken and its rows
+        written (their contents are then undefined); the first error is the status.
+    axi : Out(AXI4 read channels)
+        AR/R of the shared manager port.
+    spad_write : Out(stream.Signature(scratchpad.spad_write_layout(cfg)))
+    acc_write : Out(stream.Signature(accumulator.acc_dma_write_layout(cfg)))
+        Whole rows (all mask bits set), in ascending row order, straight into the
+        memories' write ports; backpressure stalls the engine.
+    """
+
+    def __init__(self, cfg: AcceleratorConfig):
+        self.cfg = cfg
+        super().__init__({
+            "cmd": In(stream.Signature(dma_command_layout(cfg))),
+            "window": In(window_layout(cfg)),
+            "status": Out(stream.Signature(DmaError)),
+            "axi": Out(wiring.Signature(axi4_read_members(cfg.addr_bits, cfg.bus_bits))),
+            "spad_write": Out(stream.Signature(spad_write_layout(cfg))),
+            "acc_write": Out(stream.Signature(acc_dma_write_layout(cfg))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        bb = cfg.bus_bytes
+        lanes = (bb - 1).bit_length()
+        # bytes of a row in DRAM element format: scratchpad operands or int32/int64 sums
+        rb = max(cfg.spad_row_elems * cfg.input_bits // 8, cfg.cols * max(4, cfg.acc_elem_bytes))
+        width = max(cfg.spad_row_elems, cfg.cols)
+
+        c = Signal(dma_command_layout(cfg))
+        dec = Decoded(m, c)
+        err = Signal(DmaError)
+        check = check_command(m, cfg, dec, self.window, store=False)
+
+        # -- command sequencing -------------------------------------------------------------
+        m.submodules.bursts = gen = BurstGen(cfg)
+        m.d.comb += gen.cmd.eq(c)
+        finished = Signal()
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                m.d.comb += self.cmd.ready.eq(1)
+                with m.If(self.cmd.valid):
+                    m.d.sync += c.eq(self.cmd.payload)
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                m.d.sync += err.eq(check)
+                with m.If(check == DmaError.OK):
+                    m.d.comb += gen.start.eq(1)
+                    m.next = "RUN"
+                with m.Else():
+                    m.next = "STATUS"
+            with m.State("RUN"):
+                with m.If(finished):
+                    m.next = "STATUS"
+            with m.State("STATUS"):
+                m.d.comb += [self.status.valid.eq(1), self.status.payload.eq(err)]
+                with m.If(self.status.ready):
+                    m.next = "IDLE"
+        running = Signal()
+        m.d.comb += running.eq(fsm.ongoing("RUN"))
+        start = gen.start
+
+        # -- AR: every burst is issued and remembered for the R beats -----------------------
+        m.submodules.pending = pending = SyncFIFOBuffered(
+            width=len(gen.bursts.payload.as_value()), depth=OUTSTANDING_BURSTS)
+        ar, b = self.axi, gen.bursts
+        m.d.comb += [
+            ar.arvalid.eq(b.valid & pending.w_rdy),
+            ar.araddr.eq(b.payload.addr), ar.arlen.eq(b.payload.beats - 1),
+            ar.arsize.eq(lanes), ar.arburst.eq(AxiBurst.INCR),
+            b.ready.eq(ar.arready & pending.w_rdy),
+            pending.w_en.eq(b.valid & ar.arready), pending.w_data.eq(b.payload.as_value()),
+        ]
+        head = data.View(gen.bursts.payload.shape(), pending.r_data)
+
+        # -- the padded row walker --------------------------------------------------------
+        j = [Signal(17, name=f"j{d}") for d in range(3)]
+        inside = [(j[d] >= dec.pb[d]) & (j[d] < dec.pb[d] + dec.n[d]) for d in range(3)]
+        data_row = inside[0] & inside[1] & inside[2]
+        j_end = [j[d] == dec.p[d] - 1 for d in range(3)]
+        last_src_row = j_end[0] & j_end[1] & j_end[2]
+        eb = dec.eb
+        need = Signal(20)       # data bytes of one row vector
+        off0 = Signal(20)       # where they go in the row buffer
+        m.d.comb += [need.eq(dec.n[3] * eb), off0.eq(dec.pb[3] * eb)]
+
+        pattern = Signal(rb * 8)  # pad_value in pad elements, 0 in data and past the vector
+        pb3, n3, p3 = dec.pb[3], dec.n[3], dec.p[3]
+        for x in range(rb):
+            for e in (1, 2, 4, 8):
+                with m.If(eb == e):
+                    el = x // e
+                    pad = (el < pb3) | ((el >= pb3 + n3) & (el < p3))
+                    m.d.comb += pattern[8 * x:8 * x + 8].eq(Mux(pad, c.pad_value[8 * (x % e):8 * (x % e) + 8], 0))
+
+        # -- R beats into the row buffer ----------------------------------------------------
+        buf = Signal(rb * 8)
+        got = Signal(20)
+        first = Signal(reset=1)             # next beat is its burst's first
+        brem = Signal(range(256 * bb + 1))  # bytes of the head burst still to come
+        o = Mux(first, head.offset, 0)
+        left = Mux(first, head.nbytes, brem)
+        k = Signal(range(bb + 1))
+        m.d.comb += k.eq(Mux(bb - o < left, bb - o, left))
+        beat = (self.axi.rdata >> (o * 8)) & ((Const(1, bb * 8 + 1) << (k * 8)) - 1)
+        pos = Signal(range(rb + 1))         # where the beat's bytes go (narrow: it is a shift)
+        m.d.comb += pos.eq(off0 + got)
+        filled = Signal(rb * 8)
+        m.d.comb += filled.eq(buf | (beat << (pos * 8))[:rb * 8])
+
+        # a row is complete: a pad row at once, a data row with the beat that fills it
+        completes = Mux(data_row, got + k == need, 1)
+        row_done = Signal()
+        row_value = Mux(data_row, filled, pattern)
+
+        # -- output rows: straight, or through the transpose block ----------------------------
+        out_valid = Signal()
+        out_ready = Mux(c.target, self.acc_write.ready, self.spad_write.ready)
+        out_free = ~out_valid | out_ready
+        out_row = Signal(rb * 8)
+        block = [Signal(width * 8, name=f"block{r}") for r in range(width)]
+        draining = Signal()
+        r = Signal(range(width + 1))       # source rows in the block
+        col = Signal(17)                   # next block column to drain
+        src_done = Signal()                # every source row is complete
+        emit_free = Mux(c.transpose, ~draining, out_free)
+
+        take_beat = running & pending.r_rdy & ~src_done & data_row & ~draining & (~completes | emit_free)
+        m.d.comb += [self.axi.rready.eq(take_beat),
+                     row_done.eq(running & ~src_done & ~draining & emit_free &
+                                 Mux(data_row, self.axi.rvalid & take_beat & completes, 1))]
+        beat_taken = self.axi.rvalid & take_beat
+        with m.If(beat_taken):
+            m.d.sync += [buf.eq(filled), got.eq(got + k), first.eq(0), brem.eq(left - k)]
+            with m.If(k == left):
+                m.d.comb += pending.r_en.eq(1)
+                m.d.sync += first.eq(1)
+            with m.If((self.axi.rresp == AxiResp.SLVERR) & (err == DmaError.OK)):
+                m.d.sync += err.eq(DmaError.AXI_SLVERR)
+            with m.If((self.axi.rresp == AxiResp.DECERR) & (err == DmaError.OK)):
+                m.d.sync += err.eq(DmaError.AXI_DECERR)
+        with m.If(row_done):
+            m.d.sync += [buf.eq(pattern), got.eq(0)]
+            with m.If(last_src_row):
+                m.d.sync += src_done.eq(1)
+            with m.If(~j_end[2]):
+                m.d.sync += j[2].eq(j[2] + 1)
+            with m.Elif(~j_end[1]):
+                m.d.sync += [j[2].eq(0), j[1].eq(j[1] + 1)]
+            with m.Else():
+                m.d.sync += [j[2].eq(0), j[1].eq(0), j[0].eq(j[0] + 1)]
+
+        with m.If(out_valid & out_ready):
+            m.d.sync += out_valid.eq(0)
+        with m.If(c.transpose):
+            with m.If(row_done):
+                for x in range(width):
+                    with m.If(r == x):
+                        m.d.sync += block[x].eq(row_value[:width * 8])
+                m.d.sync += r.eq(r + 1)
+                with m.If(j_end[2]):
+                    m.d.sync += [draining.eq(1), col.eq(0)]
+            with m.If(draining & out_free):
+                column = Cat(Mux(x < r, block[x].word_select(col[:max(1, (width - 1).bit_length())], 8), 0)
+                             for x in range(width))
+                m.d.sync += [out_valid.eq(1), out_row.eq(column), col.eq(col + 1)]
+                with m.If(col == p3 - 1):
+                    m.d.sync += [draining.eq(0), r.eq(0)]
+        with m.Elif(row_done):
+            m.d.sync += [out_valid.eq(1), out_row.eq(row_value)]
+
+        # row addresses: consecutive from the command's row
+        emitted = Signal(52)
+        with m.If(start):
+            m.d.sync += [emitted.eq(0), src_done.eq(0), draining.eq(0), r.eq(0), got.eq(0),
+                         first.eq(1), buf.eq(pattern)] + [x.eq(0) for x in j]
+        m.d.comb += [self.spad_write.payload.addr.eq(c.row + emitted - 1),
+                     self.acc_write.payload.addr.eq(c.row + emitted - 1)]
+        with m.If((c.transpose & draining & out_free) | (~c.transpose & row_done)):
+            m.d.sync += emitted.eq(emitted + 1)
+        m.d.comb += finished.eq(src_done & ~draining & ~out_valid & (emitted == dec.onchip_rows))
+
+        # -- element conversion to the target's row -----------------------------------------
+        m.d.comb += [self.spad_write.valid.eq(out_valid & ~c.target),
+                     self.spad_write.payload.mask.eq(-1),
+                     self.acc_write.valid.eq(out_valid & c.target)]
+        for e in range(cfg.spad_row_elems):
+            m.d.comb += self.spad_write.payload.data[e].eq(out_row[8 * e:8 * e + 8])
+        for e in range(cfg.cols):
+            w32 = out_row[32 * e:32 * e + 32].as_signed()
+            w64 = out_row[64 * e:64 * e + 64].as_signed() if 64 * (e + 1) <= rb * 8 else w32
+            m.d.comb += self.acc_write.payload.data[e].eq(Mux(eb == 8, w64, w32))
+        return m

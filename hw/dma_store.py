@@ -1,0 +1,184 @@
+"""DMA store engine: on-chip rows (scratchpad operands or requantized accumulator rows)
+to a strided tensor in DRAM."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from ..model.config import AcceleratorConfig
+from ..model.dma import DmaError, dma_command_layout
+from .axi import AxiBurst, AxiResp, axi4_write_members
+from .dma_bursts import BurstGen
+from .dma_common import Decoded, check_command, window_layout
+
+__all__ = ["DmaStore", "store_req_layout", "store_row_layout", "STORE_READ_AHEAD"]
+
+#: Row requests the store engine may have outstanding (responses come back in order).
+STORE_READ_AHEAD = 4
+#: Write bursts whose W beats may still be pending.
+OUTSTANDING_BURSTS = 8
+
+
+def store_req_layout(cfg: AcceleratorConfig) -> data.StructLayout:
+    """A request for one on-chip row: ``target`` 0 scratchpad, 1 accumulator."""
+    return data.StructLayout({"target": 1, "addr": range(max(cfg.spad_rows, cfg.acc_rows))})
+
+
+def store_row_layout(cfg: AcceleratorConfig) -> data.ArrayLayout:
+    """A row as stored: 8-bit elements (scratchpad operands, or the requantized
+    accumulator row in its first ``cols`` elements)."""
+    return data.ArrayLayout(8, max(cfg.spad_row_elems, cfg.cols))
+
+
+class DmaStore(wiring.Component):
+    """Executes store commands (:func:`~systolica.model.dma.dma_store`), one at a time.
+
+    Attributes
+    ----------
+    cmd : In(stream.Signature(dma_command_layout(cfg)))
+        A store command (``store`` must be 1, else BAD_DESCRIPTOR). Accepted when idle.
+    window : In(window_layout(cfg))
+        DRAM window; stable while a command runs.
+    status : Out(stream.Signature(DmaError))
+        One status per command, after the last write response (or at once, with no beat
+        issued, when a check fails). A B response with SLVERR/DECERR does not stop the
+        transfer; the first error is the status.
+    axi : Out(AXI4 write channels)
+        AW/W/B of the shared manager port. W beats of a burst follow its AW.
+    store_req : Out(stream.Signature(store_req_layout(cfg)))
+        Requests for the rows to store, in ascending row order, at most
+        :data:`STORE_READ_AHEAD` ahead of the responses.
+    store_rsp : In(stream.Signature(store_row_layout(cfg)))
+        The requested rows, in request order (any latency).
+    """
+
+    def __init__(self, cfg: AcceleratorConfig):
+        self.cfg = cfg
+        super().__init__({
+            "cmd": In(stream.Signature(dma_command_layout(cfg))),
+            "window": In(window_layout(cfg)),
+            "status": Out(stream.Signature(DmaError)),
+            "axi": Out(wiring.Signature(axi4_write_members(cfg.addr_bits, cfg.bus_bits))),
+            "store_req": Out(stream.Signature(store_req_layout(cfg))),
+            "store_rsp": In(stream.Signature(store_row_layout(cfg))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        bb = cfg.bus_bytes
+        lanes = (bb - 1).bit_length()
+        width = max(cfg.spad_row_elems, cfg.cols)
+
+        c = Signal(dma_command_layout(cfg))
+        dec = Decoded(m, c)
+        err = Signal(DmaError)
+        check = check_command(m, cfg, dec, self.window, store=True)
+        m.submodules.bursts = gen = BurstGen(cfg)
+        m.d.comb += gen.cmd.eq(c)
+        finished = Signal()
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                m.d.comb += self.cmd.ready.eq(1)
+                with m.If(self.cmd.valid):
+                    m.d.sync += c.eq(self.cmd.payload)
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                m.d.sync += err.eq(check)
+                with m.If(check == DmaError.OK):
+                    m.d.comb += gen.start.eq(1)
+                    m.next = "RUN"
+                with m.Else():
+                    m.next = "STATUS"
+            with m.State("RUN"):
+                with m.If(finished):
+                    m.next = "STATUS"
+            with m.State("STATUS"):
+                m.d.comb += [self.status.valid.eq(1), self.status.payload.eq(err)]
+                with m.If(self.status.ready):
+                    m.next = "IDLE"
+        running = fsm.ongoing("RUN")
+        start = gen.start
+        rows = Signal(52)
+        m.d.comb += rows.eq(dec.n[0] * dec.n[1] * dec.n[2])
+
+        # -- row requests, at most STORE_READ_AHEAD ahead; responses land in a FIFO --------------
+        m.submodules.rowq = rowq = SyncFIFOBuffered(width=width * 8, depth=STORE_READ_AHEAD)
+        requested = Signal(52)
+        consumed = Signal(52)
+        in_flight = Signal(range(STORE_READ_AHEAD + 2))
+        req = self.store_req
+        m.d.comb += [
+            req.valid.eq(running & (requested != rows) & (in_flight < STORE_READ_AHEAD)),
+            req.payload.target.eq(c.target),
+            req.payload.addr.eq(c.row + requested),
+            self.store_rsp.ready.eq(rowq.w_rdy),
+            rowq.w_en.eq(self.store_rsp.valid),
+            rowq.w_data.eq(self.store_rsp.payload.as_value()),
+        ]
+        took_req = req.valid & req.ready
+        with m.If(took_req):
+            m.d.sync += requested.eq(requested + 1)
+        popped = rowq.r_en
+        m.d.sync += in_flight.eq(in_flight + took_req - popped)
+
+        # -- AW: every burst is issued and remembered for its W beats ------------------------
+        m.submodules.pending = pending = SyncFIFOBuffered(
+            width=len(gen.bursts.payload.as_value()), depth=OUTSTANDING_BURSTS)
+        ax, b = self.axi, gen.bursts
+        m.d.comb += [
+            ax.awvalid.eq(b.valid & pending.w_rdy),
+            ax.awaddr.eq(b.payload.addr), ax.awlen.eq(b.payload.beats - 1),
+            ax.awsize.eq(lanes), ax.awburst.eq(AxiBurst.INCR),
+            b.ready.eq(ax.awready & pending.w_rdy),
+            pending.w_en.eq(b.valid & ax.awready), pending.w_data.eq(b.payload.as_value()),
+        ]
+        head = data.View(gen.bursts.payload.shape(), pending.r_data)
+        issued = Signal(52)       # bursts whose AW was taken
+        answered = Signal(52)     # bursts whose B came back
+        with m.If(b.valid & b.ready):
+            m.d.sync += issued.eq(issued + 1)
+
+        # -- W: bytes of the head row, placed at the burst's byte lanes ----------------------
+        first = Signal(reset=1)
+        brem = Signal(range(256 * bb + 1))
+        rp = Signal(range(width + 1))            # next byte of the head row
+        o = Mux(first, head.offset, 0)
+        left = Mux(first, head.nbytes, brem)
+        k = Signal(range(bb + 1))
+        m.d.comb += k.eq(Mux(bb - o < left, bb - o, left))
+        row_bytes = (rowq.r_data >> (rp * 8))[:bb * 8]
+        keep = (Const(1, bb + 1) << k) - 1
+        w = self.axi
+        m.d.comb += [
+            w.wvalid.eq(running & pending.r_rdy & rowq.r_rdy),
+            w.wdata.eq((row_bytes << (o * 8))[:bb * 8]),
+            w.wstrb.eq((keep << o)[:bb]),
+            w.wlast.eq(k == left),
+        ]
+        with m.If(w.wvalid & w.wready):
+            m.d.sync += [first.eq(0), brem.eq(left - k), rp.eq(rp + k)]
+            with m.If(k == left):
+                m.d.comb += pending.r_en.eq(1)
+                m.d.sync += first.eq(1)
+            with m.If(rp + k == dec.n[3]):
+                m.d.comb += rowq.r_en.eq(1)
+                m.d.sync += [rp.eq(0), consumed.eq(consumed + 1)]
+
+        # -- B: count the answers, keep the first error --------------------------------------
+        m.d.comb += w.bready.eq(1)
+        with m.If(w.bvalid):
+            m.d.sync += answered.eq(answered + 1)
+            with m.If((w.bresp == AxiResp.SLVERR) & (err == DmaError.OK)):
+                m.d.sync += err.eq(DmaError.AXI_SLVERR)
+            with m.If((w.bresp == AxiResp.DECERR) & (err == DmaError.OK)):
+                m.d.sync += err.eq(DmaError.AXI_DECERR)
+
+        with m.If(start):
+            m.d.sync += [requested.eq(0), consumed.eq(0), issued.eq(0), answered.eq(0),
+                         first.eq(1), rp.eq(0)]
+        m.d.comb += finished.eq(~gen.busy & (consumed == rows) & (answered == issued) & ~pending.r_rdy)
+        return m

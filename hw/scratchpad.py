@@ -1,0 +1,157 @@
+"""Scratchpad: banked SRAM of operand rows (one row feeds the array for one cycle).
+
+``cfg.spad_rows`` rows of ``cfg.spad_row_elems`` operands in ``cfg.spad_banks`` banks.
+The bank is the high bits of the row address, so consecutive rows share a bank and a
+compiler double-buffers by bank: the DMA fills one bank while the array reads another,
+every cycle. Each bank is a simple dual-port :class:`~amaranth.lib.memory.Memory` (one
+byte-masked write port, one synchronous read port, not transparent). Reset clears the
+port state, not the rows.
+
+Bit-level semantics and arbitration are defined by :mod:`systolica.model.memory`.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
+
+from ..model.config import AcceleratorConfig
+from ..model.memory import SPAD_READERS
+from .arith import arithmetic_for
+
+__all__ = ["Scratchpad", "spad_row_layout", "spad_write_layout", "read_request_layout",
+           "read_port_signature", "split_addr", "pick", "bank_register", "READ_LATENCY"]
+
+#: Cycles from accepting a read request to its response being valid (both memories).
+READ_LATENCY = 1
+
+
+def spad_row_layout(cfg: AcceleratorConfig) -> data.ArrayLayout:
+    """One scratchpad row: ``spad_row_elems`` operands, element 0 in the low bits."""
+    return data.ArrayLayout(arithmetic_for(cfg).operand_shape, cfg.spad_row_elems)
+
+
+def spad_write_layout(cfg: AcceleratorConfig) -> data.StructLayout:
+    return data.StructLayout({"addr": range(cfg.spad_rows), "data": spad_row_layout(cfg),
+                              "mask": cfg.spad_row_bytes})
+
+
+def read_request_layout(rows: int) -> data.StructLayout:
+    return data.StructLayout({"addr": range(rows)})
+
+
+def read_port_signature(rows: int, row_layout, *, backpressure: bool) -> wiring.Signature:
+    """A read port as seen from the memory: requests ``req`` in, rows ``resp`` out
+    (``resp.ready`` exists only with ``backpressure``)."""
+    return wiring.Signature({
+        "req": In(stream.Signature(read_request_layout(rows))),
+        "resp": Out(stream.Signature(row_layout, always_ready=not backpressure)),
+    })
+
+
+def split_addr(addr, rows: int, banks: int):
+    """``(bank, row within the bank)`` of a row address: the bank is the high bits."""
+    offset_bits = exact_log2(rows // banks)
+    return addr[offset_bits:], addr[:offset_bits]
+
+
+def pick(values: list, index):
+    """``values[index]`` as hardware (a mux), without one for a single value."""
+    return values[0] if len(values) == 1 else Array(values)[index]
+
+
+def bank_register(m: Module, name: str, banks: int, load, bank):
+    """A register that takes ``bank`` when ``load`` (a constant 0 with one bank, so no
+    zero-width signal reaches the Verilog)."""
+    if banks == 1:
+        return Const(0)
+    reg = Signal(range(banks), name=name)
+    with m.If(load):
+        m.d.sync += reg.eq(bank)
+    return reg
+
+
+class Scratchpad(wiring.Component):
+    """Banked operand SRAM with one DMA write port and three prioritised read ports.
+
+    A cycle below is one clock period; a transfer is *accepted* in the cycle where its
+    ``valid`` and ``ready`` are both high.
+
+    Attributes
+    ----------
+    write : In(stream.Signature(spad_write_layout(cfg)))
+        DMA load: ``{addr, data, mask}`` writes the bytes of row ``addr`` whose ``mask``
+        bit is set (bit ``i`` = operand ``i``). ``ready`` is always high: each bank has its
+        own write port and nothing else writes. The row holds the new bytes from the next
+        cycle on.
+    read_a, read_b, read_dma : Out(read_port_signature(spad_rows, row, backpressure=False))
+        Read ports of the execute unit's A operand, its B/weight operand, and the DMA
+        store path. ``req`` carries ``{addr}``; ``resp`` carries the row exactly
+        :data:`READ_LATENCY` cycle after the request is accepted, for that one cycle,
+        and has no ``ready``: the requester must take it. Requests to different banks in
+        the same cycle are all accepted; to the same bank, ``read_a`` > ``read_b`` >
+        ``read_dma`` and a loser sees ``ready`` low (``ready`` depends on the other ports'
+        ``valid`` and ``addr``, never on its own ``valid``). A read may hit the bank or
+        even the row that ``write`` writes in the same cycle; it then returns the row as
+        it was *before* that write (the old data).
+    """
+
+    def __init__(self, cfg: AcceleratorConfig):
+        self.cfg = cfg
+        read_sig = read_port_signature(cfg.spad_rows, spad_row_layout(cfg), backpressure=False)
+        super().__init__({
+            "write": In(stream.Signature(spad_write_layout(cfg))),
+            **{name: Out(read_sig) for name in SPAD_READERS},
+        })
+
+    def _banks(self, m: Module):
+        """One memory per bank; its (write port, read port)."""
+        cfg = self.cfg
+        row_bits = data.Layout.cast(spad_row_layout(cfg)).size
+        ports = []
+        for b in range(cfg.spad_banks):
+            mem = m.submodules[f"bank{b}"] = Memory(
+                shape=unsigned(row_bits), depth=cfg.spad_rows // cfg.spad_banks, init=[])
+            write_port = mem.write_port(granularity=row_bits // cfg.spad_row_bytes)
+            read_port = mem.read_port(transparent_for=())  # a read during a write: old data
+            ports.append((write_port, read_port))
+        return ports
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        banks = self._banks(m)
+        split = lambda addr: split_addr(addr, cfg.spad_rows, cfg.spad_banks)  # noqa: E731
+
+        # DMA write: straight into its bank's write port.
+        w = self.write
+        w_bank, w_row = split(w.p.addr)
+        m.d.comb += w.ready.eq(1)
+        for b, (wp, _) in enumerate(banks):
+            with m.If(w.valid & (w_bank == b)):
+                m.d.comb += wp.en.eq(w.p.mask)
+            m.d.comb += [wp.addr.eq(w_row), wp.data.eq(w.p.data)]
+
+        # Reads: a request waits while a higher-priority request addresses its bank.
+        readers = [getattr(self, name) for name in SPAD_READERS]
+        reqs = [(r.req, *split(r.req.p.addr)) for r in readers]
+        for i, (req, bank, _) in enumerate(reqs):
+            higher = Cat(q.valid & (qb == bank) for q, qb, _ in reqs[:i])
+            m.d.comb += req.ready.eq(~higher.any())
+        for b, (_, rp) in enumerate(banks):
+            m.d.comb += rp.en.eq(0)
+            for req, bank, row in reversed(reqs):  # the highest priority is assigned last
+                with m.If(req.valid & req.ready & (bank == b)):
+                    m.d.comb += [rp.en.eq(1), rp.addr.eq(row)]
+
+        # Responses: the bank's read data, one cycle after acceptance.
+        bank_data = [rp.data for _, rp in banks]
+        for name, r, (req, bank, _) in zip(SPAD_READERS, readers, reqs):
+            taken = req.valid & req.ready
+            resp_bank = bank_register(m, f"{name}_resp_bank", cfg.spad_banks, taken, bank)
+            m.d.sync += r.resp.valid.eq(taken)
+            m.d.comb += r.resp.payload.eq(pick(bank_data, resp_bank))
+        return m
