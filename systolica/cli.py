@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .hw.generate import UNITS
 from .model.config import AcceleratorConfig, ConfigError
 
 __all__ = ["main"]
@@ -47,7 +48,7 @@ def cmd_generate(args) -> int:
     from .hw.generate import generate_verilog
     from .sim.runner import WAIVERS
 
-    gen = generate_verilog(cfg)
+    gen = generate_verilog(cfg, args.unit)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{gen.top}.v").write_text(gen.text)
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("generate", help="write the Verilog of one configuration")
     _add_config_args(g)
     g.add_argument("-o", "--output", required=True, help="output folder")
+    g.add_argument("--unit", default="array", choices=list(UNITS),
+                   help="which block to generate on its own (default: array)")
     g.set_defaults(func=cmd_generate)
 
     d = sub.add_parser("demo", help="random INT8 GEMM on the generated array under Verilator")
