@@ -401,7 +401,8 @@ def activation_range(activation: str, output_scale: float, zero_point: int,
     if activation not in ACTIVATIONS:
         raise NumericsError(f"activation={activation!r}: unknown, allowed one of {list(ACTIVATIONS)}")
     _check_scale("output_scale", output_scale)
-    scale32 = np.float32(output_scale)
+    with np.errstate(over="ignore"):
+        scale32 = np.float32(output_scale)
     if not (np.isfinite(scale32) and scale32 > 0):
         raise NumericsError(f"output_scale={output_scale!r}: not a positive finite float32, "
                             "allowed (1.2e-45, 3.4e38]")
