@@ -9,14 +9,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from ..hw.systolic_array import data_beat_layout, result_beat_layout, weight_row_layout
 from ..model.array import ArrayOutput, Dataflow, OsTile, WsTile
 from ..model.bits import pack, unpack
 from ..model.config import AcceleratorConfig
+from .tb_common import start
 
 __all__ = ["ArrayDriver", "RunStats", "streams_for"]
 
@@ -60,15 +59,7 @@ class ArrayDriver:
         self.result_layout = result_beat_layout(cfg)
 
     async def start(self) -> None:
-        dut = self.dut
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-        dut.data__valid.value = 0
-        dut.weights__valid.value = 0
-        dut.rst.value = 1
-        for _ in range(3):
-            await RisingEdge(dut.clk)
-        await FallingEdge(dut.clk)
-        dut.rst.value = 0
+        await start(self.dut, {"data__valid": 0, "weights__valid": 0})
 
     def _decode(self, raw: int) -> ArrayOutput:
         r = unpack(self.result_layout, raw)

@@ -20,7 +20,7 @@ from ..hw.accumulator import acc_dma_write_layout, acc_row_layout, acc_write_lay
 from ..hw.scratchpad import read_request_layout
 from ..model.bits import pack, unpack
 from ..model.memory import AccumulatorModel, acc_read_blocked, acc_write_source
-from .tb_memory import CFG, Coverage, HotRows, next_cycle, payload, rng_for, rows_equal, signal, start
+from .tb_common import CFG, Coverage, HotRows, next_cycle, payload, rng_for, rows_equal, signal, start
 
 ROW, WRITE, DMA_WRITE = acc_row_layout(CFG), acc_write_layout(CFG), acc_dma_write_layout(CFG)
 REQUEST = read_request_layout(CFG.acc_rows)

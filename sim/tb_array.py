@@ -5,25 +5,16 @@ Reads ``SYSTOLICA_CONFIG`` (JSON) and ``SYSTOLICA_SEED``; every test prints its 
 
 from __future__ import annotations
 
-import os
 import random
 
 import cocotb
 import numpy as np
 
 from ..model import array as golden
-from ..model.config import AcceleratorConfig
 from .array_driver import ArrayDriver
+from .tb_common import CFG, SEED, rng_for
 from .tb_gemm import split_results
 
-CFG = AcceleratorConfig.from_json(os.environ["SYSTOLICA_CONFIG"])
-SEED = int(os.environ.get("SYSTOLICA_SEED", "1"))
-
-
-def _rng(test: str) -> np.random.Generator:
-    seed = SEED ^ sum(map(ord, test))  # stable per test name and SEED
-    cocotb.log.warning(f"{test}: SYSTOLICA_SEED={SEED} (replay with that value)")
-    return np.random.default_rng(seed)
 
 
 def _int8(rng, shape, extremes: float = 0.1) -> np.ndarray:
@@ -62,7 +53,7 @@ async def _run(dut, tiles, **kw):
 async def test_ws_back_to_back_tiles_have_no_bubble(dut):
     """Several WS tiles with M >= rows: after the first tile's weights, the data port
     accepts one beat every cycle (the next tile's weights load during compute)."""
-    rng = _rng("ws_b2b")
+    rng = rng_for("ws_b2b")
     tiles = [_ws(rng, CFG.rows + int(rng.integers(0, 5))) for _ in range(4)]
     st = await _run(dut, tiles)
     span = st.last_data_cycle - st.first_data_cycle + 1
@@ -73,7 +64,7 @@ async def test_ws_back_to_back_tiles_have_no_bubble(dut):
 @cocotb.test(skip=not CFG.supports("os"))
 async def test_os_tiles_back_to_back(dut):
     """OS tiles with K >= rows stream without a bubble; K = 1 and K < rows are exact too."""
-    rng = _rng("os_b2b")
+    rng = rng_for("os_b2b")
     tiles = [_os(rng, CFG.rows + int(rng.integers(0, 4))) for _ in range(3)]
     st = await _run(dut, tiles)
     span = st.last_data_cycle - st.first_data_cycle + 1
@@ -84,7 +75,7 @@ async def test_os_tiles_back_to_back(dut):
 @cocotb.test()
 async def test_mixed_dataflows_random_stalls(dut):
     """Random WS/OS tiles of random length (M, K from 1) with random gaps on both inputs."""
-    rng = _rng("mixed")
+    rng = rng_for("mixed")
     tiles = []
     for _ in range(8):
         flow = CFG.dataflows[int(rng.integers(0, len(CFG.dataflows)))]
@@ -97,7 +88,7 @@ async def test_mixed_dataflows_random_stalls(dut):
 async def test_extreme_operands_and_wraparound(dut):
     """All -128/127 operand patterns; with a narrow accumulator the sums wrap as the
     model defines (exact sum modulo 2**acc_bits)."""
-    rng = _rng("extremes")
+    rng = rng_for("extremes")
     k = max(CFG.rows, 4) if CFG.acc_bits > 20 else 6 * CFG.rows
     tiles = []
     for fill_a, fill_b in ((-128, -128), (127, 127), (-128, 127)):
@@ -113,7 +104,7 @@ async def test_extreme_operands_and_wraparound(dut):
 async def test_gemm_shapes_not_multiples_of_the_array(dut):
     """A GEMM with M, K, N not multiples of the array, tiled by the model's plan, run on
     the RTL and assembled: equals wrap(A @ B) computed directly."""
-    rng = _rng("gemm")
+    rng = rng_for("gemm")
     m, k, n = (int(rng.integers(1, 3 * d + 2)) for d in (CFG.rows, CFG.rows, CFG.cols))
     a, b = _int8(rng, (m, k)), _int8(rng, (k, n))
     direct = golden.wrap(a @ b, CFG.acc_bits)

@@ -13,24 +13,15 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly
 
 from ..hw.requant import LATENCY, acc_vector_layout, out_vector_layout, param_write_layout
 from ..model.bits import pack, unpack
-from ..model.config import AcceleratorConfig
 from ..model.numerics import INT32_MAX, INT32_MIN, OUTPUT_TYPES, SHIFT_RANGE, RequantParams
 from ..model.requant import lane_fields, requant_golden
+from .tb_common import CFG, next_cycle, rng_for, start
 
-CFG = AcceleratorConfig.from_json(os.environ["SYSTOLICA_CONFIG"])
-SEED = int(os.environ.get("SYSTOLICA_SEED", "1"))
 ACC_MIN, ACC_MAX = -(1 << (CFG.acc_bits - 1)), (1 << (CFG.acc_bits - 1)) - 1
-
-
-def _rng(test: str) -> np.random.Generator:
-    seed = SEED ^ sum(map(ord, test))  # stable per test name and SEED
-    cocotb.log.warning(f"{test}: SYSTOLICA_SEED={SEED} (replay with that value)")
-    return np.random.default_rng(seed)
 
 
 # -- stimulus ---------------------------------------------------------------------------
@@ -110,20 +101,10 @@ class RequantDriver:
         self.param_l = param_write_layout(CFG)
 
     async def start(self) -> None:
-        dut = self.dut
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-        dut.acc__valid.value = 0
-        dut.param__valid.value = 0
-        dut.out__ready.value = 1
-        dut.rst.value = 1
-        for _ in range(3):
-            await RisingEdge(dut.clk)
-        await FallingEdge(dut.clk)
-        dut.rst.value = 0
+        await start(self.dut, {"acc__valid": 0, "param__valid": 0, "out__ready": 1})
 
     async def _cycle(self) -> None:
-        await RisingEdge(self.dut.clk)
-        await FallingEdge(self.dut.clk)
+        await next_cycle(self.dut)
 
     async def load(self, params: RequantParams, bias=None) -> None:
         """Write every lane's parameters (waits until the unit accepts each)."""
@@ -185,7 +166,7 @@ def _assert_equal(got: np.ndarray, acc, params, bias, what: str) -> None:
 
 
 async def _cases(dut, scheme: str, rounding: str = "double", cases: int = 6, n: int = 48) -> None:
-    rng = _rng(f"{scheme}_{rounding}")
+    rng = rng_for(f"{scheme}_{rounding}")
     drv = RequantDriver(dut)
     await drv.start()
     for case in range(cases):
@@ -258,7 +239,7 @@ async def test_onnx_near_ties_expose_every_float_rounding(dut):
     """Accumulators chosen so that ``acc * scale`` lands within a few ulps of ``k + 0.5``:
     the final round-half-even then depends on the int -> float32 rounding (large
     accumulators) and on the float32 product rounding, so any shortcut in either shows."""
-    rng = _rng("near_ties")
+    rng = rng_for("near_ties")
     drv = RequantDriver(dut)
     await drv.start()
     top = min(CFG.acc_bits, 32) - 2
@@ -295,7 +276,7 @@ def _product_tie(rng) -> tuple[int, float]:
 async def test_onnx_product_ties_round_to_even(dut):
     """float32 products that are exact ties next to ``k + 0.5``: a product rounding that
     is not nearest-even (half up, half down) changes the output."""
-    rng = _rng("product_ties")
+    rng = rng_for("product_ties")
     drv = RequantDriver(dut)
     await drv.start()
     for case in range(16):
@@ -312,7 +293,7 @@ async def test_onnx_product_ties_round_to_even(dut):
 async def test_layer_parameters_with_activations(dut):
     """Parameters derived from real layer scales, as each runtime derives them, with
     none / ReLU / ReLU6 clamps, per-tensor and per-channel weight scales."""
-    rng = _rng("layers")
+    rng = rng_for("layers")
     drv = RequantDriver(dut)
     await drv.start()
     for scheme in ("tflite", "onnx"):
@@ -333,7 +314,7 @@ async def test_layer_parameters_with_activations(dut):
 async def test_one_vector_per_cycle_and_fixed_latency(dut):
     """With no gaps and no backpressure the unit takes a vector every cycle and the
     first result appears LATENCY cycles after the first vector is accepted."""
-    rng = _rng("throughput")
+    rng = rng_for("throughput")
     drv = RequantDriver(dut)
     await drv.start()
     params = random_params(rng, "onnx", "int8", True)

@@ -17,7 +17,7 @@ from cocotb.triggers import ReadOnly
 from ..hw.scratchpad import read_request_layout, spad_row_layout, spad_write_layout
 from ..model.bits import pack, unpack
 from ..model.memory import SPAD_READERS, ScratchpadModel, bank_of, spad_read_grants
-from .tb_memory import CFG, Coverage, HotRows, next_cycle, payload, rng_for, rows_equal, signal, start
+from .tb_common import CFG, Coverage, HotRows, next_cycle, payload, rng_for, rows_equal, signal, start
 
 ROW, WRITE, REQUEST = spad_row_layout(CFG), spad_write_layout(CFG), read_request_layout(CFG.spad_rows)
 PER_BANK = CFG.spad_rows // CFG.spad_banks

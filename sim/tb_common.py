@@ -1,8 +1,9 @@
-"""Shared pieces of the scratchpad and accumulator benches (no cocotb tests here).
+"""Shared pieces of the cocotb benches (no cocotb tests here).
 
+The configuration comes as ``SYSTOLICA_CONFIG`` (JSON) and the seed as ``SYSTOLICA_SEED``.
 Benches drive every port once per cycle: inputs are set after the falling edge, outputs
-are sampled at ``ReadOnly`` before the next rising edge, and the golden model
-(:mod:`systolica.model.memory`) is updated with what was accepted, in acceptance order.
+are sampled at ``ReadOnly`` before the next rising edge, and the golden model is updated
+with what was accepted, in acceptance order.
 """
 
 from __future__ import annotations
