@@ -121,19 +121,24 @@ class DmaLoad(wiring.Component):
         off0 = Signal(20)       # where they go in the row buffer
         m.d.comb += [need.eq(dec.n[3] * eb), off0.eq(dec.pb[3] * eb)]
 
-        pattern = Signal(rb * 8)  # pad_value in pad elements, 0 in data and past the vector
+        # row templates: `pattern` for data rows (pad_value in the pad elements, 0 where the
+        # data goes and past the vector), `pad_row` for rows that are all padding
+        pattern, pad_row = Signal(rb * 8), Signal(rb * 8)
         pb3, n3, p3 = dec.pb[3], dec.n[3], dec.p[3]
         for x in range(rb):
             for e in (1, 2, 4, 8):
                 with m.If(eb == e):
                     el = x // e
-                    pad = (el < pb3) | ((el >= pb3 + n3) & (el < p3))
-                    m.d.comb += pattern[8 * x:8 * x + 8].eq(Mux(pad, c.pad_value[8 * (x % e):8 * (x % e) + 8], 0))
+                    byte = c.pad_value[8 * (x % e):8 * (x % e) + 8]
+                    in_vector = el < p3
+                    in_data = (el >= pb3) & (el < pb3 + n3)
+                    m.d.comb += [pattern[8 * x:8 * x + 8].eq(Mux(in_vector & ~in_data, byte, 0)),
+                                 pad_row[8 * x:8 * x + 8].eq(Mux(in_vector, byte, 0))]
 
         # -- R beats into the row buffer ----------------------------------------------------
         buf = Signal(rb * 8)
         got = Signal(20)
-        first = Signal(reset=1)             # next beat is its burst's first
+        first = Signal(init=1)             # next beat is its burst's first
         brem = Signal(range(256 * bb + 1))  # bytes of the head burst still to come
         o = Mux(first, head.offset, 0)
         left = Mux(first, head.nbytes, brem)
@@ -148,7 +153,7 @@ class DmaLoad(wiring.Component):
         # a row is complete: a pad row at once, a data row with the beat that fills it
         completes = Mux(data_row, got + k == need, 1)
         row_done = Signal()
-        row_value = Mux(data_row, filled, pattern)
+        row_value = Mux(data_row, filled, pad_row)
 
         # -- output rows: straight, or through the transpose block ----------------------------
         out_valid = Signal()

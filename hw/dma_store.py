@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import AcceleratorConfig
@@ -125,25 +125,33 @@ class DmaStore(wiring.Component):
         popped = rowq.r_en
         m.d.sync += in_flight.eq(in_flight + took_req - popped)
 
-        # -- AW: every burst is issued and remembered for its W beats ------------------------
-        m.submodules.pending = pending = SyncFIFOBuffered(
-            width=len(gen.bursts.payload.as_value()), depth=OUTSTANDING_BURSTS)
-        ax, b = self.axi, gen.bursts
+        # -- every burst goes to two queues: AW addresses, and W beat shapes -------------------
+        # (W does not wait for its AW: AXI4 allows write data before the address, and a slave
+        # that takes few addresses ahead would otherwise starve the W channel)
+        shape = gen.bursts.payload.shape()
+        m.submodules.pending = pending = SyncFIFO(width=shape.size, depth=OUTSTANDING_BURSTS)
+        m.submodules.addresses = addresses = SyncFIFO(width=shape.size, depth=OUTSTANDING_BURSTS)
+        b = gen.bursts
+        both = pending.w_rdy & addresses.w_rdy
+        m.d.comb += [b.ready.eq(both),
+                     pending.w_en.eq(b.valid & both), pending.w_data.eq(b.payload.as_value()),
+                     addresses.w_en.eq(b.valid & both), addresses.w_data.eq(b.payload.as_value())]
+        ax = self.axi
+        aw = data.View(shape, addresses.r_data)
         m.d.comb += [
-            ax.awvalid.eq(b.valid & pending.w_rdy),
-            ax.awaddr.eq(b.payload.addr), ax.awlen.eq(b.payload.beats - 1),
+            ax.awvalid.eq(addresses.r_rdy),
+            ax.awaddr.eq(aw.addr), ax.awlen.eq(aw.beats - 1),
             ax.awsize.eq(lanes), ax.awburst.eq(AxiBurst.INCR),
-            b.ready.eq(ax.awready & pending.w_rdy),
-            pending.w_en.eq(b.valid & ax.awready), pending.w_data.eq(b.payload.as_value()),
+            addresses.r_en.eq(ax.awready),
         ]
-        head = data.View(gen.bursts.payload.shape(), pending.r_data)
+        head = data.View(shape, pending.r_data)
         issued = Signal(52)       # bursts whose AW was taken
         answered = Signal(52)     # bursts whose B came back
-        with m.If(b.valid & b.ready):
+        with m.If(ax.awvalid & ax.awready):
             m.d.sync += issued.eq(issued + 1)
 
         # -- W: bytes of the head row, placed at the burst's byte lanes ----------------------
-        first = Signal(reset=1)
+        first = Signal(init=1)
         brem = Signal(range(256 * bb + 1))
         rp = Signal(range(width + 1))            # next byte of the head row
         o = Mux(first, head.offset, 0)
@@ -180,5 +188,6 @@ class DmaStore(wiring.Component):
         with m.If(start):
             m.d.sync += [requested.eq(0), consumed.eq(0), issued.eq(0), answered.eq(0),
                          first.eq(1), rp.eq(0)]
-        m.d.comb += finished.eq(~gen.busy & (consumed == rows) & (answered == issued) & ~pending.r_rdy)
+        m.d.comb += finished.eq(~gen.busy & (consumed == rows) & ~pending.r_rdy & ~addresses.r_rdy &
+                                (answered == issued))
         return m
