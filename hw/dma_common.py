@@ -11,9 +11,9 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data
 
 from ..model.config import AcceleratorConfig
-from ..model.dma import DIMS, DmaError
+from ..model.dma import DIMS, DmaError, dma_command_layout
 
-__all__ = ["window_layout", "Decoded", "check_command"]
+__all__ = ["window_layout", "Decoded", "check_command", "CommandFrontEnd", "BeatLanes"]
 
 
 def window_layout(cfg: AcceleratorConfig) -> data.StructLayout:
@@ -85,3 +85,72 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
         m.d.comb += err.eq(DmaError.OK)
     return err
 
+
+
+class CommandFrontEnd:
+    """What both engines do with a command, in order: take it from ``engine.cmd`` into
+    the register ``c`` (IDLE), check it (CHECK: the status becomes ``err``; the burst
+    walker ``gen`` starts when OK), run until ``finished`` is driven high (RUN), give
+    ``err`` on ``engine.status`` (STATUS). ``running`` is high in RUN; ``start`` for the
+    cycle before (engines reset their counters on it)."""
+
+    def __init__(self, m: Module, cfg: AcceleratorConfig, engine, *, store: bool):
+        from .dma_bursts import BurstGen  # the walker imports this module
+
+        self.c = c = Signal(dma_command_layout(cfg))
+        self.dec = Decoded(m, c)
+        self.err = err = Signal(DmaError)
+        check = check_command(m, cfg, self.dec, engine.window, store=store)
+        m.submodules.bursts = self.gen = gen = BurstGen(cfg)
+        m.d.comb += gen.cmd.eq(c)
+        self.finished = Signal()
+        self.start = gen.start
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                m.d.comb += engine.cmd.ready.eq(1)
+                with m.If(engine.cmd.valid):
+                    m.d.sync += c.eq(engine.cmd.payload)
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                m.d.sync += err.eq(check)
+                with m.If(check == DmaError.OK):
+                    m.d.comb += gen.start.eq(1)
+                    m.next = "RUN"
+                with m.Else():
+                    m.next = "STATUS"
+            with m.State("RUN"):
+                with m.If(self.finished):
+                    m.next = "STATUS"
+            with m.State("STATUS"):
+                m.d.comb += [engine.status.valid.eq(1), engine.status.payload.eq(err)]
+                with m.If(engine.status.ready):
+                    m.next = "IDLE"
+        self.running = Signal()
+        m.d.comb += self.running.eq(fsm.ongoing("RUN"))
+
+
+class BeatLanes:
+    """Which byte lanes of the next data beat belong to the head burst ``head``: lanes
+    ``offset .. offset + k - 1``; ``last`` on its final beat. Call :meth:`advance` with
+    the beat's handshake."""
+
+    def __init__(self, m: Module, bus_bytes: int, head):
+        bb = bus_bytes
+        self.first = Signal(init=1)                # the next beat is its burst's first
+        self.rem = Signal(range(256 * bb + 1))     # bytes of the head burst after this beat
+        self.offset = Mux(self.first, head.offset, 0)
+        left = Mux(self.first, head.nbytes, self.rem)
+        self.k = Signal(range(bb + 1))
+        m.d.comb += self.k.eq(Mux(bb - self.offset < left, bb - self.offset, left))
+        self.last = self.k == left
+        self._left = left
+
+    def advance(self, m: Module, pop) -> None:
+        """The beat was taken: the next one continues the burst, or starts the next (and
+        ``pop`` is asserted to release the head burst)."""
+        m.d.sync += [self.first.eq(self.last), self.rem.eq(self._left - self.k)]
+        with m.If(self.last):
+            m.d.comb += pop.eq(1)
+
+    def restart(self, m: Module) -> None:
+        m.d.sync += self.first.eq(1)

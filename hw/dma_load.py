@@ -12,8 +12,7 @@ from ..model.config import AcceleratorConfig
 from ..model.dma import DmaError, dma_command_layout
 from .accumulator import acc_dma_write_layout
 from .axi import AxiBurst, AxiResp, axi4_read_members
-from .dma_bursts import BurstGen
-from .dma_common import Decoded, check_command, window_layout
+from .dma_common import BeatLanes, CommandFrontEnd, window_layout
 from .scratchpad import spad_write_layout
 
 __all__ = ["DmaLoad", "OUTSTANDING_BURSTS"]
@@ -64,38 +63,9 @@ class DmaLoad(wiring.Component):
         rb = max(cfg.spad_row_elems * cfg.input_bits // 8, cfg.cols * max(4, cfg.acc_elem_bytes))
         width = max(cfg.spad_row_elems, cfg.cols)
 
-        c = Signal(dma_command_layout(cfg))
-        dec = Decoded(m, c)
-        err = Signal(DmaError)
-        check = check_command(m, cfg, dec, self.window, store=False)
-
-        # -- command sequencing -------------------------------------------------------------
-        m.submodules.bursts = gen = BurstGen(cfg)
-        m.d.comb += gen.cmd.eq(c)
-        finished = Signal()
-        with m.FSM() as fsm:
-            with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
-                    m.d.sync += c.eq(self.cmd.payload)
-                    m.next = "CHECK"
-            with m.State("CHECK"):
-                m.d.sync += err.eq(check)
-                with m.If(check == DmaError.OK):
-                    m.d.comb += gen.start.eq(1)
-                    m.next = "RUN"
-                with m.Else():
-                    m.next = "STATUS"
-            with m.State("RUN"):
-                with m.If(finished):
-                    m.next = "STATUS"
-            with m.State("STATUS"):
-                m.d.comb += [self.status.valid.eq(1), self.status.payload.eq(err)]
-                with m.If(self.status.ready):
-                    m.next = "IDLE"
-        running = Signal()
-        m.d.comb += running.eq(fsm.ongoing("RUN"))
-        start = gen.start
+        front = CommandFrontEnd(m, cfg, self, store=False)
+        c, dec, err, gen = front.c, front.dec, front.err, front.gen
+        running, start, finished = front.running, front.start, front.finished
 
         # -- AR: every burst is issued and remembered for the R beats -----------------------
         m.submodules.pending = pending = SyncFIFOBuffered(
@@ -138,12 +108,8 @@ class DmaLoad(wiring.Component):
         # -- R beats into the row buffer ----------------------------------------------------
         buf = Signal(rb * 8)
         got = Signal(20)
-        first = Signal(init=1)             # next beat is its burst's first
-        brem = Signal(range(256 * bb + 1))  # bytes of the head burst still to come
-        o = Mux(first, head.offset, 0)
-        left = Mux(first, head.nbytes, brem)
-        k = Signal(range(bb + 1))
-        m.d.comb += k.eq(Mux(bb - o < left, bb - o, left))
+        beat_lanes = BeatLanes(m, bb, head)
+        o, k = beat_lanes.offset, beat_lanes.k
         beat = (self.axi.rdata >> (o * 8)) & ((Const(1, bb * 8 + 1) << (k * 8)) - 1)
         pos = Signal(range(rb + 1))         # where the beat's bytes go (narrow: it is a shift)
         m.d.comb += pos.eq(off0 + got)
@@ -173,10 +139,8 @@ class DmaLoad(wiring.Component):
                                  Mux(data_row, self.axi.rvalid & take_beat & completes, 1))]
         beat_taken = self.axi.rvalid & take_beat
         with m.If(beat_taken):
-            m.d.sync += [buf.eq(filled), got.eq(got + k), first.eq(0), brem.eq(left - k)]
-            with m.If(k == left):
-                m.d.comb += pending.r_en.eq(1)
-                m.d.sync += first.eq(1)
+            m.d.sync += [buf.eq(filled), got.eq(got + k)]
+            beat_lanes.advance(m, pending.r_en)
             with m.If((self.axi.rresp == AxiResp.SLVERR) & (err == DmaError.OK)):
                 m.d.sync += err.eq(DmaError.AXI_SLVERR)
             with m.If((self.axi.rresp == AxiResp.DECERR) & (err == DmaError.OK)):
@@ -215,7 +179,8 @@ class DmaLoad(wiring.Component):
         emitted = Signal(52)
         with m.If(start):
             m.d.sync += [emitted.eq(0), src_done.eq(0), draining.eq(0), r.eq(0), got.eq(0),
-                         first.eq(1), buf.eq(pattern)] + [x.eq(0) for x in j]
+                         buf.eq(pattern)] + [x.eq(0) for x in j]
+            beat_lanes.restart(m)
         m.d.comb += [self.spad_write.payload.addr.eq(c.row + emitted - 1),
                      self.acc_write.payload.addr.eq(c.row + emitted - 1)]
         with m.If((c.transpose & draining & out_free) | (~c.transpose & row_done)):

@@ -3,7 +3,7 @@ to a strided tensor in DRAM."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -11,8 +11,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.config import AcceleratorConfig
 from ..model.dma import DmaError, dma_command_layout
 from .axi import AxiBurst, AxiResp, axi4_write_members
-from .dma_bursts import BurstGen
-from .dma_common import Decoded, check_command, window_layout
+from .dma_common import BeatLanes, CommandFrontEnd, window_layout
 
 __all__ = ["DmaStore", "store_req_layout", "store_row_layout", "STORE_READ_AHEAD"]
 
@@ -73,35 +72,9 @@ class DmaStore(wiring.Component):
         lanes = (bb - 1).bit_length()
         width = max(cfg.spad_row_elems, cfg.cols)
 
-        c = Signal(dma_command_layout(cfg))
-        dec = Decoded(m, c)
-        err = Signal(DmaError)
-        check = check_command(m, cfg, dec, self.window, store=True)
-        m.submodules.bursts = gen = BurstGen(cfg)
-        m.d.comb += gen.cmd.eq(c)
-        finished = Signal()
-        with m.FSM() as fsm:
-            with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
-                    m.d.sync += c.eq(self.cmd.payload)
-                    m.next = "CHECK"
-            with m.State("CHECK"):
-                m.d.sync += err.eq(check)
-                with m.If(check == DmaError.OK):
-                    m.d.comb += gen.start.eq(1)
-                    m.next = "RUN"
-                with m.Else():
-                    m.next = "STATUS"
-            with m.State("RUN"):
-                with m.If(finished):
-                    m.next = "STATUS"
-            with m.State("STATUS"):
-                m.d.comb += [self.status.valid.eq(1), self.status.payload.eq(err)]
-                with m.If(self.status.ready):
-                    m.next = "IDLE"
-        running = fsm.ongoing("RUN")
-        start = gen.start
+        front = CommandFrontEnd(m, cfg, self, store=True)
+        c, dec, err, gen = front.c, front.dec, front.err, front.gen
+        running, start, finished = front.running, front.start, front.finished
         rows = Signal(52)
         m.d.comb += rows.eq(dec.n[0] * dec.n[1] * dec.n[2])
 
@@ -151,13 +124,9 @@ class DmaStore(wiring.Component):
             m.d.sync += issued.eq(issued + 1)
 
         # -- W: bytes of the head row, placed at the burst's byte lanes ----------------------
-        first = Signal(init=1)
-        brem = Signal(range(256 * bb + 1))
         rp = Signal(range(width + 1))            # next byte of the head row
-        o = Mux(first, head.offset, 0)
-        left = Mux(first, head.nbytes, brem)
-        k = Signal(range(bb + 1))
-        m.d.comb += k.eq(Mux(bb - o < left, bb - o, left))
+        beat_lanes = BeatLanes(m, bb, head)
+        o, k = beat_lanes.offset, beat_lanes.k
         row_bytes = (rowq.r_data >> (rp * 8))[:bb * 8]
         keep = (Const(1, bb + 1) << k) - 1
         w = self.axi
@@ -165,13 +134,11 @@ class DmaStore(wiring.Component):
             w.wvalid.eq(running & pending.r_rdy & rowq.r_rdy),
             w.wdata.eq((row_bytes << (o * 8))[:bb * 8]),
             w.wstrb.eq((keep << o)[:bb]),
-            w.wlast.eq(k == left),
+            w.wlast.eq(beat_lanes.last),
         ]
         with m.If(w.wvalid & w.wready):
-            m.d.sync += [first.eq(0), brem.eq(left - k), rp.eq(rp + k)]
-            with m.If(k == left):
-                m.d.comb += pending.r_en.eq(1)
-                m.d.sync += first.eq(1)
+            m.d.sync += rp.eq(rp + k)
+            beat_lanes.advance(m, pending.r_en)
             with m.If(rp + k == dec.n[3]):
                 m.d.comb += rowq.r_en.eq(1)
                 m.d.sync += [rp.eq(0), consumed.eq(consumed + 1)]
@@ -187,7 +154,8 @@ class DmaStore(wiring.Component):
 
         with m.If(start):
             m.d.sync += [requested.eq(0), consumed.eq(0), issued.eq(0), answered.eq(0),
-                         first.eq(1), rp.eq(0)]
+                         rp.eq(0)]
+            beat_lanes.restart(m)
         m.d.comb += finished.eq(~gen.busy & (consumed == rows) & ~pending.r_rdy & ~addresses.r_rdy &
                                 (answered == issued))
         return m
