@@ -62,7 +62,10 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
     else:
         eb_ok = Mux(to_acc, (dec.eb == 4) | (dec.eb == cfg.acc_elem_bytes), dec.eb == cfg.input_bits // 8)
         shape_ok = ~c.transpose | (~to_acc & (dec.p[3] <= width))
-    bad = (c.store != int(store)) | ~eb_ok | ~shape_ok | (dec.row_len > width)
+    empty = 0
+    for d in range(DIMS):
+        empty = empty | (dec.n[d] == 0)
+    bad = (c.store != int(store)) | ~eb_ok | ~shape_ok | (dec.row_len > width) | empty
 
     # extent: lowest and one past the highest byte touched, exact (no wraparound)
     ext = signed(cfg.addr_bits + 56)

@@ -32,7 +32,8 @@ def _pack_scalar(shape, value: Any, where: str) -> int:
 
 
 def pack(layout, value: Any, _where: str = "value") -> int:
-    """Encode ``value`` (dict for structs, sequence for arrays, int/enum for scalars)."""
+    """Encode ``value`` (dict for structs, a one-member dict for unions, sequence for
+    arrays, int/enum for scalars)."""
     if isinstance(layout, data.StructLayout):
         if not isinstance(value, dict):
             raise TypeError(f"{_where}: expected a dict for {layout!r}")
@@ -44,6 +45,10 @@ def pack(layout, value: Any, _where: str = "value") -> int:
             if name in value:
                 out |= pack(field.shape, value[name], f"{_where}.{name}") << field.offset
         return out
+    if isinstance(layout, data.UnionLayout):
+        if not isinstance(value, dict) or len(value) > 1:
+            raise TypeError(f"{_where}: expected a dict with at most one member of {layout!r}")
+        return sum(pack(layout[name].shape, v, f"{_where}.{name}") for name, v in value.items())
     if isinstance(layout, data.ArrayLayout):
         value = list(value)
         if len(value) != layout.length:
@@ -57,8 +62,9 @@ def pack(layout, value: Any, _where: str = "value") -> int:
 
 
 def unpack(layout, raw: int) -> Any:
-    """Decode an integer into dicts, lists and (signed) ints; enums become members."""
-    if isinstance(layout, data.StructLayout):
+    """Decode an integer into dicts, lists and (signed) ints; enums become members; a
+    union gives every member's view."""
+    if isinstance(layout, (data.StructLayout, data.UnionLayout)):  # a union: every view
         return {name: unpack(field.shape, raw >> field.offset) for name, field in layout}
     if isinstance(layout, data.ArrayLayout):
         width = layout_width(layout.elem_shape)

@@ -89,7 +89,7 @@ __all__ = [
     "DIMS", "SIZE_RANGE", "STRIDE_RANGE", "PAD_RANGE", "ELEM_BYTES", "AXI_MAX_BEATS",
     "AXI_PAGE_BYTES", "TARGETS", "DmaError", "DescriptorError", "TensorDescriptor", "Burst",
     "Loaded", "runs", "axi_bursts", "bursts", "touched_bytes", "check", "dma_load",
-    "dma_store", "dma_command_layout", "encode_command",
+    "dma_store", "dma_command_layout", "command_fields", "encode_command",
 ]
 
 DIMS = 4
@@ -426,18 +426,24 @@ def dma_command_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     })
 
 
-def encode_command(cfg: AcceleratorConfig, desc: TensorDescriptor, row: int,
-                   target: str = "spad", *, store: bool = False) -> int:
-    """Pack a command for :func:`dma_command_layout` (arguments checked as :func:`check`
-    does; run-time errors such as WINDOW or ROW_RANGE are the hardware's to report)."""
+def command_fields(cfg: AcceleratorConfig, desc: TensorDescriptor, row: int,
+                   target: str = "spad", *, store: bool = False) -> dict:
+    """Field values of :func:`dma_command_layout` for a command (arguments checked as
+    :func:`check` does; run-time errors such as WINDOW or ROW_RANGE are the hardware's)."""
     _check_args(cfg, desc, (0, 0), row)
     _memory(cfg, target)
     if row >= max(cfg.spad_rows, cfg.acc_rows):
         raise DescriptorError(f"row={row}: out of range, allowed 0..{max(cfg.spad_rows, cfg.acc_rows) - 1}")
-    return pack(dma_command_layout(cfg), {
+    return {
         "store": int(store), "target": int(target == "acc"), "transpose": int(desc.transpose),
         "elem_log2": desc.elem_bytes.bit_length() - 1, "row": row, "base": desc.base,
         "sizes": list(desc.sizes), "strides": list(desc.strides),
         "pad_before": list(desc.pad_before), "pad_after": list(desc.pad_after),
         "pad_value": desc.pad_value,
-    })
+    }
+
+
+def encode_command(cfg: AcceleratorConfig, desc: TensorDescriptor, row: int,
+                   target: str = "spad", *, store: bool = False) -> int:
+    """Pack a command for :func:`dma_command_layout`."""
+    return pack(dma_command_layout(cfg), command_fields(cfg, desc, row, target, store=store))

@@ -19,7 +19,8 @@ from amaranth.lib import data
 from .config import AcceleratorConfig
 from .numerics import NumericsError, OUTPUT_TYPES, RequantParams, requantize, wrap_int32
 
-__all__ = ["LANE_PARAMS", "OUT_BITS", "lane_fields", "encode_lanes", "requant_golden"]
+__all__ = ["LANE_PARAMS", "OUT_BITS", "lane_fields", "encode_lanes", "lane_requant", "requant_lanes",
+           "requant_golden"]
 
 #: Bits of one output element (int8 or uint8: the clamp range decides which).
 OUT_BITS = 8
@@ -92,23 +93,40 @@ def encode_lanes(params: RequantParams, lanes: int, bias=None) -> list[int]:
     return [LANE_PARAMS.const(f).as_bits() for f in lane_fields(params, lanes, bias)]
 
 
+def lane_requant(fields: dict) -> tuple[RequantParams, int]:
+    """What one lane computes with parameter word ``fields`` (:data:`LANE_PARAMS`): the
+    :class:`RequantParams` and the bias. The output type follows the ranges: uint8 when
+    ``qmax`` or the zero point exceed 127, else int8 (where both could apply, the bits
+    are the same)."""
+    onnx = bool(fields["scheme"])
+    out_dtype = "uint8" if max(fields["qmax"], fields["zero_point"]) > 127 else "int8"
+    return RequantParams(
+        "onnx" if onnx else "tflite", fields["zero_point"], out_dtype,
+        multiplier=None if onnx else fields["multiplier"], shift=None if onnx else fields["shift"],
+        scale=float(np.uint32(fields["scale"]).view(np.float32)) if onnx else None,
+        rounding="single" if fields["single"] else "double",
+        qmin=fields["qmin"], qmax=fields["qmax"]), fields["bias"]
+
+
+def requant_lanes(cfg: AcceleratorConfig, acc, fields: list[dict]) -> np.ndarray:
+    """The unit's output bits (uint8) for accumulator vectors ``acc`` (shape ``(n, cols)``)
+    with lane ``j`` set to ``fields[j]``."""
+    acc = np.asarray(acc, dtype=np.int64)
+    if acc.ndim != 2 or acc.shape[1] != cfg.cols or len(fields) != cfg.cols:
+        raise NumericsError(f"acc: shape {acc.shape} and {len(fields)} lanes, expected (n, cols={cfg.cols})")
+    x = wrap_int32(acc)
+    cols = []
+    for j, f in enumerate(fields):
+        params, bias = lane_requant(f)
+        cols.append(requantize(x[:, j], params, bias=bias).astype(np.int64) & 0xFF)
+    return np.stack(cols, axis=1).astype(np.uint8)
+
+
 def requant_golden(cfg: AcceleratorConfig, acc, params: RequantParams, bias=None) -> np.ndarray:
     """What the unit outputs for accumulator vectors ``acc`` (shape ``(n, cols)``).
 
     Returns the output values (int8 or uint8 per ``params.out_dtype``), channel ``j`` of
     ``params``/``bias`` on column ``j`` (per-tensor values on every column).
     """
-    acc = np.asarray(acc, dtype=np.int64)
-    if acc.ndim != 2 or acc.shape[1] != cfg.cols:
-        raise NumericsError(f"acc: shape {acc.shape}, expected (n, cols={cfg.cols})")
-    fields = lane_fields(params, cfg.cols, bias)  # validates like the hardware path
-    lanes = [RequantParams(
-        params.scheme, f["zero_point"], params.out_dtype,
-        multiplier=f["multiplier"] if params.scheme == "tflite" else None,
-        shift=f["shift"] if params.scheme == "tflite" else None,
-        scale=float(np.uint32(f["scale"]).view(np.float32)) if params.scheme == "onnx" else None,
-        rounding=params.rounding, qmin=f["qmin"], qmax=f["qmax"]) for f in fields]
-    x = wrap_int32(acc)
-    cols = [requantize(x[:, j], lanes[j], bias=fields[j]["bias"]) for j in range(cfg.cols)]
-    _, _, dt = OUTPUT_TYPES[params.out_dtype]
-    return np.stack(cols, axis=1).astype(dt) if cols else np.zeros((acc.shape[0], 0), dt)
+    bits = requant_lanes(cfg, acc, lane_fields(params, cfg.cols, bias))
+    return bits.view(OUTPUT_TYPES[params.out_dtype][2])
