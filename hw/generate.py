@@ -18,6 +18,7 @@ from amaranth.lib import wiring
 
 from ..model.config import AcceleratorConfig
 from .accumulator import Accumulator
+from .core import Core
 from .dma import Dma
 from .pe import ProcessingElement
 from .pe_row import PE_MODULE_NAME, ROW_MODULE_NAME, PeRow
@@ -70,12 +71,15 @@ _SINGLE_MODULE = {
 }
 
 #: Units that can be generated (and simulated) on their own: name -> top module name.
-UNITS = {"array": TOP_MODULE_NAME, **{name: top for name, (top, _) in _SINGLE_MODULE.items()}}
+UNITS = {"array": TOP_MODULE_NAME, **{name: top for name, (top, _) in _SINGLE_MODULE.items()},
+         "core": "systolica_core"}
 
 
 def _modules(cfg: AcceleratorConfig, unit: str) -> list[str]:
     if unit == "array":
         return _array(cfg)
+    if unit == "core":  # the array inside instances the row and PE modules
+        return [_convert(Core(cfg), UNITS["core"])] + _array(cfg)[1:]
     top, component = _SINGLE_MODULE[unit]
     return [_convert(component(cfg), top)]
 

@@ -73,10 +73,11 @@ header_layout = data.StructLayout({
 def compute_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     """One array tile.
 
-    - ``ws`` (weight-stationary): when ``preload``, weight rows ``b_row .. b_row+rows-1``
-      of the scratchpad (their first ``cols`` elements) become the stationary tile;
-      then ``count`` input rows ``a_row ..`` (first ``rows`` elements each) stream
-      through: accumulator row ``c_row + i`` gets ``A[i] @ W``.
+    - ``ws`` (weight-stationary): weight rows ``b_row .. b_row+rows-1`` of the scratchpad
+      (their first ``cols`` elements) become the stationary tile; then ``count`` input
+      rows ``a_row ..`` (first ``rows`` elements each) stream through: accumulator row
+      ``c_row + i`` gets ``A[i] @ W``. Every WS tile loads its weights (the array
+      double-buffers them, so this costs no time when ``count >= rows``).
     - ``os`` (output-stationary): ``count`` = K beats; beat ``k`` takes the A column from
       scratchpad row ``a_row + k`` (first ``rows`` elements) and the B row from ``b_row +
       k`` (first ``cols``); accumulator rows ``c_row .. c_row+rows-1`` get ``A @ B``.
@@ -86,7 +87,7 @@ def compute_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     """
     spad, acc = range(cfg.spad_rows), range(cfg.acc_rows)
     return data.StructLayout({
-        "dataflow": Dataflow, "preload": 1, "accumulate": 1,
+        "dataflow": Dataflow, "accumulate": 1,
         "a_row": spad, "b_row": spad, "c_row": acc, "count": range(1, 1 << 16),
     })
 

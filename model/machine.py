@@ -1,7 +1,7 @@
 """Instruction-level golden model: a program on a DRAM image gives the exact final image.
 
-The machine holds what the hardware holds -- scratchpad and accumulator rows, the WS weight
-tile, the requantization lanes -- and executes the commands of :mod:`.isa` with the unit
+The machine holds what the hardware holds -- scratchpad and accumulator rows and the
+requantization lanes -- and executes the commands of :mod:`.isa` with the unit
 models (:mod:`.dma`, :mod:`.array`, :mod:`.requant`).
 
 Order. The three queues (load, execute, store) run concurrently in hardware; only the
@@ -83,7 +83,6 @@ class Machine:
         self.cfg, self.dram, self.window = cfg, dram, window
         self.spad = np.zeros((cfg.spad_rows, cfg.spad_row_elems), dtype=np.int64)
         self.acc = np.zeros((cfg.acc_rows, cfg.cols), dtype=np.int64)
-        self.weights = np.zeros((cfg.rows, cfg.cols), dtype=np.int64)
         zero = unpack(LANE_PARAMS, 0)
         self.lanes = [dict(zero, qmin=-128, qmax=127) for _ in range(cfg.cols)]
         self.counters = Counters()
@@ -137,12 +136,10 @@ class Machine:
         a_end = c["a_row"] + n
         b_end = c["b_row"] + (R if ws else n)
         c_end = c["c_row"] + (n if ws else R)
-        if a_end > cfg.spad_rows or (b_end > cfg.spad_rows and (c["preload"] or not ws)) or c_end > cfg.acc_rows:
+        if a_end > cfg.spad_rows or b_end > cfg.spad_rows or c_end > cfg.acc_rows:
             return Status.COMPUTE_RANGE
         if ws:
-            if c["preload"]:
-                self.weights = self.spad[c["b_row"]:b_end, :C].copy()
-            res = golden.ws_tile(cfg, self.spad[c["a_row"]:a_end, :R], self.weights)
+            res = golden.ws_tile(cfg, self.spad[c["a_row"]:a_end, :R], self.spad[c["b_row"]:b_end, :C])
         else:
             a = self.spad[c["a_row"]:a_end, :R].T
             res = golden.os_tile(cfg, a, self.spad[c["b_row"]:b_end, :C])

@@ -26,7 +26,7 @@ def _gemm_program(a: np.ndarray, w: np.ndarray, params, tokens: bool = True) -> 
     return [
         Command(Opcode.LOAD, {"desc": TensorDescriptor.dense(A, a.shape), "row": 0}),
         Command(Opcode.LOAD, {"desc": TensorDescriptor.dense(W, w.shape), "row": 32}, push_next=tokens),
-        Command(Opcode.COMPUTE, {"dataflow": "ws", "preload": 1, "accumulate": 0, "a_row": 0, "b_row": 32,
+        Command(Opcode.COMPUTE, {"dataflow": "ws", "accumulate": 0, "a_row": 0, "b_row": 32,
                                  "c_row": 0, "count": m}, pop_prev=tokens, push_next=tokens),
         *[Command(Opcode.REQUANT, {"lane": j, "params": f}) for j, f in enumerate(lanes)],
         Command(Opcode.STORE, {"desc": TensorDescriptor.dense(OUT, (m, CFG.cols)), "row": 0, "target": "acc"},
@@ -46,7 +46,7 @@ def test_every_opcode_round_trips():
     params = lane_fields(_params(), CFG.cols)[1]
     cmds = [Command(Opcode.LOAD, {"desc": TensorDescriptor.dense(0x40, (3, 4), pad_value=-2), "row": 7},
                     push_next=True, pop_next=True),
-            Command(Opcode.COMPUTE, {"dataflow": "os", "preload": 0, "accumulate": 1, "a_row": 1,
+            Command(Opcode.COMPUTE, {"dataflow": "os", "accumulate": 1, "a_row": 1,
                                      "b_row": 2, "c_row": 3, "count": 9}, pop_prev=True, push_prev=True),
             Command(Opcode.REQUANT, {"lane": None, "params": params}),
             Command(Opcode.END)]
@@ -115,13 +115,13 @@ def test_bad_programs_report_status_and_index():
     assert bytes(dram) == before                                  # nothing written
 
     cmds = _gemm_program(a, w, _params())
-    cmds[2] = Command(Opcode.COMPUTE, {"dataflow": "ws", "preload": 1, "accumulate": 0, "a_row": 62,
+    cmds[2] = Command(Opcode.COMPUTE, {"dataflow": "ws", "accumulate": 0, "a_row": 62,
                                        "b_row": 32, "c_row": 0, "count": 4}, pop_prev=True, push_next=True)
     r = run(CFG, _image(a, w, encode_program(CFG, cmds)), PROGRAM, (0, END))
     assert (r.status, r.index) == (Status.COMPUTE_RANGE, 2)
 
     cmds = _gemm_program(a, w, _params())
-    cmds[2] = Command(Opcode.COMPUTE, {"dataflow": "ws", "preload": 1, "accumulate": 0, "a_row": 0,
+    cmds[2] = Command(Opcode.COMPUTE, {"dataflow": "ws", "accumulate": 0, "a_row": 0,
                                        "b_row": 32, "c_row": 0, "count": 2}, pop_prev=True, pop_next=True)
     r = run(CFG, _image(a, w, encode_program(CFG, cmds)), PROGRAM, (0, END))
     assert (r.status, r.index) == (Status.DEADLOCK, 2)

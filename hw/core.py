@@ -1,0 +1,62 @@
+"""Compute core: scratchpad, systolic array, accumulator and the execute unit, wired.
+
+The memories' other ports are the core's ports, for the DMA and the requantization path:
+the DMA load engine writes the scratchpad and the accumulator, the DMA store engine reads
+the scratchpad, and the requantization unit reads the accumulator.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import connect, flipped
+
+from ..model.config import AcceleratorConfig
+from .accumulator import Accumulator
+from .executor import Executor
+from .scratchpad import Scratchpad
+from .systolic_array import SystolicArray
+
+__all__ = ["Core"]
+
+
+class Core(wiring.Component):
+    """Scratchpad -> array -> accumulator under the execute unit.
+
+    Attributes
+    ----------
+    cmd, done, busy :
+        The execute unit's (:class:`~.executor.Executor`) compute commands and completions.
+    spad_write, spad_read : the scratchpad's ``write`` and ``read_dma`` ports.
+    acc_write, acc_read : the accumulator's ``dma_write`` and ``read`` ports.
+    """
+
+    def __init__(self, cfg: AcceleratorConfig):
+        self.cfg = cfg
+        self._ex, self._spad, self._acc = Executor(cfg), Scratchpad(cfg), Accumulator(cfg)
+        ex, sp, ac = (x.signature.members for x in (self._ex, self._spad, self._acc))
+        super().__init__({
+            "cmd": ex["cmd"], "done": ex["done"], "busy": ex["busy"],
+            "spad_write": sp["write"], "spad_read": sp["read_dma"],
+            "acc_write": ac["dma_write"], "acc_read": ac["read"],
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.executor = ex = self._ex
+        m.submodules.scratchpad = sp = self._spad
+        m.submodules.accumulator = ac = self._acc
+        m.submodules.array = array = SystolicArray(self.cfg)
+        connect(m, flipped(self.cmd), ex.cmd)
+        m.d.comb += [self.done.eq(ex.done), self.busy.eq(ex.busy)]
+        connect(m, ex.read_a, sp.read_a)
+        connect(m, ex.read_b, sp.read_b)
+        connect(m, ex.data, array.data)
+        connect(m, ex.weights, array.weights)
+        connect(m, array.result, ex.result)
+        connect(m, ex.acc_write, ac.write)
+        connect(m, flipped(self.spad_write), sp.write)
+        connect(m, flipped(self.spad_read), sp.read_dma)
+        connect(m, flipped(self.acc_write), ac.dma_write)
+        connect(m, flipped(self.acc_read), ac.read)
+        return m

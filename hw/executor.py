@@ -1,0 +1,198 @@
+"""Execute unit: compute commands -> scratchpad reads -> the array -> accumulator writes.
+
+Each command is one tile of :func:`systolica.model.isa.compute_layout` (semantics in
+:meth:`systolica.model.machine.Machine._compute`). The unit issues the tile's scratchpad
+reads (WS: ``rows`` weight rows, then ``count`` A rows; OS: ``count`` A
+rows and ``count`` B rows), queues the rows, streams them into the array as weight and
+data beats, and writes each result vector into the accumulator (WS: row ``c_row + i``
+for the ``i``-th input row; OS: rows drain bottom first, to ``c_row + rows - 1 - i``).
+
+Tiles overlap: the next command issues its reads while earlier tiles are still in the
+array (the array double-buffers weights), so WS tiles with ``count >= rows`` stream
+without a bubble when the two read ports do not meet in one bank.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from ..model.array import Dataflow
+from ..model.config import AcceleratorConfig
+from ..model.isa import compute_layout
+from .accumulator import acc_write_layout
+from .scratchpad import read_port_signature, spad_row_layout
+from .systolic_array import data_beat_layout, result_beat_layout, weight_row_layout
+
+__all__ = ["Executor", "ROW_QUEUE_DEPTH", "TILES_IN_FLIGHT"]
+
+#: Scratchpad rows buffered per operand between the read ports and the array.
+ROW_QUEUE_DEPTH = 4
+#: Tiles whose results may still be coming out of the array.
+TILES_IN_FLIGHT = 4
+
+
+def _tile_layout(cfg: AcceleratorConfig) -> data.StructLayout:
+    """What the result side needs of a tile."""
+    return data.StructLayout({"dataflow": Dataflow, "accumulate": 1, "c_row": range(cfg.acc_rows),
+                              "results": range(1, 1 << 16)})
+
+
+class _RowQueue:
+    """A scratchpad read port feeding a FIFO of rows: a request is made only when the FIFO
+    has room for it and every response still in flight (responses cannot wait)."""
+
+    def __init__(self, m: Module, name: str, port, cfg: AcceleratorConfig, tag_bits: int):
+        row_bits = data.Layout.cast(spad_row_layout(cfg)).size
+        self.fifo = m.submodules[name] = SyncFIFO(width=row_bits + tag_bits, depth=ROW_QUEUE_DEPTH)
+        self.port, self.row_bits = port, row_bits
+        inflight = Signal(name=f"{name}_inflight")
+        self.room = self.fifo.level + inflight < ROW_QUEUE_DEPTH
+        self.tag = Signal(tag_bits, name=f"{name}_tag")     # tag of the request in flight
+        self.req_tag = Signal(tag_bits, name=f"{name}_req_tag")
+        taken = port.req.valid & port.req.ready
+        m.d.sync += inflight.eq(taken)
+        with m.If(taken):
+            m.d.sync += self.tag.eq(self.req_tag)
+        m.d.comb += [self.fifo.w_en.eq(port.resp.valid),
+                     self.fifo.w_data.eq(port.resp.payload.as_value() | (self.tag << row_bits))]
+        self.valid = self.fifo.r_rdy
+        self.row = data.View(spad_row_layout(cfg), self.fifo.r_data[:row_bits])
+        self.head_tag = self.fifo.r_data[row_bits:]
+
+
+class _Issuer:
+    """Requests rows ``base .. base + n - 1`` of each queued command on one read port, in
+    command order (``n`` may be 0). Commands enter with ``(base, n, tag)`` when accepted."""
+
+    def __init__(self, m: Module, name: str, cfg: AcceleratorConfig, base, n, tag):
+        self.layout = data.StructLayout({"base": range(cfg.spad_rows), "n": 17, "tag": len(tag)})
+        self.cmds = m.submodules[f"{name}_cmds"] = SyncFIFO(width=self.layout.size, depth=TILES_IN_FLIGHT)
+        self.entry = Signal(self.layout)
+        m.d.comb += [self.entry.base.eq(base), self.entry.n.eq(n), self.entry.tag.eq(tag)]
+        self.name = name
+
+    def drive(self, m: Module, accepted, queue: "_RowQueue", last_tag: bool) -> None:
+        """Feed ``queue``'s read port; with ``last_tag`` the request tag's bit 0 marks the
+        command's last row (the rest of the tag is the command's)."""
+        m.d.comb += [self.cmds.w_en.eq(accepted), self.cmds.w_data.eq(self.entry.as_value())]
+        head = data.View(self.layout, self.cmds.r_data)
+        i = Signal(17, name=f"{self.name}_i")
+        req = queue.port.req
+        last = i == head.n - 1
+        m.d.comb += [
+            req.valid.eq(self.cmds.r_rdy & (i != head.n) & queue.room),
+            req.payload.addr.eq(head.base + i),
+            queue.req_tag.eq(head.tag | last if last_tag else head.tag),
+        ]
+        taken = req.valid & req.ready
+        with m.If(self.cmds.r_rdy & ((head.n == 0) | (taken & last))):
+            m.d.comb += self.cmds.r_en.eq(1)
+            m.d.sync += i.eq(0)
+        with m.Elif(taken):
+            m.d.sync += i.eq(i + 1)
+
+
+class Executor(wiring.Component):
+    """Runs compute commands on the array, reading the scratchpad, writing the accumulator.
+
+    Attributes
+    ----------
+    cmd : In(stream.Signature(compute_layout(cfg)))
+        Compute commands, accepted one per tile once the previous one has issued its reads.
+    done : Out(1)
+        High for one cycle when a tile's last result has been written to the accumulator
+        (tiles finish in command order).
+    busy : Out(1)
+        A tile is issuing or in flight.
+    read_a, read_b : Out(flipped scratchpad read ports)
+        A rows; weight rows (WS) or B rows (OS).
+    data, weights : Out(array data / weight streams)
+    result : In(array result stream, always ready)
+    acc_write : Out(stream.Signature(acc_write_layout(cfg)))
+        Result rows into the accumulator (its ``ready`` is always high).
+    """
+
+    def __init__(self, cfg: AcceleratorConfig):
+        self.cfg = cfg
+        read_sig = read_port_signature(cfg.spad_rows, spad_row_layout(cfg), backpressure=False)
+        super().__init__({
+            "cmd": In(stream.Signature(compute_layout(cfg))),
+            "done": Out(1),
+            "busy": Out(1),
+            "read_a": In(read_sig), "read_b": In(read_sig),
+            "data": Out(stream.Signature(data_beat_layout(cfg))),
+            "weights": Out(stream.Signature(weight_row_layout(cfg))),
+            "result": In(stream.Signature(result_beat_layout(cfg), always_ready=True)),
+            "acc_write": Out(stream.Signature(acc_write_layout(cfg))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        R, C = cfg.rows, cfg.cols
+        ws_only, os_only = cfg.dataflows == ("ws",), cfg.dataflows == ("os",)
+
+        # -- an accepted command goes to the A issuer, the B issuer and the result side --------
+        new = self.cmd.payload
+        new_os = Signal()
+        m.d.comb += new_os.eq(1 if os_only else (0 if ws_only else new.dataflow == Dataflow.OS))
+        issue_a = _Issuer(m, "issue_a", cfg, new.a_row, new.count, Cat(0, new_os))
+        issue_b = _Issuer(m, "issue_b", cfg, new.b_row,
+                          Mux(new_os, new.count, R), ~new_os)
+        m.submodules.tiles = tiles = SyncFIFO(width=data.Layout.cast(_tile_layout(cfg)).size,
+                                              depth=TILES_IN_FLIGHT)
+        m.d.comb += self.cmd.ready.eq(issue_a.cmds.w_rdy & issue_b.cmds.w_rdy & tiles.w_rdy)
+        accepted = self.cmd.valid & self.cmd.ready
+        tile = Signal(_tile_layout(cfg))
+        m.d.comb += [tile.dataflow.eq(Mux(new_os, Dataflow.OS, Dataflow.WS)),
+                     tile.accumulate.eq(new.accumulate), tile.c_row.eq(new.c_row),
+                     tile.results.eq(Mux(new_os, R, new.count)),
+                     tiles.w_en.eq(accepted), tiles.w_data.eq(tile.as_value())]
+
+        # A rows tagged (last, os); B rows tagged weight (WS) or operand (OS). The B issuer
+        # runs ahead of the A issuer, so the next tile's weights load during this tile.
+        qa = _RowQueue(m, "a_rows", self.read_a, cfg, tag_bits=2)
+        qb = _RowQueue(m, "b_rows", self.read_b, cfg, tag_bits=1)
+        issue_a.drive(m, accepted, qa, last_tag=True)
+        issue_b.drive(m, accepted, qb, last_tag=False)
+
+        # -- rows into the array ------------------------------------------------------------
+        a_last, a_os = qa.head_tag[0], qa.head_tag[1]
+        b_is_weight = qb.head_tag[0]
+        d, w = self.data, self.weights
+        m.d.comb += [
+            w.valid.eq(qb.valid & b_is_weight),
+            d.valid.eq(qa.valid & (~a_os | (qb.valid & ~b_is_weight))),
+            d.payload.dataflow.eq(Mux(a_os, Dataflow.OS, Dataflow.WS)),
+            d.payload.last.eq(a_last),
+        ]
+        m.d.comb += [d.payload.a[i].eq(qa.row[i]) for i in range(R)]
+        m.d.comb += [d.payload.b[j].eq(Mux(a_os, qb.row[j], 0)) for j in range(C)]
+        m.d.comb += [w.payload[j].eq(qb.row[j]) for j in range(C)]
+        took_d = d.valid & d.ready
+        m.d.comb += [qa.fifo.r_en.eq(took_d),
+                     qb.fifo.r_en.eq((w.valid & w.ready) | (took_d & a_os))]
+
+        # -- results into the accumulator ---------------------------------------------------
+        head = data.View(_tile_layout(cfg), tiles.r_data)
+        n = Signal(16)                      # results of the head tile written so far
+        res = self.result
+        head_os = head.dataflow == Dataflow.OS
+        aw = self.acc_write
+        m.d.comb += [
+            aw.valid.eq(res.valid),
+            aw.payload.addr.eq(Mux(head_os, head.c_row + R - 1 - n, head.c_row + n)),
+            aw.payload.data.eq(res.payload.c),
+            aw.payload.accumulate.eq(head.accumulate),
+        ]
+        with m.If(res.valid):
+            with m.If(n == head.results - 1):
+                m.d.sync += n.eq(0)
+                m.d.comb += [tiles.r_en.eq(1), self.done.eq(1)]
+            with m.Else():
+                m.d.sync += n.eq(n + 1)
+        m.d.comb += self.busy.eq(issue_a.cmds.r_rdy | issue_b.cmds.r_rdy | tiles.r_rdy)
+        return m
