@@ -14,7 +14,7 @@ from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["AxiBurst", "AxiResp", "axi4_signature", "axi4_read_members", "axi4_write_members",
-           "AXI_ID_BITS"]
+           "AXI_ID_BITS", "connect_members"]
 
 #: One ID for everything: transactions of a manager complete in order.
 AXI_ID_BITS = 1
@@ -65,3 +65,12 @@ def axi4_read_members(addr_bits: int, data_bits: int, id_bits: int = AXI_ID_BITS
         "rid": In(id_bits), "rdata": In(data_bits), "rresp": In(AxiResp), "rlast": In(1),
         "rvalid": In(1), "rready": Out(1),
     }
+
+
+def connect_members(m, inner, outer) -> None:
+    """Drive ``outer``'s signals from ``inner``'s outputs and ``inner``'s inputs from
+    ``outer`` for every member of ``inner``'s (flat) signature -- e.g. one engine's half
+    of a shared AXI port."""
+    for name, member in inner.signature.members.items():
+        a, b = getattr(inner, name), getattr(outer, name)
+        m.d.comb += b.eq(a) if member.flow == Out else a.eq(b)

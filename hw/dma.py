@@ -14,7 +14,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect, flipped
 
 from ..model.config import AcceleratorConfig
-from .axi import axi4_signature
+from .axi import axi4_signature, connect_members
 from .dma_common import window_layout
 from .dma_load import DmaLoad
 from .dma_store import DmaStore
@@ -69,16 +69,7 @@ class Dma(wiring.Component):
         connect(m, st.status, flipped(self.store_status))
         connect(m, st.store_req, flipped(self.store_req))
         connect(m, flipped(self.store_rsp), st.store_rsp)
-        for name in ld.axi.signature.members:
-            _wire(m, getattr(ld.axi, name), getattr(self.axi, name), ld.axi.signature.members[name])
-        for name in st.axi.signature.members:
-            _wire(m, getattr(st.axi, name), getattr(self.axi, name), st.axi.signature.members[name])
+        connect_members(m, ld.axi, self.axi)
+        connect_members(m, st.axi, self.axi)
         return m
 
-
-def _wire(m: Module, inner, outer, member) -> None:
-    """Connect one AXI signal of an engine (manager side) to the shared port."""
-    if member.flow == Out:
-        m.d.comb += outer.eq(inner)
-    else:
-        m.d.comb += inner.eq(outer)
