@@ -8,7 +8,8 @@ Order. The three queues (load, execute, store) run concurrently in hardware; onl
 dependency tokens order them. :func:`run` executes the queues' heads one at a time in a
 *schedule* that respects the tokens: ``"program"`` takes the oldest runnable command,
 ``"load_first"`` / ``"store_first"`` prefer that queue (and so run it as far ahead as the
-tokens allow). A program whose tokens order every conflicting access gives the same
+tokens allow), ``"store_last"`` runs stores only when nothing else can (so computes run
+ahead of older stores). A program whose tokens order every conflicting access gives the same
 DRAM image in every schedule; tests compare schedules to catch a missing token.
 
 Errors (:class:`Status`), with the index of the failing command: an illegal opcode or
@@ -37,7 +38,7 @@ from .requant import LANE_PARAMS, requant_lanes
 
 __all__ = ["Status", "Counters", "Result", "Machine", "run", "SCHEDULES"]
 
-SCHEDULES = ("program", "load_first", "store_first")
+SCHEDULES = ("program", "load_first", "store_first", "store_last")
 
 
 class Status(enum.Enum, shape=4):
@@ -206,7 +207,8 @@ def _drain(machine: Machine, queues: dict, schedule: str) -> Result:
     prev = {Queue.EXECUTE: Queue.LOAD, Queue.STORE: Queue.EXECUTE}
     nxt = {Queue.LOAD: Queue.EXECUTE, Queue.EXECUTE: Queue.STORE}
     heads = {q: 0 for q in Queue}
-    preference = {"program": [], "load_first": [Queue.LOAD], "store_first": [Queue.STORE]}[schedule]
+    preference = {"program": [], "load_first": [Queue.LOAD], "store_first": [Queue.STORE],
+                  "store_last": [Queue.LOAD, Queue.EXECUTE]}[schedule]
 
     def runnable(q: Queue) -> bool:
         if heads[q] >= len(queues[q]):

@@ -1,0 +1,130 @@
+"""The runtime: compile a network, lay it out in DRAM, run it on a backend, read it back.
+
+One API, whatever the backend::
+
+    acc = Accelerator(cfg)                     # backend="golden"
+    logits, stats = acc.run_network(net, x)    # x int8 (N, *input_shape) or float (quantized first)
+
+Backends take ``(cfg, dram, program_base, window)``, run the program in place on the DRAM
+image (a ``bytearray``) and return a :class:`~systolica.model.machine.Result`:
+
+- ``"golden"``: the instruction-level machine (:func:`systolica.model.machine.run`).
+- ``"rtl"``: the generated Verilog under Verilator with AXI models -- the hook is
+  :func:`_rtl_backend`; not implemented yet (raises :class:`NotImplementedError`).
+
+Compile errors (:class:`~.compiler.CompileError`) come before any backend runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..model.config import AcceleratorConfig
+from ..model.machine import SCHEDULES, Result, Status, run
+from .compiler import NetworkProgram, compile_network
+
+__all__ = ["Accelerator", "AcceleratorError", "RunStats", "BACKENDS"]
+
+
+class AcceleratorError(RuntimeError):
+    """The backend reported an error status; the message names it and the command."""
+
+
+def _golden_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
+                    window: tuple[int, int], *, schedule: str = "program") -> Result:
+    return run(cfg, dram, program_base, window, schedule=schedule)
+
+
+def _rtl_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
+                 window: tuple[int, int], *, schedule: str = "program") -> Result:
+    """Hook for the RTL backend: load ``dram`` into a cocotbext-axi ``AxiRam``, write the
+    window and ``program_base`` CSRs, ring the doorbell, wait for done, copy the RAM back
+    into ``dram`` and return the status/counters as a :class:`Result`."""
+    raise NotImplementedError("backend='rtl' is not implemented yet (Verilator/cocotb runner "
+                              "pending); use backend='golden'")
+
+
+#: Backend name -> callable(cfg, dram, program_base, window, schedule=...) -> Result.
+BACKENDS: dict[str, Callable[..., Result]] = {"golden": _golden_backend, "rtl": _rtl_backend}
+
+
+@dataclass
+class RunStats:
+    """What one run did. Machine counters: ``useful_macs`` (rows x cols per array beat, as
+    the hardware counts, padding lanes and barriers included), ``array_beats``,
+    ``dma_bytes_loaded``/``dma_bytes_stored`` and ``commands`` per queue. From the
+    compiler: ``layer_macs`` (the network's real multiply-accumulates), the DRAM image
+    size and the program length. ``activations``: every layer's int8 output."""
+
+    useful_macs: int
+    array_beats: int
+    dma_bytes_loaded: int
+    dma_bytes_stored: int
+    commands: dict
+    layer_macs: int
+    dram_bytes: int
+    program_commands: int
+    activations: list = field(default_factory=list, repr=False)
+
+    @property
+    def utilization(self) -> float:
+        """Real MACs over the array's MAC slots used."""
+        return self.layer_macs / self.useful_macs if self.useful_macs else 0.0
+
+
+class Accelerator:
+    """One accelerator configuration on one backend (see the module docstring)."""
+
+    def __init__(self, cfg: AcceleratorConfig, backend: str = "golden", *, schedule: str = "program"):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend={backend!r}: allowed one of {list(BACKENDS)}")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule={schedule!r}: allowed one of {list(SCHEDULES)}")
+        self.cfg, self.backend, self.schedule = cfg, backend, schedule
+
+    # -- DRAM image ---------------------------------------------------------------------
+    @staticmethod
+    def image(prog: NetworkProgram, x_q: np.ndarray) -> bytearray:
+        """The DRAM image before the run: weights, program and the int8 input."""
+        x_q = np.asarray(x_q)
+        if x_q.dtype != np.int8 or x_q.shape != prog.input_shape:
+            raise ValueError(f"input: need int8 {prog.input_shape}, got {x_q.dtype} {x_q.shape}")
+        dram = bytearray(prog.layout.size)
+        for addr, data in prog.init:
+            dram[addr:addr + len(data)] = data
+        dram[prog.input.addr:prog.input.end] = np.ascontiguousarray(x_q).tobytes()
+        return dram
+
+    @staticmethod
+    def read(dram: bytearray, region, shape, dtype=np.int8) -> np.ndarray:
+        return np.frombuffer(bytes(dram[region.addr:region.end]), dtype=dtype).reshape(shape).copy()
+
+    def execute(self, prog: NetworkProgram, dram: bytearray) -> Result:
+        """Run ``prog`` on ``dram`` (changed in place) on the backend; raise on an error."""
+        result = BACKENDS[self.backend](self.cfg, dram, prog.program_base, prog.window,
+                                        schedule=self.schedule)
+        if result.status is not Status.OK:
+            cmd = prog.commands[result.index] if result.index is not None and result.index < len(prog.commands) else None
+            raise AcceleratorError(f"{self.backend}: {result.status.name} at command {result.index} "
+                                   f"({cmd.opcode.name if cmd else 'END'}), dma_error={result.dma_error.name}")
+        return result
+
+    # -- the one API ----------------------------------------------------------------------
+    def run_network(self, net, x) -> tuple[np.ndarray, RunStats]:
+        """``net``'s int8 output for ``x``: int8 ``(N, *input_shape)`` as is, or float
+        (``(N, 64)`` or ``(N, *input_shape)``) quantized with the net's input parameters."""
+        from .models import quantize_input
+
+        x = np.asarray(x)
+        x_q = x.reshape(-1, *net.input_shape) if x.dtype == np.int8 else quantize_input(net, x)
+        prog = compile_network(self.cfg, net, len(x_q))
+        dram = self.image(prog, x_q)
+        result = self.execute(prog, dram)
+        acts = [self.read(dram, r, s) for r, s in zip(prog.outputs, prog.output_shapes)]
+        c = result.counters
+        stats = RunStats(c.useful_macs, c.array_beats, c.dma_bytes_loaded, c.dma_bytes_stored,
+                         dict(c.commands), prog.macs, prog.layout.size, len(prog.commands), acts)
+        return acts[-1], stats
