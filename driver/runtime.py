@@ -9,8 +9,8 @@ Backends take ``(cfg, dram, program_base, window)``, run the program in place on
 image (a ``bytearray``) and return a :class:`~systolica.model.machine.Result`:
 
 - ``"golden"``: the instruction-level machine (:func:`systolica.model.machine.run`).
-- ``"rtl"``: the generated Verilog under Verilator with AXI models -- the hook is
-  :func:`_rtl_backend`; not implemented yet (raises :class:`NotImplementedError`).
+- ``"rtl"``: the generated Verilog (the ``top`` unit) under Verilator, DRAM as a
+  cocotbext-axi ``AxiRam``, CSRs through ``AxiLiteMaster`` (:mod:`systolica.sim.tb_top`).
 
 Compile errors (:class:`~.compiler.CompileError`) come before any backend runs.
 """
@@ -40,11 +40,25 @@ def _golden_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
 
 def _rtl_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
                  window: tuple[int, int], *, schedule: str = "program") -> Result:
-    """Hook for the RTL backend: load ``dram`` into a cocotbext-axi ``AxiRam``, write the
-    window and ``program_base`` CSRs, ring the doorbell, wait for done, copy the RAM back
-    into ``dram`` and return the status/counters as a :class:`Result`."""
-    raise NotImplementedError("backend='rtl' is not implemented yet (Verilator/cocotb runner "
-                              "pending); use backend='golden'")
+    """The generated Verilog (``top`` unit) under Verilator: ``dram`` goes into a
+    cocotbext-axi ``AxiRam``, the CSRs are written over AXI4-Lite, the doorbell rung; the
+    final RAM is copied back into ``dram``. ``schedule`` is the hardware's own."""
+    from ..model.csr import COUNTER_NAMES
+    from ..model.dma import DmaError
+    from ..model.isa import COMMAND_BYTES
+    from ..model.machine import Counters
+    from ..sim.top_job import run_program
+
+    program_len = (len(dram) - program_base) // COMMAND_BYTES
+    out = run_program(cfg, bytes(dram), program_base, program_len, window)
+    dram[:] = out.dram
+    c = out.counters
+    counters = Counters(commands={"total": c["commands"]}, useful_macs=c["useful_macs"],
+                        dma_bytes_loaded=c["dma_bytes_loaded"], dma_bytes_stored=c["dma_bytes_stored"])
+    counters.hardware = {name: c[name] for name in COUNTER_NAMES}
+    status = Status(out.status["error"])
+    return Result(status, None if status is Status.OK else out.status["error_index"],
+                  DmaError(out.status["dma_error"]), counters)
 
 
 #: Backend name -> callable(cfg, dram, program_base, window, schedule=...) -> Result.

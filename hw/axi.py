@@ -13,8 +13,10 @@ from __future__ import annotations
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..model.csr import CSR_ADDR_BITS, CSR_DATA_BITS
+
 __all__ = ["AxiBurst", "AxiResp", "axi4_signature", "axi4_read_members", "axi4_write_members",
-           "AXI_ID_BITS", "connect_members"]
+           "axil_signature", "AXI_ID_BITS", "connect_members"]
 
 #: One ID for everything: transactions of a manager complete in order.
 AXI_ID_BITS = 1
@@ -74,3 +76,17 @@ def connect_members(m, inner, outer) -> None:
     for name, member in inner.signature.members.items():
         a, b = getattr(inner, name), getattr(outer, name)
         m.d.comb += b.eq(a) if member.flow == Out else a.eq(b)
+
+
+def axil_signature(addr_bits: int = CSR_ADDR_BITS, data_bits: int = CSR_DATA_BITS) -> wiring.Signature:
+    """AXI4-Lite manager signature (the five channels with ``awprot``/``arprot``, no user
+    signals); a subordinate has ``In(axil_signature(...))``. The defaults are the CSR port's
+    (:mod:`systolica.model.csr`). cocotbext-axi drives it with
+    ``AxiLiteMaster(AxiLiteBus.from_prefix(dut, "axil", bus_separator="__"), ...)``."""
+    return wiring.Signature({
+        "awaddr": Out(addr_bits), "awprot": Out(3), "awvalid": Out(1), "awready": In(1),
+        "wdata": Out(data_bits), "wstrb": Out(data_bits // 8), "wvalid": Out(1), "wready": In(1),
+        "bresp": In(AxiResp), "bvalid": In(1), "bready": Out(1),
+        "araddr": Out(addr_bits), "arprot": Out(3), "arvalid": Out(1), "arready": In(1),
+        "rdata": In(data_bits), "rresp": In(AxiResp), "rvalid": In(1), "rready": Out(1),
+    })

@@ -19,12 +19,14 @@ from amaranth.lib import wiring
 from ..model.config import AcceleratorConfig
 from .accumulator import Accumulator
 from .core import Core
+from .csr import CsrBlock
 from .dma import Dma
 from .pe import ProcessingElement
 from .pe_row import PE_MODULE_NAME, ROW_MODULE_NAME, PeRow
 from .requant import RequantUnit
 from .scratchpad import Scratchpad
 from .systolic_array import SystolicArray
+from .top import TOP_NAME, Top
 
 __all__ = ["TOP_MODULE_NAME", "UNITS", "GeneratedVerilog", "generate_verilog"]
 
@@ -68,18 +70,24 @@ _SINGLE_MODULE = {
     "scratchpad": ("systolica_scratchpad", Scratchpad),
     "accumulator": ("systolica_accumulator", Accumulator),
     "dma": ("systolica_dma", Dma),
+    "csr": ("systolica_csr", CsrBlock),
 }
 
+#: Units that contain the array: the PE-row and PE modules follow their own module.
+_WITH_ARRAY = {"core": ("systolica_core", Core), "top": (TOP_NAME, Top)}
+
+
 #: Units that can be generated (and simulated) on their own: name -> top module name.
-UNITS = {"array": TOP_MODULE_NAME, **{name: top for name, (top, _) in _SINGLE_MODULE.items()},
-         "core": "systolica_core"}
+UNITS = {"array": TOP_MODULE_NAME,
+         **{name: top for name, (top, _) in {**_SINGLE_MODULE, **_WITH_ARRAY}.items()}}
 
 
 def _modules(cfg: AcceleratorConfig, unit: str) -> list[str]:
     if unit == "array":
         return _array(cfg)
-    if unit == "core":  # the array inside instances the row and PE modules
-        return [_convert(Core(cfg), UNITS["core"])] + _array(cfg)[1:]
+    if unit in _WITH_ARRAY:
+        top, component = _WITH_ARRAY[unit]
+        return [_convert(component(cfg), top)] + _array(cfg)[1:]
     top, component = _SINGLE_MODULE[unit]
     return [_convert(component(cfg), top)]
 

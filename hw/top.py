@@ -1,0 +1,117 @@
+"""The accelerator: one AXI4 manager port (DRAM), one AXI4-Lite subordinate port (CSRs),
+one interrupt.
+
+::
+
+    host --AXI4-Lite--> [ CSRs ] --> [ controller: fetch -> load | execute | store queues ]
+                                          |            |              |
+    DRAM <--AXI4--> [ read arbiter ] <- [ DMA load ]  [ core ]      [ REQUANT lanes, DMA store ]
+                                          |            scratchpad -> array -> accumulator
+                                          +--> scratchpad / accumulator rows   |
+                         [ DMA store ] <-- scratchpad rows, or accumulator -> requantization
+
+The command fetch and the DMA load share the read channels (``ARID`` 1 and 0); the DMA
+store owns the write channels.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out, connect
+
+from ..model.config import AcceleratorConfig
+from ..model.csr import COUNTER_NAMES
+from .axi import axi4_signature, axil_signature, connect_members
+from .axi_read_arbiter import AxiReadArbiter
+from .controller import FETCH_ID, Controller
+from .core import Core
+from .csr import CsrBlock
+from .dma_load import DmaLoad
+from .dma_store import DmaStore
+from .requant import RequantUnit
+
+__all__ = ["Top", "TOP_NAME"]
+
+#: The top module's name in the generated Verilog.
+TOP_NAME = "systolica_top"
+
+
+class Top(wiring.Component):
+    """Attributes
+    ----------
+    axi : Out(axi4_signature(addr_bits, bus_bits))    DRAM.
+    axil : In(axil_signature())                       CSRs (see :mod:`systolica.model.csr`).
+    irq : Out(1)                                      Level: a program finished (if enabled).
+    """
+
+    def __init__(self, cfg: AcceleratorConfig):
+        self.cfg = cfg
+        super().__init__({
+            "axi": Out(axi4_signature(cfg.addr_bits, cfg.bus_bits)),
+            "axil": In(axil_signature()),
+            "irq": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        m.submodules.csr = csr = CsrBlock(cfg)
+        m.submodules.controller = ctl = Controller(cfg)
+        m.submodules.core = core = Core(cfg)
+        m.submodules.load = load = DmaLoad(cfg)
+        m.submodules.store = store = DmaStore(cfg)
+        m.submodules.requant = rq = RequantUnit(cfg)
+        m.submodules.reads = reads = AxiReadArbiter(cfg.addr_bits, cfg.bus_bits, 0, FETCH_ID)
+
+        # host side
+        wiring.connect(m, wiring.flipped(self.axil), csr.axil)
+        window = [ctl.window, load.window, store.window]
+        m.d.comb += [ctl.program_base.eq(csr.program_base), ctl.program_len.eq(csr.program_len),
+                     ctl.doorbell.eq(csr.doorbell), self.irq.eq(csr.irq),
+                     csr.busy.eq(ctl.busy), csr.done.eq(ctl.done), csr.error.eq(ctl.error),
+                     csr.dma_error.eq(ctl.dma_error), csr.error_index.eq(ctl.error_index)]
+        m.d.comb += [w.lo.eq(csr.window_lo) for w in window] + [w.hi.eq(csr.window_hi) for w in window]
+        m.d.comb += [csr.counters[k].eq(getattr(ctl.counters, name)) for k, name in enumerate(COUNTER_NAMES)]
+
+        # DRAM: fetch and DMA load share the read channels, the DMA store has the write channels
+        connect(m, load.axi, reads.m0)
+        connect(m, ctl.fetch, reads.m1)
+        connect_members(m, reads.axi, self.axi)
+        connect_members(m, store.axi, self.axi)
+
+        # queues to units
+        connect(m, ctl.load_cmd, load.cmd)
+        connect(m, load.status, ctl.load_status)
+        connect(m, ctl.store_cmd, store.cmd)
+        connect(m, store.status, ctl.store_status)
+        connect(m, ctl.exec_cmd, core.cmd)
+        m.d.comb += ctl.exec_done.eq(core.done)
+        connect(m, ctl.requant_param, rq.param)
+        connect(m, load.spad_write, core.spad_write)
+        connect(m, load.acc_write, core.acc_write)
+        self._store_path(m, store, core, rq)
+        return m
+
+    def _store_path(self, m: Module, store, core, rq) -> None:
+        """Store rows: scratchpad rows straight, accumulator rows through requantization.
+        Every row request of one store command has the same target."""
+        req, rsp = store.store_req, store.store_rsp
+        to_acc = Signal()
+        with m.If(req.valid):
+            m.d.sync += to_acc.eq(req.payload.target)
+        target = Mux(req.valid, req.payload.target, to_acc)
+        sp, ac = core.spad_read, core.acc_read
+        m.d.comb += [
+            sp.req.valid.eq(req.valid & ~req.payload.target), sp.req.payload.addr.eq(req.payload.addr),
+            ac.req.valid.eq(req.valid & req.payload.target), ac.req.payload.addr.eq(req.payload.addr),
+            req.ready.eq(Mux(req.payload.target, ac.req.ready, sp.req.ready)),
+            # accumulator rows into requantization
+            rq.acc.valid.eq(ac.resp.valid), ac.resp.ready.eq(rq.acc.ready),
+            rq.acc.payload.c.eq(ac.resp.payload),
+            # rows back to the store engine
+            rsp.valid.eq(Mux(target, rq.out.valid, sp.resp.valid)),
+            rq.out.ready.eq(rsp.ready & target),
+            rsp.payload.eq(Mux(target, rq.out.payload.q.as_value(), sp.resp.payload.as_value())),
+        ]
+

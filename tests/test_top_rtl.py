@@ -1,0 +1,100 @@
+"""The whole accelerator under Verilator == the machine model, on the whole DRAM image.
+
+Programs compiled by the driver (a GEMM layer, the digits MLP and CNN) and bad programs run
+on the generated ``top`` unit -- DRAM as a cocotbext-axi ``AxiRam`` (optionally with
+random stalls on every channel), CSRs through ``AxiLiteMaster`` -- and on the golden
+machine: the final DRAM images, the status (error code, failing command) and the
+performance counters the machine also counts must be equal.
+"""
+
+import numpy as np
+import pytest
+
+from systolica.driver.compiler import DramLayout, compile_linear
+from systolica.driver.models import digits_models
+from systolica.driver.runtime import Accelerator
+from systolica.model.config import AcceleratorConfig
+from systolica.model.isa import COMMAND_BYTES, Command, Opcode, encode_program
+from systolica.model.machine import Status, run
+from systolica.model.numerics import RequantParams
+from systolica.sim.top_job import run_program
+
+CFG = AcceleratorConfig(rows=8, cols=8, spad_rows=256, acc_rows=64)
+
+
+def _both(cfg, image: bytes, program_base: int, window, **rtl):
+    """Run on the machine and on the RTL; return (machine result, machine image, rtl run)."""
+    golden = bytearray(image)
+    result = run(cfg, golden, program_base, window)
+    out = run_program(cfg, image, program_base, (len(image) - program_base) // COMMAND_BYTES, window, **rtl)
+    return result, bytes(golden), out
+
+
+def _assert_same(result, golden: bytes, out) -> None:
+    assert out.status["error"] == result.status.value, (out.status, result)
+    if result.status is not Status.OK:
+        assert out.status["error_index"] == result.index, (out.status, result)
+        assert out.status["dma_error"] == result.dma_error.value, (out.status, result)
+    bad = np.flatnonzero(np.frombuffer(out.dram, np.uint8) != np.frombuffer(golden, np.uint8))
+    assert not bad.size, f"{bad.size} DRAM bytes differ, first at {bad[0]:#x}"
+    c = result.counters
+    for name in ("useful_macs", "dma_bytes_loaded", "dma_bytes_stored"):
+        assert out.counters[name] == getattr(c, name), (name, out.counters, c)
+    assert out.counters["commands"] == sum(c.commands.values())
+
+
+def _gemm(cfg, rng, m: int, k: int, n: int):
+    """A compiled requantized GEMM layer and its DRAM image."""
+    w = rng.integers(-128, 128, size=(k, n)).astype(np.int8)
+    x = rng.integers(-128, 128, size=(m, k)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, size=n).astype(np.int32)
+    params = RequantParams.for_layer("tflite", 0.02, np.full(n, 0.01, np.float32), 0.5, zero_point=3)
+    layout = DramLayout(cfg)
+    xr, wr, yr = layout.alloc("x", x.size), layout.alloc("w", w.size), layout.alloc("y", m * n)
+    prog = compile_linear(cfg, w, bias, params, batch=m, x_addr=xr.addr, w_addr=wr.addr, out_addr=yr.addr,
+                          x_zp=-7)
+    program = prog.program(cfg)
+    pr = layout.alloc("program", len(program))
+    image = bytearray(layout.size)
+    for region, data in ((xr, x.tobytes()), (wr, prog.weight_image), (pr, program)):
+        image[region.addr:region.addr + len(data)] = data
+    return bytes(image), pr.addr, (0, layout.size)
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.3])
+def test_gemm_layer_rtl_equals_machine(stall, seed):
+    rng = np.random.default_rng(seed)
+    m, k, n = (int(v) for v in rng.integers(3, 3 * 8, size=3))
+    image, base, window = _gemm(CFG, rng, m, k, n)
+    _assert_same(*_both(CFG, image, base, window, stall=stall, seed=seed))
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_digits_model_rtl_equals_golden(model):
+    demo = digits_models()[model]
+    x = demo.test[0][:2 if model == "mlp" else 1]
+    golden, rtl = Accelerator(CFG, "golden"), Accelerator(CFG, "rtl")
+    want, gstats = golden.run_network(demo.quantized_net, x)
+    got, rstats = rtl.run_network(demo.quantized_net, x)
+    assert np.array_equal(got, want)
+    assert (rstats.useful_macs, rstats.dma_bytes_loaded, rstats.dma_bytes_stored) == \
+        (gstats.useful_macs, gstats.dma_bytes_loaded, gstats.dma_bytes_stored)
+
+
+def test_bad_programs_fail_alike(seed):
+    """An illegal opcode and a DMA outside the window: same status, same failing command,
+    same DRAM image (nothing written outside the window) on both."""
+    rng = np.random.default_rng(seed)
+    image, base, window = _gemm(CFG, rng, 5, 9, 6)
+    bad = bytearray(image)
+    bad[base + 3 * COMMAND_BYTES] = 0x0E                         # opcode 14 at command 3
+    _assert_same(*_both(CFG, bytes(bad), base, window))
+
+    from systolica.model.dma import TensorDescriptor
+    cmds = [Command(Opcode.LOAD, {"desc": TensorDescriptor.dense(window[1] + 256, (2, 8)), "row": 0})]
+    program = encode_program(CFG, cmds)
+    outside = bytearray(image)
+    outside[base:base + len(program)] = program
+    result, golden, out = _both(CFG, bytes(outside), base, window)
+    assert result.status is Status.DMA
+    _assert_same(result, golden, out)
