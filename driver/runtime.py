@@ -43,7 +43,6 @@ def _rtl_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
     """The generated Verilog (``top`` unit) under Verilator: ``dram`` goes into a
     cocotbext-axi ``AxiRam``, the CSRs are written over AXI4-Lite, the doorbell rung; the
     final RAM is copied back into ``dram``. ``schedule`` is the hardware's own."""
-    from ..model.csr import COUNTER_NAMES
     from ..model.dma import DmaError
     from ..model.isa import COMMAND_BYTES
     from ..model.machine import Counters
@@ -54,8 +53,8 @@ def _rtl_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
     dram[:] = out.dram
     c = out.counters
     counters = Counters(commands={"total": c["commands"]}, useful_macs=c["useful_macs"],
-                        dma_bytes_loaded=c["dma_bytes_loaded"], dma_bytes_stored=c["dma_bytes_stored"])
-    counters.hardware = {name: c[name] for name in COUNTER_NAMES}
+                        dma_bytes_loaded=c["dma_bytes_loaded"], dma_bytes_stored=c["dma_bytes_stored"],
+                        cycles=c["cycles"])
     status = Status(out.status["error"])
     return Result(status, None if status is Status.OK else out.status["error_index"],
                   DmaError(out.status["dma_error"]), counters)
@@ -82,6 +81,7 @@ class RunStats:
     dram_bytes: int
     program_commands: int
     activations: list = field(default_factory=list, repr=False)
+    cycles: int | None = None      # the hardware's cycle counter (rtl backend only)
 
     @property
     def utilization(self) -> float:
@@ -140,5 +140,6 @@ class Accelerator:
         acts = [self.read(dram, r, s) for r, s in zip(prog.outputs, prog.output_shapes)]
         c = result.counters
         stats = RunStats(c.useful_macs, c.array_beats, c.dma_bytes_loaded, c.dma_bytes_stored,
-                         dict(c.commands), prog.macs, prog.layout.size, len(prog.commands), acts)
+                         dict(c.commands), prog.macs, prog.layout.size, len(prog.commands), acts,
+                         c.cycles)
         return acts[-1], stats

@@ -61,6 +61,7 @@ class Counters:
     array_beats: int = 0           # data beats streamed through the array
     dma_bytes_loaded: int = 0
     dma_bytes_stored: int = 0
+    cycles: int | None = None      # the hardware counts cycles; this model does not
 
 
 @dataclass

@@ -199,7 +199,8 @@ def run_bench(b: Build, module: str, *, testcase: str | None = None,
     verilator_env()
     test_dir = Path(tempfile.mkdtemp(prefix="systolica-tb-"))
     runner = get_runner("verilator")
-    extra = {"SYSTOLICA_CONFIG": b.cfg.to_json(), "COCOTB_LOG_LEVEL": "WARNING"}
+    extra = {"SYSTOLICA_CONFIG": b.cfg.to_json(), "COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING",
+             "PYTHONWARNINGS": "ignore::DeprecationWarning"}  # third-party deprecations
     extra.update(env or {})
     xml = runner.test(
         test_module=module, hdl_toplevel=b.top, hdl_toplevel_lang="verilog", testcase=testcase, build_dir=b.directory / "obj",

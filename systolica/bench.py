@@ -117,7 +117,26 @@ def _dma(rows: int, cols: int, bus_bits: int) -> dict:
                 "cases": json.loads(res.read_text())}
 
 
-def run_bench(out_dir: Path = Path("bench"), quick: bool = False) -> int:
+SECTIONS = ("array", "requant", "dma", "system")
+
+
+def run_bench(out_dir: Path = Path("bench"), quick: bool = False, only: tuple[str, ...] = SECTIONS) -> int:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version()}
+    for section in only:
+        if section not in SECTIONS:
+            raise ValueError(f"section={section!r}: allowed {list(SECTIONS)}")
+        _SECTION_RUNNERS[section](out_dir, quick, meta)
+    return 0
+
+
+def _write(out_dir: Path, name: str, rows, markdown: str) -> None:
+    (out_dir / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out_dir / f"{name}.md").write_text(markdown)
+    print(f"[bench] wrote {out_dir / (name + '.md')} (+ .json)", flush=True)
+
+
+def _array_section(out_dir: Path, quick: bool, meta: dict) -> None:
     from .hw.generate import generate_verilog
 
     rng = np.random.default_rng(2026)
@@ -134,26 +153,41 @@ def run_bench(out_dir: Path = Path("bench"), quick: bool = False) -> int:
                 row[flow] = _gemm(cfg, flow, rng)
         rows.append(row)
         print(f"[bench] {json.dumps(row)}", flush=True)
+    _write(out_dir, "array", {"meta": meta, "rows": rows}, _markdown(rows, meta))
+
+
+def _requant_section(out_dir: Path, quick: bool, meta: dict) -> None:
     requant = []
     for cols in REQUANT_COLS[:2] if quick else REQUANT_COLS:
         print(f"[bench] requant, {cols} lanes: elaborating, building, streaming", flush=True)
         requant.append(_requant(cols))
         print(f"[bench] {json.dumps(requant[-1])}", flush=True)
+    _write(out_dir, "requant", {"meta": meta, "rows": requant}, _requant_markdown(requant, meta))
+
+
+def _dma_section(out_dir: Path, quick: bool, meta: dict) -> None:
     dma = []
     for r, c, bus in DMA_CONFIGS[:1] if quick else DMA_CONFIGS:
         print(f"[bench] DMA {r}x{c}, {bus}-bit bus: building, streaming", flush=True)
         dma.append(_dma(r, c, bus))
         print(f"[bench] {json.dumps(dma[-1])}", flush=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version()}
-    (out_dir / "array.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    (out_dir / "array.md").write_text(_markdown(rows, meta))
-    (out_dir / "requant.json").write_text(json.dumps({"meta": meta, "rows": requant}, indent=2) + "\n")
-    (out_dir / "requant.md").write_text(_requant_markdown(requant, meta))
-    (out_dir / "dma.json").write_text(json.dumps({"meta": meta, "rows": dma}, indent=2) + "\n")
-    (out_dir / "dma.md").write_text(_dma_markdown(dma, meta))
-    print(f"[bench] wrote {out_dir / 'array.md'}, {out_dir / 'requant.md'}, {out_dir / 'dma.md'} (+ .json)")
-    return 0
+    _write(out_dir, "dma", {"meta": meta, "rows": dma}, _dma_markdown(dma, meta))
+
+
+def _system_section(out_dir: Path, quick: bool, meta: dict) -> None:
+    from .bench_system import BATCHES, batching, gemm_utilization, system_markdown
+
+    size = 64 if quick else 256
+    print(f"[bench] {size}x{size}x{size} GEMM on the 16x16 accelerator (RTL)", flush=True)
+    gemm = gemm_utilization(size, size, size)
+    print(f"[bench] {json.dumps({k: v for k, v in gemm.items() if k != 'counters'})}", flush=True)
+    batch_rows = batching((1, 8) if quick else BATCHES)
+    _write(out_dir, "system", {"meta": meta, "gemm": gemm, "batching": batch_rows},
+           system_markdown(gemm, batch_rows, meta))
+
+
+_SECTION_RUNNERS = {"array": _array_section, "requant": _requant_section, "dma": _dma_section,
+                    "system": _system_section}
 
 
 def _requant_markdown(rows: list[dict], meta: dict) -> str:

@@ -1,4 +1,5 @@
-"""Command line: ``systolica generate`` (Verilog), ``systolica demo``, ``systolica bench``."""
+"""Command line: ``systolica generate`` (Verilog), ``systolica demo``, ``systolica gemm``,
+``systolica bench``."""
 
 from __future__ import annotations
 
@@ -63,13 +64,21 @@ def cmd_generate(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(rows=args.rows, cols=args.cols, m=args.m, k=args.k, n=args.n, seed=args.seed)
+    return run_demo(rows=args.rows, cols=args.cols, rtl_samples=args.rtl_samples, scheme=args.scheme,
+                    seed=args.seed)
+
+
+def cmd_gemm(args) -> int:
+    from .demo import run_gemm_demo
+
+    return run_gemm_demo(rows=args.rows, cols=args.cols, m=args.m, k=args.k, n=args.n, seed=args.seed)
 
 
 def cmd_bench(args) -> int:
-    from .bench import run_bench
+    from .bench import SECTIONS, run_bench
 
-    return run_bench(out_dir=Path(args.output), quick=args.quick)
+    only = tuple(x.strip() for x in args.only.split(",")) if args.only else SECTIONS
+    return run_bench(out_dir=Path(args.output), quick=args.quick, only=only)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,18 +92,30 @@ def main(argv: list[str] | None = None) -> int:
                    help="which block to generate on its own (default: array)")
     g.set_defaults(func=cmd_generate)
 
-    d = sub.add_parser("demo", help="random INT8 GEMM on the generated array under Verilator")
-    d.add_argument("--rows", type=int, default=8)
-    d.add_argument("--cols", type=int, default=8)
-    d.add_argument("-m", type=int, default=100, help="GEMM M (default 100)")
-    d.add_argument("-k", type=int, default=20, help="GEMM K (default 20)")
-    d.add_argument("-n", type=int, default=12, help="GEMM N (default 12)")
-    d.add_argument("--seed", type=int, default=None, help="random seed (printed when not given)")
+    d = sub.add_parser("demo", help="quantized digits MLP/CNN on the accelerator: golden and RTL")
+    d.add_argument("--rows", type=int, default=8, help="PE rows (default 8)")
+    d.add_argument("--cols", type=int, default=8, help="PE columns (default 8)")
+    d.add_argument("--rtl-samples", type=int, default=8, dest="rtl_samples",
+                   help="test images run on the RTL (default 8)")
+    d.add_argument("--scheme", choices=["tflite", "onnx"], default="tflite",
+                   help="requantization scheme (default tflite)")
+    d.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     d.set_defaults(func=cmd_demo)
 
-    b = sub.add_parser("bench", help="array benchmark: elaboration, build, sim speed, utilization")
+    gm = sub.add_parser("gemm", help="random INT8 GEMM streamed through the array under Verilator")
+    gm.add_argument("--rows", type=int, default=8)
+    gm.add_argument("--cols", type=int, default=8)
+    gm.add_argument("-m", type=int, default=100, help="GEMM M (default 100)")
+    gm.add_argument("-k", type=int, default=20, help="GEMM K (default 20)")
+    gm.add_argument("-n", type=int, default=12, help="GEMM N (default 12)")
+    gm.add_argument("--seed", type=int, default=None, help="random seed (printed when not given)")
+    gm.set_defaults(func=cmd_gemm)
+
+    b = sub.add_parser("bench", help="benchmarks: array, requantization, DMA, whole accelerator (GEMM "
+                       "utilization, batching)")
     b.add_argument("-o", "--output", default="bench", help="report folder (default bench)")
     b.add_argument("--quick", action="store_true", help="small configurations only")
+    b.add_argument("--only", help="comma list of sections: array, requant, dma, system (default all)")
     b.set_defaults(func=cmd_bench)
 
     args = parser.parse_args(argv)

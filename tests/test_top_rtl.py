@@ -13,13 +13,13 @@ import pytest
 from systolica.driver.compiler import DramLayout, compile_linear
 from systolica.driver.models import digits_models
 from systolica.driver.runtime import Accelerator
-from systolica.model.config import AcceleratorConfig
+from systolica.demo import demo_config
 from systolica.model.isa import COMMAND_BYTES, Command, Opcode, encode_program
 from systolica.model.machine import Status, run
 from systolica.model.numerics import RequantParams
 from systolica.sim.top_job import run_program
 
-CFG = AcceleratorConfig(rows=8, cols=8, spad_rows=256, acc_rows=64)
+CFG = demo_config()   # the demo's accelerator: one build serves both
 
 
 def _both(cfg, image: bytes, program_base: int, window, **rtl):
