@@ -54,10 +54,10 @@ from .config import AcceleratorConfig
 from .dma import DmaError
 from .machine import Status
 
-__all__ = ["Access", "Register", "REGISTERS", "REGISTER", "COUNTER_NAMES", "COUNTERS_LAYOUT",
-           "STATUS_LAYOUT", "CTRL_LAYOUT", "IRQ_LAYOUT", "DOORBELL", "CSR_ADDR_BITS",
-           "CSR_DATA_BITS", "ID_VALUE", "MAP_VERSION", "offset", "counter_register",
-           "decode_status"]
+__all__ = ["Access", "Register", "REGISTERS", "REGISTER", "COUNTER_NAMES", "COUNTER_BITS",
+           "COUNTERS_LAYOUT", "STATUS_LAYOUT", "CTRL_LAYOUT", "IRQ_LAYOUT", "DOORBELL",
+           "CSR_ADDR_BITS", "CSR_DATA_BITS", "ID_VALUE", "MAP_VERSION", "offset",
+           "counter_register", "decode_status"]
 
 #: Byte address width of the CSR space (4 KiB) and the data width of every register.
 CSR_ADDR_BITS = 12
