@@ -253,19 +253,23 @@ class Controller(wiring.Component):
             completions.append(c)
         sent = {q: Signal(name=f"{q}_sent") for q in queues}        # handed to the unit
 
+        def run_dma(q, cmd_port, status_port, when=1):
+            """Hand the current command of queue ``q`` to a DMA engine; finish on its status."""
+            m.d.comb += [cmd_port.valid.eq(active[q] & when & ~sent[q]),
+                         cmd_port.payload.eq(current[q].cmd.body.dma), status_port.ready.eq(1)]
+            with m.If(cmd_port.valid & cmd_port.ready):
+                m.d.sync += sent[q].eq(1)
+            with m.If(status_port.valid):
+                m.d.sync += sent[q].eq(0)
+                with m.If(status_port.payload == DmaError.OK):
+                    finish(q)
+                with m.Else():
+                    finish(q, Status.DMA, status_port.payload)
+
         # load: the DMA load engine
         start("load")
         cl = current["load"]
-        m.d.comb += [self.load_cmd.valid.eq(active["load"] & ~sent["load"]),
-                     self.load_cmd.payload.eq(cl.cmd.body.dma), self.load_status.ready.eq(1)]
-        with m.If(self.load_cmd.valid & self.load_cmd.ready):
-            m.d.sync += sent["load"].eq(1)
-        with m.If(self.load_status.valid):
-            m.d.sync += sent["load"].eq(0)
-            with m.If(self.load_status.payload == DmaError.OK):
-                finish("load")
-            with m.Else():
-                finish("load", Status.DMA, self.load_status.payload)
+        run_dma("load", self.load_cmd, self.load_status)
 
         # execute: tiles are handed over at once; tokens follow their completion, in order
         m.submodules.tiles = tiles = SyncFIFO(width=entry["cmd"].shape["header"].shape.size + 32, depth=8)
@@ -310,16 +314,7 @@ class Controller(wiring.Component):
         with m.If(active["store"] & is_requant & (lane == cfg.cols)):
             m.d.sync += lane.eq(0)
             finish("store")
-        m.d.comb += [self.store_cmd.valid.eq(active["store"] & ~is_requant & ~sent["store"]),
-                     self.store_cmd.payload.eq(cs.cmd.body.dma), self.store_status.ready.eq(1)]
-        with m.If(self.store_cmd.valid & self.store_cmd.ready):
-            m.d.sync += sent["store"].eq(1)
-        with m.If(self.store_status.valid):
-            m.d.sync += sent["store"].eq(0)
-            with m.If(self.store_status.payload == DmaError.OK):
-                finish("store")
-            with m.Else():
-                finish("store", Status.DMA, self.store_status.payload)
+        run_dma("store", self.store_cmd, self.store_status, when=~is_requant)
 
         # -- deadlock: nothing runs, nothing can start, fetch cannot help -------------------------
         waiting = [queues[q].r_rdy & ~active[q] for q in queues]
