@@ -14,6 +14,7 @@ from systolica.driver.compiler import DramLayout, compile_linear
 from systolica.driver.models import digits_models
 from systolica.driver.runtime import Accelerator
 from systolica.demo import demo_config
+from systolica.model.dma import TensorDescriptor
 from systolica.model.isa import COMMAND_BYTES, Command, Opcode, encode_program
 from systolica.model.machine import Status, run
 from systolica.model.numerics import RequantParams
@@ -81,20 +82,30 @@ def test_digits_model_rtl_equals_golden(model):
         (gstats.useful_macs, gstats.dma_bytes_loaded, gstats.dma_bytes_stored)
 
 
+def _replace_program(image: bytes, base: int, cmds: list[Command]) -> bytes:
+    program = encode_program(CFG, cmds)
+    out = bytearray(image)
+    out[base:base + len(program)] = program
+    return bytes(out)
+
+
 def test_bad_programs_fail_alike(seed):
-    """An illegal opcode and a DMA outside the window: same status, same failing command,
-    same DRAM image (nothing written outside the window) on both."""
+    """An illegal opcode, a DMA outside the window, a tile beyond the accumulator and a
+    deadlock: same status, same failing command, same DRAM image on both."""
     rng = np.random.default_rng(seed)
     image, base, window = _gemm(CFG, rng, 5, 9, 6)
     bad = bytearray(image)
     bad[base + 3 * COMMAND_BYTES] = 0x0E                         # opcode 14 at command 3
     _assert_same(*_both(CFG, bytes(bad), base, window))
 
-    from systolica.model.dma import TensorDescriptor
-    cmds = [Command(Opcode.LOAD, {"desc": TensorDescriptor.dense(window[1] + 256, (2, 8)), "row": 0})]
-    program = encode_program(CFG, cmds)
-    outside = bytearray(image)
-    outside[base:base + len(program)] = program
-    result, golden, out = _both(CFG, bytes(outside), base, window)
-    assert result.status is Status.DMA
-    _assert_same(result, golden, out)
+    load = Command(Opcode.LOAD, {"desc": TensorDescriptor.dense(0, (2, 8)), "row": 0}, push_next=True)
+    tile = {"dataflow": "ws", "accumulate": 0, "a_row": 0, "b_row": 8, "c_row": 0, "count": 2}
+    cases = {
+        Status.DMA: [Command(Opcode.LOAD, {"desc": TensorDescriptor.dense(window[1] + 256, (2, 8)), "row": 0})],
+        Status.COMPUTE_RANGE: [load, Command(Opcode.COMPUTE, {**tile, "c_row": CFG.acc_rows - 1}, pop_prev=True)],
+        Status.DEADLOCK: [load, Command(Opcode.COMPUTE, tile, pop_prev=True, pop_next=True)],
+    }
+    for status, cmds in cases.items():
+        result, golden, out = _both(CFG, _replace_program(image, base, cmds), base, window)
+        assert result.status is status, result
+        _assert_same(result, golden, out)
