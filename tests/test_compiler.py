@@ -377,9 +377,12 @@ def test_layers_that_do_not_chain(digits):
         Accelerator(AcceleratorConfig(), "rtl").run_network(broken, np.zeros((2, 64), np.int8))
 
 
-def test_rtl_backend_is_a_named_hook(digits):
+def test_backends_are_named_and_compile_errors_come_first(digits):
+    """An unknown backend is refused; a layer that cannot fit fails to compile before the
+    RTL backend builds or runs anything (the RTL backend itself: tests/test_top_rtl.py)."""
     net = digits["tflite"]["mlp"].quantized_net
-    with pytest.raises(NotImplementedError, match="backend='rtl'"):
-        Accelerator(AcceleratorConfig(), "rtl").run_network(net, np.zeros((2, 64), np.int8))
     with pytest.raises(ValueError, match="backend='tpu'"):
         Accelerator(AcceleratorConfig(), "tpu")
+    tiny = AcceleratorConfig(rows=16, cols=8, spad_rows=16, acc_rows=16)   # 16 weight rows + 1 input row
+    with pytest.raises(CompileError, match="spad_rows=16: one tile needs 17"):
+        Accelerator(tiny, "rtl").run_network(net, np.zeros((2, 64), np.int8))
