@@ -24,9 +24,26 @@ import numpy as np
 
 from ..model.config import AcceleratorConfig
 from ..model.machine import SCHEDULES, Result, Status, run
-from .compiler import NetworkProgram, compile_network
+from .compiler import DramLayout, NetworkProgram, compile_linear, compile_network
 
-__all__ = ["Accelerator", "AcceleratorError", "RunStats", "BACKENDS"]
+__all__ = ["Accelerator", "AcceleratorError", "RunStats", "BACKENDS", "linear_image"]
+
+
+def linear_image(cfg: AcceleratorConfig, x, w, bias, params, *, x_zp: int = 0) -> tuple[bytes, int, tuple]:
+    """One compiled linear layer ``y = requant(x @ w + bias)`` laid out in DRAM: the image
+    (input, weights, room for ``y``, program), the program's base and the DRAM window."""
+    x, w = np.asarray(x, dtype=np.int8), np.asarray(w, dtype=np.int8)
+    (m, _), n = x.shape, w.shape[1]
+    layout = DramLayout(cfg)
+    xr, wr, yr = layout.alloc("x", x.size), layout.alloc("w", w.size), layout.alloc("y", m * n)
+    prog = compile_linear(cfg, w, bias, params, batch=m, x_addr=xr.addr, w_addr=wr.addr, out_addr=yr.addr,
+                          x_zp=x_zp)
+    program = prog.program(cfg)
+    pr = layout.alloc("program", len(program))
+    image = bytearray(layout.size)
+    for region, data in ((xr, x.tobytes()), (wr, prog.weight_image), (pr, program)):
+        image[region.addr:region.addr + len(data)] = data
+    return bytes(image), pr.addr, (0, layout.size)
 
 
 class AcceleratorError(RuntimeError):
@@ -44,12 +61,10 @@ def _rtl_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
     cocotbext-axi ``AxiRam``, the CSRs are written over AXI4-Lite, the doorbell rung; the
     final RAM is copied back into ``dram``. ``schedule`` is the hardware's own."""
     from ..model.dma import DmaError
-    from ..model.isa import COMMAND_BYTES
     from ..model.machine import Counters
     from ..sim.top_job import run_program
 
-    program_len = (len(dram) - program_base) // COMMAND_BYTES
-    out = run_program(cfg, bytes(dram), program_base, program_len, window)
+    out = run_program(cfg, bytes(dram), program_base, window)
     dram[:] = out.dram
     c = out.counters
     counters = Counters(commands={"total": c["commands"]}, useful_macs=c["useful_macs"],

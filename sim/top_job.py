@@ -27,11 +27,16 @@ class RtlRun:
     counters: dict    # name -> int (see systolica.model.csr.COUNTER_NAMES)
 
 
-def run_program(cfg: AcceleratorConfig, dram: bytes, program_base: int, program_len: int,
-                window: tuple[int, int], *, stall: float = 0.0, seed: int = 0,
+def run_program(cfg: AcceleratorConfig, dram: bytes, program_base: int, window: tuple[int, int], *,
+                program_len: int | None = None, stall: float = 0.0, seed: int = 0,
                 max_cycles: int = 1_000_000) -> RtlRun:
+    """``program_len`` (the PROGRAM_LEN CSR) defaults to every command slot from
+    ``program_base`` to the end of ``dram``: the program ends at its END."""
+    from ..model.isa import COMMAND_BYTES
     from .runner import build, run_bench
 
+    if program_len is None:
+        program_len = (len(dram) - program_base) // COMMAND_BYTES
     b = build(cfg, "top")
     with tempfile.TemporaryDirectory(prefix="systolica-top-") as tmp:
         job, res = Path(tmp) / "job.npz", Path(tmp) / "result.npz"

@@ -23,8 +23,7 @@ BATCHES = (1, 2, 4, 8, 16, 32, 64)
 
 def gemm_utilization(m: int = 256, k: int = 256, n: int = 256, rows: int = 16, cols: int = 16,
                      bus_bits: int = 128, seed: int = 0) -> dict:
-    from .driver.compiler import DramLayout, compile_linear
-    from .model.isa import COMMAND_BYTES
+    from .driver.runtime import linear_image
     from .model.machine import run
     from .model.numerics import RequantParams
     from .sim.top_job import run_program
@@ -34,21 +33,14 @@ def gemm_utilization(m: int = 256, k: int = 256, n: int = 256, rows: int = 16, c
     w = rng.integers(-128, 128, size=(k, n)).astype(np.int8)
     x = rng.integers(-128, 128, size=(m, k)).astype(np.int8)
     params = RequantParams.for_layer("tflite", 0.02, np.full(n, 0.01, np.float32), 0.5)
-    layout = DramLayout(cfg)
-    xr, wr, yr = layout.alloc("x", x.size), layout.alloc("w", w.size), layout.alloc("y", m * n)
-    prog = compile_linear(cfg, w, None, params, batch=m, x_addr=xr.addr, w_addr=wr.addr, out_addr=yr.addr)
-    program = prog.program(cfg)
-    pr = layout.alloc("program", len(program))
-    image = bytearray(layout.size)
-    for region, data in ((xr, x.tobytes()), (wr, prog.weight_image), (pr, program)):
-        image[region.addr:region.addr + len(data)] = data
+    image, base, window = linear_image(cfg, x, w, None, params)
     golden = bytearray(image)
-    g = run(cfg, golden, pr.addr, (0, layout.size)).counters
+    g = run(cfg, golden, base, window).counters
     t0 = time.perf_counter()
-    out = run_program(cfg, bytes(image), pr.addr, len(program) // COMMAND_BYTES, (0, layout.size))
+    out = run_program(cfg, image, base, window)
     wall = time.perf_counter() - t0
     c = out.counters
-    return {"config": cfg.name, "bus_bits": bus_bits, "gemm": [m, k, n], "commands": len(prog.commands),
+    return {"config": cfg.name, "bus_bits": bus_bits, "gemm": [m, k, n], "commands": c["commands"],
             "cycles": c["cycles"], "utilization": m * k * n / (cfg.pes * c["cycles"]),
             "rtl_equals_golden": out.dram == bytes(golden) and out.status["error"] == 0,
             "counters_equal_golden": (c["useful_macs"], c["dma_bytes_loaded"], c["dma_bytes_stored"])

@@ -10,9 +10,8 @@ performance counters the machine also counts must be equal.
 import numpy as np
 import pytest
 
-from systolica.driver.compiler import DramLayout, compile_linear
 from systolica.driver.models import digits_models
-from systolica.driver.runtime import Accelerator
+from systolica.driver.runtime import Accelerator, linear_image
 from systolica.demo import demo_config
 from systolica.model.dma import TensorDescriptor
 from systolica.model.isa import COMMAND_BYTES, Command, Opcode, encode_program
@@ -27,7 +26,7 @@ def _both(cfg, image: bytes, program_base: int, window, **rtl):
     """Run on the machine and on the RTL; return (machine result, machine image, rtl run)."""
     golden = bytearray(image)
     result = run(cfg, golden, program_base, window)
-    out = run_program(cfg, image, program_base, (len(image) - program_base) // COMMAND_BYTES, window, **rtl)
+    out = run_program(cfg, image, program_base, window, **rtl)
     return result, bytes(golden), out
 
 
@@ -50,16 +49,7 @@ def _gemm(cfg, rng, m: int, k: int, n: int):
     x = rng.integers(-128, 128, size=(m, k)).astype(np.int8)
     bias = rng.integers(-5000, 5000, size=n).astype(np.int32)
     params = RequantParams.for_layer("tflite", 0.02, np.full(n, 0.01, np.float32), 0.5, zero_point=3)
-    layout = DramLayout(cfg)
-    xr, wr, yr = layout.alloc("x", x.size), layout.alloc("w", w.size), layout.alloc("y", m * n)
-    prog = compile_linear(cfg, w, bias, params, batch=m, x_addr=xr.addr, w_addr=wr.addr, out_addr=yr.addr,
-                          x_zp=-7)
-    program = prog.program(cfg)
-    pr = layout.alloc("program", len(program))
-    image = bytearray(layout.size)
-    for region, data in ((xr, x.tobytes()), (wr, prog.weight_image), (pr, program)):
-        image[region.addr:region.addr + len(data)] = data
-    return bytes(image), pr.addr, (0, layout.size)
+    return linear_image(cfg, x, w, bias, params, x_zp=-7)
 
 
 @pytest.mark.parametrize("stall", [0.0, 0.3])
