@@ -56,8 +56,8 @@ Layers in a network (:func:`compile_network`)
     A layer reads what the previous one stored, a store -> load dependency that only the
     execute queue can relay: the last STORE of a layer pushes ``prev``; a *barrier* (a
     one-row COMPUTE whose result nobody reads, as VTA's dependency NOPs) pops it and
-    pushes ``prev``; the first LOAD of the next layer pops that. The barrier adds
-    ``rows*cols`` to the machine's MAC counter and one array beat.
+    pushes ``prev``; the first LOAD of the next layer pops that. The barrier adds one MAC
+    (``rows_used = cols_used = 1``) to the MAC counter and one array beat.
 
 Convolution (DMA-side im2col, no im2col buffer in DRAM)
     NCHW input, weights reordered on the host to ``(kh*kw*C, M)`` with K ordered
@@ -361,10 +361,12 @@ def _emit(cfg: AcceleratorConfig, p: Plan, tiles: list[_Tile], *, wait_first: bo
             last_step = i == len(tile.steps) - 1
             for j in range(len(wdescs)):
                 first, last = j == 0, j == len(wdescs) - 1
+                k_used, n_used = wdescs[j].onchip_shape      # the weight chunk: real PE rows/cols
                 out.append(Command(
                     Opcode.COMPUTE,
                     {"dataflow": "ws", "accumulate": int(i > 0), "a_row": a_row,
-                     "b_row": buf + j * cfg.rows, "c_row": acc + j * tile.rows, "count": tile.rows},
+                     "b_row": buf + j * cfg.rows, "c_row": acc + j * tile.rows, "count": tile.rows,
+                     "rows_used": k_used, "cols_used": n_used},
                     pop_prev=first, pop_next=first and i == 0 and t >= p.acc_buffers,
                     push_prev=last and s + p.spad_buffers < total, push_next=last and last_step))
             s += 1
@@ -390,7 +392,7 @@ def barrier() -> Command:
     queue: pops ``next``, pushes ``prev``. Its accumulator row 0 is garbage, read by
     nobody (every tile starts with ``accumulate=0``)."""
     return Command(Opcode.COMPUTE, {"dataflow": "ws", "accumulate": 0, "a_row": 0,
-                                    "b_row": 0, "c_row": 0, "count": 1},
+                                    "b_row": 0, "c_row": 0, "count": 1, "rows_used": 1, "cols_used": 1},
                    pop_next=True, push_prev=True)
 
 

@@ -60,6 +60,7 @@ def _rtl_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
     """The generated Verilog (``top`` unit) under Verilator: ``dram`` goes into a
     cocotbext-axi ``AxiRam``, the CSRs are written over AXI4-Lite, the doorbell rung; the
     final RAM is copied back into ``dram``. ``schedule`` is the hardware's own."""
+    from ..model.csr import QUEUE_COMMANDS
     from ..model.dma import DmaError
     from ..model.machine import Counters
     from ..sim.top_job import run_program
@@ -67,9 +68,9 @@ def _rtl_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
     out = run_program(cfg, bytes(dram), program_base, window)
     dram[:] = out.dram
     c = out.counters
-    counters = Counters(commands={"total": c["commands"]}, useful_macs=c["useful_macs"],
-                        dma_bytes_loaded=c["dma_bytes_loaded"], dma_bytes_stored=c["dma_bytes_stored"],
-                        cycles=c["cycles"])
+    counters = Counters(commands={q: c[name] for q, name in QUEUE_COMMANDS.items()},
+                        useful_macs=c["useful_macs"], dma_bytes_loaded=c["dma_bytes_loaded"],
+                        dma_bytes_stored=c["dma_bytes_stored"], cycles=c["cycles"])
     status = Status(out.status["error"])
     return Result(status, None if status is Status.OK else out.status["error_index"],
                   DmaError(out.status["dma_error"]), counters)
@@ -81,11 +82,14 @@ BACKENDS: dict[str, Callable[..., Result]] = {"golden": _golden_backend, "rtl": 
 
 @dataclass
 class RunStats:
-    """What one run did. Machine counters: ``useful_macs`` (rows x cols per array beat, as
-    the hardware counts, padding lanes and barriers included), ``array_beats``,
+    """What one run did. Counters: ``useful_macs`` (the real MACs the compiled tiles
+    declare: ``count * rows_used * cols_used``, one per barrier between layers),
+    ``array_beats`` (golden backend only: data beats through the array),
     ``dma_bytes_loaded``/``dma_bytes_stored`` and ``commands`` per queue. From the
     compiler: ``layer_macs`` (the network's real multiply-accumulates), the DRAM image
-    size and the program length. ``activations``: every layer's int8 output."""
+    size and the program length. ``activations``: every layer's int8 output. ``cycles``:
+    the hardware's cycle counter (rtl backend only); utilization on an array of ``pes``
+    PEs is ``layer_macs / (pes * cycles)``."""
 
     useful_macs: int
     array_beats: int
@@ -97,11 +101,6 @@ class RunStats:
     program_commands: int
     activations: list = field(default_factory=list, repr=False)
     cycles: int | None = None      # the hardware's cycle counter (rtl backend only)
-
-    @property
-    def utilization(self) -> float:
-        """Real MACs over the array's MAC slots used."""
-        return self.layer_macs / self.useful_macs if self.useful_macs else 0.0
 
 
 class Accelerator:

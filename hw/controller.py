@@ -1,51 +1,46 @@
-"""Controller: fetch the program, decode, three decoupled queues, dependency tokens.
+"""Controller: fetch, three queues with their dispatchers, tokens, run control, counters.
 
-On ``doorbell`` the fetch unit reads commands (:mod:`systolica.model.isa`, one AXI burst
-per command) from ``program_base`` until END or ``program_len`` commands, checks each
-(opcode, token bits, inside the DRAM window) and pushes it into the load, execute or
-store queue. Each queue's dispatcher waits at its head for the command's pop tokens, runs
-it on its unit and gives its push tokens when the unit has finished it:
+::
 
-- load: the DMA load engine (one command at a time);
-- execute: the execute unit (tiles overlap; tokens are pushed as each tile completes);
-- store: REQUANT lane writes into the requantization unit, and the DMA store engine.
+    CSRs --> [ RunControl ] --start/halt/finish--------------------------------+
+                  ^ status                                                     |
+    DRAM --AXI--> [ Fetch + CommandCheck ] --> load | execute | store queues   |
+                                                   |      |       |            |
+                                    [ Dispatcher ] x 3 <--> [ TokenCounters ]  |
+                                       |      |       |                        |
+                               DMA load  executor  LaneWriter / DMA store      |
+                                       \\______|_______/--> [ PerfCounters ] <-+
 
-Errors (:class:`~systolica.model.machine.Status`) stop fetching and dispatching; units
-finish what they started; the error of the lowest command index is reported, as the
-machine model does. A deadlock (every waiting head needs a token that cannot come) is
-detected and reported. Performance counters count while busy.
+The semantics -- which command runs when, how a program ends, what each counter counts --
+are the machine model's (:mod:`systolica.model.machine`); each block's docstring says its
+part. The window, base and length are latched at the doorbell; commands are checked
+before they are queued, so the DMA engines get only legal commands.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Module, Mux, ResetInserter, Signal
+from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from ..model.array import Dataflow
 from ..model.config import AcceleratorConfig
-from ..model.csr import COUNTER_BITS, COUNTER_NAMES
 from ..model.dma import DmaError, dma_command_layout
-from ..model.isa import COMMAND_BYTES, Opcode, command_layout, compute_layout
-from ..model.machine import Status
-from .axi import AxiBurst, AxiResp, axi4_read_members
+from ..model.isa import Opcode, Queue, Status, compute_layout
+from .axi import axi4_read_members
+from .dispatcher import Dispatcher, entry_layout
 from .dma_common import window_layout
+from .fetch import FETCH_ID, Fetch
+from .lane_writer import LaneWriter
+from .perf_counters import PerfCounters, counters_layout
 from .requant import param_write_layout
+from .run_control import QUEUES, RunControl
+from .tokens import TokenCounters
 
-__all__ = ["Controller", "counters_layout", "FETCH_ID"]
+__all__ = ["Controller", "counters_layout", "FETCH_ID", "EXEC_IN_FLIGHT"]
 
-#: AXI ID of the fetch unit's reads (the DMA load engine uses 0).
-FETCH_ID = 1
-
-def counters_layout() -> data.StructLayout:
-    """The performance counters by name (:data:`systolica.model.csr.COUNTER_NAMES`)."""
-    return data.StructLayout({name: COUNTER_BITS for name in COUNTER_NAMES})
-
-
-def _entry_layout(cfg: AcceleratorConfig) -> data.StructLayout:
-    """A queued command: its bits and its index in the program."""
-    return data.StructLayout({"cmd": command_layout(cfg), "index": 32})
+#: Compute tiles the execute dispatcher lets the executor run at once.
+EXEC_IN_FLIGHT = 8
 
 
 class Controller(wiring.Component):
@@ -53,13 +48,17 @@ class Controller(wiring.Component):
 
     Attributes
     ----------
-    program_base, program_len, window, doorbell : In
-        From the CSRs; ``doorbell`` starts a program when idle.
+    program_base, program_len, window, doorbell, stop : In
+        From the CSRs.
     busy, done, error, dma_error, error_index : Out
         Status: ``done`` stays high from the end of a program to the next doorbell.
     counters : Out(counters_layout())
     fetch : Out(AXI4 read channels), ID :data:`FETCH_ID`.
-    load_cmd, load_status, store_cmd, store_status : to the DMA engines.
+    program_window : Out(window_layout(cfg))
+        The running program's window (latched at the doorbell).
+    load_cmd, load_status, store_cmd, store_status : to the DMA engines (checked commands).
+    load_moved, store_moved : In
+        Bytes the engines moved this cycle (the DMA-bytes counters).
     exec_cmd : Out(stream of compute_layout), exec_done : In(1) (one pulse per tile).
     requant_param : Out(stream of the requantization unit's parameter writes).
     """
@@ -67,14 +66,17 @@ class Controller(wiring.Component):
     def __init__(self, cfg: AcceleratorConfig):
         self.cfg = cfg
         dma = dma_command_layout(cfg)
+        bus = range(cfg.bus_bytes + 1)
         super().__init__({
             "program_base": In(cfg.addr_bits), "program_len": In(32),
-            "window": In(window_layout(cfg)), "doorbell": In(1),
+            "window": In(window_layout(cfg)), "doorbell": In(1), "stop": In(1),
             "busy": Out(1), "done": Out(1), "error": Out(Status), "dma_error": Out(DmaError),
             "error_index": Out(32), "counters": Out(counters_layout()),
             "fetch": Out(wiring.Signature(axi4_read_members(cfg.addr_bits, cfg.bus_bits))),
+            "program_window": Out(window_layout(cfg)),
             "load_cmd": Out(stream.Signature(dma)), "load_status": In(stream.Signature(DmaError)),
             "store_cmd": Out(stream.Signature(dma)), "store_status": In(stream.Signature(DmaError)),
+            "load_moved": In(bus), "store_moved": In(bus),
             "exec_cmd": Out(stream.Signature(compute_layout(cfg))), "exec_done": In(1),
             "requant_param": Out(stream.Signature(param_write_layout(cfg))),
         })
@@ -82,288 +84,99 @@ class Controller(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        entry = _entry_layout(cfg)
-        queues = {name: SyncFIFO(width=entry.size, depth=cfg.queue_depth) for name in ("load", "exec", "store")}
-        for name, q in queues.items():
-            m.submodules[f"{name}_queue"] = q
-        heads = {name: data.View(entry, q.r_data) for name, q in queues.items()}
+        m.submodules.run = run = RunControl(cfg)
+        m.submodules.fetch = fetch = Fetch(cfg)
+        m.submodules.tokens = tokens = TokenCounters()
+        m.submodules.counters = perf = PerfCounters(cfg)
+        flush = Signal()
+        m.d.comb += flush.eq(run.start | run.finish)
 
-        # -- status and errors: the lowest failing index wins ---------------------------------
-        running = Signal()              # between doorbell and done
-        failed = Signal()
-        m.d.comb += [self.busy.eq(running), failed.eq(self.error != Status.OK)]
+        # -- CSRs and status -------------------------------------------------------------
+        m.d.comb += [
+            run.doorbell.eq(self.doorbell), run.stop.eq(self.stop),
+            run.program_base.eq(self.program_base), run.program_len.eq(self.program_len),
+            run.window.eq(self.window), self.program_window.eq(run.program_window),
+            self.busy.eq(run.running), self.done.eq(run.done), self.error.eq(run.status),
+            self.error_index.eq(run.index), self.dma_error.eq(run.dma_error),
+            self.counters.eq(perf.counters),
+        ]
 
-        failures = []   # (raised, code, index, dma error): resolved at the end, lowest index first
+        # -- fetch into the queues ---------------------------------------------------------
+        wiring.connect(m, fetch.axi, wiring.flipped(self.fetch))
+        m.d.comb += [fetch.start.eq(run.start), fetch.halt.eq(run.halt),
+                     fetch.program_base.eq(run.base), fetch.program_len.eq(run.length),
+                     fetch.window.eq(run.program_window),
+                     run.fetch_stopped.eq(fetch.stopped), run.fetch_blocked.eq(fetch.blocked),
+                     run.fetch_quiet.eq(fetch.quiet), run.fetch_status.eq(fetch.status),
+                     run.fetch_index.eq(fetch.index), run.fetch_dma_error.eq(fetch.dma_error)]
+        entry = entry_layout(cfg)
+        in_flight = {Queue.LOAD: 1, Queue.EXECUTE: EXEC_IN_FLIGHT, Queue.STORE: 1}
+        dispatchers = {}
+        for k, q in enumerate(Queue):
+            name = QUEUES[k]
+            fifo = m.submodules[f"{name}_queue"] = ResetInserter(flush)(
+                SyncFIFO(width=entry.size, depth=cfg.queue_depth))
+            d = dispatchers[q] = m.submodules[f"{name}_dispatch"] = Dispatcher(cfg, q, in_flight[q])
+            src = getattr(fetch, name)
+            m.d.comb += [fifo.w_en.eq(src.valid), fifo.w_data.eq(src.payload.as_value()),
+                         src.ready.eq(fifo.w_rdy),
+                         d.head.valid.eq(fifo.r_rdy), d.head.payload.eq(fifo.r_data), fifo.r_en.eq(d.head.ready),
+                         d.halt.eq(run.halt | ~run.running),
+                         d.available.eq(tokens.available), d.room.eq(tokens.room),
+                         run.busy[k].eq(d.busy), run.startable[k].eq(d.startable),
+                         run.head_valid[k].eq(fifo.r_rdy), run.head_index[k].eq(d.head.payload.index),
+                         perf.busy[k].eq(d.busy), perf.stall[k].eq(d.stall),
+                         perf.completed[k].eq(d.completed)]
+        for event in ("pop", "reserve", "push", "release"):
+            value = 0
+            for d in dispatchers.values():
+                value = value | getattr(d, event).as_value()
+            m.d.comb += getattr(tokens, event).eq(value)
+        m.d.comb += [tokens.clear.eq(flush), perf.clear.eq(run.start), perf.running.eq(run.running)]
 
-        def fail(code, index, dma_error=DmaError.OK):
-            raised = Signal(name=f"fail{len(failures)}")
-            m.d.comb += raised.eq(1)            # in the caller's m.If context
-            failures.append((raised, code, index, dma_error))
-
-        # -- dependency tokens: load->exec, exec->load, exec->store, store->exec ---------------
-        names = ("le", "el", "es", "se")
-        tokens = {n: Signal(8, name=f"tokens_{n}") for n in names}
-        push = {n: Signal(name=f"push_{n}") for n in names}
-        pop = {n: Signal(name=f"pop_{n}") for n in names}
-        for n in names:
-            m.d.sync += tokens[n].eq(tokens[n] + push[n] - pop[n])
-
-        # token channels per queue: (pop_prev, pop_next, push_prev, push_next)
-        chan = {"load": (None, "el", None, "le"), "exec": ("le", "se", "el", "es"),
-                "store": ("es", None, "se", None)}
-
-        def can_start(q):
-            h = heads[q].cmd.header
-            pp, pn, _, _ = chan[q]
-            ok = queues[q].r_rdy
-            if pp:
-                ok = ok & (~h.pop_prev | (tokens[pp] != 0))
-            if pn:
-                ok = ok & (~h.pop_next | (tokens[pn] != 0))
-            return ok
-
-        def take_tokens(q):
-            h = heads[q].cmd.header
-            pp, pn, _, _ = chan[q]
-            if pp:
-                m.d.comb += pop[pp].eq(h.pop_prev)
-            if pn:
-                m.d.comb += pop[pn].eq(h.pop_next)
-
-        def give_tokens(q, header):
-            _, _, up, un = chan[q]
-            if up:
-                m.d.comb += push[up].eq(header.push_prev)
-            if un:
-                m.d.comb += push[un].eq(header.push_next)
-
-        # -- fetch ----------------------------------------------------------------------------
-        bb = cfg.bus_bytes
-        beats = COMMAND_BYTES // bb
-        idx = Signal(32)
-        word = Signal(COMMAND_BYTES * 8)
-        beat = Signal(range(beats + 1))
-        addr = Signal(cfg.addr_bits + 40)
-        m.d.comb += addr.eq(self.program_base + idx * COMMAND_BYTES)
-        fetched = data.View(command_layout(cfg), word[:command_layout(cfg).size])
-        op = fetched.header.opcode
-        queue_of = Signal(2)            # 0 load, 1 exec, 2 store
-        m.d.comb += queue_of.eq(Mux(op == Opcode.LOAD, 0, Mux(op == Opcode.COMPUTE, 1, 2)))
-        legal_op = (op == Opcode.END) | (op == Opcode.LOAD) | (op == Opcode.STORE) | \
-                   (op == Opcode.COMPUTE) | (op == Opcode.REQUANT)
-        h = fetched.header
-        legal_tokens = Mux(op == Opcode.END, ~(h.pop_prev | h.pop_next | h.push_prev | h.push_next),
-                       Mux(queue_of == 0, ~(h.pop_prev | h.push_prev),
-                       Mux(queue_of == 2, ~(h.pop_next | h.push_next), 1)))
-        new_entry = Signal(entry)
-        m.d.comb += [new_entry.cmd.eq(fetched), new_entry.index.eq(idx)]
-        for q in queues.values():
-            m.d.comb += q.w_data.eq(new_entry.as_value())
-        f = self.fetch
-        m.d.comb += [f.arid.eq(FETCH_ID), f.araddr.eq(addr), f.arlen.eq(beats - 1),
-                     f.arsize.eq((bb - 1).bit_length()), f.arburst.eq(AxiBurst.INCR)]
-        fetch_error = Signal(DmaError)
-        draining = Signal()
-        all_done = Signal()             # fetch finished, queues empty (or failed), units idle
-        with m.FSM() as fsm:
-            with m.State("IDLE"):
-                with m.If(self.doorbell):
-                    m.d.sync += [running.eq(1), self.done.eq(0), idx.eq(0), self.error.eq(Status.OK),
-                                 self.error_index.eq(0), self.dma_error.eq(DmaError.OK)]
-                    m.next = "ADDRESS"
-            with m.State("ADDRESS"):
-                inside = (addr >= self.window.lo) & (addr + COMMAND_BYTES <= self.window.hi)
-                with m.If(failed):
-                    m.next = "DRAIN"
-                with m.Elif(idx == self.program_len):
-                    fail(Status.NO_END, idx)
-                    m.next = "DRAIN"
-                with m.Elif(~inside):
-                    fail(Status.FETCH_WINDOW, idx)
-                    m.next = "DRAIN"
-                with m.Else():
-                    m.d.comb += f.arvalid.eq(1)
-                    with m.If(f.arready):
-                        m.d.sync += [beat.eq(0), fetch_error.eq(DmaError.OK)]
-                        m.next = "DATA"
-            with m.State("DATA"):
-                m.d.comb += f.rready.eq(1)
-                with m.If(f.rvalid):
-                    m.d.sync += [word.eq(Cat(word[bb * 8:], f.rdata)), beat.eq(beat + 1)]
-                    with m.If(f.rresp == AxiResp.SLVERR):
-                        m.d.sync += fetch_error.eq(DmaError.AXI_SLVERR)
-                    with m.If(f.rresp == AxiResp.DECERR):
-                        m.d.sync += fetch_error.eq(DmaError.AXI_DECERR)
-                    with m.If(f.rlast):
-                        m.next = "DECODE"
-            with m.State("DECODE"):
-                with m.If(fetch_error != DmaError.OK):
-                    fail(Status.DMA, idx, fetch_error)
-                    m.next = "DRAIN"
-                with m.Elif(~legal_op):
-                    fail(Status.ILLEGAL_OPCODE, idx)
-                    m.next = "DRAIN"
-                with m.Elif(~legal_tokens):
-                    fail(Status.ILLEGAL_TOKENS, idx)
-                    m.next = "DRAIN"
-                with m.Elif(op == Opcode.END):
-                    m.next = "DRAIN"
-                with m.Else():
-                    for k, q in enumerate(queues.values()):
-                        with m.If(queue_of == k):
-                            m.d.comb += q.w_en.eq(1)
-                            with m.If(q.w_rdy):
-                                m.d.sync += idx.eq(idx + 1)
-                                m.next = "ADDRESS"
-            with m.State("DRAIN"):
-                m.d.comb += draining.eq(1)
-                with m.If(all_done):
-                    m.d.sync += [running.eq(0), self.done.eq(1)]
-                    m.next = "IDLE"
-        fetch_stuck = draining | (fsm.ongoing("DECODE") & legal_op & legal_tokens & (op != Opcode.END) &
-                                  ~Cat(q.w_rdy & (queue_of == k) for k, q in enumerate(queues.values())).any())
-
-        # -- dispatchers ------------------------------------------------------------------------
-        active = {q: Signal(name=f"{q}_active") for q in queues}     # a command is running
-        current = {q: Signal(entry, name=f"{q}_current") for q in queues}
-
-        def start(q):
-            """Take the head (tokens consumed) into `current`; returns the condition."""
-            go = can_start(q) & ~active[q] & ~failed
-            with m.If(go):
-                m.d.comb += queues[q].r_en.eq(1)
-                m.d.sync += [active[q].eq(1), current[q].eq(heads[q].as_value())]
-                take_tokens(q)
-            return go
-
-        def finish(q, error_code=None, dma_error=None):
-            m.d.sync += active[q].eq(0)
-            cur = current[q]
-            if error_code is None:
-                give_tokens(q, cur.cmd.header)
-                completed(q)
-            else:
-                fail(error_code, cur.index, dma_error if dma_error is not None else DmaError.OK)
-
-        completions = []    # one-cycle "a command completed" signals
-
-        def completed(q):
-            c = Signal(name=f"{q}_completed")
-            m.d.comb += c.eq(1)
-            completions.append(c)
-        sent = {q: Signal(name=f"{q}_sent") for q in queues}        # handed to the unit
-
-        def run_dma(q, cmd_port, status_port, when=1):
-            """Hand the current command of queue ``q`` to a DMA engine; finish on its status."""
-            m.d.comb += [cmd_port.valid.eq(active[q] & when & ~sent[q]),
-                         cmd_port.payload.eq(current[q].cmd.body.dma), status_port.ready.eq(1)]
-            with m.If(cmd_port.valid & cmd_port.ready):
-                m.d.sync += sent[q].eq(1)
-            with m.If(status_port.valid):
-                m.d.sync += sent[q].eq(0)
-                with m.If(status_port.payload == DmaError.OK):
-                    finish(q)
-                with m.Else():
-                    finish(q, Status.DMA, status_port.payload)
-
-        # load: the DMA load engine
-        start("load")
-        cl = current["load"]
-        run_dma("load", self.load_cmd, self.load_status)
-
-        # execute: tiles are handed over at once; tokens follow their completion, in order
-        m.submodules.tiles = tiles = SyncFIFO(width=entry["cmd"].shape["header"].shape.size + 32, depth=8)
-        cx = heads["exec"].cmd.body.compute
-        R, C = cfg.rows, cfg.cols
-        ws = cx.dataflow == Dataflow.WS
-        in_range = ((cx.a_row + cx.count <= cfg.spad_rows) &
-                    (cx.b_row + Mux(ws, R, cx.count) <= cfg.spad_rows) &
-                    (cx.c_row + Mux(ws, cx.count, R) <= cfg.acc_rows))
-        supported = Mux(ws, int(cfg.supports("ws")), int(cfg.supports("os")))
-        exec_go = can_start("exec") & ~failed & tiles.w_rdy & self.exec_cmd.ready
-        exec_ok = in_range & supported
-        m.d.comb += [self.exec_cmd.valid.eq(can_start("exec") & ~failed & tiles.w_rdy & exec_ok),
-                     self.exec_cmd.payload.eq(cx)]
-        with m.If(exec_go):
-            with m.If(exec_ok):
-                m.d.comb += [queues["exec"].r_en.eq(1), tiles.w_en.eq(1),
-                             tiles.w_data.eq(Cat(heads["exec"].cmd.header.as_value(), heads["exec"].index))]
-                take_tokens("exec")
-            with m.Else():
-                fail(Mux(supported, Status.COMPUTE_RANGE, Status.ILLEGAL_OPCODE), heads["exec"].index)
-        with m.If(self.exec_done):
-            m.d.comb += tiles.r_en.eq(1)
-            header = entry["cmd"].shape["header"].shape
-            done_header = data.View(header, tiles.r_data[:header.size])
-            give_tokens("exec", done_header)
-            completed("exec")
-        m.d.comb += active["exec"].eq(tiles.r_rdy)
-
-        # store: REQUANT lane writes, DMA stores
-        start("store")
-        cs = current["store"]
-        is_requant = cs.cmd.header.opcode == Opcode.REQUANT
-        lane = Signal(range(cfg.cols + 1))
-        rq = cs.cmd.body.requant
-        p = self.requant_param
-        m.d.comb += [p.valid.eq(active["store"] & is_requant & (lane != cfg.cols)),
-                     p.payload.lane.eq(Mux(rq.all_lanes, lane, rq.lane)),
-                     p.payload.p.eq(rq.params)]
-        with m.If(p.valid & p.ready):
-            m.d.sync += lane.eq(Mux(rq.all_lanes, lane + 1, cfg.cols))
-        with m.If(active["store"] & is_requant & (lane == cfg.cols)):
-            m.d.sync += lane.eq(0)
-            finish("store")
-        run_dma("store", self.store_cmd, self.store_status, when=~is_requant)
-
-        # -- deadlock: nothing runs, nothing can start, fetch cannot help -------------------------
-        waiting = [queues[q].r_rdy & ~active[q] for q in queues]
-        startable = [can_start(q) for q in queues]
-        idle = ~Cat(*active.values()).any()
-        stuck = fetch_stuck & idle & Cat(*waiting).any() & ~Cat(*startable).any() & ~failed
-        lowest = (1 << 32) - 1                  # the oldest waiting head
-        for q in queues:
-            lowest = Mux(queues[q].r_rdy & (heads[q].index < lowest), heads[q].index, lowest)
-        with m.If(stuck & running):
-            fail(Status.DEADLOCK, lowest)
-
-        # -- done: fetch finished, queues empty, units idle -------------------------------------
-        empty = ~Cat(q.r_rdy for q in queues.values()).any()
-        m.d.comb += all_done.eq((empty | failed) & idle)
-
-        # -- errors: of all raised this cycle and the one recorded, the lowest index wins --------
-        best_index = Mux(failed, self.error_index, (1 << 32) - 1)
-        best = 0                                  # 0: keep the recorded error
-        for k, (raised, _, index, _) in enumerate(failures):
-            take = raised & (index < best_index)
-            best_index, best = Mux(take, index, best_index), Mux(take, k + 1, best)
-        chosen = Signal(range(len(failures) + 1))
-        m.d.comb += chosen.eq(best)
-        for k, (_, code, index, dma_error) in enumerate(failures):
-            with m.If(chosen == k + 1):
-                m.d.sync += [self.error.eq(code), self.error_index.eq(index), self.dma_error.eq(dma_error)]
-
-        # -- counters ---------------------------------------------------------------------------
-        cnt = self.counters
-        with m.If(self.doorbell & ~running):
-            m.d.sync += [getattr(cnt, n).eq(0) for n in COUNTER_NAMES]
-            m.d.sync += [tokens[n].eq(0) for n in names]
-        with m.Elif(running):
-            m.d.sync += cnt.cycles.eq(cnt.cycles + 1)
-            for q, busy_name, stall_name in (("load", "load_busy", "load_stall"),
-                                             ("exec", "exec_busy", "exec_stall"),
-                                             ("store", "store_busy", "store_stall")):
-                with m.If(active[q]):
-                    m.d.sync += getattr(cnt, busy_name).eq(getattr(cnt, busy_name) + 1)
-                with m.If(queues[q].r_rdy & ~active[q] & ~can_start(q)):
-                    m.d.sync += getattr(cnt, stall_name).eq(getattr(cnt, stall_name) + 1)
-        with m.If(exec_go & exec_ok):
-            m.d.sync += cnt.useful_macs.eq(cnt.useful_macs + cx.count * (R * C))
-        for engine, counter in ((cl, cnt.dma_bytes_loaded), (cs, cnt.dma_bytes_stored)):
-            d = engine.cmd.body.dma
-            nbytes = d.sizes[0] * d.sizes[1] * d.sizes[2] * d.sizes[3]
-            status = self.load_status if engine is cl else self.store_status
-            with m.If(status.valid & (status.payload == DmaError.OK)):
-                m.d.sync += counter.eq(counter + (nbytes << d.elem_log2))
-        m.d.sync += cnt.commands.eq(cnt.commands + sum(completions))
+        self._units(m, dispatchers, run, perf)
         return m
+
+    def _units(self, m: Module, dispatchers: dict, run, perf) -> None:
+        """Each dispatcher's started commands to its unit, and the unit's completions back."""
+        cfg = self.cfg
+        # load: the DMA load engine
+        ld = dispatchers[Queue.LOAD]
+        m.d.comb += [self.load_cmd.valid.eq(ld.issue.valid),
+                     self.load_cmd.payload.eq(ld.issue.payload.cmd.body.dma),
+                     ld.issue.ready.eq(self.load_cmd.ready),
+                     self.load_status.ready.eq(1),
+                     ld.complete.valid.eq(self.load_status.valid),
+                     ld.complete.payload.error.eq(self.load_status.payload),
+                     run.load_failure.valid.eq(ld.failure.valid),
+                     run.load_failure.payload.eq(ld.failure.payload),
+                     perf.loaded.eq(self.load_moved)]
+
+        # execute: the executor; its MACs counted when a tile starts
+        ex = dispatchers[Queue.EXECUTE]
+        c = ex.issue.payload.cmd.body.compute
+        m.d.comb += [self.exec_cmd.valid.eq(ex.issue.valid), self.exec_cmd.payload.eq(c),
+                     ex.issue.ready.eq(self.exec_cmd.ready),
+                     ex.complete.valid.eq(self.exec_done),
+                     perf.tile.valid.eq(ex.issue.valid & ex.issue.ready),
+                     perf.tile.payload.count.eq(c.count),
+                     perf.tile.payload.rows.eq(Mux(c.rows_used == 0, cfg.rows, c.rows_used)),
+                     perf.tile.payload.cols.eq(Mux(c.cols_used == 0, cfg.cols, c.cols_used))]
+
+        # store: REQUANT into the lanes, STORE to the DMA store engine (one at a time)
+        st = dispatchers[Queue.STORE]
+        m.submodules.lanes = lanes = LaneWriter(cfg)
+        is_requant = st.issue.payload.cmd.header.opcode == Opcode.REQUANT
+        wiring.connect(m, lanes.param, wiring.flipped(self.requant_param))
+        m.d.comb += [lanes.cmd.valid.eq(st.issue.valid & is_requant),
+                     lanes.cmd.payload.eq(st.issue.payload.cmd.body.requant),
+                     self.store_cmd.valid.eq(st.issue.valid & ~is_requant),
+                     self.store_cmd.payload.eq(st.issue.payload.cmd.body.dma),
+                     st.issue.ready.eq(Mux(is_requant, lanes.cmd.ready, self.store_cmd.ready)),
+                     self.store_status.ready.eq(1),
+                     st.complete.valid.eq(self.store_status.valid | lanes.done),
+                     st.complete.payload.error.eq(Mux(self.store_status.valid, self.store_status.payload,
+                                                      DmaError.OK)),
+                     run.store_failure.valid.eq(st.failure.valid),
+                     run.store_failure.payload.eq(st.failure.payload),
+                     perf.stored.eq(self.store_moved)]

@@ -18,7 +18,8 @@ Timing:
 - ``doorbell`` is high for one cycle, the cycle after a write of CTRL with ``wdata[0]``
   and ``wstrb[0]`` set, unless ``busy`` was high in that write's cycle. A controller that
   raises ``busy`` the cycle after the doorbell is seen busy by any read the host issues
-  after the doorbell write's B response.
+  after the doorbell write's B response. ``stop`` likewise, from ``wdata[1]`` (CTRL.abort), while
+  ``busy`` is high.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ..model.csr import (COUNTER_NAMES, COUNTERS_LAYOUT, CSR_ADDR_BITS, CSR_DATA
                          CTRL_LAYOUT, IRQ_LAYOUT, REGISTER, REGISTERS, STATUS_LAYOUT, Access,
                          counter_register)
 from ..model.dma import DmaError
-from ..model.machine import Status
+from ..model.isa import Status
 from .axi import AxiResp, axil_signature
 
 __all__ = ["CsrBlock"]
@@ -64,6 +65,8 @@ class CsrBlock(wiring.Component):
         The DRAM window ``[lo, hi)`` (WINDOW_LO_*, WINDOW_HI_*).
     doorbell : Out(1)
         One-cycle pulse: start the program.
+    stop : Out(1)
+        One-cycle pulse: stop the running program.
     busy : In(1)
         A program is running (doorbells are ignored).
     done : In(1)
@@ -88,7 +91,7 @@ class CsrBlock(wiring.Component):
             "program_len": Out(REGISTER["PROGRAM_LEN"].bits(cfg)),
             "window_lo": Out(cfg.addr_bits),
             "window_hi": Out(cfg.addr_bits),
-            "doorbell": Out(1),
+            "doorbell": Out(1), "stop": Out(1),
             "busy": In(1),
             "done": In(1),
             "error": In(Status),
@@ -147,7 +150,8 @@ class CsrBlock(wiring.Component):
                 else:  # W1C
                     m.d.sync += reg.eq(reg & ~written)
         ctrl = data.View(CTRL_LAYOUT, written[:Shape.cast(CTRL_LAYOUT).width])
-        m.d.sync += self.doorbell.eq(sel["CTRL"] & ctrl.doorbell & ~self.busy)
+        m.d.sync += [self.doorbell.eq(sel["CTRL"] & ctrl.doorbell & ~self.busy),
+                     self.stop.eq(sel["CTRL"] & ctrl.abort & self.busy)]
 
     # -- interrupt: set on done's rising edge (after a W1C write, so the set wins) --------
     def _irq(self, m: Module, stored: dict) -> None:

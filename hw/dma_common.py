@@ -7,7 +7,7 @@ contract (runs, bursts, checks and their order).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data
 
 from ..model.config import AcceleratorConfig
@@ -50,22 +50,36 @@ class Decoded:
         ]
 
 
-def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store: bool) -> Signal:
-    """The status :func:`systolica.model.dma.check` gives, as logic (first failing check)."""
+def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store) -> Signal:
+    """The status :func:`systolica.model.dma.check` gives, as logic (first failing check).
+
+    ``store`` is the command's direction: a Python bool (an engine knows its own) or a
+    1-bit value (the fetch unit checks both kinds)."""
     c = dec.c
     to_acc = c.target
     width = Mux(to_acc, cfg.cols, cfg.spad_row_elems)
     capacity = Mux(to_acc, cfg.acc_rows, cfg.spad_rows)
-    if store:
-        eb_ok = dec.eb == 1
-        shape_ok = ~c.transpose & (c.pad_before.as_value() == 0) & (c.pad_after.as_value() == 0)
+    store_eb_ok = dec.eb == 1
+    store_shape_ok = ~c.transpose & (c.pad_before.as_value() == 0) & (c.pad_after.as_value() == 0)
+    load_eb_ok = Mux(to_acc, (dec.eb == 4) | (dec.eb == cfg.acc_elem_bytes), dec.eb == cfg.input_bits // 8)
+    load_shape_ok = ~c.transpose | (~to_acc & (dec.p[3] <= width))
+    if isinstance(store, bool):
+        eb_ok, shape_ok = (store_eb_ok, store_shape_ok) if store else (load_eb_ok, load_shape_ok)
+        direction_ok = c.store == int(store)
     else:
-        eb_ok = Mux(to_acc, (dec.eb == 4) | (dec.eb == cfg.acc_elem_bytes), dec.eb == cfg.input_bits // 8)
-        shape_ok = ~c.transpose | (~to_acc & (dec.p[3] <= width))
+        eb_ok = Mux(store, store_eb_ok, load_eb_ok)
+        shape_ok = Mux(store, store_shape_ok, load_shape_ok)
+        direction_ok = c.store == store
     empty = 0
     for d in range(DIMS):
         empty = empty | (dec.n[d] == 0)
-    bad = (c.store != int(store)) | ~eb_ok | ~shape_ok | (dec.row_len > width) | empty
+    # pad_value must be a sign-extended element (TensorDescriptor's range)
+    pv = c.pad_value.as_unsigned()
+    pad_ok = 0
+    for e in (1, 2, 4, 8):
+        top = pv[8 * e - 1:]
+        pad_ok = pad_ok | ((dec.eb == e) & ((top == 0) | (top == (1 << len(top)) - 1)))
+    bad = ~direction_ok | ~eb_ok | ~shape_ok | (dec.row_len > width) | empty | ~pad_ok
 
     # extent: lowest and one past the highest byte touched, exact (no wraparound)
     ext = signed(cfg.addr_bits + 56)
@@ -95,15 +109,19 @@ class CommandFrontEnd:
     the register ``c`` (IDLE), check it (CHECK: the status becomes ``err``; the burst
     walker ``gen`` starts when OK), run until ``finished`` is driven high (RUN), give
     ``err`` on ``engine.status`` (STATUS). ``running`` is high in RUN; ``start`` for the
-    cycle before (engines reset their counters on it)."""
+    cycle before (engines reset their counters on it). With ``check=False`` the commands
+    were checked before (the fetch unit does it for the whole accelerator): CHECK passes."""
 
-    def __init__(self, m: Module, cfg: AcceleratorConfig, engine, *, store: bool):
+    def __init__(self, m: Module, cfg: AcceleratorConfig, engine, *, store: bool, check: bool = True):
         from .dma_bursts import BurstGen  # the walker imports this module
 
         self.c = c = Signal(dma_command_layout(cfg))
         self.dec = Decoded(m, c)
         self.err = err = Signal(DmaError)
-        check = check_command(m, cfg, self.dec, engine.window, store=store)
+        if check:
+            check = check_command(m, cfg, self.dec, engine.window, store=store)
+        else:
+            check = Const(DmaError.OK.value, DmaError)
         m.submodules.bursts = self.gen = gen = BurstGen(cfg)
         m.d.comb += gen.cmd.eq(c)
         self.finished = Signal()

@@ -34,7 +34,11 @@ class DmaLoad(wiring.Component):
         One status per command, after its last row was accepted (or at once, with no
         beat issued and no row written, when a check fails). AXI errors (an R beat with
         SLVERR or DECERR) do not stop the transfer: all its beats are taken and its rows
-        written (their contents are then undefined); the first error is the status.
+        written (with the data the beats carried); the first error is the status.
+    moved : Out(range(bus_bytes + 1))
+        Element bytes taken from the R beat of this cycle (the DMA-bytes counter adds them).
+    check : bool
+        Check commands (``window`` etc.) here; ``False`` when they arrive checked.
     axi : Out(AXI4 read channels)
         AR/R of the shared manager port.
     spad_write : Out(stream.Signature(scratchpad.spad_write_layout(cfg)))
@@ -43,12 +47,13 @@ class DmaLoad(wiring.Component):
         memories' write ports; backpressure stalls the engine.
     """
 
-    def __init__(self, cfg: AcceleratorConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: AcceleratorConfig, *, check: bool = True):
+        self.cfg, self.check = cfg, check
         super().__init__({
             "cmd": In(stream.Signature(dma_command_layout(cfg))),
             "window": In(window_layout(cfg)),
             "status": Out(stream.Signature(DmaError)),
+            "moved": Out(range(cfg.bus_bytes + 1)),
             "axi": Out(wiring.Signature(axi4_read_members(cfg.addr_bits, cfg.bus_bits))),
             "spad_write": Out(stream.Signature(spad_write_layout(cfg))),
             "acc_write": Out(stream.Signature(acc_dma_write_layout(cfg))),
@@ -63,7 +68,7 @@ class DmaLoad(wiring.Component):
         rb = max(cfg.spad_row_elems * cfg.input_bits // 8, cfg.cols * max(4, cfg.acc_elem_bytes))
         width = max(cfg.spad_row_elems, cfg.cols)
 
-        front = CommandFrontEnd(m, cfg, self, store=False)
+        front = CommandFrontEnd(m, cfg, self, store=False, check=self.check)
         c, dec, err, gen = front.c, front.dec, front.err, front.gen
         running, start, finished = front.running, front.start, front.finished
 
@@ -138,6 +143,7 @@ class DmaLoad(wiring.Component):
                      row_done.eq(running & ~src_done & ~draining & emit_free &
                                  Mux(data_row, self.axi.rvalid & take_beat & completes, 1))]
         beat_taken = self.axi.rvalid & take_beat
+        m.d.comb += self.moved.eq(Mux(beat_taken, k, 0))
         with m.If(beat_taken):
             m.d.sync += [buf.eq(filled), got.eq(got + k)]
             beat_lanes.advance(m, pending.r_en)

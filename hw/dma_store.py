@@ -3,7 +3,7 @@ to a strided tensor in DRAM."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -45,6 +45,10 @@ class DmaStore(wiring.Component):
         One status per command, after the last write response (or at once, with no beat
         issued, when a check fails). A B response with SLVERR/DECERR does not stop the
         transfer; the first error is the status.
+    moved : Out(range(bus_bytes + 1))
+        Bytes written by the W beat of this cycle (its strobes; the DMA-bytes counter).
+    check : bool
+        Check commands (``window`` etc.) here; ``False`` when they arrive checked.
     axi : Out(AXI4 write channels)
         AW/W/B of the shared manager port. W beats of a burst follow its AW.
     store_req : Out(stream.Signature(store_req_layout(cfg)))
@@ -54,12 +58,13 @@ class DmaStore(wiring.Component):
         The requested rows, in request order (any latency).
     """
 
-    def __init__(self, cfg: AcceleratorConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: AcceleratorConfig, *, check: bool = True):
+        self.cfg, self.check = cfg, check
         super().__init__({
             "cmd": In(stream.Signature(dma_command_layout(cfg))),
             "window": In(window_layout(cfg)),
             "status": Out(stream.Signature(DmaError)),
+            "moved": Out(range(cfg.bus_bytes + 1)),
             "axi": Out(wiring.Signature(axi4_write_members(cfg.addr_bits, cfg.bus_bits))),
             "store_req": Out(stream.Signature(store_req_layout(cfg))),
             "store_rsp": In(stream.Signature(store_row_layout(cfg))),
@@ -72,7 +77,7 @@ class DmaStore(wiring.Component):
         lanes = (bb - 1).bit_length()
         width = max(cfg.spad_row_elems, cfg.cols)
 
-        front = CommandFrontEnd(m, cfg, self, store=True)
+        front = CommandFrontEnd(m, cfg, self, store=True, check=self.check)
         c, dec, err, gen = front.c, front.dec, front.err, front.gen
         running, start, finished = front.running, front.start, front.finished
         rows = Signal(52)
@@ -136,6 +141,7 @@ class DmaStore(wiring.Component):
             w.wstrb.eq((keep << o)[:bb]),
             w.wlast.eq(beat_lanes.last),
         ]
+        m.d.comb += self.moved.eq(Mux(w.wvalid & w.wready, k, 0))
         with m.If(w.wvalid & w.wready):
             m.d.sync += rp.eq(rp + k)
             beat_lanes.advance(m, pending.r_en)

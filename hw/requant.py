@@ -40,7 +40,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import AcceleratorConfig
-from ..model.requant import LANE_PARAMS, OUT_BITS
+from ..model.requant import LANE_PARAMS, OUT_BITS, RESET_LANE
 
 __all__ = ["RequantLane", "RequantUnit", "acc_vector_layout", "out_vector_layout",
            "param_write_layout", "LATENCY"]
@@ -231,7 +231,7 @@ class RequantUnit(wiring.Component):
             m.d.sync += [valid.eq(Cat(take, valid[:-1])),
                          last.eq(Cat(self.acc.payload.last, last[:-1]))]
 
-        params = [Signal(LANE_PARAMS, name=f"params{j}") for j in range(C)]
+        params = [Signal(LANE_PARAMS, name=f"params{j}", init=RESET_LANE) for j in range(C)]
         w = self.param
         for j in range(C):
             with m.If(w.valid & w.ready & (w.payload.lane == j)):

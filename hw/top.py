@@ -59,19 +59,19 @@ class Top(wiring.Component):
         m.submodules.csr = csr = CsrBlock(cfg)
         m.submodules.controller = ctl = Controller(cfg)
         m.submodules.core = core = Core(cfg)
-        m.submodules.load = load = DmaLoad(cfg)
-        m.submodules.store = store = DmaStore(cfg)
+        m.submodules.load = load = DmaLoad(cfg, check=False)      # the fetch unit checks
+        m.submodules.store = store = DmaStore(cfg, check=False)
         m.submodules.requant = rq = RequantUnit(cfg)
         m.submodules.reads = reads = AxiReadArbiter(cfg.addr_bits, cfg.bus_bits, 0, FETCH_ID)
 
         # host side
         wiring.connect(m, wiring.flipped(self.axil), csr.axil)
-        window = [ctl.window, load.window, store.window]
         m.d.comb += [ctl.program_base.eq(csr.program_base), ctl.program_len.eq(csr.program_len),
-                     ctl.doorbell.eq(csr.doorbell), self.irq.eq(csr.irq),
+                     ctl.doorbell.eq(csr.doorbell), ctl.stop.eq(csr.stop), self.irq.eq(csr.irq),
                      csr.busy.eq(ctl.busy), csr.done.eq(ctl.done), csr.error.eq(ctl.error),
                      csr.dma_error.eq(ctl.dma_error), csr.error_index.eq(ctl.error_index)]
-        m.d.comb += [w.lo.eq(csr.window_lo) for w in window] + [w.hi.eq(csr.window_hi) for w in window]
+        m.d.comb += [ctl.window.lo.eq(csr.window_lo), ctl.window.hi.eq(csr.window_hi),
+                     load.window.eq(ctl.program_window), store.window.eq(ctl.program_window)]
         m.d.comb += [csr.counters[k].eq(getattr(ctl.counters, name)) for k, name in enumerate(COUNTER_NAMES)]
 
         # DRAM: fetch and DMA load share the read channels, the DMA store has the write channels
@@ -85,6 +85,7 @@ class Top(wiring.Component):
         connect(m, load.status, ctl.load_status)
         connect(m, ctl.store_cmd, store.cmd)
         connect(m, store.status, ctl.store_status)
+        m.d.comb += [ctl.load_moved.eq(load.moved), ctl.store_moved.eq(store.moved)]
         connect(m, ctl.exec_cmd, core.cmd)
         m.d.comb += ctl.exec_done.eq(core.done)
         connect(m, ctl.requant_param, rq.param)

@@ -11,7 +11,8 @@ offset  name               access  meaning
 ======  =================  ======  ===========================================================
 0x000   ID                 RO      :data:`ID_VALUE`, ``0x53595354`` ("SYST")
 0x004   VERSION            RO      :data:`MAP_VERSION`, the version of this map
-0x008   CTRL               WO      bit 0 ``doorbell``: start the program (ignored while busy)
+0x008   CTRL               WO      bit 0 ``doorbell``: start the program (ignored while busy);
+                                   bit 1 ``abort``: stop the running program (ignored while idle)
 0x00C   STATUS             RO      :data:`STATUS_LAYOUT`: busy, done, error, dma_error
 0x010   ERROR_INDEX        RO      index of the failing command (when error is not OK)
 0x014   IRQ_ENABLE         RW      bit 0 ``done``: raise ``irq`` while IRQ_STATUS.done is set
@@ -52,10 +53,10 @@ from amaranth.lib import data
 from .bits import pack, unpack
 from .config import AcceleratorConfig
 from .dma import DmaError
-from .machine import Status
+from .isa import Status
 
-__all__ = ["Access", "Register", "REGISTERS", "REGISTER", "COUNTER_NAMES", "COUNTER_BITS",
-           "COUNTERS_LAYOUT", "STATUS_LAYOUT", "CTRL_LAYOUT", "IRQ_LAYOUT", "DOORBELL",
+__all__ = ["Access", "Register", "REGISTERS", "REGISTER", "COUNTER_NAMES", "QUEUE_COMMANDS", "COUNTER_BITS",
+           "COUNTERS_LAYOUT", "STATUS_LAYOUT", "CTRL_LAYOUT", "IRQ_LAYOUT", "DOORBELL", "ABORT",
            "CSR_ADDR_BITS", "CSR_DATA_BITS", "ID_VALUE", "MAP_VERSION", "offset",
            "counter_register", "decode_status"]
 
@@ -65,7 +66,7 @@ CSR_DATA_BITS = 32
 
 #: Contents of ID ("SYST") and VERSION (bumped whenever this map changes).
 ID_VALUE = 0x5359_5354
-MAP_VERSION = 1
+MAP_VERSION = 2
 
 
 class Access(py_enum.Enum):
@@ -75,7 +76,7 @@ class Access(py_enum.Enum):
     WO = "WO"     #: write only (actions); reads 0
 
 
-CTRL_LAYOUT = data.StructLayout({"doorbell": 1})
+CTRL_LAYOUT = data.StructLayout({"doorbell": 1, "abort": 1})
 STATUS_LAYOUT = data.StructLayout({
     "busy": 1,            #: a program is running
     "done": 1,            #: the last program finished (level; cleared when one starts)
@@ -84,24 +85,29 @@ STATUS_LAYOUT = data.StructLayout({
 })
 IRQ_LAYOUT = data.StructLayout({"done": 1})
 
-#: The CTRL value that rings the doorbell.
+#: The CTRL values that ring the doorbell and abort the running program.
 DOORBELL = pack(CTRL_LAYOUT, {"doorbell": 1})
+ABORT = pack(CTRL_LAYOUT, {"abort": 1})
 
 #: The performance counters, in register (and ``COUNTERS_LAYOUT`` element) order. The
 #: controller counts; this block only presents them.
 COUNTER_NAMES = (
-    "cycles",            #: total cycles
-    "load_busy",         #: cycles the load unit works on a command
-    "exec_busy",         #: ... the execute unit
-    "store_busy",        #: ... the store unit
-    "load_stall",        #: cycles the load queue's head waits for a dependency token
+    "cycles",            #: cycles the program ran (doorbell to done)
+    "load_busy",         #: cycles the load queue has a command running
+    "exec_busy",         #: ... the execute queue
+    "store_busy",        #: ... the store queue
+    "load_stall",        #: cycles the load queue's head waits (for tokens) while nothing of it runs
     "exec_stall",        #: ... the execute queue's head
     "store_stall",       #: ... the store queue's head
-    "useful_macs",       #: multiply-accumulates on real operands (machine.Counters.useful_macs)
-    "dma_bytes_loaded",  #: bytes the DMA read from DRAM for LOAD commands
+    "useful_macs",       #: count * rows_used * cols_used of every tile (machine.Counters.useful_macs)
+    "dma_bytes_loaded",  #: element bytes the DMA read from DRAM for LOAD commands
     "dma_bytes_stored",  #: bytes the DMA wrote to DRAM for STORE commands
-    "commands",          #: commands executed (all queues)
+    "load_commands",     #: LOAD commands that ran (a bus error included)
+    "exec_commands",     #: COMPUTE commands that ran
+    "store_commands",    #: STORE and REQUANT commands that ran (a bus error included)
 )
+#: The counter of commands run by each queue (:class:`~.isa.Queue` name, lower case).
+QUEUE_COMMANDS = {"load": "load_commands", "execute": "exec_commands", "store": "store_commands"}
 COUNTER_BITS = 64
 COUNTERS_LAYOUT = data.ArrayLayout(unsigned(COUNTER_BITS), len(COUNTER_NAMES))
 _COUNTERS_BASE = 0x100

@@ -89,7 +89,7 @@ __all__ = [
     "DIMS", "SIZE_RANGE", "STRIDE_RANGE", "PAD_RANGE", "ELEM_BYTES", "AXI_MAX_BEATS",
     "AXI_PAGE_BYTES", "TARGETS", "DmaError", "DescriptorError", "TensorDescriptor", "Burst",
     "Loaded", "runs", "axi_bursts", "bursts", "touched_bytes", "check", "dma_load",
-    "dma_store", "dma_command_layout", "command_fields", "encode_command",
+    "dma_store", "dma_command_layout", "command_fields", "encode_command", "descriptor_from_fields",
 ]
 
 DIMS = 4
@@ -447,3 +447,13 @@ def encode_command(cfg: AcceleratorConfig, desc: TensorDescriptor, row: int,
                    target: str = "spad", *, store: bool = False) -> int:
     """Pack a command for :func:`dma_command_layout`."""
     return pack(dma_command_layout(cfg), command_fields(cfg, desc, row, target, store=store))
+
+
+def descriptor_from_fields(fields: dict) -> TensorDescriptor:
+    """The descriptor of a decoded command (:func:`dma_command_layout` fields). Raises
+    :class:`DescriptorError` for bits no descriptor has (a size of 0; a ``pad_value`` that
+    is not a sign-extended ``8 * elem_bytes``-bit value): the hardware's BAD_DESCRIPTOR."""
+    d = fields
+    return TensorDescriptor(d["base"], tuple(d["sizes"]), tuple(d["strides"]), 1 << d["elem_log2"],
+                            tuple(d["pad_before"]), tuple(d["pad_after"]), d["pad_value"],
+                            bool(d["transpose"]))

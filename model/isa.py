@@ -29,13 +29,15 @@ from amaranth.lib import data, enum
 from .array import Dataflow
 from .bits import layout_width, pack, unpack
 from .config import AcceleratorConfig
-from .dma import command_fields, dma_command_layout
-from .requant import LANE_PARAMS
+from .dma import DescriptorError, DmaError, check as dma_check, command_fields, descriptor_from_fields, \
+    dma_command_layout
+from .requant import LANE_PARAMS, lane_problem
 
 __all__ = [
-    "COMMAND_BYTES", "Opcode", "Queue", "QUEUE_OF", "header_layout", "compute_layout",
-    "requant_layout", "command_layout", "Command", "encode", "decode", "IsaError",
-    "encode_program",
+    "COMMAND_BYTES", "Opcode", "Queue", "QUEUE_OF", "Status", "TOKEN_BITS", "TOKEN_MAX",
+    "TOKEN_CHANNELS", "PREV", "NEXT", "token_bits", "pops", "pushes", "tokens_legal",
+    "header_layout", "compute_layout", "requant_layout", "command_layout", "Command", "encode",
+    "decode", "IsaError", "encode_program", "check_command", "tile_rows",
 ]
 
 #: Bytes of one command in DRAM (the fetch unit reads whole commands).
@@ -64,6 +66,62 @@ class Queue(enum.Enum, shape=2):
 QUEUE_OF = {Opcode.LOAD: Queue.LOAD, Opcode.COMPUTE: Queue.EXECUTE,
             Opcode.STORE: Queue.STORE, Opcode.REQUANT: Queue.STORE}
 
+
+class Status(enum.Enum, shape=4):
+    """How a program ended (the STATUS register's ``error`` field); see :mod:`.machine`
+    for when each is raised and which command index is reported with it."""
+
+    OK = 0
+    ILLEGAL_OPCODE = 1   #: not an opcode, or a COMPUTE in a dataflow the array lacks
+    ILLEGAL_TOKENS = 2   #: a token bit the command's queue (or END) cannot honour
+    DMA = 3              #: a DMA command (or the fetch) failed; the code is in ``dma_error``
+    COMPUTE_RANGE = 4    #: a tile's rows lie beyond the memories, or count is 0
+    DEADLOCK = 5         #: commands wait for tokens (or queue room) that can never come
+    FETCH_WINDOW = 6     #: a command lies (partly) outside the DRAM window
+    NO_END = 7           #: PROGRAM_LEN commands fetched without an END
+    BAD_REQUANT = 8      #: a REQUANT lane or parameter out of range
+    PROGRAM_ALIGN = 9    #: PROGRAM_BASE is not a multiple of COMMAND_BYTES
+    ABORTED = 10         #: the host wrote CTRL.abort
+
+
+# -- dependency tokens: the one definition of which queue pushes and pops what -----------
+#: Bits of one token counter; a channel holds at most :data:`TOKEN_MAX` tokens. A command
+#: whose push would exceed that does not start until the receiver has popped one.
+TOKEN_BITS = 8
+TOKEN_MAX = (1 << TOKEN_BITS) - 1
+
+#: The queue before / after each queue in the chain load -> execute -> store.
+PREV = {Queue.EXECUTE: Queue.LOAD, Queue.STORE: Queue.EXECUTE}
+NEXT = {Queue.LOAD: Queue.EXECUTE, Queue.EXECUTE: Queue.STORE}
+
+#: The token channels ``(from, to)``, in counter order (hardware and machine).
+TOKEN_CHANNELS = ((Queue.LOAD, Queue.EXECUTE), (Queue.EXECUTE, Queue.LOAD),
+                  (Queue.EXECUTE, Queue.STORE), (Queue.STORE, Queue.EXECUTE))
+
+
+def token_bits(queue: Queue) -> dict[str, tuple[Queue, Queue] | None]:
+    """For each header token bit, the channel it pops or pushes on ``queue`` (None: the
+    queue has no such neighbour, so setting the bit is illegal)."""
+    prev, nxt = PREV.get(queue), NEXT.get(queue)
+    return {"pop_prev": (prev, queue) if prev else None, "pop_next": (nxt, queue) if nxt else None,
+            "push_prev": (queue, prev) if prev else None, "push_next": (queue, nxt) if nxt else None}
+
+
+def pops(queue: Queue, header: dict) -> list[tuple[Queue, Queue]]:
+    """Channels a command of ``queue`` with ``header`` pops before it starts."""
+    return [ch for bit, ch in token_bits(queue).items() if bit.startswith("pop") and header[bit] and ch]
+
+
+def pushes(queue: Queue, header: dict) -> list[tuple[Queue, Queue]]:
+    """Channels it pushes when it has finished."""
+    return [ch for bit, ch in token_bits(queue).items() if bit.startswith("push") and header[bit] and ch]
+
+
+def tokens_legal(queue: Queue | None, header: dict) -> bool:
+    """Every set token bit names a channel of ``queue`` (END, ``queue=None``, has none)."""
+    bits = token_bits(queue) if queue is not None else dict.fromkeys(("pop_prev", "pop_next", "push_prev", "push_next"))
+    return all(ch is not None or not header[bit] for bit, ch in bits.items())
+
 header_layout = data.StructLayout({
     "opcode": Opcode,
     "pop_prev": 1, "pop_next": 1, "push_prev": 1, "push_next": 1,
@@ -84,11 +142,18 @@ def compute_layout(cfg: AcceleratorConfig) -> data.StructLayout:
 
     ``accumulate``: add into the accumulator rows (wrapping at ``acc_bits``) instead of
     overwriting them.
+
+    ``count`` is 1..65535 (0 is :attr:`Status.COMPUTE_RANGE`). ``rows_used`` /
+    ``cols_used`` tell how many PE rows / columns hold real operands (the rest is padding
+    of a partial tile); they change nothing in the result and only make the
+    ``useful_macs`` counter count real MACs: ``count * rows_used * cols_used`` per tile.
+    0 means all (``rows`` / ``cols``); a value above that is :attr:`Status.COMPUTE_RANGE`.
     """
     spad, acc = range(cfg.spad_rows), range(cfg.acc_rows)
     return data.StructLayout({
         "dataflow": Dataflow, "accumulate": 1,
-        "a_row": spad, "b_row": spad, "c_row": acc, "count": range(1, 1 << 16),
+        "a_row": spad, "b_row": spad, "c_row": acc, "count": 16,
+        "rows_used": range(cfg.rows + 1), "cols_used": range(cfg.cols + 1),
     })
 
 
@@ -134,15 +199,15 @@ class Command:
 
     def check(self) -> None:
         """Token bits a queue cannot honour are an encoding error."""
-        q = self.queue
-        if q is Queue.LOAD and (self.pop_prev or self.push_prev):
-            raise IsaError(f"{self.opcode.name}: the load queue has no previous queue "
-                           "(pop_prev/push_prev must be 0)")
-        if q is Queue.STORE and (self.pop_next or self.push_next):
-            raise IsaError(f"{self.opcode.name}: the store queue has no next queue "
-                           "(pop_next/push_next must be 0)")
-        if q is None and (self.pop_prev or self.pop_next or self.push_prev or self.push_next):
-            raise IsaError("END carries no dependency tokens")
+        header = {"pop_prev": self.pop_prev, "pop_next": self.pop_next,
+                  "push_prev": self.push_prev, "push_next": self.push_next}
+        if not tokens_legal(self.queue, header):
+            if self.queue is None:
+                raise IsaError("END carries no dependency tokens")
+            bad = [bit for bit, ch in token_bits(self.queue).items() if ch is None and header[bit]]
+            side = "previous" if bad[0].endswith("prev") else "next"
+            raise IsaError(f"{self.opcode.name}: the {self.queue.name.lower()} queue has no {side} "
+                           f"queue ({'/'.join(bad)} must be 0)")
 
 
 def _body_fields(cfg: AcceleratorConfig, cmd: Command) -> dict:
@@ -153,6 +218,8 @@ def _body_fields(cfg: AcceleratorConfig, cmd: Command) -> dict:
     if cmd.opcode is Opcode.COMPUTE:
         f = dict(b)
         f["dataflow"] = Dataflow.from_name(f["dataflow"]) if isinstance(f["dataflow"], str) else f["dataflow"]
+        if not 1 <= f.get("count", 0) <= 0xFFFF:
+            raise IsaError(f"COMPUTE count={f.get('count')}: out of range, allowed 1..65535")
         return {"compute": f}
     if cmd.opcode is Opcode.REQUANT:
         lane = b.get("lane")
@@ -182,3 +249,72 @@ def encode_program(cfg: AcceleratorConfig, commands: list[Command]) -> bytes:
     if not commands or commands[-1].opcode is not Opcode.END:
         commands = [*commands, Command(Opcode.END)]
     return b"".join(encode(cfg, c) for c in commands)
+
+
+def check_command(cfg: AcceleratorConfig, raw: int, window: tuple[int, int]) -> tuple[Status, DmaError]:
+    """The fetch unit's check of one fetched command (``raw``, its :data:`COMMAND_BYTES`
+    bytes as a little-endian integer) against the configuration and the program's DRAM
+    window. The first failing rule is the status; the hardware checks in the same order:
+
+    1. the opcode is one of :class:`Opcode` (else ``ILLEGAL_OPCODE``);
+    2. every token bit names a channel of the command's queue, END has none
+       (:func:`tokens_legal`, else ``ILLEGAL_TOKENS``);
+    3. LOAD/STORE: the ``store`` bit matches the opcode and the descriptor passes
+       :func:`systolica.model.dma.check` (size 0 and a ``pad_value`` outside the element
+       are ``BAD_DESCRIPTOR``), else ``DMA`` with that :class:`DmaError`;
+       COMPUTE: the dataflow is one the array has (else ``ILLEGAL_OPCODE``), then
+       ``1 <= count``, ``rows_used <= rows``, ``cols_used <= cols`` and the tile's rows
+       inside the scratchpad and accumulator (else ``COMPUTE_RANGE``);
+       REQUANT: ``lane < cols`` unless ``all_lanes`` and the parameters pass
+       :func:`systolica.model.requant.lane_problem` (else ``BAD_REQUANT``).
+
+    A command that fails is never queued: the program stops in front of it (see
+    :mod:`.machine`).
+    """
+    layout = command_layout(cfg)
+    try:
+        cmd = unpack(layout, raw)
+    except ValueError:  # not an Opcode
+        return Status.ILLEGAL_OPCODE, DmaError.OK
+    header, body = cmd["header"], cmd["body"]
+    op = header["opcode"]
+    if not tokens_legal(QUEUE_OF.get(op), header):
+        return Status.ILLEGAL_TOKENS, DmaError.OK
+    if op in (Opcode.LOAD, Opcode.STORE):
+        return _check_dma(cfg, body["dma"], op is Opcode.STORE, window)
+    if op is Opcode.COMPUTE:
+        return _check_compute(cfg, body["compute"]), DmaError.OK
+    if op is Opcode.REQUANT:
+        r = body["requant"]
+        bad = (not r["all_lanes"] and r["lane"] >= cfg.cols) or lane_problem(r["params"]) is not None
+        return (Status.BAD_REQUANT if bad else Status.OK), DmaError.OK
+    return Status.OK, DmaError.OK
+
+
+def _check_dma(cfg: AcceleratorConfig, d: dict, store: bool, window) -> tuple[Status, DmaError]:
+    if bool(d["store"]) != store:
+        return Status.DMA, DmaError.BAD_DESCRIPTOR
+    try:
+        desc = descriptor_from_fields(d)
+    except DescriptorError:
+        return Status.DMA, DmaError.BAD_DESCRIPTOR
+    err = dma_check(cfg, window, desc, d["row"], "acc" if d["target"] else "spad", store=store)
+    return (Status.OK if err is DmaError.OK else Status.DMA), err
+
+
+def tile_rows(cfg: AcceleratorConfig, c: dict) -> tuple[int, int, int]:
+    """Rows a COMPUTE tile reads and writes: (A rows, B/weight rows, accumulator rows)."""
+    ws = c["dataflow"] is Dataflow.WS
+    n = c["count"]
+    return n, (cfg.rows if ws else n), (n if ws else cfg.rows)
+
+
+def _check_compute(cfg: AcceleratorConfig, c: dict) -> Status:
+    if not cfg.supports("ws" if c["dataflow"] is Dataflow.WS else "os"):
+        return Status.ILLEGAL_OPCODE
+    na, nb, nc = tile_rows(cfg, c)
+    if (c["count"] == 0 or c["rows_used"] > cfg.rows or c["cols_used"] > cfg.cols
+            or c["a_row"] + na > cfg.spad_rows or c["b_row"] + nb > cfg.spad_rows
+            or c["c_row"] + nc > cfg.acc_rows):
+        return Status.COMPUTE_RANGE
+    return Status.OK

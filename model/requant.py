@@ -17,10 +17,10 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from .config import AcceleratorConfig
-from .numerics import NumericsError, OUTPUT_TYPES, RequantParams, requantize, wrap_int32
+from .numerics import SHIFT_RANGE, NumericsError, OUTPUT_TYPES, RequantParams, requantize, wrap_int32
 
-__all__ = ["LANE_PARAMS", "OUT_BITS", "lane_fields", "encode_lanes", "lane_requant", "requant_lanes",
-           "requant_golden"]
+__all__ = ["LANE_PARAMS", "RESET_LANE", "OUT_BITS", "lane_fields", "encode_lanes", "lane_problem",
+           "lane_requant", "requant_lanes", "requant_golden"]
 
 #: Bits of one output element (int8 or uint8: the clamp range decides which).
 OUT_BITS = 8
@@ -91,6 +91,44 @@ def lane_fields(params: RequantParams, lanes: int, bias=None) -> list[dict]:
 def encode_lanes(params: RequantParams, lanes: int, bias=None) -> list[int]:
     """One :data:`LANE_PARAMS` word (an int) per lane."""
     return [LANE_PARAMS.const(f).as_bits() for f in lane_fields(params, lanes, bias)]
+
+
+#: A lane's parameters after reset: all zero (TFLite, multiplier 0: every output is the
+#: zero point 0), clamped to int8.
+RESET_LANE = {"scheme": 0, "single": 0, "bias": 0, "multiplier": 0, "shift": 0, "scale": 0,
+              "zero_point": 0, "qmin": -128, "qmax": 127}
+
+
+def lane_problem(fields: dict) -> str | None:
+    """Why the lane word ``fields`` (:data:`LANE_PARAMS`) cannot be used, or None.
+
+    This is the REQUANT check of the fetch unit (:attr:`~.isa.Status.BAD_REQUANT`), the
+    same rules :class:`~.numerics.RequantParams` enforces, stated on the bits:
+
+    - ``scheme`` 0 (TFLite): ``shift`` in ``-31..30`` (``multiplier`` is any 31-bit value,
+      ``scale`` is ignored);
+    - ``scheme`` 1 (ONNX): ``scale`` the bits of a positive finite float32 (normal or
+      subnormal: sign 0, exponent not all ones, not zero); ``multiplier``, ``shift`` and
+      ``single`` are ignored;
+    - the output type is uint8 when ``qmax`` or ``zero_point`` exceed 127, else int8;
+      ``zero_point``, ``qmin`` and ``qmax`` lie in that type and ``qmin <= qmax``.
+    """
+    if fields["scheme"] == 0:
+        if not SHIFT_RANGE[0] <= fields["shift"] <= SHIFT_RANGE[1]:
+            return f"shift={fields['shift']}: out of range, allowed {SHIFT_RANGE[0]}..{SHIFT_RANGE[1]}"
+    else:
+        bits = fields["scale"]
+        if bits >> 31 or (bits >> 23) & 0xFF == 0xFF or bits == 0:
+            return f"scale bits {bits:#010x}: not a positive finite float32"
+    zp, lo, hi = fields["zero_point"], fields["qmin"], fields["qmax"]
+    out = "uint8" if max(hi, zp) > 127 else "int8"
+    tlo, thi = (0, 255) if out == "uint8" else (-128, 127)
+    for name, v in (("zero_point", zp), ("qmin", lo), ("qmax", hi)):
+        if not tlo <= v <= thi:
+            return f"{name}={v}: out of range for {out}, allowed {tlo}..{thi}"
+    if lo > hi:
+        return f"qmin={lo} > qmax={hi}"
+    return None
 
 
 def lane_requant(fields: dict) -> tuple[RequantParams, int]:

@@ -17,10 +17,10 @@ from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 from cocotbext.axi.axil_channels import AxiLiteAWTransaction, AxiLiteWTransaction
 
 from ..model.bits import pack
-from ..model.csr import (COUNTER_NAMES, COUNTERS_LAYOUT, CSR_ADDR_BITS, DOORBELL, IRQ_LAYOUT,
+from ..model.csr import (ABORT, COUNTER_NAMES, COUNTERS_LAYOUT, CSR_ADDR_BITS, DOORBELL, IRQ_LAYOUT,
                          REGISTER, REGISTERS, STATUS_LAYOUT, Access, counter_register, offset)
 from ..model.dma import DmaError
-from ..model.machine import Status
+from ..model.isa import Status
 from .tb_common import CFG, Coverage, rng_for, start
 
 FULL = 0xF                                    # all four byte strobes
@@ -47,6 +47,7 @@ class MapModel:
         self.counters = [0] * len(COUNTER_NAMES)
         self.latches = [0] * len(COUNTER_NAMES)
         self.doorbells = 0
+        self.stops = 0
 
     def write(self, name: str, value: int, strb: int) -> None:
         r, bm = REGISTER[name], byte_mask(strb)
@@ -54,8 +55,9 @@ class MapModel:
             self.stored[name] = ((self.stored[name] & ~bm) | (value & bm)) & r.mask(CFG)
         elif r.access is Access.W1C:
             self.stored[name] &= ~(value & bm)
-        elif name == "CTRL" and value & bm & DOORBELL and not self.inputs["busy"]:
-            self.doorbells += 1
+        elif name == "CTRL":
+            self.doorbells += bool(value & bm & DOORBELL and not self.inputs["busy"])
+            self.stops += bool(value & bm & ABORT and self.inputs["busy"])
 
     def set_inputs(self, **inputs) -> None:
         if inputs.get("done") and not self.inputs["done"]:
@@ -98,6 +100,7 @@ class CsrBench:
         self.cov = Coverage()
         self.cycle = 0
         self.doorbells = 0
+        self.stops = 0
         self.steps = [0] * len(COUNTER_NAMES)           # counter i = counters[i] + cycle * steps[i]
         self.handshakes = {"aw": [], "w": []}           # cycles of each AW and W handshake
         self.waiting = {"b": None, "r": None}           # a response offered and not yet taken
@@ -125,7 +128,7 @@ class CsrBench:
 
     async def _clocked(self) -> None:
         dut = self.dut
-        last_doorbell = 0
+        last_doorbell = last_stop = 0
         while True:
             await FallingEdge(dut.clk)
             self.cycle += 1
@@ -136,6 +139,10 @@ class CsrBench:
             assert not (doorbell and last_doorbell), f"cycle {self.cycle}: doorbell high two cycles"
             self.doorbells += doorbell
             last_doorbell = doorbell
+            stop = int(dut.stop.value)
+            assert not (stop and last_stop), f"cycle {self.cycle}: stop high two cycles"
+            self.stops += stop
+            last_stop = stop
             for ch in ("aw", "w"):
                 if _sig(dut, ch, "valid") and _sig(dut, ch, "ready"):
                     self.handshakes[ch].append(self.cycle)
@@ -217,6 +224,7 @@ class CsrBench:
                 "irq": mdl.irq}
         got = {name: int(getattr(self.dut, name).value) for name in want}
         got["doorbells"], want["doorbells"] = self.doorbells, mdl.doorbells
+        got["stops"], want["stops"] = self.stops, mdl.stops
         assert got == want, f"outputs {got} != model {want}"
 
     def aw_w_order(self) -> None:
@@ -338,7 +346,8 @@ async def test_unmapped_offsets_answer_slverr_and_change_nothing(dut):
 @csr_test
 async def test_doorbell_pulses_once_per_write_unless_busy(dut):
     """CTRL writes with bit 0 set ring exactly once (one cycle); bit 0 clear, byte 0 not
-    strobed, or busy high ring nothing; CTRL reads 0."""
+    strobed, or busy high ring nothing; bit 1 (abort) pulses ``stop`` only while busy;
+    CTRL reads 0."""
     tb = await CsrBench.start(dut, "doorbell", stall=0.5)
     rng = tb.rng
     for _ in range(40):
@@ -350,9 +359,10 @@ async def test_doorbell_pulses_once_per_write_unless_busy(dut):
         await tb.write(offset("CTRL"), value, strb)
         rang = tb.model.doorbells - before
         tb.cov["rang" if rang else "ignored_busy" if busy and value & strb & 1 else "ignored"] += 1
+        tb.cov["stopped" if busy and value & strb & ABORT else "not_stopped"] += 1
         await tb.check_outputs()
     await tb.expect("CTRL")
-    tb.cov.require(["rang", "ignored_busy", "ignored"])
+    tb.cov.require(["rang", "ignored_busy", "ignored", "stopped", "not_stopped"])
 
 
 @csr_test

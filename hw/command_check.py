@@ -1,0 +1,104 @@
+"""The fetch unit's check of one command, as logic: exactly
+:func:`systolica.model.isa.check_command` (same rules, same order, same codes)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import C, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..model.array import Dataflow
+from ..model.config import AcceleratorConfig
+from ..model.dma import DmaError
+from ..model.isa import QUEUE_OF, Opcode, Status, command_layout, token_bits
+from ..model.numerics import SHIFT_RANGE
+from .dma_common import Decoded, check_command, window_layout
+
+__all__ = ["CommandCheck"]
+
+
+class CommandCheck(wiring.Component):
+    """Combinational: the status a fetched command gets (``Status.OK`` when it may be
+    queued; END is OK).
+
+    Attributes
+    ----------
+    cmd : In(command_layout(cfg))
+        The command's bits.
+    window : In(window_layout(cfg))
+        The program's DRAM window (DMA commands must stay inside).
+    status : Out(Status)
+    dma_error : Out(DmaError)
+        The DMA check's code when ``status`` is ``Status.DMA``.
+    """
+
+    def __init__(self, cfg: AcceleratorConfig):
+        self.cfg = cfg
+        super().__init__({"cmd": In(command_layout(cfg)), "window": In(window_layout(cfg)),
+                          "status": Out(Status), "dma_error": Out(DmaError)})
+
+    def elaborate(self, platform):
+        m = Module()
+        h, body = self.cmd.header, self.cmd.body
+        op = h.opcode
+        legal_op = 0
+        legal_tokens = 0
+        for opcode in Opcode:
+            queue = QUEUE_OF.get(opcode)
+            bits = token_bits(queue) if queue is not None else dict.fromkeys(
+                ("pop_prev", "pop_next", "push_prev", "push_next"))
+            forbidden = C(0, 1)
+            for bit, ch in bits.items():
+                if ch is None:
+                    forbidden = forbidden | getattr(h, bit)
+            legal_op = legal_op | (op == opcode)
+            legal_tokens = legal_tokens | ((op == opcode) & ~forbidden)
+
+        dma_err = self._dma(m, body.dma, op == Opcode.STORE)
+        compute = self._compute(body.compute)
+        requant_ok = self._requant(body.requant)
+        with m.If(~legal_op):
+            m.d.comb += self.status.eq(Status.ILLEGAL_OPCODE)
+        with m.Elif(~legal_tokens):
+            m.d.comb += self.status.eq(Status.ILLEGAL_TOKENS)
+        with m.Elif(((op == Opcode.LOAD) | (op == Opcode.STORE)) & (dma_err != DmaError.OK)):
+            m.d.comb += [self.status.eq(Status.DMA), self.dma_error.eq(dma_err)]
+        with m.Elif(op == Opcode.COMPUTE):
+            m.d.comb += self.status.eq(compute)
+        with m.Elif((op == Opcode.REQUANT) & ~requant_ok):
+            m.d.comb += self.status.eq(Status.BAD_REQUANT)
+        return m
+
+    def _dma(self, m: Module, d, is_store):
+        dec = Decoded(m, d)
+        return check_command(m, self.cfg, dec, self.window, store=is_store)
+
+    def _compute(self, c):
+        cfg = self.cfg
+        ws = c.dataflow == Dataflow.WS
+        supported = Mux(ws, int(cfg.supports("ws")), int(cfg.supports("os")))
+        n = c.count
+        in_range = ((n != 0) & _at_most(c.rows_used, cfg.rows) & _at_most(c.cols_used, cfg.cols) &
+                    (c.a_row + n <= cfg.spad_rows) &
+                    (c.b_row + Mux(ws, cfg.rows, n) <= cfg.spad_rows) &
+                    (c.c_row + Mux(ws, n, cfg.rows) <= cfg.acc_rows))
+        return Mux(~supported, Status.ILLEGAL_OPCODE, Mux(in_range, Status.OK, Status.COMPUTE_RANGE))
+
+    def _requant(self, r):
+        """:func:`systolica.model.requant.lane_problem` is None, and the lane exists."""
+        p = r.params
+        shift_ok = (p.shift >= SHIFT_RANGE[0]) & (p.shift <= SHIFT_RANGE[1])
+        scale = p.scale
+        scale_ok = ~scale[31] & (scale[23:31] != 0xFF) & (scale != 0)
+        u8 = (p.qmax > 127) | (p.zero_point > 127)
+        lo, hi = Mux(u8, 0, -128), Mux(u8, 255, 127)
+        ranges_ok = 1
+        for v in (p.zero_point, p.qmin, p.qmax):
+            ranges_ok = ranges_ok & (v >= lo) & (v <= hi)
+        lane_ok = r.all_lanes | _at_most(r.lane, self.cfg.cols - 1)
+        return lane_ok & Mux(p.scheme, scale_ok, shift_ok) & ranges_ok & (p.qmin <= p.qmax)
+
+
+def _at_most(value, bound: int):
+    """``value <= bound``, as a constant when the field cannot exceed it (lint: CMPCONST)."""
+    return C(1, 1) if (1 << len(value)) - 1 <= bound else value <= bound

@@ -1,0 +1,145 @@
+"""One queue's dispatcher: starts the queue's head when its tokens allow, tracks the
+commands its unit is running, gives their tokens when they finish.
+
+The token rules come from :mod:`systolica.model.isa` (:func:`~systolica.model.isa.token_bits`),
+the same table the machine model and the ISA encoder read.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from ..model.config import AcceleratorConfig
+from ..model.dma import DmaError
+from ..model.isa import Queue, command_layout, header_layout, token_bits
+from .tokens import CHANNELS, channel_events_layout
+
+__all__ = ["Dispatcher", "entry_layout", "completion_layout", "failure_layout"]
+
+
+def entry_layout(cfg: AcceleratorConfig) -> data.StructLayout:
+    """A queued command: its bits and its index in the program."""
+    return data.StructLayout({"cmd": command_layout(cfg), "index": 32})
+
+
+def completion_layout() -> data.StructLayout:
+    """A unit's report that its oldest running command finished, with its bus error."""
+    return data.StructLayout({"error": DmaError})
+
+
+def failure_layout() -> data.StructLayout:
+    """A command that finished with a bus error."""
+    return data.StructLayout({"index": 32, "error": DmaError})
+
+
+def _channel_name(ch) -> str:
+    return f"{ch[0].name.lower()}_{ch[1].name.lower()}"
+
+
+class Dispatcher(wiring.Component):
+    """Parameters
+    ----------
+    cfg : AcceleratorConfig
+    queue : Queue
+        The queue served; its token bits map to channels by ``token_bits(queue)``.
+    in_flight : int
+        Commands the unit may run at once (their completions come back in order).
+
+    Attributes
+    ----------
+    head : In(stream.Signature(entry_layout(cfg)))
+        The queue's oldest command (the queue FIFO's read side). Taken when it starts.
+    issue : Out(stream.Signature(entry_layout(cfg)))
+        The started command, to the unit. ``valid`` rises when the head may start: its pops
+        are ``available``, its pushes have ``room``, ``halt`` is low and fewer than
+        ``in_flight`` commands run; the start is the handshake (tokens are then popped and
+        the pushes reserved).
+    complete : In(stream.Signature(completion_layout(), always_ready=True))
+        The oldest running command finished (``error`` OK, or a bus error).
+    available, room : In(channel_events_layout())
+        From :class:`~systolica.hw.tokens.TokenCounters`.
+    pop, reserve, push, release : Out(channel_events_layout())
+        To :class:`~systolica.hw.tokens.TokenCounters`: on a start, the pops and the
+        reserved pushes; on a completion, the pushes (OK) or their release (bus error).
+    halt : In(1)
+        Start nothing (a bus error or an abort stops the world).
+    busy : Out(1)
+        Commands are running (one cycle after the start, until the completion cycle).
+    startable : Out(1)
+        The head could start now but for the unit (tokens allow it, not halted).
+    stall : Out(1)
+        A head is waiting and nothing runs: the unit idles for want of a token (or halt).
+    completed : Out(1)
+        A command finished this cycle (with or without a bus error).
+    failure : Out(stream.Signature(failure_layout(), always_ready=True))
+        A command finished with a bus error (its index and the error).
+    """
+
+    def __init__(self, cfg: AcceleratorConfig, queue: Queue, in_flight: int):
+        self.cfg, self.queue, self.in_flight = cfg, queue, in_flight
+        entry = entry_layout(cfg)
+        events = channel_events_layout()
+        super().__init__({
+            "head": In(stream.Signature(entry)), "issue": Out(stream.Signature(entry)),
+            "complete": In(stream.Signature(completion_layout(), always_ready=True)),
+            "available": In(events), "room": In(events),
+            "pop": Out(events), "reserve": Out(events), "push": Out(events), "release": Out(events),
+            "halt": In(1), "busy": Out(1), "startable": Out(1), "stall": Out(1), "completed": Out(1),
+            "failure": Out(stream.Signature(failure_layout(), always_ready=True)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bits = {bit: ch for bit, ch in token_bits(self.queue).items() if ch is not None}
+        # the running commands: their header (push bits) and index, oldest first
+        track = data.StructLayout({"header": header_layout, "index": 32})
+        # (at least two entries: a one-entry SyncFIFO has zero-width pointers)
+        m.submodules.running = running = SyncFIFO(width=track.size, depth=max(2, self.in_flight))
+        oldest = data.View(track, running.r_data)
+
+        header = self.head.payload.cmd.header
+        tokens_ok = 1
+        for bit, ch in bits.items():
+            name = _channel_name(ch)
+            if bit.startswith("pop"):
+                tokens_ok = tokens_ok & (~getattr(header, bit) | getattr(self.available, name))
+            else:
+                tokens_ok = tokens_ok & (~getattr(header, bit) | getattr(self.room, name))
+        may_start = Signal()
+        m.d.comb += [
+            may_start.eq(self.head.valid & tokens_ok & ~self.halt),
+            self.startable.eq(may_start),
+            self.issue.valid.eq(may_start & (running.level < self.in_flight)),
+            self.issue.payload.eq(self.head.payload),
+        ]
+        start = self.issue.valid & self.issue.ready
+        new = Signal(track)
+        m.d.comb += [self.head.ready.eq(start), new.header.eq(header), new.index.eq(self.head.payload.index),
+                     running.w_en.eq(start), running.w_data.eq(new.as_value())]
+        for bit, ch in bits.items():
+            event = self.pop if bit.startswith("pop") else self.reserve
+            m.d.comb += getattr(event, _channel_name(ch)).eq(start & getattr(header, bit))
+
+        # completions, oldest first
+        done = self.complete.valid
+        ok = self.complete.payload.error == DmaError.OK
+        m.d.comb += [running.r_en.eq(done), self.completed.eq(done),
+                     self.failure.valid.eq(done & ~ok),
+                     self.failure.payload.index.eq(oldest.index),
+                     self.failure.payload.error.eq(self.complete.payload.error)]
+        for bit, ch in bits.items():
+            if bit.startswith("push"):
+                name = _channel_name(ch)
+                pushed = done & getattr(oldest.header, bit)
+                m.d.comb += [getattr(self.push, name).eq(pushed & ok),
+                             getattr(self.release, name).eq(pushed & ~ok)]
+        m.d.comb += [self.busy.eq(running.r_rdy),
+                     self.stall.eq(self.head.valid & ~running.r_rdy & ~start)]
+        return m
+
+
+# the channel names the dispatcher drives must be the counters' names
+assert {_channel_name(ch) for q in Queue for ch in token_bits(q).values() if ch} == set(CHANNELS)

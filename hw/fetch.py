@@ -1,0 +1,214 @@
+"""The fetch unit: reads the program over AXI4, checks each command, hands it to its queue.
+
+From ``start`` on, command ``i`` is read from ``program_base + 64 i`` (one aligned 64-byte
+INCR burst, ARID :data:`FETCH_ID`, up to :data:`FETCH_OUTSTANDING` bursts ahead). A
+command is requested only while ``i < program_len``, inside the window, with an aligned
+base: at the first index where that fails no more reads are issued, and when every earlier
+command has been handed over fetch stops there (``NO_END``, ``FETCH_WINDOW``,
+``PROGRAM_ALIGN``). Each command read is checked (:class:`~.command_check.CommandCheck`;
+an R beat with SLVERR/DECERR makes it ``Status.DMA``); an error or END stops fetch at
+that index, anything else goes to its queue's stream in program order. After a stop (or
+``halt``) no read is issued; the beats of reads already issued are taken and dropped. An
+address request, once valid, stays valid and unchanged until accepted (AXI).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from ..model.config import AcceleratorConfig
+from ..model.dma import DmaError
+from ..model.isa import COMMAND_BYTES, Opcode, Status, command_layout
+from .axi import AxiBurst, AxiResp, axi4_read_members
+from .command_check import CommandCheck
+from .dispatcher import entry_layout
+from .dma_common import window_layout
+
+__all__ = ["Fetch", "FETCH_ID", "FETCH_OUTSTANDING"]
+
+#: AXI ID of the fetch unit's reads (the DMA load engine uses 0).
+FETCH_ID = 1
+#: Read bursts (commands) the fetch unit may have in flight.
+FETCH_OUTSTANDING = 2
+
+
+def _word_layout(cfg: AcceleratorConfig) -> data.StructLayout:
+    return data.StructLayout({"bits": COMMAND_BYTES * 8, "resp": DmaError})
+
+
+class Fetch(wiring.Component):
+    """See the module docstring.
+
+    Attributes
+    ----------
+    start : In(1)
+        Begin a program (one cycle); ``program_base``, ``program_len`` and ``window`` must
+        be stable from then until the program ends.
+    halt : In(1)
+        Issue no more reads, hand over no more commands.
+    program_base, program_len, window : In
+    axi : Out(AXI4 read channels)
+    load, execute, store : Out(stream.Signature(entry_layout(cfg)))
+        Checked commands for each queue, in program order (one stream valid at a time).
+    stopped : Out(1)
+        Fetch ended: ``status`` (OK for END) at ``index`` (``dma_error`` for ``Status.DMA``).
+    status : Out(Status)
+    index : Out(32)
+    dma_error : Out(DmaError)
+    blocked : Out(1)
+        A checked command waits for room in its queue.
+    quiet : Out(1)
+        No read is in flight or waiting to be accepted.
+    """
+
+    def __init__(self, cfg: AcceleratorConfig):
+        self.cfg = cfg
+        entry = stream.Signature(entry_layout(cfg))
+        super().__init__({
+            "start": In(1), "halt": In(1),
+            "program_base": In(cfg.addr_bits), "program_len": In(32), "window": In(window_layout(cfg)),
+            "axi": Out(wiring.Signature(axi4_read_members(cfg.addr_bits, cfg.bus_bits))),
+            "load": Out(entry), "execute": Out(entry), "store": Out(entry),
+            "stopped": Out(1), "status": Out(Status), "index": Out(32), "dma_error": Out(DmaError),
+            "blocked": Out(1), "quiet": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        # words of a finished program may be left: a new one starts with none
+        words = m.submodules.words = ResetInserter(self.start)(
+            SyncFIFO(width=_word_layout(cfg).size, depth=FETCH_OUTSTANDING))
+        in_flight = self._in_flight = Signal(range(FETCH_OUTSTANDING + 1))   # requested, not all beats in
+        stop_at, stop_why = self._requests(m, words, in_flight)
+        self._beats(m, words, in_flight)
+        self._decode(m, words, stop_at, stop_why)
+        return m
+
+    # -- AR: one aligned 64-byte burst per command ------------------------------------------
+    def _requests(self, m: Module, words, in_flight):
+        cfg, ar = self.cfg, self.axi
+        bb = cfg.bus_bytes
+        addr = Signal(cfg.addr_bits + 1)      # of the next command to request (no wrap)
+        nxt = Signal(32)                      # its index
+        ending = Signal()                     # no more requests: stop_at / stop_why say why
+        stop_at = Signal(32)
+        stop_why = Signal(Status)
+        valid = Signal()
+        m.d.comb += [ar.arvalid.eq(valid), ar.araddr.eq(addr), ar.arid.eq(FETCH_ID),
+                     ar.arlen.eq(COMMAND_BYTES // bb - 1), ar.arsize.eq((bb - 1).bit_length()),
+                     ar.arburst.eq(AxiBurst.INCR)]
+        accepted = valid & ar.arready
+        room = words.level + in_flight < FETCH_OUTSTANDING
+        aligned = self.program_base[:(COMMAND_BYTES - 1).bit_length()] == 0
+        inside = (addr >= self.window.lo) & (addr + COMMAND_BYTES <= self.window.hi)
+        with m.If(self.start):
+            m.d.sync += [addr.eq(self.program_base), nxt.eq(0), ending.eq(0), valid.eq(0)]
+        with m.Elif(accepted):
+            m.d.sync += [valid.eq(0), addr.eq(addr + COMMAND_BYTES), nxt.eq(nxt + 1)]
+        with m.Elif(~valid & ~ending & ~self.halt & ~self.stopped & room & (in_flight < FETCH_OUTSTANDING)):
+            with m.If(~aligned):
+                m.d.sync += [ending.eq(1), stop_at.eq(nxt), stop_why.eq(Status.PROGRAM_ALIGN)]
+            with m.Elif(nxt >= self.program_len):
+                m.d.sync += [ending.eq(1), stop_at.eq(nxt), stop_why.eq(Status.NO_END)]
+            with m.Elif(~inside):
+                m.d.sync += [ending.eq(1), stop_at.eq(nxt), stop_why.eq(Status.FETCH_WINDOW)]
+            with m.Else():
+                m.d.sync += valid.eq(1)
+        self._ar_valid = valid
+        self._ending = ending
+        m.d.sync += in_flight.eq(in_flight + accepted - words.w_en)
+        return stop_at, Mux(ending, stop_why, Status.OK)
+
+    # -- R: beats into whole command words ----------------------------------------------------
+    def _beats(self, m: Module, words, in_flight) -> None:
+        cfg, r = self.cfg, self.axi
+        bb = cfg.bus_bytes
+        word = Signal(COMMAND_BYTES * 8)
+        resp = Signal(DmaError)
+        m.d.comb += r.rready.eq(1)          # room was reserved when the burst was requested
+        beat_resp = Mux(r.rresp == AxiResp.DECERR, DmaError.AXI_DECERR,
+                        Mux(r.rresp == AxiResp.SLVERR, DmaError.AXI_SLVERR, DmaError.OK))
+        first_err = Mux(resp != DmaError.OK, resp, beat_resp)
+        full = Signal(_word_layout(cfg))
+        m.d.comb += [full.bits.eq(Cat(word[bb * 8:], r.rdata) if bb < COMMAND_BYTES else r.rdata),
+                     full.resp.eq(first_err), words.w_data.eq(full.as_value())]
+        with m.If(r.rvalid):
+            with m.If(r.rlast):
+                m.d.comb += words.w_en.eq(1)
+                m.d.sync += resp.eq(DmaError.OK)
+            with m.Else():
+                m.d.sync += [word.eq(full.bits), resp.eq(first_err)]
+
+    # -- decode: check, then hand over (or stop) in program order ----------------------------
+    def _decode(self, m: Module, words, stop_at, stop_why) -> None:
+        cfg = self.cfg
+        check = m.submodules.check = CommandCheck(cfg)
+        head = data.View(_word_layout(cfg), words.r_data)
+        cmd = Signal(command_layout(cfg))
+        resp = Signal(DmaError)
+        idx = Signal(32)
+        entry = Signal(entry_layout(cfg))
+        status = Signal(Status)
+        dma_error = Signal(DmaError)
+        m.d.comb += [check.cmd.eq(cmd), check.window.eq(self.window),
+                     entry.cmd.eq(cmd), entry.index.eq(idx),
+                     self.index.eq(idx), self.status.eq(status), self.dma_error.eq(dma_error)]
+        outs = {Opcode.LOAD: self.load, Opcode.COMPUTE: self.execute,
+                Opcode.STORE: self.store, Opcode.REQUANT: self.store}
+        for s in (self.load, self.execute, self.store):
+            m.d.comb += s.payload.eq(entry)
+        ready = Signal()
+        for op, s in outs.items():
+            with m.If(cmd.header.opcode == op):
+                m.d.comb += ready.eq(s.ready)
+
+        def stop(why, err=DmaError.OK):
+            m.d.sync += [status.eq(why), dma_error.eq(err)]
+            m.next = "STOPPED"
+
+        def restart():                      # in every state: a new program begins
+            with m.If(self.start):
+                m.d.sync += [idx.eq(0), status.eq(Status.OK), dma_error.eq(DmaError.OK)]
+                m.next = "WAIT"
+
+        with m.FSM() as fsm:
+            with m.State("STOPPED"):        # also the state after reset
+                m.d.comb += words.r_en.eq(words.r_rdy)      # drop what still arrives
+                restart()
+            with m.State("WAIT"):           # for command idx (or the reason there is none)
+                with m.If(self.halt):
+                    m.next = "STOPPED"
+                with m.Elif((stop_why != Status.OK) & (stop_at == idx)):
+                    stop(stop_why)
+                with m.Elif(words.r_rdy):
+                    m.d.comb += words.r_en.eq(1)
+                    m.d.sync += [cmd.eq(head.bits[:len(cmd.as_value())]), resp.eq(head.resp)]
+                    m.next = "CHECK"
+                restart()
+            with m.State("CHECK"):
+                with m.If(resp != DmaError.OK):
+                    stop(Status.DMA, resp)
+                with m.Elif(check.status != Status.OK):
+                    stop(check.status, check.dma_error)
+                with m.Elif(cmd.header.opcode == Opcode.END):
+                    stop(Status.OK)
+                with m.Else():
+                    m.next = "HAND"
+                restart()
+            with m.State("HAND"):
+                for op, s in outs.items():
+                    with m.If(cmd.header.opcode == op):
+                        m.d.comb += s.valid.eq(1)
+                with m.If(ready):
+                    m.d.sync += idx.eq(idx + 1)
+                    m.next = "WAIT"
+                with m.Elif(self.halt):
+                    m.next = "STOPPED"
+                restart()
+        m.d.comb += [self.stopped.eq(fsm.ongoing("STOPPED")),
+                     self.blocked.eq(fsm.ongoing("HAND") & ~ready),
+                     self.quiet.eq(~self._ar_valid & (self._in_flight == 0))]

@@ -1,0 +1,86 @@
+"""Performance counters: 64-bit, cleared when a program starts, counting while it runs.
+
+The names and their meaning are :data:`systolica.model.csr.COUNTER_NAMES`; the machine
+model predicts every one but ``cycles``, ``*_busy`` and ``*_stall`` (timing), which the
+RTL harness checks against its own count (:mod:`systolica.sim.native`).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..model.config import AcceleratorConfig
+from ..model.csr import COUNTER_BITS, COUNTER_NAMES
+from .run_control import QUEUES
+
+__all__ = ["PerfCounters", "counters_layout", "tile_macs_layout"]
+
+#: Counter prefix of each queue (``exec_busy`` is the execute queue's).
+_PREFIX = {"load": "load", "execute": "exec", "store": "store"}
+
+
+def counters_layout() -> data.StructLayout:
+    """The performance counters by name (:data:`systolica.model.csr.COUNTER_NAMES`)."""
+    return data.StructLayout({name: COUNTER_BITS for name in COUNTER_NAMES})
+
+
+def tile_macs_layout(cfg: AcceleratorConfig) -> data.StructLayout:
+    """What a started tile contributes to ``useful_macs``: ``count * rows * cols``."""
+    return data.StructLayout({"count": 16, "rows": range(cfg.rows + 1), "cols": range(cfg.cols + 1)})
+
+
+class PerfCounters(wiring.Component):
+    """Attributes
+    ----------
+    clear : In(1)
+        A program starts: every counter to 0.
+    running : In(1)
+        Count ``cycles`` (and busy/stall) while high.
+    busy, stall, completed : In(data.ArrayLayout(1, 3))
+        Per queue (load, execute, store): a command runs; the head waits with nothing
+        running; a command finished (one cycle).
+    tile : In(stream.Signature(tile_macs_layout(cfg), always_ready=True))
+        A tile started (its MACs are added three cycles later).
+    loaded, stored : In(range(bus_bytes + 1))
+        Bytes the DMA moved this cycle.
+    counters : Out(counters_layout())
+    """
+
+    def __init__(self, cfg: AcceleratorConfig):
+        self.cfg = cfg
+        flags = data.ArrayLayout(1, len(QUEUES))
+        super().__init__({
+            "clear": In(1), "running": In(1),
+            "busy": In(flags), "stall": In(flags), "completed": In(flags),
+            "tile": In(stream.Signature(tile_macs_layout(cfg), always_ready=True)),
+            "loaded": In(range(cfg.bus_bytes + 1)), "stored": In(range(cfg.bus_bytes + 1)),
+            "counters": Out(counters_layout()),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cnt = self.counters
+        # a tile's MACs: operands registered, product registered, then added
+        t = Signal(tile_macs_layout(self.cfg))
+        t_valid, macs, macs_valid = Signal(), Signal(32), Signal()
+        m.d.sync += [t.eq(self.tile.payload), t_valid.eq(self.tile.valid),
+                     macs.eq(t.count * t.rows * t.cols), macs_valid.eq(t_valid)]
+        incr = {name: 0 for name in COUNTER_NAMES}
+        incr["cycles"] = self.running
+        for k, q in enumerate(QUEUES):
+            p = _PREFIX[q]
+            incr[f"{p}_busy"] = self.busy[k] & self.running
+            incr[f"{p}_stall"] = self.stall[k] & self.running
+            incr[f"{p}_commands"] = self.completed[k]
+        with m.If(macs_valid):
+            m.d.sync += cnt.useful_macs.eq(cnt.useful_macs + macs)
+        incr["dma_bytes_loaded"] = self.loaded
+        incr["dma_bytes_stored"] = self.stored
+        for name in COUNTER_NAMES:
+            if name != "useful_macs":
+                m.d.sync += getattr(cnt, name).eq(getattr(cnt, name) + incr[name])
+        with m.If(self.clear):
+            m.d.sync += [getattr(cnt, name).eq(0) for name in COUNTER_NAMES]
+        return m

@@ -1,0 +1,132 @@
+"""Run control: starts a program, stops it, and says how it ended.
+
+The rules are the machine model's (:mod:`systolica.model.machine`, "How a program ends"):
+
+- ``doorbell`` while idle starts a program: the window, base and length are latched, every
+  queue and token counter is cleared (``start``), ``done`` falls.
+- A bus error reported by a dispatcher, or ``stop`` (the host's CTRL.abort), raises ``halt``: nothing starts any
+  more, fetch stops; the program ends once nothing runs and fetch is quiet.
+- Otherwise the program ends when nothing can happen any more (*quiescent*, two cycles
+  in a row so that no token or queue write is still in transit): fetch has stopped or waits
+  for queue room with no read in flight, no dispatcher runs a command and no head can start.
+- The status ranks: a bus error (the lowest failing index), then ``ABORTED``, then fetch's
+  own stop (an error in front of a command), then ``DEADLOCK`` (commands were left: the
+  oldest waiting head's index), else ``OK``. ``finish`` clears the queues and tokens.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..model.config import AcceleratorConfig
+from ..model.dma import DmaError
+from ..model.isa import Queue, Status
+from .dispatcher import failure_layout
+from .dma_common import window_layout
+
+__all__ = ["RunControl", "QUEUES"]
+
+#: Dispatchers in port order.
+QUEUES = tuple(q.name.lower() for q in Queue)
+
+
+class RunControl(wiring.Component):
+    """Attributes
+    ----------
+    doorbell, stop : In(1)
+        From the CSRs (``stop``, CTRL.abort, is ignored while idle, ``doorbell`` while running).
+    program_base, program_len, window : In
+        From the CSRs; latched at the doorbell as ``base``, ``length``, ``program_window``.
+    running, done : Out(1)
+        ``done`` stays high from the end of a program to the next doorbell.
+    status, index, dma_error : Out
+        How the last program ended (valid with ``done``).
+    start, finish : Out(1)
+        One-cycle pulses: a program starts (the cycle after the doorbell, ``running``
+        already high, the parameters latched) / ends. Both clear queues and tokens.
+    halt : Out(1)
+        A bus error or an abort: start nothing more.
+    fetch_stopped, fetch_blocked, fetch_quiet : In(1)
+    fetch_status, fetch_index, fetch_dma_error : In
+        The fetch unit's state (:class:`~systolica.hw.fetch.Fetch`).
+    busy, startable, head_valid : In(data.ArrayLayout(1, 3))
+        Per queue (load, execute, store): commands run; the head could start; a head waits.
+    head_index : In(data.ArrayLayout(32, 3))
+    load_failure, store_failure : In(stream of failure_layout(), always ready)
+        Bus errors of DMA commands.
+    """
+
+    def __init__(self, cfg: AcceleratorConfig):
+        self.cfg = cfg
+        fail = In(stream.Signature(failure_layout(), always_ready=True))
+        flags = data.ArrayLayout(1, len(QUEUES))
+        super().__init__({
+            "doorbell": In(1), "stop": In(1),
+            "program_base": In(cfg.addr_bits), "program_len": In(32), "window": In(window_layout(cfg)),
+            "base": Out(cfg.addr_bits), "length": Out(32), "program_window": Out(window_layout(cfg)),
+            "running": Out(1), "done": Out(1), "status": Out(Status), "index": Out(32),
+            "dma_error": Out(DmaError), "start": Out(1), "finish": Out(1), "halt": Out(1),
+            "fetch_stopped": In(1), "fetch_blocked": In(1), "fetch_quiet": In(1),
+            "fetch_status": In(Status), "fetch_index": In(32), "fetch_dma_error": In(DmaError),
+            "busy": In(flags), "startable": In(flags), "head_valid": In(flags),
+            "head_index": In(data.ArrayLayout(32, len(QUEUES))),
+            "load_failure": fail, "store_failure": fail,
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        start = self.start                  # the cycle after the doorbell: parameters latched
+        go = self.doorbell & ~self.running
+        m.d.sync += start.eq(go)
+        with m.If(go):
+            m.d.sync += [self.running.eq(1), self.done.eq(0), self.base.eq(self.program_base),
+                         self.length.eq(self.program_len), self.program_window.eq(self.window)]
+
+        # -- stop the world: bus errors (the lowest index kept) and abort -------------------
+        failed, aborted = Signal(), Signal()
+        fail_index, fail_error = Signal(32), Signal(DmaError)
+        m.d.comb += self.halt.eq(failed | aborted)
+        best_valid, best_index, best_error = failed, fail_index, fail_error
+        for f in (self.load_failure, self.store_failure):
+            take = f.valid & (~best_valid | (f.payload.index < best_index))
+            best_valid = best_valid | f.valid
+            best_index = Mux(take, f.payload.index, best_index)
+            best_error = Mux(take, f.payload.error, best_error)
+        m.d.sync += [failed.eq(best_valid), fail_index.eq(best_index), fail_error.eq(best_error)]
+        with m.If(self.stop & self.running):
+            m.d.sync += aborted.eq(1)
+
+        # -- the end: quiescent two cycles in a row -----------------------------------------
+        busy = self.busy.as_value().any()
+        settled = Mux(self.halt, 1, (self.fetch_stopped | self.fetch_blocked) & ~self.startable.as_value().any())
+        quiescent = Signal()
+        m.d.comb += quiescent.eq(self.running & ~start & self.fetch_quiet & ~busy & settled)
+        before = Signal()
+        m.d.sync += before.eq(quiescent)
+        m.d.comb += self.finish.eq(quiescent & before)
+
+        lowest = (1 << 32) - 1
+        for k in range(len(QUEUES)):
+            lowest = Mux(self.head_valid[k] & (self.head_index[k] < lowest), self.head_index[k], lowest)
+        left = self.head_valid.as_value().any() | self.fetch_blocked | ~self.fetch_stopped
+        fetch_error = self.fetch_stopped & (self.fetch_status != Status.OK)
+        with m.If(self.finish):
+            m.d.sync += [self.running.eq(0), self.done.eq(1), failed.eq(0), aborted.eq(0)]
+            with m.If(failed):
+                m.d.sync += [self.status.eq(Status.DMA), self.index.eq(fail_index),
+                             self.dma_error.eq(fail_error)]
+            with m.Elif(aborted):
+                m.d.sync += [self.status.eq(Status.ABORTED), self.index.eq(0), self.dma_error.eq(DmaError.OK)]
+            with m.Elif(fetch_error):
+                m.d.sync += [self.status.eq(self.fetch_status), self.index.eq(self.fetch_index),
+                             self.dma_error.eq(self.fetch_dma_error)]
+            with m.Elif(left):
+                m.d.sync += [self.status.eq(Status.DEADLOCK), self.index.eq(lowest),
+                             self.dma_error.eq(DmaError.OK)]
+            with m.Else():
+                m.d.sync += [self.status.eq(Status.OK), self.index.eq(0), self.dma_error.eq(DmaError.OK)]
+        with m.If(go):
+            m.d.sync += [self.status.eq(Status.OK), self.index.eq(0), self.dma_error.eq(DmaError.OK)]
+        return m

@@ -1,0 +1,312 @@
+"""The controller's components on their own, in Amaranth's simulator: token counters,
+dispatchers, the REQUANT lane writer, run control and the performance counters. Each test
+drives the component's ports with random traffic and checks it against a small model of
+its contract (its docstring)."""
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from systolica.hw.dispatcher import Dispatcher
+from systolica.hw.lane_writer import LaneWriter
+from systolica.hw.perf_counters import PerfCounters
+from systolica.hw.run_control import RunControl
+from systolica.hw.tokens import CHANNELS, TokenCounters
+from systolica.model.config import AcceleratorConfig
+from systolica.model.csr import COUNTER_NAMES
+from systolica.model.dma import DmaError
+from systolica.model.isa import TOKEN_MAX, Queue, Status, token_bits
+
+CFG = AcceleratorConfig(rows=4, cols=3, spad_rows=64, acc_rows=32)
+
+
+def _run(dut, bench, clock=True):
+    sim = Simulator(dut)
+    if clock:
+        sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_token_counters_count_reserve_and_never_overflow(seed):
+    rng = np.random.default_rng(seed)
+    dut = TokenCounters()
+    count = dict.fromkeys(CHANNELS, 0)
+    reserved = dict.fromkeys(CHANNELS, 0)
+    seen_full = set()
+
+    async def bench(ctx):
+        for cycle in range(3000):
+            ev = {}
+            for name in CHANNELS:
+                avail, room = ctx.get(getattr(dut.available, name)), ctx.get(getattr(dut.room, name))
+                assert avail == (count[name] > 0) and room == (count[name] + reserved[name] < TOKEN_MAX), \
+                    (cycle, name, count[name], reserved[name], avail, room)
+                if not room:
+                    seen_full.add(name)
+                pop = avail and rng.random() < (0.05 if cycle < 1500 else 0.6)
+                res = room and rng.random() < 0.5
+                done = reserved[name] > 0 and rng.random() < 0.6
+                fail = done and rng.random() < 0.1
+                ev[name] = (pop, res, done and not fail, fail)
+                for port, v in zip((dut.pop, dut.reserve, dut.push, dut.release), ev[name]):
+                    ctx.set(getattr(port, name), int(v))
+            clear = rng.random() < 0.002
+            ctx.set(dut.clear, int(clear))
+            await ctx.tick()
+            for name, (pop, res, push, rel) in ev.items():
+                if clear:
+                    count[name] = reserved[name] = 0
+                else:
+                    count[name] += push - pop
+                    reserved[name] += res - push - rel
+                assert ctx.get(dut.count[CHANNELS.index(name)]) == count[name]
+    _run(dut, bench)
+    assert seen_full, "the random traffic never filled a channel"
+
+
+def _entry(rng, cfg, queue, index):
+    legal = [bit for bit, ch in token_bits(queue).items() if ch]
+    header = {"opcode": 1, **{b: int(b in legal and rng.random() < 0.5)
+                              for b in ("pop_prev", "pop_next", "push_prev", "push_next")}}
+    return {"cmd": {"header": header}, "index": index}
+
+
+def _dispatcher_bench(queue: Queue, in_flight: int, seed: int):
+    """Random heads, token availability and unit latency; checks the start rule, the
+    token events, in-order completion, failures and busy/stall."""
+    rng = np.random.default_rng(seed)
+    dut = Dispatcher(CFG, queue, in_flight)
+    bits = {b: f"{ch[0].name.lower()}_{ch[1].name.lower()}" for b, ch in token_bits(queue).items() if ch}
+    stats = {"started": 0, "failed": 0, "stalled": 0}
+
+    async def bench(ctx):
+        heads = [_entry(rng, CFG, queue, i) for i in range(300)]
+        running = []                 # (entry, cycles left)
+        h = 0
+        for cycle in range(4000):
+            head = heads[h] if h < len(heads) else None
+            avail = {n: int(rng.random() < 0.7) for n in bits.values()}
+            room = {n: int(rng.random() < 0.8) for n in bits.values()}
+            halt = int(rng.random() < 0.05)
+            for n in bits.values():
+                ctx.set(getattr(dut.available, n), avail[n])
+                ctx.set(getattr(dut.room, n), room[n])
+            ctx.set(dut.halt, halt)
+            ctx.set(dut.head.valid, int(head is not None))
+            if head is not None:
+                ctx.set(dut.head.payload, head)
+            unit_ready = int(rng.random() < 0.7)
+            ctx.set(dut.issue.ready, unit_ready)
+            finish = bool(running) and running[0][1] <= 0
+            error = DmaError.AXI_SLVERR if finish and rng.random() < 0.1 else DmaError.OK
+            ctx.set(dut.complete.valid, int(finish))
+            ctx.set(dut.complete.payload.error, error)
+            await ctx.delay(1e-9)
+            # the start rule
+            ok = head is not None and not halt and len(running) < in_flight and all(
+                (avail if b.startswith("pop") else room)[n] or not head["cmd"]["header"][b]
+                for b, n in bits.items())
+            assert ctx.get(dut.issue.valid) == ok, (cycle, head, avail, room, halt, len(running))
+            started = ok and unit_ready
+            for b, n in bits.items():
+                set_ = int(started and head["cmd"]["header"][b])
+                port = dut.pop if b.startswith("pop") else dut.reserve
+                assert ctx.get(getattr(port, n)) == set_, (cycle, b)
+            # completion of the oldest
+            if finish:
+                old = running[0][0]
+                for b, n in bits.items():
+                    if b.startswith("push"):
+                        assert ctx.get(getattr(dut.push, n)) == int(old["cmd"]["header"][b] and error is DmaError.OK)
+                        assert ctx.get(getattr(dut.release, n)) == int(old["cmd"]["header"][b] and error is not DmaError.OK)
+                assert ctx.get(dut.failure.valid) == int(error is not DmaError.OK)
+                if error is not DmaError.OK:
+                    assert ctx.get(dut.failure.payload.index) == old["index"]
+                    stats["failed"] += 1
+            busy = ctx.get(dut.busy)
+            assert busy == int(bool(running)), (cycle, running)
+            assert ctx.get(dut.stall) == int(head is not None and not running and not started)
+            stats["stalled"] += ctx.get(dut.stall)
+            await ctx.tick()
+            if finish:
+                running.pop(0)
+            running = [(e, t - 1) for e, t in running]
+            if started:
+                running.append((head, int(rng.integers(0, 6))))
+                h += 1
+                stats["started"] += 1
+        assert h > 100, "too few commands started"
+    _run(dut, bench)
+    assert stats["failed"] and stats["stalled"], stats
+
+
+def test_load_dispatcher(seed):
+    _dispatcher_bench(Queue.LOAD, 1, seed)
+
+
+def test_execute_dispatcher_runs_several(seed):
+    _dispatcher_bench(Queue.EXECUTE, 4, seed)
+
+
+def test_store_dispatcher(seed):
+    _dispatcher_bench(Queue.STORE, 1, seed)
+
+
+def test_lane_writer_writes_one_or_all_lanes(seed):
+    rng = np.random.default_rng(seed)
+    dut = LaneWriter(CFG)
+
+    async def bench(ctx):
+        for _ in range(30):
+            all_lanes = int(rng.random() < 0.5)
+            lane = int(rng.integers(CFG.cols))
+            shift = int(rng.integers(-31, 31))
+            ctx.set(dut.cmd.valid, 1)
+            ctx.set(dut.cmd.payload, {"all_lanes": all_lanes, "lane": lane, "params": {"shift": shift}})
+            writes, dones = [], 0
+            taken = False
+            for cycle in range(40):
+                ready = int(rng.random() < 0.6)
+                ctx.set(dut.param.ready, ready)
+                await ctx.delay(1e-9)
+                if ctx.get(dut.cmd.ready) and not taken:
+                    taken = True
+                    await ctx.tick()
+                    ctx.set(dut.cmd.valid, 0)
+                    continue
+                if ctx.get(dut.param.valid) and ready:
+                    writes.append(ctx.get(dut.param.payload.lane))
+                    assert ctx.get(dut.param.payload.p.shift) == shift
+                dones += ctx.get(dut.done)
+                await ctx.tick()
+                if dones:
+                    break
+            assert writes == (list(range(CFG.cols)) if all_lanes else [lane]) and dones == 1, writes
+    _run(dut, bench)
+
+
+def _run_control_idle(ctx, dut):
+    ctx.set(dut.fetch_quiet, 1)
+    for k in range(3):
+        ctx.set(dut.busy[k], 0)
+        ctx.set(dut.startable[k], 0)
+        ctx.set(dut.head_valid[k], 0)
+
+
+def test_run_control_ranks_how_programs_end():
+    dut = RunControl(CFG)
+
+    async def program(ctx, setup, want, index):
+        ctx.set(dut.doorbell, 1)
+        await ctx.tick()
+        ctx.set(dut.doorbell, 0)
+        assert ctx.get(dut.running) and not ctx.get(dut.done)
+        await ctx.tick()
+        for _ in range(3):            # busy for a while: no end
+            ctx.set(dut.busy[1], 1)
+            await ctx.tick()
+            assert ctx.get(dut.running)
+        ctx.set(dut.busy[1], 0)
+        await setup(ctx)
+        for cycle in range(10):
+            await ctx.tick()
+            if ctx.get(dut.done):
+                break
+        assert ctx.get(dut.done) and not ctx.get(dut.running)
+        assert (Status(ctx.get(dut.status)), ctx.get(dut.index)) == (want, index)
+        _run_control_idle(ctx, dut)
+
+    async def ok(ctx):
+        ctx.set(dut.fetch_stopped, 1)
+        ctx.set(dut.fetch_status, Status.OK)
+
+    async def decode_error(ctx):
+        ctx.set(dut.fetch_stopped, 1)
+        ctx.set(dut.fetch_status, Status.ILLEGAL_OPCODE)
+        ctx.set(dut.fetch_index, 9)
+        ctx.set(dut.head_valid[2], 1)                  # left over: still the decode error
+        ctx.set(dut.head_index[2], 4)
+
+    async def deadlock(ctx):
+        ctx.set(dut.fetch_status, Status.OK)
+        for k, i in ((0, 7), (2, 5)):
+            ctx.set(dut.head_valid[k], 1)
+            ctx.set(dut.head_index[k], i)
+
+    async def bus_errors(ctx):
+        ctx.set(dut.fetch_stopped, 0)
+        ctx.set(dut.fetch_blocked, 0)
+        for f, i in ((dut.store_failure, 12), (dut.load_failure, 3)):
+            ctx.set(f.valid, 1)
+            ctx.set(f.payload.index, i)
+            ctx.set(f.payload.error, DmaError.AXI_DECERR)
+            await ctx.tick()
+            assert ctx.get(dut.halt)
+            ctx.set(f.valid, 0)
+
+    async def abort(ctx):
+        ctx.set(dut.stop, 1)
+        await ctx.tick()
+        ctx.set(dut.stop, 0)
+        assert ctx.get(dut.halt)
+
+    async def bench(ctx):
+        _run_control_idle(ctx, dut)
+        await program(ctx, ok, Status.OK, 0)
+        await program(ctx, decode_error, Status.ILLEGAL_OPCODE, 9)
+        ctx.set(dut.fetch_stopped, 0)
+        ctx.set(dut.fetch_blocked, 1)
+        await program(ctx, deadlock, Status.DEADLOCK, 5)
+        await program(ctx, bus_errors, Status.DMA, 3)
+        assert ctx.get(dut.dma_error) == DmaError.AXI_DECERR
+        await program(ctx, abort, Status.ABORTED, 0)
+    _run(dut, bench)
+
+
+def test_perf_counters_count_what_they_say(seed):
+    rng = np.random.default_rng(seed)
+    dut = PerfCounters(CFG)
+    want = dict.fromkeys(COUNTER_NAMES, 0)
+    prefix = ("load", "exec", "store")
+
+    async def bench(ctx):
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+        macs = []
+        for cycle in range(500):
+            running = int(cycle < 450)
+            ctx.set(dut.running, running)
+            want["cycles"] += running
+            for k, p in enumerate(prefix):
+                b, s, c = (int(rng.random() < x) for x in (0.5, 0.3, 0.1))
+                ctx.set(dut.busy[k], b)
+                ctx.set(dut.stall[k], s)
+                ctx.set(dut.completed[k], c)
+                want[f"{p}_busy"] += b & running
+                want[f"{p}_stall"] += s & running
+                want[f"{p}_commands"] += c
+            tile = rng.random() < 0.2
+            t = {"count": int(rng.integers(1, 1 << 16)), "rows": int(rng.integers(1, CFG.rows + 1)),
+                 "cols": int(rng.integers(1, CFG.cols + 1))}
+            ctx.set(dut.tile.valid, int(tile))
+            ctx.set(dut.tile.payload, t)
+            if tile:
+                macs.append(t["count"] * t["rows"] * t["cols"])
+            ld, st = (int(rng.integers(0, CFG.bus_bytes + 1)) for _ in range(2))
+            ctx.set(dut.loaded, ld)
+            ctx.set(dut.stored, st)
+            want["dma_bytes_loaded"] += ld
+            want["dma_bytes_stored"] += st
+            await ctx.tick()
+        for port in (dut.tile.valid, dut.loaded, dut.stored):
+            ctx.set(port, 0)
+        for _ in range(4):
+            await ctx.tick()
+        want["useful_macs"] = sum(macs)
+        got = {name: ctx.get(getattr(dut.counters, name)) for name in COUNTER_NAMES}
+        assert got == want
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        assert all(ctx.get(getattr(dut.counters, n)) == 0 for n in COUNTER_NAMES)
+    _run(dut, bench)
