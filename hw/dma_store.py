@@ -13,12 +13,14 @@ from ..model.dma import DmaError, dma_command_layout
 from .axi import AxiBurst, AxiResp, axi4_write_members
 from .dma_common import BeatLanes, CommandFrontEnd, window_layout
 
-__all__ = ["DmaStore", "store_req_layout", "store_row_layout", "STORE_READ_AHEAD"]
+__all__ = ["DmaStore", "store_req_layout", "store_row_layout", "STORE_READ_AHEAD", "OUTSTANDING_WRITES"]
 
 #: Row requests the store engine may have outstanding (responses come back in order).
 STORE_READ_AHEAD = 4
 #: Write bursts whose W beats may still be pending.
 OUTSTANDING_BURSTS = 8
+#: Write bursts whose B response may still be pending (AW taken, B not yet back).
+OUTSTANDING_WRITES = 8
 
 
 def store_req_layout(cfg: AcceleratorConfig) -> data.StructLayout:
@@ -50,7 +52,8 @@ class DmaStore(wiring.Component):
     check : bool
         Check commands (``window`` etc.) here; ``False`` when they arrive checked.
     axi : Out(AXI4 write channels)
-        AW/W/B of the shared manager port. W beats of a burst follow its AW.
+        AW/W/B of the shared manager port. W beats may run ahead of their AW (AXI4
+        allows it); at most :data:`OUTSTANDING_WRITES` bursts wait for their B.
     store_req : Out(stream.Signature(store_req_layout(cfg)))
         Requests for the rows to store, in ascending row order, at most
         :data:`STORE_READ_AHEAD` ahead of the responses.
@@ -116,15 +119,16 @@ class DmaStore(wiring.Component):
                      addresses.w_en.eq(b.valid & both), addresses.w_data.eq(b.payload.as_value())]
         ax = self.axi
         aw = data.View(shape, addresses.r_data)
-        m.d.comb += [
-            ax.awvalid.eq(addresses.r_rdy),
-            ax.awaddr.eq(aw.addr), ax.awlen.eq(aw.beats - 1),
-            ax.awsize.eq(lanes), ax.awburst.eq(AxiBurst.INCR),
-            addresses.r_en.eq(ax.awready),
-        ]
-        head = data.View(shape, pending.r_data)
         issued = Signal(52)       # bursts whose AW was taken
         answered = Signal(52)     # bursts whose B came back
+        # at most OUTSTANDING_WRITES awaiting B: once AW is valid this stays true (only B moves)
+        m.d.comb += [
+            ax.awvalid.eq(addresses.r_rdy & (issued - answered < OUTSTANDING_WRITES)),
+            ax.awaddr.eq(aw.addr), ax.awlen.eq(aw.beats - 1),
+            ax.awsize.eq(lanes), ax.awburst.eq(AxiBurst.INCR),
+            addresses.r_en.eq(ax.awvalid & ax.awready),
+        ]
+        head = data.View(shape, pending.r_data)
         with m.If(ax.awvalid & ax.awready):
             m.d.sync += issued.eq(issued + 1)
 
