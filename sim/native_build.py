@@ -31,7 +31,8 @@ from pathlib import Path
 from ..model.config import AcceleratorConfig
 from .runner import WAIVERS, _locked, cache_root, source_hash, verilator_env
 
-__all__ = ["NativeBuild", "build_native", "native_source_hash", "HARNESS_DIR", "HARNESS_SOURCES"]
+__all__ = ["NativeBuild", "build_native", "native_source_hash", "build_monitor_selftest", "HARNESS_DIR",
+           "HARNESS_SOURCES"]
 
 #: The harness's C++ sources (copied into each build folder).
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"
@@ -127,3 +128,28 @@ def build_native(cfg: AcceleratorConfig, *, force: bool = False, jobs: int | Non
         stamp.write_text(json.dumps({"elaborate_s": gen.seconds, "build_s": build_s, "ccache": ccache,
                                      "command": cmd}))
         return NativeBuild(cfg, bdir, exe, False, gen.seconds, build_s, ccache)
+
+
+#: Sources of the monitor's self-test driver (no Verilator: the monitor alone).
+SELFTEST_SOURCES = ("axi_common.h", "monitor.h", "monitor_selftest.cpp")
+
+
+def build_monitor_selftest() -> Path:
+    """The monitor self-test driver (``sim/harness/monitor_selftest.cpp``), compiled once
+    with the system C++ compiler and cached like the harness."""
+    h = hashlib.sha256()
+    for name in SELFTEST_SOURCES:
+        h.update((HARNESS_DIR / name).read_bytes())
+    exe = cache_root() / "builds" / f"monitor-selftest-{h.hexdigest()[:12]}"
+    with _locked(cache_root() / "builds" / f"{exe.name}.lock"):
+        if not exe.exists():
+            cxx = shutil.which("c++") or shutil.which("g++")
+            if cxx is None:
+                raise RuntimeError("no C++ compiler (c++ or g++) on PATH")
+            tmp = exe.with_suffix(".tmp")
+            p = subprocess.run([cxx, "-std=c++17", "-O1", "-o", str(tmp), str(HARNESS_DIR / "monitor_selftest.cpp")],
+                               capture_output=True, text=True)
+            if p.returncode:
+                raise RuntimeError(f"compiling the monitor self-test failed:\n{p.stderr[-4000:]}")
+            tmp.rename(exe)
+    return exe
