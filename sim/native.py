@@ -22,21 +22,28 @@ A register access that takes more than ``axil_timeout`` cycles ends the case. Th
 knows no register map: :func:`run_program_native` builds the steps from
 :mod:`systolica.model.csr`.
 
-**DRAM model** (:class:`DramSettings`): byte-addressed memory of the case's size; AXI4
-INCR/FIXED/WRAP bursts of any AxSIZE up to the bus width, several outstanding (up to
-``read_capacity`` reads and ``write_capacity`` writes; W beats may come before their AW,
-``w_buffer`` of them). A read burst's first beat comes ``read_latency`` (>= 1) cycles
-after its AR handshake at the earliest (plus a seeded 0..``read_jitter``), then a beat per
-cycle; B comes ``write_latency`` (>= 1) cycles after the later of the AW and the last W.
-Read data is in order per ID; between IDs oldest first, or with ``reorder`` a seeded random
-ready ID per beat (bursts of different IDs interleave). Seeded random stalls on all five
-channels, independent probabilities: AWREADY, WREADY, ARREADY low; BVALID and RVALID held
-back (``stall`` as one float for all five, or :class:`Stalls`). **Faults**
-(:class:`Fault`, ``lo``/``hi`` may be assumed 64-byte aligned): a read beat whose bus word
-overlaps a fault range answers that response with zero data; a write beat whose strobed
-bytes (the span from the first to the last strobed byte) overlap a fault range writes
-nothing, and its burst's B answers the response; DECERR wins over SLVERR. Bytes at or
-past the DRAM size behave as a DECERR range.
+**DRAM model** (:class:`DramSettings`): byte-addressed memory of the case's size, AXI4
+INCR/FIXED/WRAP bursts of any AxSIZE up to the bus width, W beats before their AW allowed,
+in one of two timings (``model``):
+
+- ``"axiram"`` (default): cocotbext-axi ``AxiRam``'s timing cycle for cycle (2-entry queues
+  on every channel, one read and one write burst served at a time, in order; a read's
+  first beat 2 cycles after its AR, a B 2 cycles after the last W), so without stalls the
+  native and the cocotb backends count the same cycles.
+- ``"queues"``: several bursts outstanding (``read_capacity`` reads, ``write_capacity``
+  writes; ``w_buffer`` W beats); a read burst's first beat ``read_latency`` (>= 1) cycles
+  after its AR handshake at the earliest (plus a seeded 0..``read_jitter``), then a beat
+  per cycle; B ``write_latency`` (>= 1) cycles after the later of the AW and the last W.
+  Read data in order per ID; between IDs oldest first, or with ``reorder`` a seeded
+  random ready ID per beat (bursts of different IDs interleave: RID routing is exercised).
+
+Both: seeded random stalls on all five channels with independent probabilities (AWREADY,
+WREADY, ARREADY low; BVALID and RVALID held back): ``stall`` as one float for all five or
+:class:`Stalls`. **Faults** (:class:`Fault`, ``lo``/``hi`` may be assumed 64-byte
+aligned): a read beat whose bus word overlaps a fault range answers that response with zero
+data; a write beat whose strobed bytes (the span from the first to the last strobed byte)
+overlap a fault range writes nothing, and its burst's B answers the response; DECERR wins
+over SLVERR, over OKAY. Bytes at or past the DRAM size behave as a DECERR range.
 
 **Protocol monitor** (C++, independent of the design; the same rules as
 :mod:`.axi_rules`): see :data:`RULES`. Every case reports its violations (the first
@@ -110,6 +117,10 @@ class Fault:
 
 @dataclass(frozen=True)
 class DramSettings:
+    """The DRAM model of a case (see the module docstring); the latency, capacity,
+    ``w_buffer``, ``read_jitter`` and ``reorder`` settings apply to ``model="queues"``."""
+
+    model: str = "axiram"
     read_latency: int = 2
     write_latency: int = 2
     read_jitter: int = 0
@@ -122,6 +133,8 @@ class DramSettings:
     faults: tuple = ()
 
     def __post_init__(self):
+        if self.model not in ("axiram", "queues"):
+            raise ValueError(f"DramSettings.model={self.model!r}: allowed 'axiram' or 'queues'")
         for name in ("read_latency", "write_latency", "read_capacity", "write_capacity", "w_buffer"):
             if getattr(self, name) < 1:
                 raise ValueError(f"DramSettings.{name}={getattr(self, name)}: must be >= 1")
@@ -254,6 +267,7 @@ def _case_lines(k: int, c: Case, put) -> list[str]:
     off, n = put(bytes(c.dram))
     name = "".join(ch if ch.isalnum() or ch in "-_.:" else "_" for ch in c.name) or "case"
     out = [f"case {name}", f"fresh {int(c.fresh)}", f"reset {c.reset_cycles}", f"dram {c.size} {off} {n}",
+           f"timing {s.model}",
            f"latency {s.read_latency} {s.write_latency} {s.read_jitter}",
            f"capacity {s.read_capacity} {s.write_capacity} {s.w_buffer}",
            f"stall {st.aw!r} {st.w!r} {st.b!r} {st.ar!r} {st.r!r}",

@@ -36,7 +36,7 @@ __all__ = ["NativeBuild", "build_native", "native_source_hash", "build_monitor_s
 
 #: The harness's C++ sources (copied into each build folder).
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"
-HARNESS_SOURCES = ("axi_common.h", "monitor.h", "dram.h", "host.h", "job.h", "main.cpp")
+HARNESS_SOURCES = ("axi_common.h", "monitor.h", "dram.h", "dram_axiram.h", "host.h", "job.h", "main.cpp")
 EXECUTABLE = "Vharness"
 
 

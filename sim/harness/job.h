@@ -10,6 +10,7 @@
 //   fresh <0|1>                          build a new model (power-on state, memories zero)
 //   reset <cycles>                       rst high this many cycles (default 3)
 //   dram <size> <blob offset> <length>   DRAM size and its initial image (from address 0)
+//   timing <axiram|queues>               the DRAM model's timing (dram_axiram.h, dram.h)
 //   latency <read> <write> <jitter>      see dram.h
 //   capacity <reads> <writes> <w buffer>
 //   stall <aw> <w> <b> <ar> <r>          per-cycle probabilities
@@ -136,7 +137,12 @@ static Job parse_job(const std::string& path) {
             if (k == "fresh") { need(1); c->fresh = num(w[1]); }
             else if (k == "reset") { need(1); c->reset_cycles = (uint32_t)num(w[1]); }
             else if (k == "dram") { need(3); c->dram.size = num(w[1]); c->image_off = num(w[2]); c->image_len = num(w[3]); }
-            else if (k == "latency") {
+            else if (k == "timing") {
+                need(1);
+                if (w[1] != "axiram" && w[1] != "queues")
+                    throw std::runtime_error("job line " + std::to_string(lineno) + ": timing axiram|queues");
+                c->dram.axiram = w[1] == "axiram";
+            } else if (k == "latency") {
                 need(3);
                 c->dram.read_latency = (uint32_t)num(w[1]);
                 c->dram.write_latency = (uint32_t)num(w[2]);

@@ -18,6 +18,7 @@
 #include "verilated.h"
 
 #include "dram.h"
+#include "dram_axiram.h"
 #include "host.h"
 #include "job.h"
 #include "monitor.h"
@@ -45,7 +46,7 @@ static_assert(sizeof(std::declval<Top&>().AXI(wdata)) == BUS_BYTES, "BUS_BYTES d
 class Sim {
 public:
     Sim(VerilatedContext* ctx, harness::Job& job, FILE* results, FILE* dumps)
-        : ctx_(ctx), job_(job), out_(results), dumps_(dumps), dram_(BUS_BYTES), mon_(BUS_BYTES) {}
+        : ctx_(ctx), job_(job), out_(results), dumps_(dumps), mon_(BUS_BYTES) {}
 
     uint64_t total_cycles = 0;
 
@@ -55,8 +56,10 @@ public:
             top_.reset();      // one model at a time in the context
             top_.reset(new Top(ctx_));
         }
-        dram_.configure(c.dram);
-        if (c.image_len) memcpy(dram_.mem.data(), &job_.blob[c.image_off], c.image_len);
+        if (c.dram.axiram) dram_.reset(new axi::AxiRamDram(BUS_BYTES));
+        else dram_.reset(new axi::QueueDram(BUS_BYTES));
+        dram_->configure(c.dram);
+        if (c.image_len) memcpy(dram_->mem.data(), &job_.blob[c.image_off], c.image_len);
         mon_.clear();
         mon_.clear_window();
         mon_.read_limit.clear();
@@ -111,7 +114,7 @@ private:
     FILE* dumps_;
     uint64_t dump_offset_ = 0;
     std::unique_ptr<Top> top_;
-    axi::Dram dram_;
+    std::unique_ptr<axi::DramModel> dram_;
     axi::Host host_;
     axi::Monitor mon_;
     axi::Axi4Sample s_;
@@ -122,20 +125,20 @@ private:
     // -- one clock cycle ---------------------------------------------------------------
     inline void cycle() {
         Top& t = *top_;
-        dram_.prepare(cyc_, rst_);
+        dram_->prepare(cyc_, rst_);
         host_.prepare();
         t.rst = rst_;
-        t.AXI(awready) = dram_.awready;
-        t.AXI(wready) = dram_.wready;
-        t.AXI(arready) = dram_.arready;
-        t.AXI(bvalid) = dram_.bvalid;
-        t.AXI(bid) = dram_.bid;
-        t.AXI(bresp) = dram_.bresp;
-        t.AXI(rvalid) = dram_.rvalid;
-        t.AXI(rid) = dram_.rid;
-        t.AXI(rresp) = dram_.rresp;
-        t.AXI(rlast) = dram_.rlast;
-        if (dram_.rvalid) set_bytes(t.AXI(rdata), dram_.rdata);
+        t.AXI(awready) = dram_->awready;
+        t.AXI(wready) = dram_->wready;
+        t.AXI(arready) = dram_->arready;
+        t.AXI(bvalid) = dram_->bvalid;
+        t.AXI(bid) = dram_->bid;
+        t.AXI(bresp) = dram_->bresp;
+        t.AXI(rvalid) = dram_->rvalid;
+        t.AXI(rid) = dram_->rid;
+        t.AXI(rresp) = dram_->rresp;
+        t.AXI(rlast) = dram_->rlast;
+        if (dram_->rvalid) set_bytes(t.AXI(rdata), dram_->rdata);
         t.AXIL(awvalid) = host_.awvalid;
         t.AXIL(awaddr) = host_.awaddr;
         t.AXIL(awprot) = 0;
@@ -153,7 +156,7 @@ private:
         mon_.check(cyc_, rst_, s_, l_);
         irq_ = t.irq;
         if (!rst_) {
-            dram_.edge(cyc_, s_);
+            dram_->edge(cyc_, s_);
             host_.edge(cyc_, l_);
         }
         t.clk = 1;
@@ -164,29 +167,29 @@ private:
     inline void sample(Top& t) {
         axi::Axi4Sample& s = s_;
         s.awvalid = t.AXI(awvalid);
-        s.awready = dram_.awready;
+        s.awready = dram_->awready;
         if (s.awvalid) {
             s.awid = t.AXI(awid); s.awaddr = get(t.AXI(awaddr)); s.awlen = t.AXI(awlen); s.awsize = t.AXI(awsize);
             s.awburst = t.AXI(awburst); s.awprot = t.AXI(awprot); s.awcache = t.AXI(awcache); s.awlock = t.AXI(awlock);
         }
         s.wvalid = t.AXI(wvalid);
-        s.wready = dram_.wready;
+        s.wready = dram_->wready;
         if (s.wvalid) {
             get_bytes(t.AXI(wdata), s.wdata);
             s.wstrb = get(t.AXI(wstrb));
             s.wlast = t.AXI(wlast);
         }
-        s.bvalid = dram_.bvalid; s.bready = t.AXI(bready); s.bid = dram_.bid; s.bresp = dram_.bresp;
+        s.bvalid = dram_->bvalid; s.bready = t.AXI(bready); s.bid = dram_->bid; s.bresp = dram_->bresp;
         s.arvalid = t.AXI(arvalid);
-        s.arready = dram_.arready;
+        s.arready = dram_->arready;
         if (s.arvalid) {
             s.arid = t.AXI(arid); s.araddr = get(t.AXI(araddr)); s.arlen = t.AXI(arlen); s.arsize = t.AXI(arsize);
             s.arburst = t.AXI(arburst); s.arprot = t.AXI(arprot); s.arcache = t.AXI(arcache); s.arlock = t.AXI(arlock);
         }
-        s.rvalid = dram_.rvalid; s.rready = t.AXI(rready);
+        s.rvalid = dram_->rvalid; s.rready = t.AXI(rready);
         if (s.rvalid) {
-            s.rid = dram_.rid; s.rresp = dram_.rresp; s.rlast = dram_.rlast;
-            memcpy(s.rdata, dram_.rdata, BUS_BYTES);
+            s.rid = dram_->rid; s.rresp = dram_->rresp; s.rlast = dram_->rlast;
+            memcpy(s.rdata, dram_->rdata, BUS_BYTES);
         }
         axi::LiteSample& l = l_;
         l.awvalid = host_.awvalid; l.awaddr = host_.awaddr; l.awprot = 0; l.awready = t.AXIL(awready);
@@ -290,7 +293,7 @@ private:
         }
         case harness::Op::DUMP: {
             const uint64_t n = s.b - s.a;
-            fwrite(&dram_.mem[s.a], 1, n, dumps_);
+            fwrite(&dram_->mem[s.a], 1, n, dumps_);
             j.raw("\"op\": \"dump\", ");
             j.kv("lo", s.a);
             j.raw(", ");
@@ -301,7 +304,7 @@ private:
             break;
         }
         case harness::Op::POKE:
-            memcpy(&dram_.mem[s.a], &job_.blob[s.b], s.c);
+            memcpy(&dram_->mem[s.a], &job_.blob[s.b], s.c);
             j.raw("\"op\": \"poke\"");
             break;
         case harness::Op::WINDOW:
