@@ -315,8 +315,8 @@ class AxiRules:
 
 class CocotbAxiChecker:
     """:class:`AxiRules` on a cocotb DUT's ``<axi>__*`` ports (and ``<lite>__*`` when
-    ``lite`` is given); call :meth:`sample` at ``ReadOnly`` once per cycle. Payloads are
-    read only while their VALID is high."""
+    ``lite`` is given); call :meth:`sample` at ``ReadOnly`` once per cycle. READY and the
+    payload are read only while VALID is high (no rule looks at them otherwise)."""
 
     def __init__(self, dut, bus_bytes: int, *, axi: str = "axi", lite: str | None = None,
                  rst: str = "rst", **rules):
@@ -331,17 +331,17 @@ class CocotbAxiChecker:
             def h(name, prefix=prefix):
                 return getattr(dut, f"{prefix}__{name[2:] if name.startswith('l_') else name}")
 
-            self.channels.append((valid, ready, h(valid), h(ready), [(f, h(f)) for f in fields]))
+            self.channels.append((valid, ready, h(valid), h(ready), [(f, h(f), len(h(f)) > 1) for f in fields]))
         self._seen = 0
 
     def sample(self, cycle: int) -> None:
         s = {}
         for valid, ready, hv, hr, fields in self.channels:
             v = int(hv.value)
-            s[valid], s[ready] = v, int(hr.value)
-            if v:
-                for name, h in fields:
-                    s[name] = h.value.to_unsigned()
+            if v:      # READY and the payload matter only while VALID is high
+                s[valid], s[ready] = v, int(hr.value)
+                for name, h, vector in fields:    # one-bit signals are Logic, not LogicArray
+                    s[name] = h.value.to_unsigned() if vector else int(h.value)
         self.rules.check(cycle, bool(int(self.rst.value)), s)
 
     def take(self) -> list[str]:
