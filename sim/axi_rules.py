@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
-__all__ = ["RULES", "TRACE_FIELDS", "Violation", "AxiRules", "CocotbAxiChecker", "beat_bytes",
+__all__ = ["RULES", "TRACE_FIELDS", "Violation", "AxiRules", "CocotbAxiChecker", "watch", "beat_bytes",
            "burst_bytes"]
 
 RULES = ("AR_STABLE", "AW_STABLE", "W_STABLE", "R_STABLE", "B_STABLE", "RESET_VALID",
@@ -350,3 +350,19 @@ class CocotbAxiChecker:
         self._seen = len(self.rules.violations)
         more = self.rules.violation_count - len(self.rules.violations)
         return [str(v) for v in new] + ([f"... {more} more violations"] if more and new else [])
+
+
+async def watch(dut, checker: CocotbAxiChecker, clock: str = "clk") -> None:
+    """Sample ``checker`` once per cycle at ``ReadOnly`` after every rising edge, forever:
+    ``cocotb.start_soon(watch(dut, CocotbAxiChecker(dut, bus_bytes, lite="axil", ...)))``
+    in a bench that has no per-cycle loop of its own; call ``checker.take()`` to see what
+    it found."""
+    from cocotb.triggers import ReadOnly, RisingEdge
+
+    clk, cycle = getattr(dut, clock), 0
+    while True:
+        await RisingEdge(clk)
+        await ReadOnly()
+        checker.sample(cycle)
+        cycle += 1
+

@@ -46,7 +46,8 @@ overlap a fault range writes nothing, and its burst's B answers the response; DE
 over SLVERR, over OKAY. Bytes at or past the DRAM size behave as a DECERR range.
 
 **Protocol monitor** (C++, independent of the design; the same rules as
-:mod:`.axi_rules`): see :data:`RULES`. Every case reports its violations (the first
+:mod:`.axi_rules`, whose :data:`~.axi_rules.RULES` and :class:`~.axi_rules.Violation`
+this module re-exports). Every case reports its violations (the first
 ``max_violations`` in full, all counted), per-ID AXI statistics (AR bursts, R beats, AW
 bursts, W beats, strobed bytes, B responses, responses by kind) and, with
 ``log_bursts=True``, every accepted AR/AW as :class:`Burst`.
@@ -62,19 +63,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
+from .axi_rules import RULES, Violation
 from .native_build import NativeBuild
+from .native_results import Burst, CaseResult, IdStats, StepResult, parse_case
 
 __all__ = ["Stalls", "Fault", "DramSettings", "AxiLimits", "Write", "Read", "WaitIrq", "Poll",
            "WaitCycles", "DumpDram", "Poke", "SetWindow", "ClearWindow", "Case", "NativeJob",
-           "StepResult", "IdStats", "Violation", "Burst", "CaseResult", "HarnessError",
+           "StepResult", "IdStats", "Violation", "Burst", "CaseResult", "CaseResults", "HarnessError",
            "run_native", "RULES", "RESPONSES"]
-
-#: Monitor rules (see sim/harness/monitor.h and sim/axi_rules.py for the exact wording).
-RULES = ("AR_STABLE", "AW_STABLE", "W_STABLE", "R_STABLE", "B_STABLE", "RESET_VALID",
-         "AR_BURST", "AW_BURST", "AR_SIZE", "AW_SIZE", "AR_4K", "AW_4K", "AR_WINDOW", "AW_WINDOW",
-         "W_WINDOW", "W_STRB", "W_LAST", "W_EARLY", "AR_OUTSTANDING", "AW_OUTSTANDING",
-         "R_UNEXPECTED", "R_LAST", "B_UNEXPECTED", "L_AW_STABLE", "L_W_STABLE", "L_B_STABLE",
-         "L_AR_STABLE", "L_R_STABLE", "L_B_UNEXPECTED", "L_R_UNEXPECTED")
 
 #: AXI response codes by name.
 RESPONSES = {"OKAY": 0, "EXOKAY": 1, "SLVERR": 2, "DECERR": 3}
@@ -311,123 +307,16 @@ def _step_line(k: int, c: Case, step, put) -> str:
     raise TypeError(f"case {k}: not a host step: {step!r}")
 
 
-# -- results ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StepResult:
-    """``op``, the cycles it ``start``\\ ed and ``end``\\ ed and ``irq`` as sampled in
-    its last cycle; ``value``/``resp`` for reads, ``resp`` for writes,
-    ``timer``/``timeout``/``irq_cycle`` for waits, ``data`` (and ``lo``) for dumps."""
+class CaseResults(list):
+    """The :class:`CaseResult` of every case, in order; ``total_cycles`` and ``wall_s``:
+    the harness process's simulated cycles and seconds (model construction included)."""
 
-    op: str
-    start: int
-    end: int
-    irq: int
-    value: int | None = None
-    resp: int | None = None
-    timer: int | None = None
-    timeout: bool | None = None
-    irq_cycle: int | None = None
-    lo: int | None = None
-    data: bytes | None = None
-    reads: int | None = None
-
-
-@dataclass(frozen=True)
-class IdStats:
-    ar: int
-    r: int
-    aw: int
-    w: int
-    wstrb_bytes: int
-    b: int
-    r_resp: tuple
-    b_resp: tuple
-
-
-@dataclass(frozen=True)
-class Violation:
-    cycle: int
-    channel: str
-    rule: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"cycle {self.cycle}: {self.rule} on {self.channel}: {self.detail}"
-
-
-@dataclass(frozen=True)
-class Burst:
-    """An accepted AR (``channel`` "R") or AW ("W"): ID, AxADDR, AxLEN + 1, AxSIZE,
-    AxBURST and the cycle of the handshake."""
-
-    channel: str
-    id: int
-    addr: int
-    beats: int
-    size: int
-    burst: int
-    cycle: int
-
-
-@dataclass(frozen=True)
-class CaseResult:
-    """``ended``: "ok", "timeout" (a WaitIrq/Poll), "axil_timeout" (a register access) or
-    "violation" (``stop_on_violation``). ``cycles``: cycles simulated in the case, reset
-    included."""
-
-    name: str
-    ended: str
-    steps: list
-    cycles: int
-    wall_s: float
-    stats: dict
-    violations: list
-    violation_count: int
-    bursts: list
-    first_request_cycle: int | None
-    last_response_cycle: int | None
-
-    @property
-    def ok(self) -> bool:
-        return self.ended == "ok" and self.violation_count == 0
-
-    @property
-    def reads(self) -> list[int]:
-        return [s.value for s in self.steps if s.op in ("read", "poll")]
-
-    @property
-    def dumps(self) -> list[bytes]:
-        return [s.data for s in self.steps if s.op == "dump"]
-
-    @property
-    def timers(self) -> list[int | None]:
-        return [s.timer for s in self.steps if s.op == "wait_irq"]
-
-    def report(self) -> str:
-        """The monitor's findings, one line each."""
-        lines = [str(v) for v in self.violations]
-        if self.violation_count > len(self.violations):
-            lines.append(f"... {self.violation_count - len(self.violations)} more")
-        return "\n".join(lines)
-
-
-def _step_result(d: dict, dumps: bytes) -> StepResult:
-    data = dumps[d["offset"]:d["offset"] + d["length"]] if d["op"] == "dump" else None
-    return StepResult(d["op"], d["start"], d["end"], d["irq"], value=d.get("value"), resp=d.get("resp"),
-                      timer=d.get("timer"), timeout=d.get("timeout"), irq_cycle=d.get("irq_cycle"),
-                      lo=d.get("lo"), data=data, reads=d.get("reads"))
-
-
-def _case_result(d: dict, dumps: bytes) -> CaseResult:
-    stats = {int(i): IdStats(s["ar"], s["r"], s["aw"], s["w"], s["wstrb_bytes"], s["b"], tuple(s["r_resp"]),
-                             tuple(s["b_resp"])) for i, s in d["stats"].items()}
-    return CaseResult(d["name"], d["ended"], [_step_result(s, dumps) for s in d["steps"]], d["cycles"],
-                      d["wall_s"], stats, [Violation(**v) for v in d["violations"]], d["violation_count"],
-                      [Burst(*b) for b in d["bursts"]], d["first_request_cycle"], d["last_response_cycle"])
+    total_cycles: int = 0
+    wall_s: float = 0.0
 
 
 def run_native(build: NativeBuild, job: NativeJob, *, timeout_s: float | None = 3600.0,
-               keep: Path | None = None) -> list[CaseResult]:
+               keep: Path | None = None) -> CaseResults:
     """Run every case of ``job`` in one harness process; raises :class:`HarnessError` if
     the executable fails or runs past ``timeout_s`` of wall clock. ``keep``: write the
     job, its blob and the outputs into that folder and leave them there (to rerun by
@@ -450,10 +339,12 @@ def run_native(build: NativeBuild, job: NativeJob, *, timeout_s: float | None = 
                                f"({_progress(results, len(job.cases))})\n{p.stderr[-4000:]}")
         lines = [json.loads(x) for x in results.read_text().splitlines() if x.strip()]
         blob = dumps.read_bytes()
-    cases = lines[:-1]      # the last line holds the process's totals
+    cases, totals = lines[:-1], lines[-1]      # the last line holds the process's totals
     if len(cases) != len(job.cases):
         raise HarnessError(f"native harness returned {len(cases)} results for {len(job.cases)} cases")
-    return [_case_result(c, blob) for c in cases]
+    out = CaseResults(parse_case(c, blob) for c in cases)
+    out.total_cycles, out.wall_s = totals["total_cycles"], totals["wall_s"]
+    return out
 
 
 def _progress(results: Path, n: int) -> str:
