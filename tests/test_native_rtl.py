@@ -164,3 +164,30 @@ def test_harness_failures_are_clear_errors(tmp_path):
         DramSettings(model="fast")
     with pytest.raises(ValueError, match="read_latency=0"):
         DramSettings(read_latency=0)
+
+
+@pytest.mark.parametrize("fields", [
+    dict(rows=4, cols=4, bus_bits=256, addr_bits=40, spad_rows=128, acc_rows=64),
+    pytest.param(dict(rows=4, cols=5, bus_bits=32, spad_rows=128, acc_rows=64), marks=pytest.mark.slow),
+    pytest.param(dict(rows=3, cols=4, bus_bits=512, addr_bits=64, spad_rows=128, acc_rows=64),
+                 marks=pytest.mark.slow),
+], ids=lambda f: "-".join(f"{k}{v}" for k, v in f.items()))
+def test_other_bus_and_address_widths(fields, seed):
+    """Wide (VlWide) and narrow data ports, 64-bit addresses: == the machine with stalls and
+    reordered reads, monitor clean."""
+    from systolica.model.config import AcceleratorConfig
+
+    cfg = AcceleratorConfig(**fields)
+    rng = np.random.default_rng(seed)
+    m, k, n = (int(v) for v in rng.integers(3, 20, size=3))
+    w = rng.integers(-128, 128, size=(k, n)).astype(np.int8)
+    x = rng.integers(-128, 128, size=(m, k)).astype(np.int8)
+    params = RequantParams.for_layer("tflite", 0.02, np.full(n, 0.01, np.float32), 0.5)
+    image, base, window = linear_image(cfg, x, w, None, params)
+    dram = bytearray(image)
+    result = run(cfg, dram, base, window)
+    for settings in (DramSettings(stall=0.25, seed=seed),
+                     DramSettings(model="queues", stall=0.25, reorder=True, read_jitter=3, seed=seed)):
+        out = run_program_native(cfg, image, base, window, settings=settings)
+        assert out.status["error"] == result.status.value and out.dram == bytes(dram)
+        assert out.counters["useful_macs"] == result.counters.useful_macs
