@@ -9,8 +9,11 @@ Backends take ``(cfg, dram, program_base, window)``, run the program in place on
 image (a ``bytearray``) and return a :class:`~systolica.model.machine.Result`:
 
 - ``"golden"``: the instruction-level machine (:func:`systolica.model.machine.run`).
-- ``"rtl"``: the generated Verilog (the ``top`` unit) under Verilator, DRAM as a
-  cocotbext-axi ``AxiRam``, CSRs through ``AxiLiteMaster`` (:mod:`systolica.sim.tb_top`).
+- ``"rtl"``: the generated Verilog (the ``top`` unit) under Verilator in the native
+  harness (:mod:`systolica.sim.native`: a C++ DRAM model and host, no Python per cycle).
+- ``"cocotb"``: the same Verilog driven by cocotb, DRAM as a cocotbext-axi ``AxiRam``,
+  CSRs through ``AxiLiteMaster`` (:mod:`systolica.sim.tb_top`; ~1k cycles/s, for the
+  protocol-level benches). Both RTL backends give identical images, status and counters.
 
 Compile errors (:class:`~.compiler.CompileError`) come before any backend runs.
 """
@@ -55,18 +58,12 @@ def _golden_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
     return run(cfg, dram, program_base, window, schedule=schedule)
 
 
-def _rtl_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
-                 window: tuple[int, int], *, schedule: str = "program") -> Result:
-    """The generated Verilog (``top`` unit) under Verilator: ``dram`` goes into a
-    cocotbext-axi ``AxiRam``, the CSRs are written over AXI4-Lite, the doorbell rung; the
-    final RAM is copied back into ``dram``. ``schedule`` is the hardware's own."""
+def _rtl_result(out) -> Result:
+    """A :class:`Result` from an RTL run's read-back (status and counters)."""
     from ..model.csr import QUEUE_COMMANDS
     from ..model.dma import DmaError
     from ..model.machine import Counters
-    from ..sim.top_job import run_program
 
-    out = run_program(cfg, bytes(dram), program_base, window)
-    dram[:] = out.dram
     c = out.counters
     counters = Counters(commands={q: c[name] for q, name in QUEUE_COMMANDS.items()},
                         useful_macs=c["useful_macs"], dma_bytes_loaded=c["dma_bytes_loaded"],
@@ -76,8 +73,37 @@ def _rtl_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
                   DmaError(out.status["dma_error"]), counters)
 
 
+def _padded(dram: bytearray) -> bytes:
+    """The image padded to whole 64-byte words (the DRAM model's size granule)."""
+    return bytes(dram) + bytes(-len(dram) % 64)
+
+
+def _rtl_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
+                 window: tuple[int, int], *, schedule: str = "program") -> Result:
+    """The generated Verilog (``top`` unit) in the native Verilator harness: the final
+    DRAM is copied back into ``dram``. ``schedule`` is the hardware's own."""
+    from ..sim.native_top import run_program_native
+
+    out = run_program_native(cfg, _padded(dram), program_base, window,
+                             program_len=(len(dram) - program_base) // 64)
+    dram[:] = out.dram[:len(dram)]
+    return _rtl_result(out)
+
+
+def _cocotb_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
+                    window: tuple[int, int], *, schedule: str = "program") -> Result:
+    """The generated Verilog under Verilator driven by cocotb (cocotbext-axi ``AxiRam``)."""
+    from ..sim.top_job import run_program
+
+    out = run_program(cfg, _padded(dram), program_base, window,
+                      program_len=(len(dram) - program_base) // 64)
+    dram[:] = out.dram[:len(dram)]
+    return _rtl_result(out)
+
+
 #: Backend name -> callable(cfg, dram, program_base, window, schedule=...) -> Result.
-BACKENDS: dict[str, Callable[..., Result]] = {"golden": _golden_backend, "rtl": _rtl_backend}
+BACKENDS: dict[str, Callable[..., Result]] = {"golden": _golden_backend, "rtl": _rtl_backend,
+                                              "cocotb": _cocotb_backend}
 
 
 @dataclass

@@ -200,15 +200,16 @@ class Fetch(wiring.Component):
                     m.next = "HAND"
                 restart()
             with m.State("HAND"):
-                for op, s in outs.items():
-                    with m.If(cmd.header.opcode == op):
-                        m.d.comb += s.valid.eq(1)
-                with m.If(ready):
-                    m.d.sync += idx.eq(idx + 1)
-                    m.next = "WAIT"
-                with m.Elif(self.halt):
+                with m.If(self.halt):
                     m.next = "STOPPED"
+                with m.Else():
+                    for op, s in outs.items():
+                        with m.If(cmd.header.opcode == op):
+                            m.d.comb += s.valid.eq(1)
+                    with m.If(ready):
+                        m.d.sync += idx.eq(idx + 1)
+                        m.next = "WAIT"
                 restart()
         m.d.comb += [self.stopped.eq(fsm.ongoing("STOPPED")),
-                     self.blocked.eq(fsm.ongoing("HAND") & ~ready),
+                     self.blocked.eq(fsm.ongoing("HAND") & ~ready & ~self.halt),
                      self.quiet.eq(~self._ar_valid & (self._in_flight == 0))]

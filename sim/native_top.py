@@ -25,14 +25,14 @@ __all__ = ["NativeRun", "NativeRunFailed", "declared_limits", "program_steps", "
 
 def declared_limits(cfg: AcceleratorConfig) -> AxiLimits:
     """Bursts in flight the design declares: the DMA load engine (ARID 0)
-    ``dma_load.OUTSTANDING_BURSTS``, the command fetch (ARID ``FETCH_ID``) one. Writes: no
-    limit -- the store engine bounds only the bursts whose W beats are pending
-    (``dma_store.OUTSTANDING_BURSTS``), not those waiting for B (its AW-to-B count is a
-    52-bit counter), so with BVALID held back it has more than 8 in flight."""
-    from ..hw import dma_load
-    from ..hw.controller import FETCH_ID
+    ``dma_load.OUTSTANDING_BURSTS``, the command fetch (ARID ``FETCH_ID``)
+    ``fetch.FETCH_OUTSTANDING``, the DMA store engine (AWID 0) ``dma_store.OUTSTANDING_WRITES``
+    awaiting their B."""
+    from ..hw import dma_load, dma_store
+    from ..hw.fetch import FETCH_ID, FETCH_OUTSTANDING
 
-    return AxiLimits(read={0: dma_load.OUTSTANDING_BURSTS, FETCH_ID: 1})
+    return AxiLimits(read={0: dma_load.OUTSTANDING_BURSTS, FETCH_ID: FETCH_OUTSTANDING},
+                     write={0: dma_store.OUTSTANDING_WRITES})
 
 
 def _write64(name: str, value: int) -> list:

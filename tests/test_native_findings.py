@@ -1,6 +1,6 @@
-"""Defects of today's controller found with the native harness and its protocol monitor,
-kept as reproductions (strict xfail: each turns into a failure once the controller is
-fixed, so the marker gets removed and the test guards the fix).
+"""Defects of the first controller found with the native harness and its protocol monitor,
+kept as regression tests (they failed on the controller before it was split into
+components; each guards its fix).
 
 Each builds a compiled linear layer (runtime.linear_image), breaks one command, runs it in
 the harness with random stalls, then -- without reset -- the intact program; the golden
@@ -8,7 +8,6 @@ machine says what both programs must leave behind.
 """
 
 import numpy as np
-import pytest
 
 from systolica.demo import demo_config
 from systolica.driver.runtime import linear_image
@@ -65,11 +64,10 @@ def _failed_then_intact(seed: int, kind: str, stalls: Stalls, model: str):
             first, second, bytes(golden))
 
 
-@pytest.mark.xfail(strict=True, reason="controller fetch drops ARVALID before ARREADY when an "
-                                       "error stops the program (hw/controller.py, state ADDRESS)")
 def test_fetch_holds_arvalid_until_arready_when_an_error_stops_it():
     """A LOAD outside the window fails while the fetch offers the next command's AR and
-    ARREADY is low: AXI forbids withdrawing ARVALID (the monitor's AR_STABLE)."""
+    ARREADY is low: AXI forbids withdrawing ARVALID (the monitor's AR_STABLE; the first
+    controller dropped it)."""
     good = Command(Opcode.LOAD, {"desc": TensorDescriptor.dense(0, (2, 8)), "row": 0})
     bad = Command(Opcode.LOAD, {"desc": TensorDescriptor.dense((1 << 16) + 256, (2, 8)), "row": 0})
     from systolica.model.isa import encode_program
@@ -83,19 +81,19 @@ def test_fetch_holds_arvalid_until_arready_when_an_error_stops_it():
     assert res.violation_count == 0, res.report()
 
 
-@pytest.mark.xfail(strict=True, reason="a failed program's queued commands run in the next program")
 def test_next_program_after_a_compute_error_starts_clean():
-    """After a COMPUTE tile past the accumulator fails, the intact program must run clean;
-    today it fails with the first program's COMPUTE_RANGE at the same index."""
+    """After a COMPUTE tile past the accumulator fails, the intact program must run clean
+    (the first controller left the failed program's queued commands to run in the next:
+    it failed with the first program's COMPUTE_RANGE at the same index)."""
     a, b, dram, res, first, second, golden = _failed_then_intact(2035, "compute", Stalls.all(0.3), "axiram")
     assert a.status["error"] == first.status.value
     assert (b.status["error"], b.timer is not None, dram == golden) == (second.status.value, True, True), b.status
 
 
-@pytest.mark.xfail(strict=True, reason="after a DMA error the next program deadlocks and never ends")
 def test_next_program_after_a_load_error_finishes():
     """After a LOAD outside the window fails, the intact program must finish (irq) with
-    the machine's image; today it reports DEADLOCK and stays busy (a hang only reset clears)."""
+    the machine's image (the first controller reported DEADLOCK and stayed busy: a hang only
+    reset cleared)."""
     a, b, dram, res, first, second, golden = _failed_then_intact(2041, "load", Stalls(0.3, 0.2, 0.4, 0.5, 0.1),
                                                                  "queues")
     assert a.status["error"] == first.status.value

@@ -11,6 +11,7 @@ import pytest
 
 from systolica.demo import demo_config
 from systolica.driver.runtime import linear_image
+from systolica.model.csr import QUEUE_COMMANDS
 from systolica.model.dma import DmaError
 from systolica.model.isa import COMMAND_BYTES, Opcode, decode
 from systolica.model.machine import Status, run
@@ -51,7 +52,8 @@ def _assert_machine(out, result, golden: bytes) -> None:
     c = result.counters
     for name in ("useful_macs", "dma_bytes_loaded", "dma_bytes_stored"):
         assert out.counters[name] == getattr(c, name), name
-    assert out.counters["commands"] == sum(c.commands.values())
+    for queue, name in QUEUE_COMMANDS.items():
+        assert out.counters[name] == c.commands[queue], name
 
 
 def test_native_equals_machine_and_cocotb_cycle_for_cycle(seed):
