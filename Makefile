@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: venv demo test test-full bench generate clean distclean
+.PHONY: venv demo test test-full bench fuzz generate clean distclean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "systolica needs Python >= 3.11, found " + sys.version.split()[0]'
@@ -25,6 +25,12 @@ test: $(STAMP)
 
 test-full: $(STAMP)
 	$(PY) -m pytest -m ''
+
+## make fuzz N=10000 SEED=1: random programs, machine model == RTL (ends with "0 mismatches")
+N    ?= 10000
+SEED ?= 1
+fuzz: $(STAMP)
+	$(VENV)/bin/systolica fuzz -n $(N) --seed $(SEED)
 
 ## make bench: bench/array.md and bench/array.json
 bench: $(STAMP)

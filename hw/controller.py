@@ -32,7 +32,7 @@ from .dispatcher import Dispatcher, entry_layout
 from .dma_common import window_layout
 from .fetch import FETCH_ID, Fetch
 from .lane_writer import LaneWriter
-from .perf_counters import PerfCounters, counters_layout
+from .perf_counters import PerfCounters, activity_layout, counters_layout
 from .requant import param_write_layout
 from .run_control import QUEUES, RunControl
 from .tokens import TokenCounters
@@ -53,6 +53,8 @@ class Controller(wiring.Component):
     busy, done, error, dma_error, error_index : Out
         Status: ``done`` stays high from the end of a program to the next doorbell.
     counters : Out(counters_layout())
+    activity : Out(activity_layout())
+        Per cycle: running, and each queue's busy and stall (what the counters count).
     fetch : Out(AXI4 read channels), ID :data:`FETCH_ID`.
     program_window : Out(window_layout(cfg))
         The running program's window (latched at the doorbell).
@@ -71,7 +73,7 @@ class Controller(wiring.Component):
             "program_base": In(cfg.addr_bits), "program_len": In(32),
             "window": In(window_layout(cfg)), "doorbell": In(1), "stop": In(1),
             "busy": Out(1), "done": Out(1), "error": Out(Status), "dma_error": Out(DmaError),
-            "error_index": Out(32), "counters": Out(counters_layout()),
+            "error_index": Out(32), "counters": Out(counters_layout()), "activity": Out(activity_layout()),
             "fetch": Out(wiring.Signature(axi4_read_members(cfg.addr_bits, cfg.bus_bits))),
             "program_window": Out(window_layout(cfg)),
             "load_cmd": Out(stream.Signature(dma)), "load_status": In(stream.Signature(DmaError)),
@@ -130,13 +132,15 @@ class Controller(wiring.Component):
                          run.busy[k].eq(d.busy), run.startable[k].eq(d.startable),
                          run.head_valid[k].eq(fifo.r_rdy), run.head_index[k].eq(d.head.payload.index),
                          perf.busy[k].eq(d.busy), perf.stall[k].eq(d.stall),
+                         self.activity.busy[k].eq(d.busy), self.activity.stall[k].eq(d.stall),
                          perf.completed[k].eq(d.completed)]
         for event in ("pop", "reserve", "push", "release"):
             value = 0
             for d in dispatchers.values():
                 value = value | getattr(d, event).as_value()
             m.d.comb += getattr(tokens, event).eq(value)
-        m.d.comb += [tokens.clear.eq(flush), perf.clear.eq(run.start), perf.running.eq(run.running)]
+        m.d.comb += [tokens.clear.eq(flush), perf.clear.eq(run.start), perf.running.eq(run.running),
+                     self.activity.running.eq(run.running)]
 
         self._units(m, dispatchers, run, perf)
         return m

@@ -15,15 +15,22 @@ from ..model.config import AcceleratorConfig
 from ..model.csr import COUNTER_BITS, COUNTER_NAMES
 from .run_control import QUEUES
 
-__all__ = ["PerfCounters", "counters_layout", "tile_macs_layout"]
+__all__ = ["PerfCounters", "counters_layout", "tile_macs_layout", "activity_layout", "QUEUE_PREFIX"]
 
 #: Counter prefix of each queue (``exec_busy`` is the execute queue's).
-_PREFIX = {"load": "load", "execute": "exec", "store": "store"}
+QUEUE_PREFIX = {"load": "load", "execute": "exec", "store": "store"}
 
 
 def counters_layout() -> data.StructLayout:
     """The performance counters by name (:data:`systolica.model.csr.COUNTER_NAMES`)."""
     return data.StructLayout({name: COUNTER_BITS for name in COUNTER_NAMES})
+
+
+def activity_layout() -> data.StructLayout:
+    """What the cycle counters count, cycle by cycle (bit 0 ``running`` first): the top
+    level shows it so that a testbench can count it on its own (``sim/native.py``)."""
+    flags = data.ArrayLayout(1, len(QUEUES))
+    return data.StructLayout({"running": 1, "busy": flags, "stall": flags})
 
 
 def tile_macs_layout(cfg: AcceleratorConfig) -> data.StructLayout:
@@ -70,7 +77,7 @@ class PerfCounters(wiring.Component):
         incr = {name: 0 for name in COUNTER_NAMES}
         incr["cycles"] = self.running
         for k, q in enumerate(QUEUES):
-            p = _PREFIX[q]
+            p = QUEUE_PREFIX[q]
             incr[f"{p}_busy"] = self.busy[k] & self.running
             incr[f"{p}_stall"] = self.stall[k] & self.running
             incr[f"{p}_commands"] = self.completed[k]

@@ -27,6 +27,7 @@ from .axi_read_arbiter import AxiReadArbiter
 from .controller import FETCH_ID, Controller
 from .core import Core
 from .csr import CsrBlock
+from .perf_counters import activity_layout
 from .dma_load import DmaLoad
 from .dma_store import DmaStore
 from .requant import RequantUnit
@@ -43,6 +44,9 @@ class Top(wiring.Component):
     axi : Out(axi4_signature(addr_bits, bus_bits))    DRAM.
     axil : In(axil_signature())                       CSRs (see :mod:`systolica.model.csr`).
     irq : Out(1)                                      Level: a program finished (if enabled).
+    activity : Out(activity_layout())                 Per cycle: running, each queue's busy and
+                                                      stall (what the cycle counters count; for
+                                                      testbenches and debug LEDs).
     """
 
     def __init__(self, cfg: AcceleratorConfig):
@@ -51,6 +55,7 @@ class Top(wiring.Component):
             "axi": Out(axi4_signature(cfg.addr_bits, cfg.bus_bits)),
             "axil": In(axil_signature()),
             "irq": Out(1),
+            "activity": Out(activity_layout()),
         })
 
     def elaborate(self, platform):
@@ -68,6 +73,7 @@ class Top(wiring.Component):
         wiring.connect(m, wiring.flipped(self.axil), csr.axil)
         m.d.comb += [ctl.program_base.eq(csr.program_base), ctl.program_len.eq(csr.program_len),
                      ctl.doorbell.eq(csr.doorbell), ctl.stop.eq(csr.stop), self.irq.eq(csr.irq),
+                     self.activity.eq(ctl.activity),
                      csr.busy.eq(ctl.busy), csr.done.eq(ctl.done), csr.error.eq(ctl.error),
                      csr.dma_error.eq(ctl.dma_error), csr.error_index.eq(ctl.error_index)]
         m.d.comb += [ctl.window.lo.eq(csr.window_lo), ctl.window.hi.eq(csr.window_hi),

@@ -72,6 +72,8 @@ Errors of two kinds
 
 from __future__ import annotations
 
+import functools
+
 import itertools
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple
@@ -405,6 +407,7 @@ def dma_store(cfg: AcceleratorConfig, source, dram: bytearray, window: tuple[int
 
 
 # -- the command word (shared by the hardware decoder and the driver's encoder) ---------
+@functools.cache
 def dma_command_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     """One DMA command as bits: a descriptor, its on-chip row and direction.
 

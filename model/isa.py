@@ -21,6 +21,8 @@ Each command layout is an Amaranth ``lib.data`` layout (works in plain Python to
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +39,7 @@ __all__ = [
     "COMMAND_BYTES", "Opcode", "Queue", "QUEUE_OF", "Status", "TOKEN_BITS", "TOKEN_MAX",
     "TOKEN_CHANNELS", "PREV", "NEXT", "token_bits", "pops", "pushes", "tokens_legal",
     "header_layout", "compute_layout", "requant_layout", "command_layout", "Command", "encode",
-    "decode", "IsaError", "encode_program", "check_command", "tile_rows",
+    "decode", "IsaError", "encode_program", "check_command", "check_decoded", "tile_rows",
 ]
 
 #: Bytes of one command in DRAM (the fetch unit reads whole commands).
@@ -99,6 +101,7 @@ TOKEN_CHANNELS = ((Queue.LOAD, Queue.EXECUTE), (Queue.EXECUTE, Queue.LOAD),
                   (Queue.EXECUTE, Queue.STORE), (Queue.STORE, Queue.EXECUTE))
 
 
+@functools.cache
 def token_bits(queue: Queue) -> dict[str, tuple[Queue, Queue] | None]:
     """For each header token bit, the channel it pops or pushes on ``queue`` (None: the
     queue has no such neighbour, so setting the bit is illegal)."""
@@ -128,6 +131,7 @@ header_layout = data.StructLayout({
 })
 
 
+@functools.cache
 def compute_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     """One array tile.
 
@@ -157,11 +161,13 @@ def compute_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     })
 
 
+@functools.cache
 def requant_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     """Parameters of lane ``lane`` (or of every lane when ``all_lanes``)."""
     return data.StructLayout({"all_lanes": 1, "lane": range(cfg.cols), "params": LANE_PARAMS})
 
 
+@functools.cache
 def command_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     """A whole command: the header, then the body (a union of the opcode's layouts)."""
     body = data.UnionLayout({
@@ -271,11 +277,15 @@ def check_command(cfg: AcceleratorConfig, raw: int, window: tuple[int, int]) -> 
     A command that fails is never queued: the program stops in front of it (see
     :mod:`.machine`).
     """
-    layout = command_layout(cfg)
     try:
-        cmd = unpack(layout, raw)
+        cmd = unpack(command_layout(cfg), raw)
     except ValueError:  # not an Opcode
         return Status.ILLEGAL_OPCODE, DmaError.OK
+    return check_decoded(cfg, cmd, window)
+
+
+def check_decoded(cfg: AcceleratorConfig, cmd: dict, window: tuple[int, int]) -> tuple[Status, DmaError]:
+    """:func:`check_command` of a command already decoded (its opcode is an :class:`Opcode`)."""
     header, body = cmd["header"], cmd["body"]
     op = header["opcode"]
     if not tokens_legal(QUEUE_OF.get(op), header):

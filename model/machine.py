@@ -71,7 +71,7 @@ from .bus import Fault, byte_fault, check_faults, faulted_blocks, read_error, wr
 from .config import AcceleratorConfig
 from .dma import DmaError, TensorDescriptor, descriptor_from_fields, dma_load, dma_store
 from .isa import (COMMAND_BYTES, QUEUE_OF, TOKEN_CHANNELS, TOKEN_MAX, Opcode, Queue, Status,
-                  check_command, command_layout, pops, pushes, tile_rows)
+                  check_decoded, command_layout, pops, pushes, tile_rows)
 from .requant import RESET_LANE, requant_lanes
 
 __all__ = ["Status", "Counters", "Result", "Machine", "run", "fetch_one", "fetched", "SCHEDULES", "Fault",
@@ -324,10 +324,14 @@ def fetch_one(cfg: AcceleratorConfig, dram, base: int, idx: int, length: int, wi
     if bus is not DmaError.OK:
         return (idx, Status.DMA, bus), None
     raw = int.from_bytes(dram[addr:addr + COMMAND_BYTES], "little")
-    status, dma_error = check_command(cfg, raw, window)
+    try:
+        cmd = unpack(command_layout(cfg), raw)
+    except ValueError:  # not an Opcode
+        return (idx, Status.ILLEGAL_OPCODE, DmaError.OK), None
+    status, dma_error = check_decoded(cfg, cmd, window)
     if status is not Status.OK:
         return (idx, status, dma_error), None
-    return None, unpack(command_layout(cfg), raw)
+    return None, cmd
 
 
 def fetched(cfg: AcceleratorConfig, dram, base: int, window, *, program_len: int = (1 << 32) - 1,

@@ -57,6 +57,7 @@ class FuzzTotals:
     statuses: dict = field(default_factory=dict)
     cycles: int = 0
     mismatches: list = field(default_factory=list)
+    seconds: dict = field(default_factory=lambda: {"generate": 0.0, "harness": 0.0, "machine": 0.0})
 
 
 def _steps(case: FuzzCase) -> list:
@@ -101,7 +102,7 @@ def check_case(case: FuzzCase, result, lengths: list[int], totals: FuzzTotals | 
     machine = Machine(case.cfg)
     dram = bytearray(case.dram)
     faults = tuple(ModelFault(f.lo, f.hi, f.resp) for f in case.faults)
-    at = 0
+    at, stored = 0, 0
     for k, (p, n) in enumerate(zip(case.programs, lengths)):
         steps = result.steps[at:at + n]
         at += n
@@ -125,6 +126,11 @@ def check_case(case: FuzzCase, result, lengths: list[int], totals: FuzzTotals | 
         if problems:
             out.append(Mismatch(case.spec, k, f"{p.what}: " + "; ".join(problems)))
             break
+        stored += rb.counters["dma_bytes_stored"]
+    else:   # the monitor's own count of the bytes the stores' strobes enabled
+        strobed = result.stats[0].wstrb_bytes if 0 in result.stats else 0
+        if stored != strobed:
+            out.append(Mismatch(case.spec, -1, f"dma_bytes_stored {stored} != W strobe bytes {strobed}"))
     return out
 
 
@@ -159,9 +165,14 @@ def _compare(want, rb, status: Status, hw_dram: bytes, golden: bytes, aborting: 
             problems.append(f"{name} RTL {c[name]} != machine {value}")
     if not aborting and c["cycles"] != rb.timer - IRQ_LATENCY:
         problems.append(f"cycles {c['cycles']} != harness count {rb.timer} - {IRQ_LATENCY}")
+    for name, count in rb.activity.items():           # the harness counted the activity itself
+        if c[name] != count:
+            problems.append(f"{name} {c[name]} != the harness's count {count}")
     for q in ("load", "exec", "store"):
         if c[f"{q}_busy"] + c[f"{q}_stall"] > c["cycles"]:
             problems.append(f"{q}_busy + {q}_stall > cycles")
+    if c["exec_busy"] < want.counters.array_beats:    # a data beat per cycle at most
+        problems.append(f"exec_busy {c['exec_busy']} < array beats {want.counters.array_beats}")
     if hw_dram != golden:
         bad = next(i for i, (a, b) in enumerate(zip(hw_dram, golden)) if a != b)
         diff = sum(a != b for a, b in zip(hw_dram, golden))
@@ -175,6 +186,7 @@ def run_cases(specs: list[CaseSpec], totals: FuzzTotals | None = None) -> list[M
     from .native import NativeJob, run_native
     from .native_build import build_native
 
+    t0 = time.perf_counter()
     cases = [build_case(s) for s in specs]
     cfg = cases[0].cfg
     assert all(c.cfg == cfg for c in cases), "one configuration per batch"
@@ -183,13 +195,19 @@ def run_cases(specs: list[CaseSpec], totals: FuzzTotals | None = None) -> list[M
         nc, n = native_case(c)
         job.add(nc)
         lengths.append(n)
-    results = run_native(build_native(cfg), job)
+    build = build_native(cfg)
+    t1 = time.perf_counter()
+    results = run_native(build, job)
+    t2 = time.perf_counter()
     out = []
     for c, r, n in zip(cases, results, lengths):
         out += check_case(c, r, n, totals)
         if totals is not None:
             totals.cases += 1
             totals.configs.add(cfg.name + "/" + cfg.config_hash()[:6])
+    if totals is not None:
+        for what, seconds in (("generate", t1 - t0), ("harness", t2 - t1), ("machine", time.perf_counter() - t2)):
+            totals.seconds[what] += seconds
     return out
 
 

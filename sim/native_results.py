@@ -15,7 +15,10 @@ __all__ = ["StepResult", "IdStats", "Burst", "CaseResult", "parse_case"]
 class StepResult:
     """``op``, the cycles it ``start``\\ ed and ``end``\\ ed and ``irq`` as sampled in
     its last cycle; ``value``/``resp`` for reads, ``resp`` for writes,
-    ``timer``/``timeout``/``irq_cycle`` for waits, ``data`` (and ``lo``) for dumps."""
+    ``timer``/``timeout``/``irq_cycle`` for waits, ``data`` (and ``lo``) for dumps.
+    ``activity`` (waits for the interrupt): for each bit of the top's ``activity`` port
+    (bit 0 ``running``), the cycles it was high while ``running`` was, counted by the
+    harness from the cycle after ``running`` last rose -- what the cycle counters count."""
 
     op: str
     start: int
@@ -29,6 +32,7 @@ class StepResult:
     lo: int | None = None
     data: bytes | None = None
     reads: int | None = None
+    activity: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,8 @@ def _step_result(d: dict, dumps: bytes) -> StepResult:
     data = dumps[d["offset"]:d["offset"] + d["length"]] if d["op"] == "dump" else None
     return StepResult(d["op"], d["start"], d["end"], d["irq"], value=d.get("value"), resp=d.get("resp"),
                       timer=d.get("timer"), timeout=d.get("timeout"), irq_cycle=d.get("irq_cycle"),
-                      lo=d.get("lo"), data=data, reads=d.get("reads"))
+                      lo=d.get("lo"), data=data, reads=d.get("reads"),
+                      activity=tuple(d["activity"]) if "activity" in d else None)
 
 
 def parse_case(d: dict, dumps: bytes) -> CaseResult:

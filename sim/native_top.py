@@ -61,6 +61,7 @@ class ProgramReadBack:
     counters: dict        # name -> int
     timer: int | None     # cycles from the doorbell's handshake to irq (None: no irq)
     irq_cleared: bool     # irq low two cycles after the IRQ_STATUS write
+    activity: dict | None = None   # the harness's own count of cycles/busy/stall
 
 
 def read_back(steps: list) -> ProgramReadBack:
@@ -71,7 +72,22 @@ def read_back(steps: list) -> ProgramReadBack:
     status = {k: int(getattr(v, "value", v)) for k, v in csr.decode_status(reads[0]).items()}
     status["error_index"] = reads[1]
     counters = {name: reads[2 + 2 * k] | reads[3 + 2 * k] << 32 for k, name in enumerate(csr.COUNTER_NAMES)}
-    return ProgramReadBack(status, counters, wait.timer, not steps[-1].irq)
+    return ProgramReadBack(status, counters, wait.timer, not steps[-1].irq, _activity(wait.activity))
+
+
+def _activity(bits) -> dict | None:
+    """The harness's own count of the top's ``activity`` bits, by counter name."""
+    if bits is None:
+        return None
+    from ..hw.perf_counters import QUEUE_PREFIX, activity_layout
+    from ..hw.run_control import QUEUES
+
+    layout = activity_layout()
+    out = {"cycles": bits[layout["running"].offset]}
+    for what in ("busy", "stall"):
+        for k, q in enumerate(QUEUES):
+            out[f"{QUEUE_PREFIX[q]}_{what}"] = bits[layout[what].offset + k]
+    return out
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Command line: ``systolica generate`` (Verilog), ``systolica demo``, ``systolica gemm``,
-``systolica bench``."""
+``systolica bench``, ``systolica fuzz``."""
 
 from __future__ import annotations
 
@@ -81,6 +81,16 @@ def cmd_bench(args) -> int:
     return run_bench(out_dir=Path(args.output), quick=args.quick, only=only)
 
 
+def cmd_fuzz(args) -> int:
+    from .fuzz_cli import run_fuzz_command
+
+    for name in ("n", "configs", "batch"):
+        if getattr(args, name) < 1:
+            print(f"systolica fuzz: --{name}={getattr(args, name)}: must be at least 1", file=sys.stderr)
+            return 2
+    return run_fuzz_command(args.n, args.seed, args.configs, args.batch, args.replay)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="systolica", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--only", help="comma list of sections: array, requant, dma, system, native "
                    "(default all)")
     b.set_defaults(func=cmd_bench)
+
+    fz = sub.add_parser("fuzz", help="random legal and illegal programs: machine model == RTL "
+                        "(native harness, stalls, bus errors, aborts, protocol monitor)")
+    fz.add_argument("-n", type=int, default=1000, help="programs to run at least (default 1000)")
+    fz.add_argument("--seed", type=int, default=1, help="first configuration seed (default 1)")
+    fz.add_argument("--configs", type=int, default=6, help="random configurations (default 6)")
+    fz.add_argument("--batch", type=int, default=50, help="cases per harness run (default 50)")
+    fz.add_argument("--replay", help="run one case again, as a mismatch line prints it")
+    fz.set_defaults(func=cmd_fuzz)
 
     args = parser.parse_args(argv)
     try:

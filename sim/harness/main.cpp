@@ -70,6 +70,8 @@ public:
         stop_on_violation_ = c.stop_on_violation;
         host_.reset();
         cyc_ = 0;
+        running_ = false;
+        for (auto& n : activity_) n = 0;
         auto t0 = std::chrono::steady_clock::now();
 
         rst_ = true;
@@ -121,6 +123,11 @@ private:
     axi::LiteSample l_;
     uint64_t cyc_ = 0;
     bool rst_ = false, irq_ = false, stop_on_violation_ = false;
+    // the top's `activity` port: bit 0 `running`; the cycles each bit was high while bit 0
+    // was, counted from the cycle after bit 0 last rose (that cycle clears the counters)
+    static constexpr int ACTIVITY_BITS = 7;
+    uint64_t activity_[ACTIVITY_BITS] = {};
+    bool running_ = false;
 
     // -- one clock cycle ---------------------------------------------------------------
     inline void cycle() {
@@ -155,6 +162,7 @@ private:
         sample(t);
         mon_.check(cyc_, rst_, s_, l_);
         irq_ = t.irq;
+        count_activity(t.activity);
         if (!rst_) {
             dram_->edge(cyc_, s_);
             host_.edge(cyc_, l_);
@@ -162,6 +170,16 @@ private:
         t.clk = 1;
         t.eval();
         ++cyc_;
+    }
+
+    inline void count_activity(uint32_t a) {
+        const bool running = a & 1;
+        if (running && !running_) {
+            for (auto& n : activity_) n = 0;        // the start cycle: counters cleared
+        } else if (running) {
+            for (int b = 0; b < ACTIVITY_BITS; ++b) activity_[b] += (a >> b) & 1;
+        }
+        running_ = running;
     }
 
     inline void sample(Top& t) {
@@ -261,6 +279,10 @@ private:
             j.kv_opt("timer", seen ? cyc_ - 1 - from : UINT64_MAX);
             j.raw(", ");
             j.kv_opt("irq_cycle", seen ? cyc_ - 1 : UINT64_MAX);
+            j.raw(", \"activity\": [");
+            for (int b = 0; b < ACTIVITY_BITS; ++b)
+                fprintf(j.file(), "%s%llu", b ? ", " : "", (unsigned long long)activity_[b]);
+            j.raw("]");
             mark = UINT64_MAX;
             if (!seen && !s.flag) ended = violated() ? "violation" : "timeout";
             break;
