@@ -32,6 +32,7 @@ import onnxruntime as ort
 import pytest
 from onnx import helper, numpy_helper
 
+from systolica.model import ort_contrib
 from systolica.model import reference as ref
 from systolica.model.numerics import NumericsError, RequantParams
 
@@ -829,7 +830,7 @@ def _vector_order(a, b, a_s, a_zp, b_s, b_zp, y_s, y_zp, dtype, fixed: str) -> n
     "plain" (two products, one add, no fma) or "fma_b" (fma on rb*b_zp); for picking inputs."""
     f = np.float32
     ra, rb = f(f(a_s) / f(y_s)), f(f(b_s) / f(y_s))
-    fma = lambda p, q, r: ref._fma_f32(*np.broadcast_arrays(f(p), f(q), f(r)))  # noqa: E731
+    fma = lambda p, q, r: ort_contrib._fma_f32(*np.broadcast_arrays(f(p), f(q), f(r)))  # noqa: E731
     if fixed == "plain":
         part = f(f(ra * f(a_zp)) + f(rb * f(b_zp)))
     else:
@@ -844,7 +845,7 @@ def _scalar_order(a, b, a_s, a_zp, b_s, b_zp, y_s, y_zp, dtype) -> np.ndarray:
     vectorised, only to pick one-element inputs where it differs from the vector order."""
     f = np.float32
     ra, rb = f(f(a_s) / f(y_s)), f(f(b_s) / f(y_s))
-    fma = lambda p, q, r: ref._fma_f32(*np.broadcast_arrays(f(p), f(q), f(r)))  # noqa: E731
+    fma = lambda p, q, r: ort_contrib._fma_f32(*np.broadcast_arrays(f(p), f(q), f(r)))  # noqa: E731
     fixed = f(y_zp) - fma(rb, b_zp, f(ra * f(a_zp)))
     v = fma(b.astype(f), rb, fma(a.astype(f), ra, fixed))
     lo, hi = _qrange(dtype)
