@@ -218,10 +218,12 @@ def calibration_inputs(model) -> np.ndarray:
 
 
 def quantize(model, fmt: str = "qdq", activations: str = "u8", per_channel: bool = True,
-             calibration: np.ndarray | None = None, extra_options: dict | None = None):
+             calibration: np.ndarray | None = None, extra_options: dict | None = None,
+             weights: str = "s8"):
     """``quantize_static`` of a float ``model``: ``fmt`` ``"qdq"``/``"qoperator"``,
-    ``activations`` ``"u8"``/``"s8"``, int8 weights (per channel or per tensor), MinMax
-    calibration on ``calibration`` (default :func:`calibration_inputs`). Returns the
+    ``activations`` ``"u8"``/``"s8"``, ``weights`` ``"s8"`` (int8, the default: symmetric)
+    or ``"u8"``, per channel or per tensor, MinMax calibration on ``calibration`` (default
+    :func:`calibration_inputs`), ``extra_options`` as quantize_static takes them. Returns the
     quantized ``onnx.ModelProto``."""
     import tempfile
     from pathlib import Path
@@ -229,8 +231,10 @@ def quantize(model, fmt: str = "qdq", activations: str = "u8", per_channel: bool
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    if fmt not in FORMATS or activations not in ACTIVATIONS:
-        raise ValueError(f"fmt={fmt!r}, activations={activations!r}: allowed {FORMATS} and {ACTIVATIONS}")
+    if fmt not in FORMATS or activations not in ACTIVATIONS or weights not in ACTIVATIONS:
+        raise ValueError(f"fmt={fmt!r}, activations={activations!r}, weights={weights!r}: allowed "
+                         f"{FORMATS}, {ACTIVATIONS}, {ACTIVATIONS}")
+    qtype = {"u8": QuantType.QUInt8, "s8": QuantType.QInt8}
     x = calibration_inputs(model) if calibration is None else calibration
 
     class Reader(CalibrationDataReader):
@@ -249,8 +253,8 @@ def quantize(model, fmt: str = "qdq", activations: str = "u8", per_channel: bool
             quantize_static(model, str(out), Reader(),
                             quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
                             per_channel=per_channel,
-                            activation_type=QuantType.QUInt8 if activations == "u8" else QuantType.QInt8,
-                            weight_type=QuantType.QInt8, extra_options=extra_options)
+                            activation_type=qtype[activations], weight_type=qtype[weights],
+                            extra_options=extra_options)
             return onnx.load(str(out))
     finally:
         root.setLevel(level)

@@ -1,7 +1,8 @@
 """The layer API of model/reference.py against references nobody here wrote, bit for bit.
 
 Where onnxruntime has the operator, the layer is compared with a one-node ONNX model run on
-onnxruntime's CPU kernels:
+onnxruntime's CPU kernels (uint8 x int8 as its exact uint8 x uint8 equivalent on x86 CPUs
+without VNNI, see tests/ort_kernels.py):
 
     linear (onnx scheme)          QLinearMatMul (no bias); QLinearConv 1x1 (with bias)
     conv2d (onnx scheme)          QLinearConv (bias, groups, depthwise, dilation, pads)
@@ -32,6 +33,7 @@ import onnxruntime as ort
 import pytest
 from onnx import helper, numpy_helper
 
+from ort_kernels import exact_operands
 from systolica.model import ort_contrib
 from systolica.model import reference as ref
 from systolica.model.numerics import NumericsError, RequantParams
@@ -77,6 +79,7 @@ def _ort_graph(nodes, inputs: dict[str, np.ndarray], inits: dict[str, np.ndarray
 
 def _ort_op(op: str, names, values, runtime: set[str], out_dtype, opset: int = 13,
             domain: str = "", **attrs) -> np.ndarray:
+    names, values = exact_operands(op, names, values)
     node = helper.make_node(op, list(names), ["y"], domain=domain or None, **attrs)
     inputs = {n: v for n, v in zip(names, values) if n in runtime}
     inits = {n: v for n, v in zip(names, values) if n not in runtime and n}

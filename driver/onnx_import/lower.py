@@ -107,6 +107,8 @@ class Lowering:
             raise node_error(node, f"input {i} is missing")
         if name in self.graph.initializers:
             return Const(self.graph.initializers[name])
+        if name not in self.values:
+            raise node_error(node, f"input '{name}' is an output systolica does not compute")
         return self.values[name]
 
     def set(self, node, value, i: int = 0) -> None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...model.config import AcceleratorConfig
+from ...model.numerics import NumericsError
 from ..compiler import CompileError, compile_network
 from ..models import QuantizedNet, run_layer
 from .accel import AcceleratorLayer, from_accelerator, to_accelerator
@@ -172,7 +173,10 @@ class ImportedModel:
             if isinstance(step, Segment):
                 self._run_segment(step, env, backend, cfg, batch, report, log)
             else:
-                env[step.output.name] = step.run(env)
+                try:
+                    env[step.output.name] = step.run(env)
+                except NumericsError as e:
+                    raise OnnxImportError(f"node '{step.node}' ({step.op}): {e}") from None
         return env[self.output.name], report
 
     def _check_input(self, x) -> np.ndarray:

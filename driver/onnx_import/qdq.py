@@ -70,8 +70,9 @@ def _bias(lw: Lowering, node, i: int, x: Deq, w: DeqConst, n: int) -> np.ndarray
         raise node_error(node, f"bias has shape {list(v.value.shape)}, need one value per output "
                          f"channel ({n})")
     want = np.multiply(x.params.scale.reshape(()), w.params.scale.reshape(-1), dtype=np.float32)
-    scale = np.broadcast_to(v.params.scale.reshape(-1), want.shape)
-    if np.any(v.params.zero_point != 0) or np.any(scale != np.broadcast_to(want, scale.shape)):
+    scale = v.params.scale.reshape(-1)
+    if scale.size not in (1, n) or want.size not in (1, n) or np.any(v.params.zero_point != 0) \
+            or np.any(np.broadcast_to(scale, (n,)) != np.broadcast_to(want, (n,))):
         raise node_error(node, "bias must be quantized with scale x_scale * w_scale and zero point 0 "
                          "(as quantize_static does)")
     return np.broadcast_to(v.value.reshape(-1), (n,)).astype(np.int32)
