@@ -125,6 +125,63 @@ def test_uint8_symmetric_weights_run_as_int8():
     _compare(model, "conv qdq u8 uint8 weights", golden=4)
 
 
+def _edit(model, fn) -> onnx.ModelProto:
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    fn(m.graph)
+    return m
+
+
+def _node(g, op: str):
+    return next(n for n in g.node if n.op_type == op)
+
+
+def _set_attr(node, name: str, value) -> None:
+    for i, a in enumerate(node.attribute):
+        if a.name == name:
+            del node.attribute[i]
+            break
+    node.attribute.append(helper.make_attribute(name, value))
+
+
+def _qgemm_alpha(g):
+    _set_attr(_node(g, "QGemm"), "alpha", 0.75)
+
+
+def _conv_same_upper(g):
+    conv = _node(g, "QLinearConv")
+    _set_attr(conv, "auto_pad", "SAME_UPPER")
+    _set_attr(conv, "strides", [2, 2])
+    conv.attribute.remove(next(a for a in conv.attribute if a.name == "pads"))
+
+
+def _maxpool_rescaled(g):
+    """The QuantizeLinear after the MaxPool (and its DequantizeLinear) get 1.37x the scale:
+    onnxruntime cannot drop that pair, so it pools in float32 and requantizes."""
+    pool = _node(g, "MaxPool")
+    q = next(n for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] == pool.output[0])
+    dq = next(n for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] == q.output[0])
+    scale = next(t for t in g.initializer if t.name == q.input[1])
+    new = numpy_helper.from_array(numpy_helper.to_array(scale) * np.float32(1.37), scale.name + "_x137")
+    g.initializer.append(new)
+    q.input[1] = dq.input[1] = new.name
+
+
+EDITS = {"qgemm_alpha": ("gemm", "qoperator", _qgemm_alpha), "conv_same_upper": ("conv", "qoperator", _conv_same_upper),
+         "maxpool_rescaled": ("maxpool", "qdq", _maxpool_rescaled)}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_edited_models_identical_to_onnxruntime(edit, act):
+    """What quantize_static does not write: QGemm alpha != 1, auto_pad SAME_UPPER with
+    stride 2, a MaxPool whose output scale differs from its input's."""
+    name, fmt, fn = EDITS[edit]
+    model = _edit(_model(name, fmt, act, True), fn)
+    onnx.checker.check_model(model)
+    _compare(model, f"{edit} {fmt} {act}", golden=4)
+
+
 def test_segments_group_chained_layers_and_batches_split_programs():
     """The CNN's three layers (a Flatten between) are one program; 7 samples in batches of 3
     are three programs per segment, equal to one batch of 7."""
@@ -142,13 +199,6 @@ def test_segments_group_chained_layers_and_batches_split_programs():
 
 
 # -- errors: one line naming the node, its op and the reason, before any hardware runs -------
-def _edit(model, fn) -> onnx.ModelProto:
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    fn(m.graph)
-    return m
-
-
 def _load_error(model) -> str:
     with pytest.raises(OnnxImportError) as e:
         onnx_import.load(model)

@@ -9,8 +9,9 @@ pools, adds, Flatten/Reshape) runs on the host with onnxruntime's exact semantic
 output onnxruntime gives, bit for bit, with the same dtype and shape.
 
 Modules: :mod:`.graph` (reading the ONNX graph, the error type), :mod:`.lower` (the pass,
-Q/DQ and layout handlers), :mod:`.qdq` (QDQ pattern folding), :mod:`.qoperator`
-(QOperator nodes), :mod:`.accel` (accelerator layers, uint8 as shifted int8),
+QuantizeLinear/DequantizeLinear), :mod:`.common_ops` (Identity, Flatten, Reshape, MaxPool),
+:mod:`.geometry` (Conv/pool attributes), :mod:`.qdq` (QDQ pattern folding),
+:mod:`.qoperator` (QOperator nodes), :mod:`.accel` (accelerator layers, uint8 as shifted int8),
 :mod:`.host_ops` (host stages), :mod:`.program` (segments, compile check, backends),
 :mod:`.ort_reference` (onnxruntime's exact result, for checking).
 """

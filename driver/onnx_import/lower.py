@@ -12,8 +12,9 @@ QDQ models -- a float *view* that exists only symbolically:
   (:mod:`.qdq`), exactly as onnxruntime's QDQ fusions turn it into QLinearConv,
   QLinearMatMul, QGemm, QLinearAdd, QLinearAveragePool... .
 
-QOperator nodes map to stages directly (:mod:`.qoperator`). Handlers shared by both
-formats live here: QuantizeLinear, DequantizeLinear, Flatten, Reshape, Identity, MaxPool.
+QOperator nodes map to stages directly (:mod:`.qoperator`). QuantizeLinear and
+DequantizeLinear are handled here, Identity, Flatten, Reshape and MaxPool in
+:mod:`.common_ops` (the same in both formats).
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from typing import Callable
 import numpy as np
 
 from ...model.numerics import NumericsError
-from ...model.onnx_ops import conv_geometry, quantize_linear
+from ...model.onnx_ops import quantize_linear
 from .graph import QTYPES, Graph, OnnxImportError, QParams, node_error
-from .host_ops import Clamp, Dequantize, MaxPool, Quantize, Requantize, Reshape, Stage, Tensor
+from .host_ops import Clamp, Dequantize, Quantize, Requantize, Stage, Tensor
 
-__all__ = ["Const", "Deq", "DeqConst", "Pending", "Lowering", "HANDLERS", "handler"]
+__all__ = ["Const", "Deq", "DeqConst", "Pending", "Lowering", "HANDLERS", "handler", "describe_value"]
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,8 @@ class Lowering:
         self._count = 0
 
     def run(self) -> Tensor:
-        from . import qdq, qoperator
-        del qdq, qoperator                  # imported for their @handler registrations
+        from . import common_ops, qdq, qoperator
+        del common_ops, qdq, qoperator      # imported for their @handler registrations
 
         for node in self.graph.nodes:
             fn = HANDLERS.get((node.domain if node.domain != "ai.onnx" else "", node.op_type))
@@ -131,7 +132,7 @@ class Lowering:
         if isinstance(v, Tensor) and v.dtype in ("int8", "uint8"):
             return v
         raise node_error(node, f"input '{node.input[i]}' must be an int8/uint8 activation, "
-                         f"it is {_what(v)}")
+                         f"it is {describe_value(v)}")
 
     def deq(self, node, i: int) -> Deq:
         """Input ``i`` as a DequantizeLinear of an 8-bit activation (QDQ)."""
@@ -143,7 +144,7 @@ class Lowering:
                              "DequantizeLinear: this looks like a float model; systolica runs models "
                              "quantized by onnxruntime.quantization.quantize_static (QDQ or QOperator)")
         raise node_error(node, f"input '{node.input[i]}' must come from a DequantizeLinear of an "
-                         f"int8/uint8 activation, it is {_what(v)}")
+                         f"int8/uint8 activation, it is {describe_value(v)}")
 
     def _output(self) -> Tensor:
         v = self.values.get(self.graph.output)
@@ -156,10 +157,10 @@ class Lowering:
         if isinstance(v, Pending):
             raise node_error(v.node, "its float output is the model's output without a QuantizeLinear: "
                              "the accelerator computes quantized outputs only")
-        raise OnnxImportError(f"model: output '{name}' is {_what(v)}, not a computed tensor")
+        raise OnnxImportError(f"model: output '{name}' is {describe_value(v)}, not a computed tensor")
 
 
-def _what(v) -> str:
+def describe_value(v) -> str:
     if isinstance(v, Tensor):
         return f"a {v.dtype} tensor"
     if isinstance(v, Pending):
@@ -247,7 +248,7 @@ def _quantize_linear(lw: Lowering, node) -> None:
         lw.set(node, lw.emit([Requantize(node.name or out, "QuantizeLinear", (x.tensor.name,),
                                          Tensor(out, x.tensor.shape, p.dtype, p), x.params, p)]))
     else:
-        raise node_error(node, f"input '{node.input[0]}' is {_what(x)}: cannot quantize it")
+        raise node_error(node, f"input '{node.input[0]}' is {describe_value(x)}: cannot quantize it")
 
 
 @handler("DequantizeLinear")
@@ -270,126 +271,7 @@ def _dequantize_linear(lw: Lowering, node) -> None:
             raise node_error(node, f"zero point is {p.dtype}, the input '{x.name}' is {x.dtype}")
         lw.set(node, Deq(x, p))
     else:
-        raise node_error(node, f"input '{node.input[0]}' is {_what(x)}: allowed an int8/uint8 tensor")
-
-
-@handler("Identity")
-def _identity(lw: Lowering, node) -> None:
-    lw.graph.attrs(node, {})
-    lw.set(node, lw.value(node, 0))
-
-
-def _reshape_to(lw: Lowering, node, x, shape: tuple[int, ...]) -> None:
-    """Flatten/Reshape of a tensor, a Deq (reshape the 8-bit tensor) or a constant."""
-    if isinstance(x, Const):
-        lw.set(node, Const(x.value.reshape(-1, *shape)))
-        return
-    t = x.tensor if isinstance(x, Deq) else x
-    if not isinstance(t, Tensor):
-        raise node_error(node, f"input '{node.input[0]}' is {_what(x)}: only a quantized tensor, a "
-                         "DequantizeLinear output or the float input can be reshaped")
-    out = node.output[0] if isinstance(x, Tensor) else lw.fresh(node.output[0])
-    y = lw.emit([Reshape(node.name or node.output[0], node.op_type, (t.name,),
-                         Tensor(out, shape, t.dtype, t.qparams))])
-    lw.set(node, Deq(y, x.params) if isinstance(x, Deq) else y)
-
-
-def _per_sample(x) -> tuple[int, ...]:
-    if isinstance(x, Deq):
-        return x.tensor.shape
-    if isinstance(x, Const):
-        return x.value.shape[1:]
-    return x.shape
-
-
-@handler("Flatten")
-def _flatten(lw: Lowering, node) -> None:
-    a = lw.graph.attrs(node, {"axis": 1})
-    x = lw.value(node, 0)
-    shape = _per_sample(x)
-    if a["axis"] not in (1, -len(shape)):
-        raise node_error(node, f"axis={a['axis']}: only 1 (keep the batch dimension) is supported")
-    _reshape_to(lw, node, x, (int(np.prod(shape)),))
-
-
-@handler("Reshape")
-def _reshape(lw: Lowering, node) -> None:
-    a = lw.graph.attrs(node, {"allowzero": 0})
-    x = lw.value(node, 0)
-    shape = _per_sample(x)
-    target = [int(v) for v in lw.graph.const(node, 1, "shape").reshape(-1)]
-    if a["allowzero"] and 0 in target:
-        raise node_error(node, "allowzero=1 with a 0 in the shape is not supported")
-    dims = [None, *shape]                        # None: the batch
-    resolved = [(dims[i] if i < len(dims) else -2) if v == 0 else v for i, v in enumerate(target)]
-    first, rest = resolved[0], resolved[1:]
-    size = int(np.prod(shape))
-    if rest.count(-1) == 1 and first != -1:          # one size to infer (not two)
-        known = int(np.prod([v for v in rest if v != -1]))
-        if known > 0 and size % known == 0:
-            rest = [size // known if v == -1 else v for v in rest]
-    batch_ok = first is None or first == -1 or first == lw.graph.input_batch
-    if not batch_ok or any(v < 1 for v in rest) or int(np.prod(rest)) != size:
-        raise node_error(node, f"shape {target} for an input of {['N', *shape]}: the first dimension "
-                         "must stay the batch (-1, 0 or the model's batch size) and the rest keep its size")
-    _reshape_to(lw, node, x, tuple(rest))
-
-
-def pool_geometry(node, a: dict, in_shape: tuple[int, ...], dilated: bool):
-    """Kernel, strides, pads (top, left, bottom, right), dilations and output shape of a
-    2-D pool; its unsupported attributes are errors."""
-    if len(in_shape) != 3:
-        raise node_error(node, f"input per sample {list(in_shape)}: allowed (C, H, W) (2-D pooling)")
-    if a.get("ceil_mode"):
-        raise node_error(node, "ceil_mode=1 is not supported")
-    if a.get("channels_last"):
-        raise node_error(node, "channels_last=1 is not supported (NCHW only)")
-    kernel = list(a["kernel_shape"] or [])
-    if len(kernel) != 2:
-        raise node_error(node, f"kernel_shape={kernel}: need 2 values")
-    dil = list(a.get("dilations") or [1, 1])
-    if not dilated and dil != [1, 1]:
-        raise node_error(node, f"dilations={dil}: not supported")
-    try:
-        strides, dil, begins, ends, out = conv_geometry(in_shape[1:], kernel, a["strides"], a["pads"],
-                                                        dil, a["auto_pad"])
-    except NumericsError as e:
-        raise node_error(node, str(e)) from None
-    return (tuple(kernel), tuple(strides), (begins[0], begins[1], ends[0], ends[1]), tuple(dil),
-            (in_shape[0], *out))
-
-
-POOL_ATTRS = {"auto_pad": "NOTSET", "ceil_mode": 0, "kernel_shape": None, "pads": None, "strides": None}
-
-
-@handler("MaxPool")
-def _max_pool(lw: Lowering, node) -> None:
-    a = lw.graph.attrs(node, {**POOL_ATTRS, "dilations": None, "storage_order": 0})
-    if len(node.output) > 1 and node.output[1]:
-        raise node_error(node, "the Indices output is not supported")
-    x = lw.value(node, 0)
-    t = x.tensor if isinstance(x, Deq) else lw.activation(node, 0)
-    kernel, strides, pads, dil, out_shape = pool_geometry(node, a, t.shape, dilated=True)
-    name = node.name or node.output[0]
-
-    def stage(out: str, p: QParams) -> MaxPool:
-        return MaxPool(name, "MaxPool", (t.name,), Tensor(out, out_shape, t.dtype, p), kernel, strides, pads, dil)
-
-    if isinstance(x, Tensor):
-        lw.set(node, lw.emit([stage(node.output[0], t.qparams)]))
-        return
-
-    def build(p: QParams, out: str, clamp, clamp_name: str) -> list[Stage]:
-        # max commutes with (monotonic) DequantizeLinear: pool the integers, then requantize
-        same = x.params.same_as(p)
-        stages = [stage(out if same and clamp is None else lw.fresh(out), x.params)]
-        if not same:
-            stages.append(Requantize(name, "MaxPool", (stages[-1].output.name,),
-                                     Tensor(out if clamp is None else lw.fresh(out), out_shape, p.dtype, p),
-                                     x.params, p))
-        return stages + clamp_stage(name, "MaxPool", stages[-1].output, out, p, clamp, clamp_name)
-
-    lw.set(node, Pending(node, out_shape, build))
+        raise node_error(node, f"input '{node.input[0]}' is {describe_value(x)}: allowed an int8/uint8 tensor")
 
 
 def clamp_stage(name: str, op: str, src: Tensor, out: str, p: QParams, clamp, clamp_name: str) -> list[Stage]:
@@ -397,31 +279,3 @@ def clamp_stage(name: str, op: str, src: Tensor, out: str, p: QParams, clamp, cl
     if clamp is None:
         return []
     return [Clamp(name, f"{op}+{clamp_name}", (src.name,), Tensor(out, src.shape, p.dtype, p), *clamp)]
-
-
-
-CONV_ATTRS = {"group": 1, "pads": None, "auto_pad": "NOTSET", "strides": None, "dilations": None,
-              "kernel_shape": None}
-
-
-def conv_attrs(node, a: dict, in_shape: tuple[int, ...], w_shape: tuple[int, ...]):
-    """``(geometry, out_shape)`` of a 2-D Conv/QLinearConv: ``geometry`` holds the
-    :class:`~systolica.driver.models.QConv2d` fields ``strides``, ``pads`` (top, left,
-    bottom, right), ``dilations``, ``groups``."""
-    if len(in_shape) != 3 or len(w_shape) != 4:
-        raise node_error(node, f"input per sample {list(in_shape)}, weight {list(w_shape)}: only 2-D "
-                         "convolution (NCHW input, (M, C/group, kh, kw) weight) is supported")
-    kernel = list(w_shape[2:])
-    if a["kernel_shape"] is not None and list(a["kernel_shape"]) != kernel:
-        raise node_error(node, f"kernel_shape={list(a['kernel_shape'])} differs from the weight's {kernel}")
-    group = int(a["group"])
-    if group < 1 or in_shape[0] % group or w_shape[0] % group or w_shape[1] * group != in_shape[0]:
-        raise node_error(node, f"group={group}: input has {in_shape[0]} channels, weight {list(w_shape)}")
-    try:
-        strides, dil, begins, ends, out = conv_geometry(in_shape[1:], kernel, a["strides"], a["pads"],
-                                                        a["dilations"], a["auto_pad"])
-    except NumericsError as e:
-        raise node_error(node, str(e)) from None
-    geometry = dict(strides=tuple(strides), pads=(begins[0], begins[1], ends[0], ends[1]),
-                    dilations=tuple(dil), groups=group)
-    return geometry, (int(w_shape[0]), *out)

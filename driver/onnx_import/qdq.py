@@ -34,8 +34,8 @@ import numpy as np
 from .accel import accelerator_layer
 from .graph import QParams, node_error
 from .host_ops import Add, AveragePool, GlobalAveragePool, Requantize, Stage, Tensor
-from .lower import (CONV_ATTRS, POOL_ATTRS, Const, Deq, DeqConst, Lowering, Pending, clamp_stage,
-                    conv_attrs, handler, pool_geometry)
+from .geometry import CONV_ATTRS, POOL_ATTRS, conv_attrs, pool_geometry
+from .lower import Const, Deq, DeqConst, Lowering, Pending, clamp_stage, handler
 
 __all__: list[str] = []
 

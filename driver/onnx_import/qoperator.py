@@ -20,8 +20,8 @@ import numpy as np
 from .accel import accelerator_layer
 from .graph import MS_DOMAIN, QParams, node_error
 from .host_ops import Add, AveragePool, GlobalAveragePool, Tensor
-from .lower import (CONV_ATTRS, POOL_ATTRS, Lowering, conv_attrs, handler, per_tensor, pool_geometry,
-                    qparams)
+from .geometry import CONV_ATTRS, POOL_ATTRS, conv_attrs, pool_geometry
+from .lower import Lowering, handler, per_tensor, qparams
 
 __all__: list[str] = []
 
