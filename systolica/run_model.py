@@ -121,8 +121,18 @@ def write_example(name: str, output: Path, *, fmt: str, activations: str, per_ch
     return 0
 
 
+def _missing(*packages: str) -> str | None:
+    import importlib.util
+
+    return next((p for p in packages if importlib.util.find_spec(p) is None), None)
+
+
 def main_run(args, cfg) -> int:
     """The ``run`` subcommand (the CLI parses, this runs); errors print one line, exit 2."""
+    missing = _missing("onnx", *(["onnxruntime"] if args.check else []))
+    if missing:
+        print(f"systolica run: needs the '{missing}' package: pip install 'systolica[onnx]'", file=sys.stderr)
+        return 2
     from .driver.onnx_import import OnnxImportError
 
     try:
@@ -134,6 +144,11 @@ def main_run(args, cfg) -> int:
 
 
 def main_example(args) -> int:
+    missing = _missing("onnx", "onnxruntime", "sklearn")
+    if missing:
+        print(f"systolica onnx-example: needs the '{missing}' package: pip install 'systolica[onnx]'",
+              file=sys.stderr)
+        return 2
     try:
         return write_example(args.name, Path(args.output), fmt=args.format, activations=args.activations,
                              per_channel=not args.per_tensor, inputs=Path(args.inputs) if args.inputs else None,
