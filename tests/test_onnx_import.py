@@ -116,6 +116,13 @@ def test_kept_relu_and_clip_run_as_clamps(op, act):
     _compare(model, f"{op} qdq {act} kept activations", golden=0)
 
 
+def test_contrib_quantize_dequantize_nodes():
+    """UseQDQContribOps: QuantizeLinear/DequantizeLinear in the com.microsoft domain."""
+    model = _model("cnn", "qdq", "s8", True, UseQDQContribOps=True)
+    assert {n.domain for n in model.graph.node if "Quantize" in n.op_type} == {"com.microsoft"}
+    _compare(model, "cnn qdq s8 contrib Q/DQ", golden=4)
+
+
 def test_uint8_symmetric_weights_run_as_int8():
     """uint8 weights with zero point 128 (QDQ, weight_type=QUInt8) are w - 128 in int8."""
     model = quantize(op_float_model("conv"), "qdq", "u8", True, weights="u8")

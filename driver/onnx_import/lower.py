@@ -26,7 +26,7 @@ import numpy as np
 
 from ...model.numerics import NumericsError
 from ...model.onnx_ops import quantize_linear
-from .graph import QTYPES, Graph, OnnxImportError, QParams, node_error
+from .graph import MS_DOMAIN, QTYPES, Graph, OnnxImportError, QParams, node_error
 from .host_ops import Clamp, Dequantize, Quantize, Requantize, Stage, Tensor
 
 __all__ = ["Const", "Deq", "DeqConst", "Pending", "Lowering", "HANDLERS", "handler", "describe_value"]
@@ -220,6 +220,7 @@ def clamp_bounds(pending: Pending, p: QParams) -> tuple[tuple[int, int] | None, 
 
 # -- shared handlers ---------------------------------------------------------------------
 @handler("QuantizeLinear")
+@handler("QuantizeLinear", domain=MS_DOMAIN)       # quantize_static's UseQDQContribOps
 def _quantize_linear(lw: Lowering, node) -> None:
     a = lw.graph.attrs(node, {"axis": 1, "saturate": 1, "block_size": 0, "output_dtype": 0})
     if a["block_size"]:
@@ -252,6 +253,7 @@ def _quantize_linear(lw: Lowering, node) -> None:
 
 
 @handler("DequantizeLinear")
+@handler("DequantizeLinear", domain=MS_DOMAIN)
 def _dequantize_linear(lw: Lowering, node) -> None:
     a = lw.graph.attrs(node, {"axis": 1, "block_size": 0})
     if a["block_size"]:
