@@ -607,7 +607,8 @@ def compile_layer(cfg: AcceleratorConfig, layer, batch: int, *, x_addr: int, w_a
         return compile_linear(cfg, layer.weight, layer.bias, layer.requant, **common)
     if layer.kind == "conv2d":
         lp = compile_conv2d(cfg, layer.weight, layer.bias, layer.requant, in_shape=layer.in_shape,
-                            stride=layer.strides, pads=layer.pads, **common)
+                            stride=layer.strides, pads=layer.pads, dilation=layer.dilations,
+                            groups=layer.groups, **common)
         if lp.out_shape[1:] != tuple(layer.out_shape):
             raise CompileError(f"conv2d: geometry gives output {lp.out_shape[1:]}, the layer says "
                                f"out_shape={tuple(layer.out_shape)}")
@@ -619,7 +620,7 @@ def compile_layer(cfg: AcceleratorConfig, layer, batch: int, *, x_addr: int, w_a
 def _weight_image(layer) -> bytes:
     if layer.kind == "linear":
         return linear_weight_image(layer.weight)
-    return conv2d_weight_image(layer.weight, int(layer.input_zero_point))
+    return conv2d_weight_image(layer.weight, int(layer.input_zero_point), layer.groups)
 
 
 # --------------------------------------------------------------------------------------
@@ -729,8 +730,11 @@ def compile_network(cfg: AcceleratorConfig, net, batch: int, *, base: int = 0) -
     commands, layers, src = [], [], x
     last = len(net.layers) - 1
     for i, layer in enumerate(net.layers):
-        lp = compile_layer(cfg, layer, batch, x_addr=src.addr, w_addr=wregs[i].addr,
-                           out_addr=outs[i].addr, wait_first=i > 0, release_last=i < last)
+        try:
+            lp = compile_layer(cfg, layer, batch, x_addr=src.addr, w_addr=wregs[i].addr,
+                               out_addr=outs[i].addr, wait_first=i > 0, release_last=i < last)
+        except CompileError as e:
+            raise CompileError(f"layer {i} ({layer.kind}): {e}") from None
         if i > 0:
             commands.append(barrier())
         commands += lp.commands

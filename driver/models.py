@@ -346,17 +346,23 @@ class _QLayer:
 
 @dataclass(frozen=True, eq=False)
 class QConv2d(_QLayer):
-    """Quantized 2-D convolution, NCHW: ``weight`` int8 ``(M, C, kh, kw)`` as
+    """Quantized 2-D convolution, NCHW: ``weight`` int8 ``(M, C/groups, kh, kw)`` as
     :func:`~systolica.model.reference.conv_integer` takes it; ``in_shape`` ``(C, H, W)``,
     ``out_shape`` ``(M, OH, OW)``; ``strides`` ``(sh, sw)``; ``pads`` ONNX order
-    ``(top, left, bottom, right)``, padding with the input zero point."""
+    ``(top, left, bottom, right)``, padding with the input zero point; ``dilations``
+    ``(dh, dw)``; ``groups`` divides C and M (depthwise: ``groups == C``)."""
 
     kind: ClassVar[str] = "conv2d"
     strides: tuple[int, int] = (1, 1)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilations: tuple[int, int] = (1, 1)
+    groups: int = 1
 
     def _weight_shape(self):
-        return (self.out_shape[0], self.in_shape[0], *np.shape(self.weight)[2:])
+        if self.groups < 1 or self.in_shape[0] % self.groups or self.out_shape[0] % self.groups:
+            raise ValueError(f"groups={self.groups}: must divide the input channels {self.in_shape[0]} "
+                             f"and the output channels {self.out_shape[0]}")
+        return (self.out_shape[0], self.in_shape[0] // self.groups, *np.shape(self.weight)[2:])
 
 
 @dataclass(frozen=True, eq=False)
@@ -404,7 +410,11 @@ class QuantizedNet:
         lines = [f"{self.name} ({self.scheme}): input {self.input_shape} int8 "
                  f"scale {self.input_scale:.6g} zp {self.input_zero_point}"]
         for i, l in enumerate(self.layers):
-            geo = f" stride {l.strides} pads {l.pads}" if isinstance(l, QConv2d) else ""
+            geo = ""
+            if isinstance(l, QConv2d):
+                geo = f" stride {l.strides} pads {l.pads}"
+                geo += f" dilation {l.dilations}" if l.dilations != (1, 1) else ""
+                geo += f" groups {l.groups}" if l.groups != 1 else ""
             lines.append(f"  {i}: {l.kind} {l.in_shape} -> {l.out_shape}{geo} w {l.weight.shape} "
                          f"{l.activation}, out scale {l.output_scale:.6g} zp {l.output_zero_point}")
         return "\n".join(lines)
@@ -484,8 +494,8 @@ def run_layer(layer: QLayer, x_q: np.ndarray) -> np.ndarray:
         raise ValueError(f"{layer.kind}: need int8 (N, {layer.in_shape}), got {x_q.dtype} {x_q.shape}")
     zp = np.int8(layer.input_zero_point)
     if isinstance(layer, QConv2d):
-        acc = conv_integer(x_q, layer.weight, zp, layer.weight_zero_point,
-                           strides=layer.strides, pads=layer.pads)
+        acc = conv_integer(x_q, layer.weight, zp, layer.weight_zero_point, strides=layer.strides,
+                           pads=layer.pads, dilations=layer.dilations, group=layer.groups)
         return requantize(acc, layer.requant, bias=layer.bias, axis=1)
     acc = matmul_integer(x_q.reshape(len(x_q), -1), layer.weight, zp, layer.weight_zero_point)
     return requantize(acc, layer.requant, bias=layer.bias, axis=-1)

@@ -1,5 +1,6 @@
 """Command line: ``systolica generate`` (Verilog), ``systolica demo``, ``systolica gemm``,
-``systolica bench``, ``systolica fuzz``."""
+``systolica bench``, ``systolica fuzz``, ``systolica run`` (an ONNX model),
+``systolica onnx-example``."""
 
 from __future__ import annotations
 
@@ -90,6 +91,47 @@ def cmd_fuzz(args) -> int:
             return 2
     return run_fuzz_command(args.n, args.seed, args.configs, args.batch, args.replay)
 
+# -- ONNX models: systolica run / systolica onnx-example (systolica/run_model.py) ------------
+def cmd_run(args) -> int:
+    from .run_model import main_run
+
+    return main_run(args, _config_from_args(args))
+
+
+def cmd_onnx_example(args) -> int:
+    from .run_model import main_example
+
+    return main_example(args)
+
+
+def _add_onnx_commands(sub) -> None:
+    r = sub.add_parser("run", help="run a quantized ONNX model (onnxruntime.quantization, QDQ or QOperator) "
+                       "on the accelerator")
+    r.add_argument("model", help="the .onnx model")
+    r.add_argument("--input", required=True, help="float input, .npy, batch first")
+    r.add_argument("--output", required=True, help="where to write the model's output (.npy)")
+    r.add_argument("--backend", choices=["golden", "rtl", "reference"], default="golden",
+                   help="golden (machine model, default), rtl (Verilator) or reference (layer math)")
+    r.add_argument("--batch", type=int, default=64, help="samples per accelerator program (default 64)")
+    r.add_argument("--check", action="store_true",
+                   help="also run onnxruntime's exact result and count identical outputs")
+    _add_config_args(r)
+    r.set_defaults(func=cmd_run)
+    e = sub.add_parser("onnx-example", help="write a quantized digits or op model (and digits inputs) "
+                       "to try systolica run with")
+    e.add_argument("name", help="mlp, cnn, or an op model: conv, conv_relu, conv_clip, conv_strided, "
+                   "conv_depthwise, matmul, gemm, add, maxpool, averagepool, globalaveragepool, reshape")
+    e.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    e.add_argument("--format", choices=["qdq", "qoperator"], default="qdq", help="default qdq")
+    e.add_argument("--activations", choices=["u8", "s8"], default="u8", help="default u8")
+    e.add_argument("--per-tensor", action="store_true", dest="per_tensor",
+                   help="per-tensor weights (default per channel)")
+    e.add_argument("--inputs", help="also write digits as the model's float input (.npy)")
+    e.add_argument("--samples", type=int, default=None, help="how many digits (default all)")
+    e.add_argument("--split", choices=["test", "train", "all"], default="test",
+                   help="which digits (default test: 360)")
+    e.set_defaults(func=cmd_onnx_example)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="systolica", description=__doc__)
@@ -137,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     fz.add_argument("--batch", type=int, default=50, help="cases per harness run (default 50)")
     fz.add_argument("--replay", help="run one case again, as a mismatch line prints it")
     fz.set_defaults(func=cmd_fuzz)
+
+    _add_onnx_commands(sub)
 
     args = parser.parse_args(argv)
     try:

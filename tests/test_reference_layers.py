@@ -1,7 +1,8 @@
 """The layer API of model/reference.py against references nobody here wrote, bit for bit.
 
 Where onnxruntime has the operator, the layer is compared with a one-node ONNX model run on
-onnxruntime's CPU kernels:
+onnxruntime's CPU kernels (uint8 x int8 as its exact uint8 x uint8 equivalent on x86 CPUs
+without VNNI, see tests/ort_kernels.py):
 
     linear (onnx scheme)          QLinearMatMul (no bias); QLinearConv 1x1 (with bias)
     conv2d (onnx scheme)          QLinearConv (bias, groups, depthwise, dilation, pads)
@@ -32,6 +33,8 @@ import onnxruntime as ort
 import pytest
 from onnx import helper, numpy_helper
 
+from ort_kernels import exact_operands
+from systolica.model import ort_contrib
 from systolica.model import reference as ref
 from systolica.model.numerics import NumericsError, RequantParams
 
@@ -76,6 +79,7 @@ def _ort_graph(nodes, inputs: dict[str, np.ndarray], inits: dict[str, np.ndarray
 
 def _ort_op(op: str, names, values, runtime: set[str], out_dtype, opset: int = 13,
             domain: str = "", **attrs) -> np.ndarray:
+    names, values = exact_operands(op, names, values)
     node = helper.make_node(op, list(names), ["y"], domain=domain or None, **attrs)
     inputs = {n: v for n, v in zip(names, values) if n in runtime}
     inits = {n: v for n, v in zip(names, values) if n not in runtime and n}
@@ -829,7 +833,7 @@ def _vector_order(a, b, a_s, a_zp, b_s, b_zp, y_s, y_zp, dtype, fixed: str) -> n
     "plain" (two products, one add, no fma) or "fma_b" (fma on rb*b_zp); for picking inputs."""
     f = np.float32
     ra, rb = f(f(a_s) / f(y_s)), f(f(b_s) / f(y_s))
-    fma = lambda p, q, r: ref._fma_f32(*np.broadcast_arrays(f(p), f(q), f(r)))  # noqa: E731
+    fma = lambda p, q, r: ort_contrib._fma_f32(*np.broadcast_arrays(f(p), f(q), f(r)))  # noqa: E731
     if fixed == "plain":
         part = f(f(ra * f(a_zp)) + f(rb * f(b_zp)))
     else:
@@ -844,7 +848,7 @@ def _scalar_order(a, b, a_s, a_zp, b_s, b_zp, y_s, y_zp, dtype) -> np.ndarray:
     vectorised, only to pick one-element inputs where it differs from the vector order."""
     f = np.float32
     ra, rb = f(f(a_s) / f(y_s)), f(f(b_s) / f(y_s))
-    fma = lambda p, q, r: ref._fma_f32(*np.broadcast_arrays(f(p), f(q), f(r)))  # noqa: E731
+    fma = lambda p, q, r: ort_contrib._fma_f32(*np.broadcast_arrays(f(p), f(q), f(r)))  # noqa: E731
     fixed = f(y_zp) - fma(rb, b_zp, f(ra * f(a_zp)))
     v = fma(b.astype(f), rb, fma(a.astype(f), ra, fixed))
     lo, hi = _qrange(dtype)
