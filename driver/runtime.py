@@ -84,8 +84,9 @@ def _rtl_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
     DRAM is copied back into ``dram``. ``schedule`` is the hardware's own."""
     from ..sim.native_top import run_program_native
 
-    out = run_program_native(cfg, _padded(dram), program_base, window,
-                             program_len=(len(dram) - program_base) // 64)
+    slots = (len(dram) - program_base) // 64
+    out = run_program_native(cfg, _padded(dram), program_base, window, program_len=slots,
+                             max_cycles=max(1_000_000, 5_000 * slots))
     dram[:] = out.dram[:len(dram)]
     return _rtl_result(out)
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Module, Mux, Signal
+from amaranth.hdl import C, Module, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

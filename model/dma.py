@@ -91,7 +91,7 @@ __all__ = [
     "DIMS", "SIZE_RANGE", "STRIDE_RANGE", "PAD_RANGE", "ELEM_BYTES", "AXI_MAX_BEATS",
     "AXI_PAGE_BYTES", "TARGETS", "DmaError", "DescriptorError", "TensorDescriptor", "Burst",
     "Loaded", "runs", "axi_bursts", "bursts", "touched_bytes", "check", "dma_load",
-    "dma_store", "dma_command_layout", "command_fields", "encode_command", "descriptor_from_fields",
+    "dma_store", "dma_command_layout", "command_fields", "encode_command", "descriptor_from_fields", "load_rows",
 ]
 
 DIMS = 4
@@ -120,6 +120,8 @@ class DescriptorError(ValueError):
 
 
 def _int(name: str, value, lo: int, hi: int) -> int:
+    if type(value) is int and lo <= value <= hi:      # the common case, fast
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise DescriptorError(f"{name}={value!r}: must be an integer in {lo}..{hi}")
     if not lo <= value <= hi:
@@ -135,6 +137,8 @@ def _dims(name: str, values, fill: int, lo: int, hi: int) -> tuple[int, ...]:
     if not 1 <= len(values) <= DIMS:
         raise DescriptorError(f"{name}={values!r}: must be 1..{DIMS} integers, outermost first")
     values = (fill,) * (DIMS - len(values)) + values
+    if all(type(v) is int and lo <= v <= hi for v in values):
+        return values
     return tuple(_int(f"{name}[{d}]", v, lo, hi) for d, v in enumerate(values))
 
 
@@ -363,19 +367,27 @@ def dma_load(cfg: AcceleratorConfig, dram, window: tuple[int, int], desc: Tensor
              row: int, target: str = "spad") -> Loaded:
     """Load ``desc`` from ``dram`` (bytes-like, address 0 first) into on-chip rows from ``row``."""
     error = check(cfg, window, desc, row, target)
-    _, width, bits = _memory(cfg, target)
+    _, width, _ = _memory(cfg, target)
     if error is not DmaError.OK:
         return Loaded(np.zeros((0, width), dtype=np.int64), error)
+    return Loaded(load_rows(cfg, dram, desc, target), DmaError.OK)
+
+
+def load_rows(cfg: AcceleratorConfig, dram, desc: TensorDescriptor, target: str = "spad") -> np.ndarray:
+    """The on-chip rows a load of ``desc`` gives (no checks: :func:`dma_load` checks first)."""
+    _, width, bits = _memory(cfg, target)
     mem, addr = _element_bytes(dram, desc)
     tensor = mem[addr].view(f"<i{desc.elem_bytes}")[..., 0].astype(np.int64)
-    padded = np.pad(tensor, list(zip(desc.pad_before, desc.pad_after)),
-                    constant_values=desc.pad_value)
+    if any(desc.pad_before) or any(desc.pad_after):
+        padded = np.pad(tensor, list(zip(desc.pad_before, desc.pad_after)), constant_values=desc.pad_value)
+    else:
+        padded = tensor
     if desc.transpose:
         padded = padded.swapaxes(2, 3)
     vectors = padded.reshape(-1, padded.shape[3])
     rows = np.zeros((len(vectors), width), dtype=np.int64)
     rows[:, :vectors.shape[1]] = vectors
-    return Loaded(wrap(rows, bits), DmaError.OK)
+    return wrap(rows, bits)
 
 
 def dma_store(cfg: AcceleratorConfig, source, dram: bytearray, window: tuple[int, int],

@@ -39,7 +39,7 @@ __all__ = [
     "COMMAND_BYTES", "Opcode", "Queue", "QUEUE_OF", "Status", "TOKEN_BITS", "TOKEN_MAX",
     "TOKEN_CHANNELS", "PREV", "NEXT", "token_bits", "pops", "pushes", "tokens_legal",
     "header_layout", "compute_layout", "requant_layout", "command_layout", "Command", "encode",
-    "decode", "IsaError", "encode_program", "check_command", "check_decoded", "tile_rows",
+    "decode", "decode_command", "IsaError", "encode_program", "check_command", "check_decoded", "tile_rows",
 ]
 
 #: Bytes of one command in DRAM (the fetch unit reads whole commands).
@@ -278,10 +278,25 @@ def check_command(cfg: AcceleratorConfig, raw: int, window: tuple[int, int]) -> 
     :mod:`.machine`).
     """
     try:
-        cmd = unpack(command_layout(cfg), raw)
+        cmd = decode_command(cfg, raw)
     except ValueError:  # not an Opcode
         return Status.ILLEGAL_OPCODE, DmaError.OK
     return check_decoded(cfg, cmd, window)
+
+
+_MEMBER = {Opcode.LOAD: "dma", Opcode.STORE: "dma", Opcode.COMPUTE: "compute", Opcode.REQUANT: "requant"}
+
+
+def decode_command(cfg: AcceleratorConfig, raw: int) -> dict:
+    """``{"header": ..., "body": {member: ...}}`` with only the body view the opcode uses
+    (:func:`decode` gives them all); ``ValueError`` when the opcode is not one."""
+    layout = command_layout(cfg)
+    header = unpack(layout["header"].shape, raw)
+    member = _MEMBER.get(header["opcode"])
+    body = layout["body"]
+    if member is None:
+        return {"header": header, "body": {}}
+    return {"header": header, "body": {member: unpack(body.shape[member].shape, raw >> body.offset)}}
 
 
 def check_decoded(cfg: AcceleratorConfig, cmd: dict, window: tuple[int, int]) -> tuple[Status, DmaError]:
@@ -305,7 +320,7 @@ def _check_dma(cfg: AcceleratorConfig, d: dict, store: bool, window) -> tuple[St
     if bool(d["store"]) != store:
         return Status.DMA, DmaError.BAD_DESCRIPTOR
     try:
-        desc = descriptor_from_fields(d)
+        desc = d["_desc"] = descriptor_from_fields(d)   # kept for whoever runs the command
     except DescriptorError:
         return Status.DMA, DmaError.BAD_DESCRIPTOR
     err = dma_check(cfg, window, desc, d["row"], "acc" if d["target"] else "spad", store=store)

@@ -66,12 +66,11 @@ import numpy as np
 
 from . import array as golden
 from .array import Dataflow, wrap
-from .bits import unpack
 from .bus import Fault, byte_fault, check_faults, faulted_blocks, read_error, write_error
 from .config import AcceleratorConfig
-from .dma import DmaError, TensorDescriptor, descriptor_from_fields, dma_load, dma_store
+from .dma import DmaError, TensorDescriptor, descriptor_from_fields, dma_store, load_rows
 from .isa import (COMMAND_BYTES, QUEUE_OF, TOKEN_CHANNELS, TOKEN_MAX, Opcode, Queue, Status,
-                  check_decoded, command_layout, pops, pushes, tile_rows)
+                  check_decoded, decode_command, pops, pushes, tile_rows)
 from .requant import RESET_LANE, requant_lanes
 
 __all__ = ["Status", "Counters", "Result", "Machine", "run", "fetch_one", "fetched", "SCHEDULES", "Fault",
@@ -254,7 +253,7 @@ class Machine:
                 self.lanes[j] = dict(r["params"])
             return DmaError.OK
         d = body["dma"]
-        desc = descriptor_from_fields(d)
+        desc = d.get("_desc") or descriptor_from_fields(d)
         target = "acc" if d["target"] else "spad"
         nbytes = int(np.prod(desc.sizes)) * desc.elem_bytes
         if op is Opcode.STORE:
@@ -286,10 +285,9 @@ class Machine:
             view = bytearray(dram) + bytes(max(0, hi - len(dram)))
             for a, b in faulted_blocks(p.faults, p.size, lo, hi):
                 view[a:b] = bytes(b - a)
-        loaded = dma_load(self.cfg, view, p.window, desc, row, target)
-        assert loaded.error is DmaError.OK, "checked at fetch"
+        rows = load_rows(self.cfg, view, desc, target)      # checked at fetch
         mem = self.spad if target == "spad" else self.acc
-        mem[row:row + len(loaded.rows)] = loaded.rows
+        mem[row:row + len(rows)] = rows
         return err
 
     def _store(self, desc: TensorDescriptor, row: int, target: str, dram, p: _Program) -> DmaError:
@@ -325,7 +323,7 @@ def fetch_one(cfg: AcceleratorConfig, dram, base: int, idx: int, length: int, wi
         return (idx, Status.DMA, bus), None
     raw = int.from_bytes(dram[addr:addr + COMMAND_BYTES], "little")
     try:
-        cmd = unpack(command_layout(cfg), raw)
+        cmd = decode_command(cfg, raw)
     except ValueError:  # not an Opcode
         return (idx, Status.ILLEGAL_OPCODE, DmaError.OK), None
     status, dma_error = check_decoded(cfg, cmd, window)

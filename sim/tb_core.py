@@ -15,7 +15,7 @@ from ..hw.accumulator import acc_dma_write_layout, acc_row_layout
 from ..hw.scratchpad import spad_write_layout
 from ..model.array import Dataflow
 from ..model.bits import pack, unpack
-from ..model.isa import Opcode, compute_layout
+from ..model.isa import compute_layout
 from ..model.machine import Machine
 from .tb_common import CFG, next_cycle, rng_for, start
 

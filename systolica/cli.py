@@ -65,6 +65,10 @@ def cmd_generate(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
+    if args.rtl_samples is not None and args.rtl_samples < 1:
+        print(f"systolica demo: --rtl-samples={args.rtl_samples}: must be at least 1 (default: the whole "
+              "test set)", file=sys.stderr)
+        return 2
     return run_demo(rows=args.rows, cols=args.cols, rtl_samples=args.rtl_samples, scheme=args.scheme,
                     seed=args.seed)
 
@@ -147,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("demo", help="quantized digits MLP/CNN on the accelerator: golden and RTL")
     d.add_argument("--rows", type=int, default=8, help="PE rows (default 8)")
     d.add_argument("--cols", type=int, default=8, help="PE columns (default 8)")
-    d.add_argument("--rtl-samples", type=int, default=8, dest="rtl_samples",
-                   help="test images run on the RTL (default 8)")
+    d.add_argument("--rtl-samples", type=int, default=None, dest="rtl_samples",
+                   help="test images run on the RTL (default: the whole test set)")
     d.add_argument("--scheme", choices=["tflite", "onnx"], default="tflite",
                    help="requantization scheme (default tflite)")
     d.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
