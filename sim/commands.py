@@ -96,31 +96,38 @@ def random_compute_fields(rng: np.random.Generator, cfg: AcceleratorConfig) -> d
 
 
 def random_lane_params(rng: np.random.Generator) -> dict:
-    """One lane's parameter word: often valid, with every way of being invalid."""
+    """One lane's parameter word: mostly valid and *observable* (scales that keep typical
+    sums of int8 products apart instead of saturating them), with every way of being
+    invalid now and then."""
     scheme = int(rng.integers(2))
-    shift = int(rng.integers(-31, 31)) if rng.random() < 0.9 else _pick(rng, [-32, 31, -31, 30])
+    r = rng.random()
+    shift = int(rng.integers(-16, 1)) if r < 0.7 else int(rng.integers(-31, 31)) if r < 0.9 \
+        else _pick(rng, [-32, 31, -31, 30])
+    multiplier = int(rng.integers(1 << 30, 1 << 31)) if rng.random() < 0.7 else int(rng.integers(0, 1 << 31))
     r = rng.random()
     if r < 0.7:
-        scale = int(np.float32(rng.uniform(1e-4, 4.0)).view(np.uint32))
+        scale = int(np.float32(2.0 ** rng.uniform(-14, 0)).view(np.uint32))
     elif r < 0.8:
+        scale = int(np.float32(rng.uniform(1e-4, 4.0)).view(np.uint32))
+    elif r < 0.88:
         scale = int(rng.integers(1, 1 << 23))                       # subnormal
     else:
         scale = _pick(rng, [0, 0x7F800000, 0x7FC00000, 0xBF800000, 0x80000000, 0x7F7FFFFF, 1])
-    if rng.random() < 0.5:
-        lo, hi = -128, 127
+    lo, hi = (-128, 127) if rng.random() < 0.5 else (0, 255)
+    zp = int(rng.integers(lo, hi + 1)) if rng.random() < 0.5 else (0 if lo < 0 else 128)
+    if rng.random() < 0.6:
+        a, b = lo, hi
     else:
-        lo, hi = 0, 255
-    zp = int(rng.integers(lo, hi + 1))
-    a, b = sorted(int(x) for x in rng.integers(lo, hi + 1, size=2))
-    if rng.random() < 0.1:
-        a, b = b, a
+        a, b = sorted(int(x) for x in rng.integers(lo, hi + 1, size=2))
+        if rng.random() < 0.1:
+            a, b = b, a
     if rng.random() < 0.05:
         zp = int(rng.integers(-256, 256))
     if rng.random() < 0.05:
         a = int(rng.integers(-256, 256))
-    return {"scheme": scheme, "single": int(rng.integers(2)), "bias": int(rng.integers(-(1 << 31), 1 << 31)),
-            "multiplier": int(rng.integers(0, 1 << 31)), "shift": shift, "scale": scale,
-            "zero_point": zp, "qmin": a, "qmax": b}
+    bias = int(rng.integers(-(1 << 12), 1 << 12)) if rng.random() < 0.8 else int(rng.integers(-(1 << 31), 1 << 31))
+    return {"scheme": scheme, "single": int(rng.integers(2)), "bias": bias, "multiplier": multiplier,
+            "shift": shift, "scale": scale, "zero_point": zp, "qmin": a, "qmax": b}
 
 
 def random_requant_fields(rng: np.random.Generator, cfg: AcceleratorConfig) -> dict:
