@@ -13,7 +13,7 @@ from systolica.demo import demo_config
 from systolica.driver.runtime import linear_image
 from systolica.model.dma import TensorDescriptor
 from systolica.model.isa import COMMAND_BYTES, Command, Opcode, encode
-from systolica.model.machine import run
+from systolica.model.machine import Status, run
 from systolica.model.numerics import RequantParams
 from systolica.sim.native import Case, DramSettings, DumpDram, NativeJob, Poke, Stalls, run_native
 from systolica.sim.native_build import build_native
@@ -98,3 +98,69 @@ def test_next_program_after_a_load_error_finishes():
                                                                  "queues")
     assert a.status["error"] == first.status.value
     assert (b.status["error"], b.timer is not None, dram == golden) == (second.status.value, True, True), b.status
+
+
+def _programs(*programs, stall: float = 0.3, seed: int = 5):
+    """Run several (image patch, base, window, PROGRAM_LEN) programs one after another
+    without reset on one DRAM image; returns each program's read-back and the final DRAM."""
+    image = bytearray(1 << 16)
+    steps = []
+    for patch, base, window, length in programs:
+        steps += [Poke(base, patch)] + program_steps(base, length, window, max_cycles=50_000)
+    steps.append(DumpDram())
+    case = Case(bytes(image), steps, settings=DramSettings(model="queues", stall=Stalls.all(stall), seed=seed),
+                limits=declared_limits(CFG), fresh=True)
+    (res,) = run_native(build_native(CFG), NativeJob([case]))
+    assert res.violation_count == 0, res.report()
+    out, at = [], 0
+    for patch, base, window, length in programs:
+        n = len(program_steps(base, length, window)) + 1
+        out.append(read_back(res.steps[at + 1:at + n]))
+        at += n
+    return out, res.dumps[0]
+
+
+def test_a_tile_of_count_zero_is_an_error_not_a_hang():
+    """A WS COMPUTE with count 0 waited forever for results that never come (the first
+    controller handed it to the execute unit): now the fetch unit rejects it
+    (COMPUTE_RANGE at its index), the load before it runs, and the next program is clean."""
+    from systolica.model.bits import pack
+    from systolica.model.isa import command_layout, encode_program
+
+    load = Command(Opcode.LOAD, {"desc": TensorDescriptor.dense(0x8000, (2, 8)), "row": 0})
+    zero = pack(command_layout(CFG), {"header": {"opcode": Opcode.COMPUTE},
+                                      "body": {"compute": {"dataflow": 0, "a_row": 0, "b_row": 8, "c_row": 0,
+                                                           "count": 0}}})
+    bad = encode(CFG, load) + zero.to_bytes(COMMAND_BYTES, "little")
+    good = encode_program(CFG, [load, Command(Opcode.STORE, {"desc": TensorDescriptor.dense(0x9000, (2, 8)),
+                                                             "row": 0})])
+    (a, b), dram = _programs((bad, 0x1000, (0, 1 << 16), 10), (good, 0x2000, (0, 1 << 16), 10))
+    assert (a.status["error"], a.status["error_index"]) == (Status.COMPUTE_RANGE.value, 1)
+    assert a.counters["load_commands"] == 1 and a.counters["exec_commands"] == 0
+    assert b.status["error"] == Status.OK.value and b.counters["store_commands"] == 1
+
+
+def test_a_command_a_deadlocked_fetch_held_does_not_run_in_the_next_program():
+    """Found by the fuzzer in the first cut of the new controller: a program deadlocks with
+    the store queue full and the fetch unit holding one more STORE; that STORE slipped into
+    the flushed queue and ran in the next program. Now nothing moves between programs."""
+    from systolica.model.isa import encode_program
+
+    stores = [Command(Opcode.STORE, {"desc": TensorDescriptor.dense(0x9000 + 64 * i, (1, 8)), "row": 0},
+                      pop_prev=True) for i in range(CFG.queue_depth + 2)]
+    deadlock = encode_program(CFG, stores)
+    nothing = encode_program(CFG, [])
+    (a, b), dram = _programs((deadlock, 0x1000, (0, 1 << 16), 100), (nothing, 0x2000, (0, 1 << 16), 10))
+    assert (a.status["error"], a.status["error_index"]) == (Status.DEADLOCK.value, 0)
+    assert b.status["error"] == Status.OK.value and b.counters["store_commands"] == 0
+    assert dram[0x9000:0x9000 + 64 * len(stores)] == bytes(64 * len(stores))    # no store ran
+
+
+def test_an_unaligned_program_base_is_refused_before_any_read():
+    """PROGRAM_BASE 8 bytes below a 4 KiB boundary: the first controller issued a 64-byte
+    fetch burst across the boundary (AR_4K); now PROGRAM_ALIGN at index 0, no read."""
+    from systolica.model.isa import encode_program
+
+    program = encode_program(CFG, [])
+    (a,), _ = _programs((program, 0x1000 - 8, (0, 1 << 16), 10))
+    assert (a.status["error"], a.status["error_index"]) == (Status.PROGRAM_ALIGN.value, 0)
