@@ -181,13 +181,14 @@ def _compare(want, rb, status: Status, hw_dram: bytes, golden: bytes, aborting: 
     return problems
 
 
-def run_cases(specs: list[CaseSpec], totals: FuzzTotals | None = None) -> list[Mismatch]:
-    """Run cases of one configuration in one harness process."""
+def run_cases(specs: list[CaseSpec], totals: FuzzTotals | None = None, cfg=None) -> list[Mismatch]:
+    """Run cases of one configuration in one harness process (``cfg``: instead of the
+    random configuration of the specs' seed)."""
     from .native import NativeJob, run_native
     from .native_build import build_native
 
     t0 = time.perf_counter()
-    cases = [build_case(s) for s in specs]
+    cases = [build_case(s, cfg) for s in specs]
     cfg = cases[0].cfg
     assert all(c.cfg == cfg for c in cases), "one configuration per batch"
     job, lengths = NativeJob(), []
@@ -211,12 +212,12 @@ def run_cases(specs: list[CaseSpec], totals: FuzzTotals | None = None) -> list[M
     return out
 
 
-def shrink(m: Mismatch, budget: int = 60) -> Mismatch:
+def shrink(m: Mismatch, budget: int = 60, cfg=None) -> Mismatch:
     """The smallest failing case found by trying :func:`~.fuzz_cases.smaller` steps."""
     best = m
     for _ in range(budget):
         for candidate in smaller(best.spec):
-            found = run_cases([candidate])
+            found = run_cases([candidate], cfg=cfg)
             if found:
                 best = found[0]
                 break
@@ -225,24 +226,25 @@ def shrink(m: Mismatch, budget: int = 60) -> Mismatch:
     return best
 
 
-def replay(text: str) -> list[Mismatch]:
-    return run_cases([CaseSpec.parse(text)])
+def replay(text: str, cfg=None) -> list[Mismatch]:
+    return run_cases([CaseSpec.parse(text)], cfg=cfg)
 
 
 def run_fuzz(n: int, seed: int, configs: int = 6, batch: int = 50, progress=None,
-             stop_after: int = 3) -> FuzzTotals:
-    """At least ``n`` programs over ``configs`` configurations (seeds ``seed..``)."""
+             stop_after: int = 3, cfg=None) -> FuzzTotals:
+    """At least ``n`` programs over ``configs`` configurations (seeds ``seed..``), or all
+    on ``cfg``."""
     totals = FuzzTotals()
     case_seed = seed * 1_000_003
     t0 = time.perf_counter()
     k = 0
     while totals.programs < n and len(totals.mismatches) < stop_after:
-        cfg_seed = seed + k % configs
+        cfg_seed = seed + k % configs if cfg is None else 0
         specs = [case_spec(cfg_seed, case_seed + i) for i in range(batch)]
         case_seed += batch
         k += 1
-        found = run_cases(specs, totals)
-        totals.mismatches += [shrink(m) for m in found[:stop_after]]
+        found = run_cases(specs, totals, cfg)
+        totals.mismatches += [shrink(m, cfg=cfg) for m in found[:stop_after]]
         if progress:
             progress(totals, time.perf_counter() - t0)
     return totals

@@ -17,7 +17,7 @@ from ..model.dma import DmaError
 from ..model.isa import COMMAND_BYTES
 from .fuzz_programs import corrupt, legal_program, program_bytes
 
-__all__ = ["fuzz_config", "ProgramSpec", "CaseSpec", "case_spec", "FuzzProgram", "FuzzCase", "build_case",
+__all__ = ["fuzz_config", "check_fuzzable", "ProgramSpec", "CaseSpec", "case_spec", "FuzzProgram", "FuzzCase", "build_case",
            "KINDS"]
 
 #: How a program is made: legal ones, and each way of breaking one.
@@ -40,6 +40,14 @@ def fuzz_config(seed: int) -> AcceleratorConfig:
         spad_banks=int(rng.choice([1, 2, 4])), acc_rows=acc_rows, acc_banks=int(rng.choice([1, 2])),
         bus_bits=int(rng.choice([32, 64, 128, 256])), addr_bits=int(rng.choice([32, 32, 40])),
         queue_depth=int(rng.choice([2, 3, 4, 8])))
+
+
+def check_fuzzable(cfg: AcceleratorConfig) -> None:
+    """The fuzzer keeps ``rows + 1`` scratchpad rows and ``rows`` accumulator rows for its
+    no-op commands: a configuration needs some room beside them."""
+    if cfg.spad_rows < 2 * (cfg.rows + 1) or cfg.acc_rows < 2 * cfg.rows:
+        raise ValueError(f"configuration {cfg.name}: the fuzzer needs spad_rows >= {2 * (cfg.rows + 1)} "
+                         f"and acc_rows >= {2 * cfg.rows} (it has {cfg.spad_rows} and {cfg.acc_rows})")
 
 
 @dataclass(frozen=True)
@@ -128,9 +136,11 @@ def _program(rng, cfg, spec: ProgramSpec, data: tuple[int, int]) -> tuple[list[i
     return cmds, spec.kind
 
 
-def build_case(spec: CaseSpec) -> FuzzCase:
-    """The case ``spec`` describes: programs placed one after another, then the data."""
-    cfg = fuzz_config(spec.cfg_seed)
+def build_case(spec: CaseSpec, cfg: AcceleratorConfig | None = None) -> FuzzCase:
+    """The case ``spec`` describes: programs placed one after another, then the data.
+    ``cfg`` replaces the random configuration of ``spec.cfg_seed`` (a user's own)."""
+    cfg = cfg or fuzz_config(spec.cfg_seed)
+    check_fuzzable(cfg)
     made = []
     base = 0
     data_lo = sum(64 * (p.n * 3 + 8) for p in spec.programs)   # room for every program

@@ -14,14 +14,18 @@ from .model.config import AcceleratorConfig, ConfigError
 __all__ = ["main"]
 
 
+def _read_config(path) -> AcceleratorConfig:
+    try:
+        return AcceleratorConfig.load(path)
+    except OSError as e:
+        raise ConfigError(f"cannot read --config {path}: {e.strerror}") from None
+
+
 def _config_from_args(args) -> AcceleratorConfig:
     if args.config:
         if any(v is not None for v in (args.rows, args.cols, args.dtype, args.acc_bits, args.dataflows)):
             raise ConfigError("--config cannot be combined with --rows/--cols/--dtype/--acc-bits/--dataflows")
-        try:
-            return AcceleratorConfig.load(args.config)
-        except OSError as e:
-            raise ConfigError(f"cannot read --config {args.config}: {e.strerror}") from None
+        return _read_config(args.config)
     fields = {}
     if args.rows is not None:
         fields["rows"] = args.rows
@@ -93,7 +97,8 @@ def cmd_fuzz(args) -> int:
         if getattr(args, name) < 1:
             print(f"systolica fuzz: --{name}={getattr(args, name)}: must be at least 1", file=sys.stderr)
             return 2
-    return run_fuzz_command(args.n, args.seed, args.configs, args.batch, args.replay)
+    cfg = _read_config(args.config) if args.config else None
+    return run_fuzz_command(args.n, args.seed, args.configs, args.batch, args.replay, cfg, args.config)
 
 # -- ONNX models: systolica run / systolica onnx-example (systolica/run_model.py) ------------
 def cmd_run(args) -> int:
@@ -182,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     fz.add_argument("--configs", type=int, default=6, help="random configurations (default 6)")
     fz.add_argument("--batch", type=int, default=50, help="cases per harness run (default 50)")
     fz.add_argument("--replay", help="run one case again, as a mismatch line prints it")
+    fz.add_argument("--config", type=Path, help="fuzz this configuration (JSON) instead of random ones")
     fz.set_defaults(func=cmd_fuzz)
 
     _add_onnx_commands(sub)
