@@ -121,13 +121,15 @@ class FuzzCase:
     faults: tuple
 
 
-def _program(rng, cfg, spec: ProgramSpec, data: tuple[int, int]) -> tuple[list[int], str]:
+def _program(rng, cfg, spec: ProgramSpec, data: tuple[int, int], window: tuple[int, int]) -> tuple[list[int], str]:
+    """``data``: where loads and stores go; ``window``: the program's DRAM window (a bad
+    command must fail its check against *that*, else it runs, unsynchronised: a race)."""
     if spec.kind == "flood":
         return legal_program(rng, cfg, data, 2, flood=spec.n), f"flood of {spec.n}"
     cmds = legal_program(rng, cfg, data, spec.n)
     if spec.kind in ("bad", "deadlock"):
         for _ in range(20):
-            out, what = corrupt(rng, cfg, cmds, data)
+            out, what = corrupt(rng, cfg, cmds, window)
             if what != "none" and (spec.kind == "bad") == what.startswith("bad"):
                 return out, what
         return cmds, "legal (no corruption found)"
@@ -149,7 +151,7 @@ def build_case(spec: CaseSpec, cfg: AcceleratorConfig | None = None) -> FuzzCase
     size = data[1]
     for k, p in enumerate(spec.programs):
         rng = np.random.default_rng([spec.case_seed, k])
-        cmds, what = _program(rng, cfg, p, data)
+        cmds, what = _program(rng, cfg, p, data, (0, size))
         image = program_bytes(cmds)
         length, window, at = (1 << 32) - 1, (0, size), base
         if p.kind == "no_end":

@@ -142,6 +142,29 @@ def _add_onnx_commands(sub) -> None:
     e.set_defaults(func=cmd_onnx_example)
 
 
+def cmd_verify(args) -> int:
+    from .verify import BENCHES, run_verify
+
+    cfg = _read_config(args.config)
+    only = tuple(x.strip() for x in args.only.split(",") if x.strip()) if args.only else tuple(BENCHES)
+    bad = [x for x in only if x not in BENCHES]
+    if bad or not only:
+        print(f"systolica verify: --only {args.only!r}: unknown bench(es) {bad}, allowed "
+              f"{', '.join(BENCHES)}", file=sys.stderr)
+        return 2
+    if args.fuzz < 0:
+        print(f"systolica verify: --fuzz={args.fuzz}: must be 0 or more", file=sys.stderr)
+        return 2
+    if "fuzz" in only and args.fuzz:
+        from .sim.fuzz_cases import check_fuzzable
+        try:
+            check_fuzzable(cfg)
+        except ValueError as e:
+            print(f"systolica verify: {e}", file=sys.stderr)
+            return 2
+    return run_verify(cfg, only, args.fuzz, args.seed, Path(args.junit))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="systolica", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -191,6 +214,16 @@ def main(argv: list[str] | None = None) -> int:
     fz.set_defaults(func=cmd_fuzz)
 
     _add_onnx_commands(sub)
+
+    v = sub.add_parser("verify", help="the regression suite on your configuration: unit benches, "
+                       "compiled layers, random programs; a pass/fail table and JUnit XML")
+    v.add_argument("--config", type=Path, required=True, help="the configuration (JSON)")
+    v.add_argument("--fuzz", type=int, default=200, help="random programs (default 200; 0: none)")
+    v.add_argument("--only", help="comma list of benches (default all): array, requant, scratchpad, "
+                   "accumulator, dma, csr, core, layers, fuzz")
+    v.add_argument("--seed", type=int, default=1, help="seed of every random bench (default 1)")
+    v.add_argument("--junit", default="verify-results.xml", help="JUnit XML file (default verify-results.xml)")
+    v.set_defaults(func=cmd_verify)
 
     args = parser.parse_args(argv)
     try:
