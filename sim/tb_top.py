@@ -5,7 +5,9 @@ length and the DRAM window. DRAM is a cocotbext-axi ``AxiRam`` on the ``axi`` po
 (optionally with random stalls on every channel); the CSRs are written and read through
 ``AxiLiteMaster`` on ``axil``: window, program, doorbell, then the interrupt and STATUS.
 The final DRAM image, the status and the performance counters go to ``SYSTOLICA_RESULT``
-(``.npz``). This is also the runtime's ``rtl`` backend.
+(``.npz``). The AXI protocol rules (:mod:`.axi_rules`, the native harness's monitor in
+Python) watch both ports every cycle; any violation fails the run. This is the runtime's
+``cocotb`` backend.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
 from ..model import csr
-from .tb_common import start
+from .axi_rules import CocotbAxiChecker, watch
+from .native_top import declared_limits
+from .tb_common import CFG, start
 
 
 def _pauses(rng: random.Random, p: float):
@@ -52,6 +56,10 @@ async def run_job(dut):
                    ram.read_if.ar_channel, ram.read_if.r_channel):
             ch.set_pause_generator(_pauses(rng, stall))
     host = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "axil", bus_separator="__"), dut.clk, dut.rst)
+    # the protocol rules on both ports, every cycle (the native harness's rules, in Python)
+    checker = CocotbAxiChecker(dut, CFG.bus_bytes, lite="axil", limits=declared_limits(CFG),
+                               window=(int(job["window_lo"]), int(job["window_hi"])))
+    cocotb.start_soon(watch(dut, checker))
     await ClockCycles(dut.clk, 2)
 
     await _write64(host, "WINDOW_LO", int(job["window_lo"]))
@@ -73,6 +81,8 @@ async def run_job(dut):
     await host.write_dword(csr.offset("IRQ_STATUS"), 1)           # W1C
     await ClockCycles(dut.clk, 2)
     assert not dut.irq.value, "IRQ_STATUS write did not clear the interrupt"
+    problems = checker.take()
+    assert not problems, "AXI protocol violations:\n" + "\n".join(problems)
     np.savez(os.environ["SYSTOLICA_RESULT"], dram=np.frombuffer(ram.read(0, len(image)), dtype=np.uint8),
              status=np.array(json.dumps({k: int(getattr(v, "value", v)) for k, v in status.items()})),
              counters=np.array(json.dumps(counters)))
