@@ -129,7 +129,12 @@ def parse_info(payload: bytes) -> Info:
 
 # -- host side encoding ------------------------------------------------------------------
 class LinkError(RuntimeError):
-    """The link misbehaved (a bad reply, no reply) or the bridge reported an error status."""
+    """The link misbehaved (a bad reply, no reply) or the bridge reported an error status
+    (then ``status`` holds it)."""
+
+    def __init__(self, message: str, status: "LinkStatus | None" = None):
+        super().__init__(message)
+        self.status = status
 
 
 def request(cmd: Command, addr: int = 0, n: int = 0, payload: bytes = b"") -> bytes:

@@ -1,0 +1,49 @@
+"""The board top on a real board: the platform's clock, UART and first LED.
+
+An Amaranth platform (``amaranth-boards``: ULX3S, Arty A7) gives the clock domain (its
+default clock, and its default reset where it has one); this wraps
+:class:`~systolica.hw.board_top.BoardTop` with the platform's ``uart`` 0 (``rx``,
+``tx``) and ``led`` 0 (the interrupt), and ties the UART divisor to
+``round(clock / baud)``.
+
+Parameters
+----------
+cfg : AcceleratorConfig
+baud : int
+    Bits per second of the host link; the clock must give at least 4 cycles per bit and
+    the rounded divisor must be within 2 % of ``clock / baud``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Elaboratable, Module
+
+from ..model.config import AcceleratorConfig, ConfigError
+from .board_top import BoardTop
+from .uart_rx import DIVISOR_BITS
+
+__all__ = ["BoardPins", "uart_divisor"]
+
+
+def uart_divisor(clock_hz: float, baud: int) -> int:
+    """Clock cycles per bit; a clear error when the clock cannot make ``baud``."""
+    divisor = round(clock_hz / baud)
+    if not 4 <= divisor < 1 << DIVISOR_BITS or abs(clock_hz / divisor / baud - 1) > 0.02:
+        raise ConfigError(f"baud={baud}: a {clock_hz / 1e6:g} MHz clock cannot make it within 2 % "
+                          f"(allowed {clock_hz / (1 << DIVISOR_BITS):.0f}..{clock_hz / 4:.0f} with an "
+                          f"integer number of cycles per bit)")
+    return divisor
+
+
+class BoardPins(Elaboratable):
+    def __init__(self, cfg: AcceleratorConfig, baud: int):
+        self.cfg, self.baud = cfg, baud
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.board = board = BoardTop(self.cfg)
+        uart = platform.request("uart", 0)
+        led = platform.request("led", 0)
+        m.d.comb += [board.uart_rx.eq(uart.rx.i), uart.tx.o.eq(board.uart_tx), led.o.eq(board.irq),
+                     board.uart_divisor.eq(uart_divisor(platform.default_clk_frequency, self.baud))]
+        return m
