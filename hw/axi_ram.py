@@ -1,8 +1,10 @@
 """On-chip RAM as the accelerator's DRAM: an AXI4 subordinate plus a byte port for the host.
 
 One :class:`~amaranth.lib.memory.Memory` of ``size // bus_bytes`` words of ``bus_bits``,
-byte-writable, at byte addresses ``[0, size)``. Two ports, each a read and a write port
-on one address (so a true dual-port block RAM holds it, ``DP16KD`` on ECP5):
+byte-writable, at byte addresses ``[0, size)``, with one read and one write port on one
+address (so Yosys maps it to block RAM, ``DP16KD`` on ECP5; a second port pair would need
+cross-port read-during-write guarantees a block RAM does not give, and Yosys would build
+the RAM from flip-flops). Two users share it:
 
 - ``axi``: an AXI4 subordinate. One burst at a time, reads and writes taking turns when
   both wait. Bursts ``FIXED``, ``INCR`` and ``WRAP`` (2, 4, 8 or 16 beats, start aligned
@@ -14,9 +16,9 @@ on one address (so a true dual-port block RAM holds it, ``DP16KD`` on ECP5):
   when ``AxSIZE`` exceeds the bus width, for the reserved burst type 3 and for a
   ``WRAP`` burst of another length or an unaligned start. Read beats go out one per cycle
   with ``RREADY`` high.
-- ``host``: byte reads and writes (the UART bridge); a read's byte is valid in the cycle
-  after ``re``. Only to be used while the accelerator is idle: the two ports writing one
-  word in the same cycle give an undefined word.
+- ``host``: byte reads and writes (the UART bridge): a request (``re`` or ``we`` high
+  for one cycle) is held until no AXI burst is in progress, then served before the next
+  burst; ``done`` is high for one cycle when it is, with the read byte on ``rdata``.
 
 Parameters
 ----------
@@ -43,10 +45,11 @@ BOUNDARY_BYTES = 4096
 
 
 def host_port_signature(addr_bits: int) -> wiring.Signature:
-    """A byte port as the user (the bridge) sees it: ``addr``, ``re``, ``we``, ``wdata``
-    out, ``rdata`` in (valid the cycle after ``re``)."""
+    """A byte port as the user (the bridge) sees it: a request ``addr``, ``re`` or ``we``
+    (one cycle), ``wdata`` out; ``done`` (one cycle, later) and ``rdata`` in. One request
+    at a time: the next after ``done``."""
     return wiring.Signature({"addr": Out(addr_bits), "re": Out(1), "we": Out(1), "wdata": Out(8),
-                             "rdata": In(8)})
+                             "rdata": In(8), "done": In(1)})
 
 
 class _Burst:
@@ -109,9 +112,10 @@ class AxiRam(wiring.Component):
         rd, wr = mem.read_port(transparent_for=()), mem.write_port(granularity=8)
         b = _Burst(m, self.addr_bits, self.bus_log2, self.size)
         err = Signal()
-        m.d.comb += [rd.addr.eq(self._word(b.addr)), wr.addr.eq(self._word(b.addr)), wr.data.eq(axi.wdata),
-                     rd.en.eq(0)]
-        self._host(m, mem)
+        host_now, host_pending = self._host(m, rd, wr)      # host_now: a host request is served now
+        with m.If(~host_now):
+            m.d.comb += [rd.addr.eq(self._word(b.addr)), wr.addr.eq(self._word(b.addr)), wr.data.eq(axi.wdata),
+                         rd.en.eq(0)]
 
         r_valid, r_last = Signal(), Signal()
         issued = Signal(9)          # beats of the read burst read from the memory so far
@@ -123,12 +127,13 @@ class AxiRam(wiring.Component):
                      axi.bresp.eq(Mux(err, AxiResp.SLVERR, AxiResp.OKAY))]
         with m.FSM():
             with m.State("IDLE"):
-                take_write = axi.awvalid & (prefer_write | ~axi.arvalid)
+                m.d.comb += host_now.eq(host_pending)     # before the next burst
+                take_write = ~host_pending & axi.awvalid & (prefer_write | ~axi.arvalid)
                 with m.If(take_write):
                     m.d.comb += axi.awready.eq(1)
                     m.d.sync += b.load(aw) + [prefer_write.eq(0)]
                     m.next = "CHECK_WRITE"
-                with m.Elif(axi.arvalid):
+                with m.Elif(~host_pending & axi.arvalid):
                     m.d.comb += axi.arready.eq(1)
                     m.d.sync += b.load(ar) + [prefer_write.eq(1)]
                     m.next = "CHECK_READ"
@@ -164,14 +169,21 @@ class AxiRam(wiring.Component):
                     m.next = "IDLE"
         return m
 
-    def _host(self, m: Module, mem: Memory) -> None:
+    def _host(self, m: Module, rd, wr) -> tuple[Signal, Signal]:
+        """Hold a host request until the FSM lets it through (``host_now``), serve it on the
+        memory's ports, answer ``done`` the next cycle."""
         host = self.host
-        rd, wr = mem.read_port(transparent_for=()), mem.write_port(granularity=8)
-        lane = host.addr[:self.bus_log2]
-        lane_q = Signal.like(lane)
-        with m.If(host.re):
-            m.d.sync += lane_q.eq(lane)
-        m.d.comb += [rd.addr.eq(self._word(host.addr)), wr.addr.eq(self._word(host.addr)), rd.en.eq(host.re),
-                     wr.data.eq(Cat([host.wdata] * (self.data_bits // 8))),
-                     wr.en.eq(Mux(host.we, 1 << lane, 0)),
-                     host.rdata.eq(rd.data.word_select(lane_q, 8))]
+        pending, is_write = Signal(), Signal()
+        addr, wdata = Signal.like(host.addr), Signal(8)
+        lane_q = Signal(self.bus_log2)
+        host_now, done = Signal(), Signal()
+        with m.If(host.re | host.we):
+            m.d.sync += [pending.eq(1), is_write.eq(host.we), addr.eq(host.addr), wdata.eq(host.wdata)]
+        with m.If(host_now):
+            m.d.comb += [rd.addr.eq(self._word(addr)), wr.addr.eq(self._word(addr)), rd.en.eq(~is_write),
+                         wr.data.eq(Cat([wdata] * (self.data_bits // 8))),
+                         wr.en.eq(Mux(is_write, 1 << addr[:self.bus_log2], 0))]
+            m.d.sync += [pending.eq(0), lane_q.eq(addr[:self.bus_log2])]
+        m.d.sync += done.eq(host_now)
+        m.d.comb += [host.done.eq(done), host.rdata.eq(rd.data.word_select(lane_q, 8))]
+        return host_now, pending

@@ -1,10 +1,10 @@
 """The board top on a real board: the platform's clock, UART and first LED.
 
-An Amaranth platform (``amaranth-boards``: ULX3S, Arty A7) gives the clock domain (its
-default clock, and its default reset where it has one); this wraps
-:class:`~systolica.hw.board_top.BoardTop` with the platform's ``uart`` 0 (``rx``,
-``tx``) and ``led`` 0 (the interrupt), and ties the UART divisor to
-``round(clock / baud)``.
+An Amaranth platform (``amaranth-boards``: ULX3S, Arty A7) gives the pins; this wraps
+:class:`~systolica.hw.board_top.BoardTop` with the platform's default clock as the
+``sync`` domain (with a reset: the platform's default reset button where it has one,
+and always after configuration, through a reset synchronizer), ``uart`` 0 (``rx``,
+``tx``), ``led`` 0 (the interrupt), and ties the UART divisor to ``round(clock / baud)``.
 
 Parameters
 ----------
@@ -16,7 +16,9 @@ baud : int
 
 from __future__ import annotations
 
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Module
+from amaranth.lib import io
+from amaranth.lib.cdc import ResetSynchronizer
 
 from ..model.config import AcceleratorConfig, ConfigError
 from .board_top import BoardTop
@@ -41,6 +43,14 @@ class BoardPins(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
+        m.submodules.clk_buf = clk = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
+        m.domains.sync = ClockDomain("sync")
+        m.d.comb += ClockSignal("sync").eq(clk.i)
+        reset = Const(0)
+        if platform.default_rst is not None:
+            m.submodules.rst_buf = rst = io.Buffer("i", platform.request(platform.default_rst, dir="-"))
+            reset = rst.i
+        m.submodules.reset_sync = ResetSynchronizer(reset, domain="sync")
         m.submodules.board = board = BoardTop(self.cfg)
         uart = platform.request("uart", 0)
         led = platform.request("led", 0)

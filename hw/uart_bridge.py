@@ -211,10 +211,15 @@ class UartBridge(wiring.Component):
                 m.d.sync += [ar_done.eq(0), r.word.eq(csr.rdata)]
                 self._bus_status(m, csr.rresp)
         with m.State("COPY"):       # buffer[count] was read last cycle
-            m.d.comb += [mem.we.eq(1), rd.addr.eq(r.count + 1)]
-            m.d.sync += r.count.eq(r.count + 1)
-            with m.If(r.count == r.n):
-                m.next = "REPLY_SYNC"
+            m.d.comb += mem.we.eq(1)
+            m.next = "COPY_WAIT"
+        with m.State("COPY_WAIT"):
+            with m.If(mem.done):
+                m.d.comb += rd.addr.eq(r.count + 1)
+                m.d.sync += r.count.eq(r.count + 1)
+                m.next = "COPY"
+                with m.If(r.count == r.n):
+                    m.next = "REPLY_SYNC"
         with m.State("WAIT"):
             with m.If(self.irq):
                 m.next = "REPLY_SYNC"
@@ -241,12 +246,20 @@ class UartBridge(wiring.Component):
                 m.d.sync += r.count.eq(0)
                 m.next = "REPLY_STATUS"
         with m.State("REPLY_STATUS"):
-            m.d.comb += [tx.valid.eq(1), tx.payload.eq(r.status), crc_tx.start.eq(1),
-                         mem.re.eq(read_mem)]      # the first byte
+            m.d.comb += [tx.valid.eq(1), tx.payload.eq(r.status), crc_tx.start.eq(1)]
             with m.If(tx.ready):
                 m.next = "REPLY_CRC"
                 with m.If((r.status == LinkStatus.OK) & (reply_bytes != 0)):
                     m.next = "REPLY_DATA"
+                    with m.If(read_mem):
+                        m.next = "FETCH"
+        with m.State("FETCH"):      # READ_MEM: byte count from the DRAM
+            m.d.comb += mem.re.eq(1)
+            m.next = "FETCH_WAIT"
+        with m.State("FETCH_WAIT"):
+            with m.If(mem.done):
+                m.d.sync += r.byte.eq(mem.rdata)
+                m.next = "REPLY_DATA"
         with m.State("REPLY_DATA"):
             with m.Switch(r.cmd):
                 with m.Case(Command.PING):
@@ -254,15 +267,14 @@ class UartBridge(wiring.Component):
                 with m.Case(Command.READ_CSR):
                     m.d.comb += tx.payload.eq(r.word.word_select(r.count[:2], 8))
                 with m.Default():
-                    m.d.comb += tx.payload.eq(mem.rdata)
+                    m.d.comb += tx.payload.eq(r.byte)
             m.d.comb += tx.valid.eq(1)
             with m.If(tx.ready):
                 m.d.sync += r.count.eq(r.count + 1)
-                m.d.comb += mem.addr.eq(r.addr + r.count + 1)
                 with m.If(r.count + 1 == reply_bytes):
                     m.next = "REPLY_CRC"
-                with m.Else():
-                    m.d.comb += mem.re.eq(read_mem)     # the next byte
+                with m.Elif(read_mem):
+                    m.next = "FETCH"
         with m.State("REPLY_CRC"):
             m.d.comb += [tx.valid.eq(1), tx.payload.eq(crc_tx.crc)]
             with m.If(tx.ready):
@@ -278,5 +290,6 @@ class _Registers:
         self.payload_bytes = Signal(range(MAX_MEM_BYTES + 1))
         self.reply_bytes = Signal(range(MAX_MEM_BYTES + 1))
         self.word = Signal(32)
+        self.byte = Signal(8)           # READ_MEM: the byte being sent
         self.status = Signal(LinkStatus)
         self.idle = Signal()

@@ -117,7 +117,7 @@ def _dma(rows: int, cols: int, bus_bits: int) -> dict:
                 "cases": json.loads(res.read_text())}
 
 
-SECTIONS = ("array", "requant", "dma", "system")
+SECTIONS = ("array", "requant", "dma", "system", "fpga")
 
 
 def run_bench(out_dir: Path = Path("bench"), quick: bool = False, only: tuple[str, ...] = SECTIONS) -> int:
@@ -186,8 +186,14 @@ def _system_section(out_dir: Path, quick: bool, meta: dict) -> None:
            system_markdown(gemm, batch_rows, meta))
 
 
+def _fpga_section(out_dir: Path, quick: bool, meta: dict) -> None:
+    from .bench_fpga import fpga_section
+
+    fpga_section(out_dir, quick, meta, _write)
+
+
 _SECTION_RUNNERS = {"array": _array_section, "requant": _requant_section, "dma": _dma_section,
-                    "system": _system_section}
+                    "system": _system_section, "fpga": _fpga_section}
 
 
 def _requant_markdown(rows: list[dict], meta: dict) -> str:

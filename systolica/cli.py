@@ -1,5 +1,5 @@
 """Command line: ``systolica generate`` (Verilog), ``systolica demo``, ``systolica gemm``,
-``systolica bench``."""
+``systolica bench``, ``systolica fpga``."""
 
 from __future__ import annotations
 
@@ -81,6 +81,50 @@ def cmd_bench(args) -> int:
     return run_bench(out_dir=Path(args.output), quick=args.quick, only=only)
 
 
+# -- systolica fpga ---------------------------------------------------------------------
+def cmd_fpga(args) -> int:
+    from .fpga import CONSTRAINT_FILES, DoesNotFit, board_constraints, run_fpga
+    from .fpga_tools import ToolError
+
+    if args.write_constraints:
+        out = Path(args.write_constraints)
+        out.mkdir(parents=True, exist_ok=True)
+        for board, name in CONSTRAINT_FILES.items():
+            (out / name).write_text(board_constraints(board, args.baud))
+            print(f"wrote {out / name}")
+        return 0
+    cfg = _config_from_args(args)
+    try:
+        run_fpga(cfg, board=args.board, unit=args.unit, out_dir=Path(args.output), baud=args.baud,
+                 freq_mhz=args.freq, synth_only=args.synth_only, seed=args.seed)
+    except DoesNotFit as e:
+        print(f"systolica fpga: {e}", file=sys.stderr)
+        return 2
+    except ToolError as e:
+        print(f"systolica fpga: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_fpga_parser(sub) -> None:
+    from .fpga import BOARDS, DEFAULT_OOC_MHZ, FPGA_UNITS
+
+    f = sub.add_parser("fpga", help="synthesis, place and route and bitstream with the open flow (yowasp)")
+    _add_config_args(f)
+    f.add_argument("--board", default="ulx3s", choices=sorted(BOARDS), help="target board (default ulx3s)")
+    f.add_argument("--unit", default="board", choices=list(FPGA_UNITS),
+                   help="board: board top with pins (default); top, array: out of context on the board's FPGA")
+    f.add_argument("--baud", type=int, default=115200, help="UART bits per second of the board top (default 115200)")
+    f.add_argument("--freq", type=float, default=DEFAULT_OOC_MHZ,
+                   help=f"target MHz of out-of-context runs (default {DEFAULT_OOC_MHZ:g})")
+    f.add_argument("--synth-only", action="store_true", dest="synth_only", help="stop after synthesis")
+    f.add_argument("--seed", type=int, help="nextpnr placer seed")
+    f.add_argument("-o", "--output", default="out/fpga", help="build folder (default out/fpga)")
+    f.add_argument("--write-constraints", dest="write_constraints", metavar="DIR",
+                   help="only write every board's constraint file into DIR")
+    f.set_defaults(func=cmd_fpga)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="systolica", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -115,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
                        "utilization, batching)")
     b.add_argument("-o", "--output", default="bench", help="report folder (default bench)")
     b.add_argument("--quick", action="store_true", help="small configurations only")
-    b.add_argument("--only", help="comma list of sections: array, requant, dma, system (default all)")
+    b.add_argument("--only", help="comma list of sections: array, requant, dma, system, fpga (default all)")
     b.set_defaults(func=cmd_bench)
+
+    _add_fpga_parser(sub)
 
     args = parser.parse_args(argv)
     try:

@@ -90,12 +90,21 @@ def _bench(dut, registers: dict, dram: bytearray):
                 ctx.set(csr.rvalid, 1)
 
     async def dram_port(ctx):
+        """A request is answered ``done`` one to three cycles later (the RAM waits for bursts)."""
+        delay = 0
         async for _, _, re, we, addr, wdata in ctx.tick().sample(mem.re, mem.we, mem.addr, mem.wdata):
+            ctx.set(mem.done, 0)
             assert not (re or we) or addr < len(dram), f"byte port outside the DRAM: {addr:#x}"
-            if we:
-                dram[addr] = wdata
-            if re:
-                ctx.set(mem.rdata, dram[addr])
+            if re or we:
+                request, delay = (re, we, addr, wdata), 1 + addr % 3
+            if delay:
+                delay -= 1
+                if not delay:
+                    re, we, addr, wdata = request
+                    if we:
+                        dram[addr] = wdata
+                    ctx.set(mem.rdata, dram[addr] if re else 0)
+                    ctx.set(mem.done, 1)
 
     return csr_block, dram_port
 

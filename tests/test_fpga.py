@@ -1,0 +1,91 @@
+"""The open FPGA flow kept from rotting: constraints, a small synthesis through synth_ecp5
+with a resource check, the smallest array through nextpnr-ecp5, and refusals before place
+and route. Full place and route of real sizes is ``make fpga`` / ``systolica bench --only fpga``.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from systolica.cli import main
+from systolica.fpga import CONSTRAINT_FILES, board_constraints, run_fpga
+from systolica.fpga_report import DEVICES, DoesNotFit, check_fits
+from systolica.hw.board_pins import uart_divisor
+from systolica.model.config import AcceleratorConfig, ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+ECP5 = DEVICES["LFE5U-85F"]
+
+
+@pytest.mark.parametrize("board", sorted(CONSTRAINT_FILES))
+def test_committed_constraints_are_what_amaranth_boards_gives(board):
+    committed = (ROOT / "constraints" / CONSTRAINT_FILES[board]).read_text()
+    assert committed == board_constraints(board), \
+        f"constraints/{CONSTRAINT_FILES[board]} is stale: systolica fpga --write-constraints constraints"
+
+
+def test_constraints_name_the_pins_and_the_clock():
+    lpf = (ROOT / "constraints" / "ulx3s.lpf").read_text()
+    for needle in ('FREQUENCY PORT "clk25_0__io" 25000000.0 HZ', '"uart_0__rx__io" SITE "M1"',
+                   '"uart_0__tx__io" SITE "L4"'):
+        assert needle in lpf
+    xdc = (ROOT / "constraints" / "arty_a7_35.xdc").read_text()
+    assert "create_clock -name clk100_0__io -period 10.0" in xdc and "LOC A9" in xdc and "LOC D10" in xdc
+
+
+def test_small_top_synthesizes_for_ecp5_and_fits(tmp_path):
+    """A 2x2 accelerator top through synth_ecp5: the PE multipliers land in MULT18X18D, the
+    scratchpad, accumulator and queues somewhere, and it fits the 85F."""
+    cfg = AcceleratorConfig(rows=2, cols=2, spad_rows=16, acc_rows=16, queue_depth=2, bus_bits=32)
+    result = run_fpga(cfg, unit="top", out_dir=tmp_path, synth_only=True)
+    used = result.synth_resources
+    assert used["MULT18X18D"] >= cfg.pes, used
+    assert used["LUT4"] > 0 and used["FF"] > 0
+    check_fits(used, ECP5, "2x2 top")
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["synth_resources"] == used and report["pnr"] is None
+
+
+def test_smallest_array_places_and_routes(tmp_path):
+    """nextpnr-ecp5 out of context: the report has Fmax and a critical path that starts and
+    ends in the array's registers."""
+    result = run_fpga(AcceleratorConfig(rows=1, cols=1), unit="array", out_dir=tmp_path)
+    s = result.summary
+    (clock, fmax), = s["fmax"].items()
+    assert fmax["achieved_mhz"] > 0 and fmax["constraint_mhz"] == 100
+    path = s["critical_paths"][0]
+    assert path["delay_ns"] > 0 and path["levels"] > 0 and path["blocks"]
+    assert s["resources"]["MULT18X18D"] == 1 and result.bitstream is None
+
+
+def test_board_dram_too_big_for_the_block_ram_is_refused_before_synthesis(tmp_path):
+    cfg = AcceleratorConfig(board_dram_bytes=1 << 20)
+    with pytest.raises(DoesNotFit, match=r"board_dram_bytes=1048576 needs 512 DP16KD .* LFE5U-85F has 208"):
+        run_fpga(cfg, out_dir=tmp_path)
+    assert not any(tmp_path.iterdir()), "nothing is written before the check"
+
+
+def test_resource_check_names_the_resource():
+    with pytest.raises(DoesNotFit, match=r"MULT18X18D: 200 needed, 156 on the LFE5U-85F"):
+        check_fits({"LUT4": 10, "FF": 10, "MULT18X18D": 200, "DP16KD": 1}, ECP5, "16x16 top")
+
+
+def test_cli_refuses_a_design_that_cannot_fit(tmp_path, capsys):
+    cfg = tmp_path / "big.json"
+    cfg.write_text(json.dumps({"rows": 4, "cols": 4, "board_dram_bytes": 1 << 22}))
+    assert main(["fpga", "--config", str(cfg), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "DP16KD" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_rejects_a_bad_configuration(capsys):
+    assert main(["fpga", "--rows", "0"]) == 2
+    assert "rows=0: out of range" in capsys.readouterr().err
+
+
+def test_uart_divisor_from_clock_and_baud():
+    assert uart_divisor(25e6, 115200) == 217
+    assert uart_divisor(100e6, 3_000_000) == 33
+    with pytest.raises(ConfigError, match="baud=10000000"):
+        uart_divisor(25e6, 10_000_000)
