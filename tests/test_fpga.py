@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from systolica.cli import main
-from systolica.fpga import CONSTRAINT_FILES, board_constraints, run_fpga
+from systolica.fpga import CONSTRAINT_FILES, board_constraints, run_fpga, synthesize_component
+from systolica.hw.axi_ram import AxiRam
+from systolica.hw.uart_bridge import UartBridge
 from systolica.fpga_report import DEVICES, DoesNotFit, check_fits
 from systolica.hw.board_pins import uart_divisor
 from systolica.model.config import AcceleratorConfig, ConfigError
@@ -34,9 +36,26 @@ def test_constraints_name_the_pins_and_the_clock():
     assert "create_clock -name clk100_0__io -period 10.0" in xdc and "LOC A9" in xdc and "LOC D10" in xdc
 
 
+@pytest.mark.parametrize("bus_bits, size", [(64, 16384), (32, 8192)])
+def test_board_ram_is_block_ram(tmp_path, bus_bits, size):
+    """The board's DRAM maps to DP16KD (not flip-flops): one per 2 KiB, a few LUTs and FFs
+    for the AXI4 subordinate."""
+    used = synthesize_component(AxiRam(32, bus_bits, size), "ram", ECP5, tmp_path)
+    assert used["DP16KD"] == size // ECP5.bram_bytes, used
+    assert used["FF"] < 8 * bus_bits, used
+
+
+def test_uart_bridge_synthesizes_small(tmp_path):
+    """The bridge's 256-byte buffer is one DP16KD; the bridge stays a small block."""
+    used = synthesize_component(UartBridge(AcceleratorConfig()), "bridge", ECP5, tmp_path)
+    assert used["DP16KD"] == 1 and used["MULT18X18D"] == 0, used
+    check_fits(used, ECP5, "UART bridge")
+
+
+@pytest.mark.slow
 def test_small_top_synthesizes_for_ecp5_and_fits(tmp_path):
-    """A 2x2 accelerator top through synth_ecp5: the PE multipliers land in MULT18X18D, the
-    scratchpad, accumulator and queues somewhere, and it fits the 85F."""
+    """A 2x2 accelerator top through synth_ecp5 (minutes: ABC9 on the DMA and requantization
+    logic): the PE multipliers land in MULT18X18D and it fits the 85F."""
     cfg = AcceleratorConfig(rows=2, cols=2, spad_rows=16, acc_rows=16, queue_depth=2, bus_bits=32)
     result = run_fpga(cfg, unit="top", out_dir=tmp_path, synth_only=True)
     used = result.synth_resources
