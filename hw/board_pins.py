@@ -12,11 +12,16 @@ cfg : AcceleratorConfig
 baud : int
     Bits per second of the host link; the clock must give at least 4 cycles per bit and
     the rounded divisor must be within 2 % of ``clock / baud``.
+pll_hz : float or None
+    Run the design from a PLL at this frequency instead of the board clock: the build
+    must provide a Verilog module ``systolica_pll`` (``clkin``, ``clkout0``, ``locked``;
+    ``yowasp-ecppll`` writes it for ECP5, see :mod:`systolica.fpga`). Reset is held until
+    the PLL locks, and the output gets the clock constraint.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Module
+from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
@@ -38,18 +43,26 @@ def uart_divisor(clock_hz: float, baud: int) -> int:
 
 
 class BoardPins(Elaboratable):
-    def __init__(self, cfg: AcceleratorConfig, baud: int):
-        self.cfg, self.baud = cfg, baud
+    def __init__(self, cfg: AcceleratorConfig, baud: int, pll_hz: float | None = None):
+        self.cfg, self.baud, self.pll_hz = cfg, baud, pll_hz
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.clk_buf = clk = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
         m.domains.sync = ClockDomain("sync")
-        m.d.comb += ClockSignal("sync").eq(clk.i)
         reset = Const(0)
         if platform.default_rst is not None:
             m.submodules.rst_buf = rst = io.Buffer("i", platform.request(platform.default_rst, dir="-"))
             reset = rst.i
+        clock_hz = platform.default_clk_frequency
+        if self.pll_hz is None:
+            m.d.comb += ClockSignal("sync").eq(clk.i)
+        else:
+            pll_clk, locked = Signal(), Signal()
+            m.submodules.pll = Instance("systolica_pll", i_clkin=clk.i, o_clkout0=pll_clk, o_locked=locked)
+            m.d.comb += ClockSignal("sync").eq(pll_clk)
+            platform.add_clock_constraint(pll_clk, self.pll_hz)
+            reset, clock_hz = reset | ~locked, self.pll_hz
         m.submodules.reset_sync = ResetSynchronizer(reset, domain="sync")
         m.submodules.board = board = BoardTop(self.cfg)
         uart = platform.request("uart", 0, dir="-")
@@ -57,5 +70,5 @@ class BoardPins(Elaboratable):
         m.submodules.tx_buf = tx = io.Buffer("o", uart.tx)
         m.submodules.led_buf = led = io.Buffer("o", platform.request("led", 0, dir="-"))
         m.d.comb += [board.uart_rx.eq(rx.i), tx.o.eq(board.uart_tx), led.o.eq(board.irq),
-                     board.uart_divisor.eq(uart_divisor(platform.default_clk_frequency, self.baud))]
+                     board.uart_divisor.eq(uart_divisor(clock_hz, self.baud))]
         return m

@@ -96,8 +96,8 @@ def cmd_fpga(args) -> int:
     cfg = _config_from_args(args)
     try:
         run_fpga(cfg, board=args.board, unit=args.unit, out_dir=Path(args.output), baud=args.baud,
-                 freq_mhz=args.freq, synth_only=args.synth_only, seed=args.seed)
-    except DoesNotFit as e:
+                 freq_mhz=args.freq, synth_only=args.synth_only, seed=args.seed, clock_mhz=args.clock_mhz)
+    except (DoesNotFit, ValueError) as e:
         print(f"systolica fpga: {e}", file=sys.stderr)
         return 2
     except ToolError as e:
@@ -117,6 +117,8 @@ def _add_fpga_parser(sub) -> None:
     f.add_argument("--baud", type=int, default=115200, help="UART bits per second of the board top (default 115200)")
     f.add_argument("--freq", type=float, default=DEFAULT_OOC_MHZ,
                    help=f"target MHz of out-of-context runs (default {DEFAULT_OOC_MHZ:g})")
+    f.add_argument("--clock-mhz", type=float, dest="clock_mhz",
+                   help="board unit on ECP5: run the design from a PLL at about this many MHz (yowasp-ecppll)")
     f.add_argument("--synth-only", action="store_true", dest="synth_only", help="stop after synthesis")
     f.add_argument("--seed", type=int, help="nextpnr placer seed")
     f.add_argument("-o", "--output", default="out/fpga", help="build folder (default out/fpga)")

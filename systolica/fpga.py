@@ -6,7 +6,8 @@ place and route for the 7 series on PyPI, so no Fmax and no bitstream (use Vivad
 ``constraints/arty_a7_35.xdc``).
 
 Units: ``board`` (the board top, :mod:`systolica.hw.board_top`, with the platform's pins
-and clock from ``amaranth-boards``; ECP5 gives a bitstream), ``top`` (the accelerator) and
+and clock from ``amaranth-boards``, or with ``clock_mhz`` a PLL from ``yowasp-ecppll``;
+ECP5 gives a bitstream), ``top`` (the accelerator) and
 ``array`` (the systolic array) out of context on the board's FPGA: no pins, nextpnr's
 ``--out-of-context`` at ``freq_mhz``.
 
@@ -18,6 +19,7 @@ checked against the device, so a design that cannot fit stops before place and r
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +27,8 @@ from .fpga_report import DEVICES, Device, DoesNotFit, check_fits, format_report,
 from .fpga_tools import run_tool
 from .model.config import AcceleratorConfig
 
-__all__ = ["BOARDS", "FPGA_UNITS", "FpgaResult", "run_fpga", "synthesize_component", "board_constraints", "DoesNotFit",
+__all__ = ["BOARDS", "FPGA_UNITS", "FpgaResult", "run_fpga", "synthesize_component", "board_constraints", "make_pll",
+           "DoesNotFit",
            "DEFAULT_OOC_MHZ", "CONSTRAINT_FILES"]
 
 #: board name -> (amaranth_boards module, platform class, device key in DEVICES)
@@ -72,12 +75,28 @@ def _platform(board: str):
     return Platform()
 
 
-def _board_plan(cfg: AcceleratorConfig, board: str, baud: int):
+def _board_plan(cfg: AcceleratorConfig, board: str, baud: int, pll_hz: float | None = None):
     from .hw.board_pins import BoardPins
 
     platform = _platform(board)
-    plan = platform.prepare(BoardPins(cfg, baud), name=_DESIGN)
+    plan = platform.prepare(BoardPins(cfg, baud, pll_hz), name=_DESIGN)
     return platform, plan
+
+
+def make_pll(board: str, clock_mhz: float, out: Path) -> float:
+    """``systolica_pll.v`` in ``out`` from ``yowasp-ecppll`` (the board clock to about
+    ``clock_mhz``); returns the frequency it reaches, in Hz."""
+    platform = _platform(board)
+    if not platform.device.startswith("LFE5"):
+        raise ValueError(f"clock_mhz={clock_mhz}: a PLL is generated for ECP5 boards only, not {board}")
+    board_mhz = platform.default_clk_frequency / 1e6
+    run_tool("yowasp-ecppll", ["-n", "systolica_pll", "-i", f"{board_mhz:g}", "-o", f"{clock_mhz:g}",
+                               "-f", "systolica_pll.v"], out, out / "pll.log", label="PLL")
+    found = re.search(r"clkout0 frequency: ([0-9.]+) MHz", (out / "pll.log").read_text())
+    if not found:
+        raise ValueError(f"clock_mhz={clock_mhz}: ecppll found no PLL setting from {board_mhz:g} MHz "
+                         f"(see {out / 'pll.log'})")
+    return float(found.group(1)) * 1e6
 
 
 def board_constraints(board: str, baud: int = 115200) -> str:
@@ -89,17 +108,20 @@ def board_constraints(board: str, baud: int = 115200) -> str:
     return plan.files[name]
 
 
-def _write_design(cfg: AcceleratorConfig, board: str, unit: str, baud: int, out: Path) -> tuple[list[str], str, str | None]:
+def _write_design(cfg: AcceleratorConfig, board: str, unit: str, baud: int, out: Path,
+                  clock_mhz: float | None) -> tuple[list[str], str, str | None]:
     """Design files in ``out``: (Yosys read commands, top module, constraint file or None)."""
     from .hw.generate import UNITS, generate_verilog
 
     if unit == "board":
-        platform, plan = _board_plan(cfg, board, baud)
+        pll_hz = None if clock_mhz is None else make_pll(board, clock_mhz, out)
+        platform, plan = _board_plan(cfg, board, baud, pll_hz)
         constraint = next(n for n in plan.files if n.endswith((".lpf", ".xdc")))
         for name in (f"{_DESIGN}.il", constraint):
             (out / name).write_text(plan.files[name])
         (out / "systolica_array.v").write_text(generate_verilog(cfg, "array").text)   # PE row and PE modules
-        return [f"read_rtlil {_DESIGN}.il", "read_verilog systolica_array.v"], _DESIGN, constraint
+        reads = [f"read_rtlil {_DESIGN}.il", "read_verilog systolica_array.v"]
+        return reads + (["read_verilog systolica_pll.v"] if pll_hz else []), _DESIGN, constraint
     gen = generate_verilog(cfg, unit)
     (out / f"{UNITS[unit]}.v").write_text(gen.text)
     return [f"read_verilog {UNITS[unit]}.v"], UNITS[unit], None
@@ -115,7 +137,7 @@ def _check_dram(cfg: AcceleratorConfig, device: Device) -> None:
 
 def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board", out_dir: Path = Path("out/fpga"),
              baud: int = 115200, freq_mhz: float = DEFAULT_OOC_MHZ, synth_only: bool = False,
-             seed: int | None = None) -> FpgaResult:
+             seed: int | None = None, clock_mhz: float | None = None) -> FpgaResult:
     """Run the flow (see the module docstring); print and return the report."""
     if board not in BOARDS:
         raise ValueError(f"board={board!r}: allowed one of {sorted(BOARDS)}")
@@ -127,7 +149,7 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     print(f"[fpga] {cfg.name} ({cfg.config_hash()}) unit {unit} on {board} ({device}): elaborating...", flush=True)
-    reads, top, constraint = _write_design(cfg, board, unit, baud, out)
+    reads, top, constraint = _write_design(cfg, board, unit, baud, out, clock_mhz)
     result = FpgaResult(board, unit, device, cfg, {})
     result.synth_resources, result.seconds["synth"] = _synthesize(reads, top, device, out)
     check_fits(result.synth_resources, device, f"{cfg.name} {unit}")

@@ -108,3 +108,20 @@ def test_uart_divisor_from_clock_and_baud():
     assert uart_divisor(100e6, 3_000_000) == 33
     with pytest.raises(ConfigError, match="baud=10000000"):
         uart_divisor(25e6, 10_000_000)
+
+
+def test_pll_clock_from_ecppll_gets_its_constraint(tmp_path):
+    """--clock-mhz: yowasp-ecppll writes the PLL module; the board top runs from its output,
+    which carries the clock constraint, and the UART divisor follows the new clock."""
+    from systolica.fpga import _board_plan, make_pll
+
+    hz = make_pll("ulx3s", 12.5, tmp_path)
+    assert hz == 12.5e6
+    assert "module systolica_pll" in (tmp_path / "systolica_pll.v").read_text()
+    small = AcceleratorConfig(rows=1, cols=1, spad_rows=16, acc_rows=16, board_dram_bytes=4096)
+    _, plan = _board_plan(small, "ulx3s", 115200, hz)
+    lpf = plan.files["systolica_fpga.lpf"]
+    assert 'FREQUENCY NET "' in lpf and "12500000.0 HZ" in lpf
+    assert "systolica_pll" in plan.files["systolica_fpga.il"]
+    with pytest.raises(ValueError, match="ECP5 boards only"):
+        make_pll("arty", 50, tmp_path)
