@@ -54,7 +54,10 @@ class FpgaResult:
     seconds: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
+        from .sim.runner import source_hash
+
         return {"board": self.board, "unit": self.unit, "device": self.device.name, "config": self.cfg.to_dict(),
+                "generator": source_hash(),
                 "config_name": self.cfg.name, "synth_resources": self.synth_resources, "pnr": self.summary,
                 "bitstream": str(self.bitstream) if self.bitstream else None, "seconds": self.seconds}
 

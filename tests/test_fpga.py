@@ -76,6 +76,13 @@ def test_smallest_array_places_and_routes(tmp_path):
     path = s["critical_paths"][0]
     assert path["delay_ns"] > 0 and path["levels"] > 0 and path["blocks"]
     assert s["resources"]["MULT18X18D"] == 1 and result.bitstream is None
+    # the bench's table row from the same report
+    from systolica.bench_fpga import fpga_markdown
+
+    row = {"unit": "array", "config": "1x1_int8", **result.to_json()}
+    table = fpga_markdown([row], {"machine": "test"})
+    assert f"| array | 1x1_int8 | {s['resources']['LUT4']} |" in table
+    assert f"{fmax['achieved_mhz']:.1f}" in table and path["start"] in table
 
 
 def test_board_dram_too_big_for_the_block_ram_is_refused_before_synthesis(tmp_path):
