@@ -38,7 +38,7 @@ def _run(cfg: AcceleratorConfig, unit: str) -> dict:
 
     out = BUILD_ROOT / f"{unit}-{cfg.name}"
     report = out / "report.json"
-    row = {"unit": unit, "config": cfg.name, "config_hash": cfg.config_hash(), "generator": _generator_hash()}
+    row = {"unit": unit, "config_name": cfg.name, "config_hash": cfg.config_hash(), "generator": _generator_hash()}
     if report.exists():
         old = json.loads(report.read_text())
         if (old.get("config") == cfg.to_dict() and old.get("unit") == unit and old.get("pnr")
@@ -70,7 +70,7 @@ def fpga_markdown(rows: list[dict], meta: dict) -> str:
              "|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]
     for row in rows:
         if "does_not_fit" in row:
-            lines.append(f"| {row['unit']} | {row['config']} | does not fit: {row['does_not_fit']} |||||||")
+            lines.append(f"| {row['unit']} | {row['config_name']} | does not fit: {row['does_not_fit']} |||||||")
             continue
         pnr = row["pnr"]
         res = pnr["resources"]
@@ -78,7 +78,7 @@ def fpga_markdown(rows: list[dict], meta: dict) -> str:
         path = pnr["critical_paths"][0]
         cp = (f"{path['delay_ns']:.1f} ns, {path['levels']} levels: {' → '.join(path['blocks'])} "
               f"(`{path['start']}` → `{path['end']}`)")
-        lines.append(f"| {row['unit']} | {row['config']} | {res.get('LUT4', 0)} | {res.get('FF', 0)} | "
+        lines.append(f"| {row['unit']} | {row['config_name']} | {res.get('LUT4', 0)} | {res.get('FF', 0)} | "
                      f"{res.get('MULT18X18D', 0)} | {res.get('DP16KD', 0)} | {f['achieved_mhz']:.1f} | {cp} | "
                      f"{row['seconds'].get('synth', 0):.0f} | {row['seconds'].get('pnr', 0):.0f} |")
     lines += ["", "Reproduce one row: `systolica fpga --unit top --rows 8 --cols 8` (or `make fpga UNIT=top`).", ""]

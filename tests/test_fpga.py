@@ -79,7 +79,7 @@ def test_smallest_array_places_and_routes(tmp_path):
     # the bench's table row from the same report
     from systolica.bench_fpga import fpga_markdown
 
-    row = {"unit": "array", "config": "1x1_int8", **result.to_json()}
+    row = {"unit": "array", **result.to_json()}
     table = fpga_markdown([row], {"machine": "test"})
     assert f"| array | 1x1_int8 | {s['resources']['LUT4']} |" in table
     assert f"{fmax['achieved_mhz']:.1f}" in table and path["start"] in table
