@@ -23,7 +23,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fpga_report import DEVICES, Device, DoesNotFit, check_fits, format_report, pnr_summary, synth_resources
+from .fpga_report import (DEVICES, Device, DoesNotFit, block_resources, check_fits, format_report, pnr_summary,
+                          synth_resources)
 from .fpga_tools import run_tool
 from .model.config import AcceleratorConfig
 
@@ -49,6 +50,7 @@ class FpgaResult:
     device: Device
     cfg: AcceleratorConfig
     synth_resources: dict
+    blocks: dict = field(default_factory=dict)   # resources per block after synthesis
     summary: dict | None = None          # after place and route (ECP5)
     bitstream: Path | None = None
     seconds: dict = field(default_factory=dict)
@@ -58,7 +60,8 @@ class FpgaResult:
 
         return {"board": self.board, "unit": self.unit, "device": self.device.name, "config": self.cfg.to_dict(),
                 "generator": source_hash(),
-                "config_name": self.cfg.name, "synth_resources": self.synth_resources, "pnr": self.summary,
+                "config_name": self.cfg.name, "synth_resources": self.synth_resources, "blocks": self.blocks,
+                "pnr": self.summary,
                 "bitstream": str(self.bitstream) if self.bitstream else None, "seconds": self.seconds}
 
 
@@ -155,6 +158,7 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
     reads, top, constraint = _write_design(cfg, board, unit, baud, out, clock_mhz)
     result = FpgaResult(board, unit, device, cfg, {})
     result.synth_resources, result.seconds["synth"] = _synthesize(reads, top, device, out)
+    result.blocks = block_resources(out / "synth.json", top, device, depth=3 if unit == "board" else 1)
     check_fits(result.synth_resources, device, f"{cfg.name} {unit}")
     if device.family == "ecp5" and not synth_only:
         _place_and_route(result, out, constraint, freq_mhz, seed)
@@ -164,7 +168,7 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
         title += (": synthesis counts only (no open place and route for the Xilinx 7 series on PyPI)"
                   if device.family == "xc7" else ": synthesis counts only")
     print(format_report(title, device, result.summary["resources"] if result.summary else result.synth_resources,
-                        result.summary), flush=True)
+                        result.summary, result.blocks), flush=True)
     if result.bitstream:
         print(f"  bitstream {result.bitstream}", flush=True)
     (out / "report.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")

@@ -13,7 +13,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Device", "DEVICES", "synth_resources", "check_fits", "DoesNotFit", "pnr_summary", "format_report"]
+__all__ = ["Device", "DEVICES", "synth_resources", "block_resources", "check_fits", "DoesNotFit", "pnr_summary",
+           "format_report"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,23 @@ def synth_resources(stat_json: Path, device: Device) -> dict:
     return {res: int(sum(cells.get(c, 0) * w for c, w in weights.items()) + 0.5) for res, weights in table.items()}
 
 
+def block_resources(synth_json: Path, top: str, device: Device, depth: int = 1) -> dict:
+    """Resources per block (the first ``depth`` levels of the flattened cell names) from
+    Yosys' netlist: which block holds the LUTs and multipliers."""
+    cells = json.loads(Path(synth_json).read_text())["modules"][top]["cells"]
+    table = _ECP5_CELLS if device.family == "ecp5" else _XC7_CELLS
+    weight = {cell: (res, w) for res, weights in table.items() for cell, w in weights.items()}
+    out: dict = {}
+    for name, cell in cells.items():
+        if cell["type"] not in weight:
+            continue
+        parts = name.split(".")
+        block = ".".join(parts[:depth]) if len(parts) > depth and not name.startswith("$") else "(top level)"
+        res, w = weight[cell["type"]]
+        out.setdefault(block, dict.fromkeys(table, 0))[res] += w
+    return dict(sorted(out.items(), key=lambda kv: -kv[1][next(iter(table))]))
+
+
 class DoesNotFit(ValueError):
     """The design needs more of a resource than the device has."""
 
@@ -111,12 +129,15 @@ def pnr_summary(report_json: Path) -> dict:
     return {"resources": used, "fmax": fmax, "critical_paths": paths}
 
 
-def format_report(title: str, device: Device, resources: dict, summary: dict | None) -> str:
+def format_report(title: str, device: Device, resources: dict, summary: dict | None, blocks: dict | None = None) -> str:
     """The table ``systolica fpga`` prints."""
     lines = [title, f"  {'resource':<12}{'used':>9}{'available':>11}{'':>8}"]
     for res, cap in device.capacity.items():
         used = resources.get(res, 0)
         lines.append(f"  {res:<12}{used:>9}{cap:>11}{100 * used / cap:>7.1f}%")
+    if blocks:
+        lines.append("  by block (synthesis): " + "; ".join(
+            f"{b} " + " ".join(f"{v:g} {r}" for r, v in used.items() if v) for b, used in list(blocks.items())[:8]))
     if summary:
         for clk, f in summary["fmax"].items():
             ok = "PASS" if f["achieved_mhz"] >= f["constraint_mhz"] else "FAIL"
