@@ -18,6 +18,7 @@ from amaranth.lib import wiring
 
 from ..model.config import AcceleratorConfig
 from .accumulator import Accumulator
+from .board_top import BOARD_TOP_NAME, BoardTop
 from .core import Core
 from .csr import CsrBlock
 from .dma import Dma
@@ -74,7 +75,8 @@ _SINGLE_MODULE = {
 }
 
 #: Units that contain the array: the PE-row and PE modules follow their own module.
-_WITH_ARRAY = {"core": ("systolica_core", Core), "top": (TOP_NAME, Top)}
+_WITH_ARRAY = {"core": ("systolica_core", Core), "top": (TOP_NAME, Top),
+               "board": (BOARD_TOP_NAME, BoardTop)}
 
 
 #: Units that can be generated (and simulated) on their own: name -> top module name.

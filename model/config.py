@@ -57,6 +57,7 @@ _BANKS_RANGE = (1, 16)
 _BUS_BITS = (32, 64, 128, 256, 512)
 _ADDR_BITS_RANGE = (32, 64)
 _QUEUE_DEPTH_RANGE = (2, 256)
+_BOARD_DRAM_RANGE = (4096, 1 << 26)
 
 
 def _check_pow2(name: str, value: int, lo: int, hi: int) -> None:
@@ -107,6 +108,11 @@ class AcceleratorConfig:
         AXI4 address width, 32..64.
     queue_depth : int
         Depth of each command queue (load, execute, store), 2..256.
+    board_dram_bytes : int
+        Size of the on-chip RAM the board top (:mod:`systolica.hw.board_top`) gives the
+        accelerator as its DRAM, at addresses ``[0, board_dram_bytes)``. Power of two,
+        4096..2^26; whether a device's block RAM holds it is checked by ``systolica fpga``.
+        The accelerator itself does not depend on it.
     """
 
     rows: int = 8
@@ -121,6 +127,7 @@ class AcceleratorConfig:
     bus_bits: int = 64
     addr_bits: int = 32
     queue_depth: int = 8
+    board_dram_bytes: int = 65536
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, *_DIM_RANGE)
@@ -162,6 +169,7 @@ class AcceleratorConfig:
             raise ConfigError(f"bus_bits={self.bus_bits!r}: allowed one of {list(_BUS_BITS)}")
         _check_int("addr_bits", self.addr_bits, *_ADDR_BITS_RANGE)
         _check_int("queue_depth", self.queue_depth, *_QUEUE_DEPTH_RANGE)
+        _check_pow2("board_dram_bytes", self.board_dram_bytes, *_BOARD_DRAM_RANGE)
 
     # -- derived quantities (the only place they are computed) --------------------------
     @property

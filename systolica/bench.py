@@ -120,7 +120,7 @@ def _dma(rows: int, cols: int, bus_bits: int) -> dict:
                 "cases": json.loads(res.read_text())}
 
 
-SECTIONS = ("array", "requant", "dma", "system", "native")
+SECTIONS = ("array", "requant", "dma", "system", "native", "fpga")
 
 
 def run_bench(out_dir: Path = Path("bench"), quick: bool = False, only: tuple[str, ...] = SECTIONS) -> int:
@@ -208,8 +208,14 @@ def _native_section(out_dir: Path, quick: bool, meta: dict) -> None:
            native_markdown(speed, builds, cocotb, meta))
 
 
+def _fpga_section(out_dir: Path, quick: bool, meta: dict) -> None:
+    from .bench_fpga import fpga_section
+
+    fpga_section(out_dir, quick, meta, _write)
+
+
 _SECTION_RUNNERS = {"array": _array_section, "requant": _requant_section, "dma": _dma_section,
-                    "system": _system_section, "native": _native_section}
+                    "system": _system_section, "native": _native_section, "fpga": _fpga_section}
 
 
 def _requant_markdown(rows: list[dict], meta: dict) -> str:

@@ -1,6 +1,6 @@
 """Command line: ``systolica generate`` (Verilog), ``systolica demo``, ``systolica gemm``,
 ``systolica bench``, ``systolica fuzz``, ``systolica run`` (an ONNX model),
-``systolica onnx-example``."""
+``systolica onnx-example``, ``systolica verify``, ``systolica fpga``."""
 
 from __future__ import annotations
 
@@ -165,6 +165,52 @@ def cmd_verify(args) -> int:
     return run_verify(cfg, only, args.fuzz, args.seed, Path(args.junit))
 
 
+# -- systolica fpga ---------------------------------------------------------------------
+def cmd_fpga(args) -> int:
+    from .fpga import CONSTRAINT_FILES, DoesNotFit, board_constraints, run_fpga
+    from .fpga_tools import ToolError
+
+    if args.write_constraints:
+        out = Path(args.write_constraints)
+        out.mkdir(parents=True, exist_ok=True)
+        for board, name in CONSTRAINT_FILES.items():
+            (out / name).write_text(board_constraints(board, args.baud))
+            print(f"wrote {out / name}")
+        return 0
+    cfg = _config_from_args(args)
+    try:
+        run_fpga(cfg, board=args.board, unit=args.unit, out_dir=Path(args.output), baud=args.baud,
+                 freq_mhz=args.freq, synth_only=args.synth_only, seed=args.seed, clock_mhz=args.clock_mhz)
+    except (DoesNotFit, ValueError) as e:
+        print(f"systolica fpga: {e}", file=sys.stderr)
+        return 2
+    except ToolError as e:
+        print(f"systolica fpga: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_fpga_parser(sub) -> None:
+    from .fpga import BOARDS, DEFAULT_OOC_MHZ, FPGA_UNITS
+
+    f = sub.add_parser("fpga", help="synthesis, place and route and bitstream with the open flow (yowasp)")
+    _add_config_args(f)
+    f.add_argument("--board", default="ulx3s", choices=sorted(BOARDS), help="target board (default ulx3s)")
+    f.add_argument("--unit", default="board", choices=list(FPGA_UNITS),
+                   help="board: board top with pins (default); top, array: out of context on the board's FPGA")
+    f.add_argument("--baud", type=int, default=115200, help="UART bits per second of the board top (default 115200)")
+    f.add_argument("--freq", type=float, default=DEFAULT_OOC_MHZ,
+                   help=f"target MHz of out-of-context runs (default {DEFAULT_OOC_MHZ:g})")
+    f.add_argument("--clock-mhz", type=float, dest="clock_mhz",
+                   help="board unit on ECP5: run the design from a PLL at about this many MHz (yowasp-ecppll)")
+    f.add_argument("--synth-only", action="store_true", dest="synth_only", help="stop after synthesis")
+    f.add_argument("--seed", type=int, help="nextpnr placer seed")
+    f.add_argument("-o", "--output", default="out/fpga", help="build folder (default out/fpga)")
+    f.add_argument("--write-constraints", dest="write_constraints", metavar="DIR",
+                   help="only write every board's constraint file into DIR")
+    f.set_defaults(func=cmd_fpga)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="systolica", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -199,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                        "utilization, batching), native harness speed")
     b.add_argument("-o", "--output", default="bench", help="report folder (default bench)")
     b.add_argument("--quick", action="store_true", help="small configurations only")
-    b.add_argument("--only", help="comma list of sections: array, requant, dma, system, native "
+    b.add_argument("--only", help="comma list of sections: array, requant, dma, system, native, fpga "
                    "(default all)")
     b.set_defaults(func=cmd_bench)
 
@@ -224,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--seed", type=int, default=1, help="seed of every random bench (default 1)")
     v.add_argument("--junit", default="verify-results.xml", help="JUnit XML file (default verify-results.xml)")
     v.set_defaults(func=cmd_verify)
+
+    _add_fpga_parser(sub)
 
     args = parser.parse_args(argv)
     try:

@@ -27,6 +27,7 @@ from systolica.model.config import AcceleratorConfig, ConfigError
     ("bus_bits", 48, "bus_bits=48: allowed one of [32, 64, 128, 256, 512]"),
     ("addr_bits", 16, "addr_bits=16: out of range, allowed 32..64"),
     ("queue_depth", 1, "queue_depth=1: out of range, allowed 2..256"),
+    ("board_dram_bytes", 3 << 12, "board_dram_bytes=12288: must be a power of two in 4096..67108864"),
 ])
 def test_invalid_fields_name_the_field_and_range(field, value, needle):
     with pytest.raises(ConfigError) as e:
@@ -50,7 +51,7 @@ def test_hash_is_stable_and_content_addressed():
     assert a.config_hash() != a.replace(acc_bits=24).config_hash()
     # Fixed by the canonical JSON of the fields, not by Python's per-process hash seed.
     import hashlib
-    canonical = ('{"acc_banks":2,"acc_bits":32,"acc_rows":1024,"addr_bits":32,"bus_bits":64,'
+    canonical = ('{"acc_banks":2,"acc_bits":32,"acc_rows":1024,"addr_bits":32,"board_dram_bytes":65536,"bus_bits":64,'
                  '"cols":8,"dataflows":["ws","os"],"input_type":"int8","queue_depth":8,"rows":4,'
                  '"spad_banks":2,"spad_rows":4096}')
     assert a.config_hash() == hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -299,7 +299,7 @@ def test_perf_counters_count_what_they_say(seed):
             want["dma_bytes_loaded"] += ld
             want["dma_bytes_stored"] += st
             await ctx.tick()
-        for port in (dut.tile.valid, dut.loaded, dut.stored):
+        for port in (dut.tile.valid, dut.loaded, dut.stored, *(dut.completed[k] for k in range(3))):
             ctx.set(port, 0)
         for _ in range(4):
             await ctx.tick()
