@@ -107,7 +107,7 @@ class AxiRam(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        axi, host = self.axi, self.host
+        axi = self.axi
         m.submodules.mem = mem = Memory(shape=self.data_bits, depth=self.size >> self.bus_log2, init=[])
         rd, wr = mem.read_port(transparent_for=()), mem.write_port(granularity=8)
         b = _Burst(m, self.addr_bits, self.bus_log2, self.size)

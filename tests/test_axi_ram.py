@@ -126,7 +126,7 @@ def test_spec_formulas_on_the_specifications_examples():
 def _run(ram_bytes: int, bus_bits: int, bursts: list[Burst], seed: int, stall: float):
     dut = AxiRam(32, bus_bits, ram_bytes)
     axi = dut.axi
-    model, bus_bytes = RamModel(ram_bytes, bus_bits // 8), bus_bits // 8
+    model = RamModel(ram_bytes, bus_bits // 8)
     rng = np.random.default_rng(seed)
     log = {"order": [], "reads": [], "writes": []}
     reads = [b for b in bursts if not b.write]
