@@ -23,7 +23,7 @@ from .core import Core
 from .csr import CsrBlock
 from .dma import Dma
 from .pe import ProcessingElement
-from .pe_row import PE_MODULE_NAME, ROW_MODULE_NAME, PeRow
+from .pe_row import PE_MODULE_NAME, ROW_MODULE_NAME, PeRow, separate_modules
 from .requant import RequantUnit
 from .scratchpad import Scratchpad
 from .systolic_array import SystolicArray
@@ -56,7 +56,8 @@ def component_ports(component: wiring.Component) -> dict:
 
 
 def _convert(component: wiring.Component, name: str) -> str:
-    return verilog.convert(component, name=name, ports=component_ports(component), emit_src=False)
+    with separate_modules():  # the PE and the PE row are modules of their own (see _array)
+        return verilog.convert(component, name=name, ports=component_ports(component), emit_src=False)
 
 
 def _array(cfg: AcceleratorConfig) -> list[str]:
