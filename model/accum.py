@@ -24,7 +24,7 @@ from . import fp8
 from .config import AcceleratorConfig
 
 __all__ = ["acc_layout", "wrap", "pack", "unpack", "add", "matmul", "values", "as_element",
-           "check_operand"]
+           "to_fields", "check_operand"]
 
 
 def acc_layout(cfg: AcceleratorConfig):
@@ -120,3 +120,15 @@ def as_element(cfg: AcceleratorConfig, v) -> int:
         flags = sum(int(v[name]) << i for i, name in enumerate(fmt.flag_names))
         return int(v["sum"]) * (1 << fmt.flag_bits) + flags
     return int(v)
+
+
+def to_fields(cfg: AcceleratorConfig, element: int):
+    """The inverse of :func:`as_element`: a dict of :func:`acc_layout` fields (FP8), or the
+    int itself (int8), for :func:`systolica.model.bits.pack`."""
+    fmt = cfg.acc_format
+    if not fmt.flag_bits:
+        return int(element)
+    element = int(element)
+    fields = {name: (element >> i) & 1 for i, name in enumerate(fmt.flag_names)}
+    fields["sum"] = element >> fmt.flag_bits
+    return fields
