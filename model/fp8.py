@@ -206,23 +206,43 @@ def _floor_log2(mag: Fraction) -> int:
     return e
 
 
+def _round_dyadic(n: int, e: int, man_bits: int, lsb_exp: int) -> tuple[int, int]:
+    """``|n| * 2**e`` rounded to nearest even with ``man_bits`` mantissa bits and least step
+    ``2**lsb_exp``: ``(K, q)``, the result being ``K * 2**q`` (integers only: fast)."""
+    n = abs(n)
+    if n == 0:
+        return 0, lsb_exp
+    q = max(n.bit_length() - 1 + e - man_bits, lsb_exp)
+    s = q - e
+    if s <= 0:
+        return n << -s, q
+    k, rem, half = n >> s, n & ((1 << s) - 1), 1 << (s - 1)
+    return k + (rem > half or (rem == half and k & 1)), q
+
+
+def _round(x: Fraction, man_bits: int, lsb_exp: int) -> tuple[int, int]:
+    """``|x|`` rounded as :func:`_round_dyadic`, for any rational ``x``."""
+    n, d = x.numerator, x.denominator
+    if d & (d - 1) == 0:  # a power of two: every float and every exact sum
+        return _round_dyadic(n, 1 - d.bit_length(), man_bits, lsb_exp)
+    mag = abs(x)
+    q = max(_floor_log2(mag) - man_bits, lsb_exp)
+    return round(mag / Fraction(2) ** q), q  # Fraction.__round__: half to even
+
+
 def round_nearest_even(x: Fraction, man_bits: int, lsb_exp: int) -> Fraction:
     """``x`` rounded to a binary float with ``man_bits`` stored mantissa bits and least
     step ``2**lsb_exp`` (subnormals), to nearest with ties to even; no upper bound."""
     x = Fraction(x)
-    if x == 0:
-        return x
-    mag = abs(x)
-    q = max(_floor_log2(mag) - man_bits, lsb_exp)
-    step = Fraction(2) ** q
-    r = round(mag / step) * step  # Fraction.__round__: half to even
-    return r if x > 0 else -r
+    k, q = _round(x, man_bits, lsb_exp)
+    r = k * Fraction(2) ** q
+    return r if x >= 0 else -r
 
 
 def max_code(t: InputType | str) -> int:
     """Code of the largest finite magnitude (0x7E for E4M3, 0x7B for E5M2)."""
     t = fp8_type(t) if isinstance(t, str) else t
-    return _magnitude_code(Fraction(t.max_magnitude), t)
+    return _magnitude_code(t.max_magnitude, 0, t)
 
 
 def nan_code(t: InputType | str, sign: int = 0) -> int:
@@ -235,14 +255,21 @@ def _inf_code(t: InputType, sign: int) -> int:
     return (sign << 7) | (((1 << t.exp_bits) - 1) << t.man_bits)
 
 
-def _magnitude_code(r: Fraction, t: InputType) -> int:
-    """Code bits (without the sign) of a representable magnitude ``r``."""
-    if r == 0:
+def _magnitude_code(k: int, q: int, t: InputType) -> int:
+    """Code bits (without the sign) of the representable magnitude ``k * 2**q``."""
+    if k == 0:
         return 0
-    e = _floor_log2(r)
+    e = k.bit_length() - 1 + q
     if e < 1 - t.bias:  # subnormal
-        return int(r / Fraction(2) ** t.lsb_exp)
-    return ((e + t.bias) << t.man_bits) | (int(r / Fraction(2) ** (e - t.man_bits)) - (1 << t.man_bits))
+        return k << (q - t.lsb_exp)
+    shift = q - e + t.man_bits
+    mant = k << shift if shift >= 0 else k >> -shift
+    return ((e + t.bias) << t.man_bits) | (mant - (1 << t.man_bits))
+
+
+def _beyond(k: int, q: int, limit: int) -> bool:
+    """``k * 2**q > limit``."""
+    return (k << q if q >= 0 else k) > (limit if q >= 0 else limit << -q)
 
 
 def encode(x, t: InputType | str, saturate: bool = True) -> int:
@@ -252,7 +279,7 @@ def encode(x, t: InputType | str, saturate: bool = True) -> int:
     E4M3 NaN. NaN keeps its sign bit (canonical payload)."""
     t = fp8_type(t) if isinstance(t, str) else t
     if isinstance(x, float):
-        sign = int(math.copysign(1.0, x) < 0)
+        sign = int(math.copysign(1.0, x) < 0)  # -0.0 too
         if math.isnan(x):
             return nan_code(t, sign)
         if math.isinf(x):
@@ -262,12 +289,12 @@ def encode(x, t: InputType | str, saturate: bool = True) -> int:
     else:
         x = Fraction(x)
         sign = int(x < 0)
-    r = abs(round_nearest_even(x, t.man_bits, t.lsb_exp))
-    if r > t.max_magnitude:
+    k, q = _round(x, t.man_bits, t.lsb_exp)
+    if _beyond(k, q, t.max_magnitude):
         if saturate:
             return (sign << 7) | max_code(t)
         return _inf_code(t, sign) if t.has_inf else nan_code(t, sign)
-    return (sign << 7) | _magnitude_code(r, t)
+    return (sign << 7) | _magnitude_code(k, q, t)
 
 
 def encode_array(x, t: InputType | str, saturate: bool = True) -> np.ndarray:

@@ -116,15 +116,17 @@ def fixed_bias(cfg: AcceleratorConfig, bias, acc_scale) -> np.ndarray:
 
 
 def _value(cfg: AcceleratorConfig, element: int, bias: int, scale: float):
-    """Step 1-2: the exact value of ``(sum + bias) * scale``, or nan/inf."""
-    s, f = accum.unpack(cfg, np.array([element], dtype=object))
-    f = int(f[0])
+    """Step 1-2: the exact value of ``(sum + bias) * scale``, or nan/inf (plain Python ints:
+    this runs once per output element)."""
+    fmt = cfg.acc_format
+    f = element & ((1 << fmt.flag_bits) - 1)
     if f & fp8.NAN or (f & fp8.POS_INF and f & fp8.NEG_INF):
         return math.nan
     if f & (fp8.POS_INF | fp8.NEG_INF):
         return math.inf if f & fp8.POS_INF else -math.inf
-    total = int(accum.wrap(np.array([int(s[0]) + bias], dtype=object), cfg.acc_bits)[0])
-    return Fraction(total, 1 << cfg.acc_format.frac_bits) * Fraction(float(np.float32(scale)))
+    half = 1 << (fmt.sum_bits - 1)
+    total = (((element >> fmt.flag_bits) + bias + half) % (1 << fmt.sum_bits)) - half
+    return Fraction(total, 1 << fmt.frac_bits) * Fraction(float(np.float32(scale)))
 
 
 def requantize_fp8(cfg: AcceleratorConfig, element: int, out_type: str, scale: float, *, bias: int = 0,
