@@ -171,8 +171,8 @@ class Fp8RequantLane(wiring.Component):
             m.d.comb += t.eq(p.qmax)
         with m.Elif(zero6):
             m.d.comb += t.eq(p.zero_point)
-        with m.Elif(sat6):
-            m.d.comb += t.eq(Mux(sign6, p.qmin, p.qmax))
+        with m.Elif(sat6):                                  # |v| >= 2**11: beyond any bound
+            m.d.comb += t.eq(Mux(sign6, -(1 << 12), 1 << 12))
         with m.Else():
             m.d.comb += t.eq(t6)
         clamped = Mux(t < p.qmin, p.qmin, Mux(t > p.qmax, p.qmax, t))

@@ -332,9 +332,12 @@ def to_float32(x) -> np.float32:
 def to_int(x, zero_point: int, qmin: int, qmax: int) -> int:
     """An exact value rounded half to even, plus ``zero_point``, clamped to
     ``[qmin, qmax]``; ``nan`` gives ``qmin`` (as onnxruntime's QuantizeLinear),
-    ``+-inf`` the bound."""
+    ``+-inf`` the bound. (The clamp tests ``qmin`` first, as the hardware does, which
+    decides what a word with ``qmin > qmax`` gives.)"""
     if isinstance(x, float) and math.isnan(x):
-        return qmin
-    if isinstance(x, float) and math.isinf(x):
-        return qmax if x > 0 else qmin
-    return min(max(round(Fraction(x)) + zero_point, qmin), qmax)
+        t = qmin
+    elif isinstance(x, float) and math.isinf(x):
+        t = qmax if x > 0 else qmin
+    else:
+        t = round(Fraction(x)) + zero_point
+    return qmin if t < qmin else qmax if t > qmax else t

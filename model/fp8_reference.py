@@ -21,7 +21,7 @@ import numpy as np
 
 from . import fp8
 from .numerics import NumericsError
-from .reference import _per_axis
+from .onnx_ops import _per_axis
 
 __all__ = ["fp8_type_of", "quantize_linear_fp8", "dequantize_linear_fp8", "cast"]
 

@@ -17,7 +17,8 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from .config import AcceleratorConfig
-from .numerics import SHIFT_RANGE, NumericsError, OUTPUT_TYPES, RequantParams, requantize, wrap_int32
+from .numerics import (SHIFT_RANGE, NumericsError, OUTPUT_TYPES, RequantParams, output_range_problem,
+                       requantize, scale_bits_problem, wrap_int32)
 from .requant_fp8 import FP8_RESET_LANE, fp8_lane_params, fp8_requant_lanes
 
 __all__ = ["LANE_PARAMS", "RESET_LANE", "OUT_BITS", "lane_fields", "encode_lanes", "lane_problem",
@@ -131,19 +132,9 @@ def lane_problem(fields: dict) -> str | None:
     if fields["scheme"] == 0:
         if not SHIFT_RANGE[0] <= fields["shift"] <= SHIFT_RANGE[1]:
             return f"shift={fields['shift']}: out of range, allowed {SHIFT_RANGE[0]}..{SHIFT_RANGE[1]}"
-    else:
-        bits = fields["scale"]
-        if bits >> 31 or (bits >> 23) & 0xFF == 0xFF or bits == 0:
-            return f"scale bits {bits:#010x}: not a positive finite float32"
-    zp, lo, hi = fields["zero_point"], fields["qmin"], fields["qmax"]
-    out = "uint8" if max(hi, zp) > 127 else "int8"
-    tlo, thi = (0, 255) if out == "uint8" else (-128, 127)
-    for name, v in (("zero_point", zp), ("qmin", lo), ("qmax", hi)):
-        if not tlo <= v <= thi:
-            return f"{name}={v}: out of range for {out}, allowed {tlo}..{thi}"
-    if lo > hi:
-        return f"qmin={lo} > qmax={hi}"
-    return None
+    elif scale_bits_problem(fields["scale"]):
+        return scale_bits_problem(fields["scale"])
+    return output_range_problem(fields["zero_point"], fields["qmin"], fields["qmax"])
 
 
 def lane_requant(fields: dict) -> tuple[RequantParams, int]:

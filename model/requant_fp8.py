@@ -36,9 +36,9 @@ from amaranth.lib import data
 
 from . import accum, fp8
 from .config import AcceleratorConfig
-from .numerics import NumericsError
+from .numerics import NumericsError, output_range_problem, scale_bits_problem
 
-__all__ = ["OUT_TYPES", "FP8_RESET_LANE", "Fp8RequantParams", "fp8_lane_params", "fixed_bias", "fp8_lane_fields",
+__all__ = ["OUT_TYPES", "FP8_RESET_LANE", "fp8_lane_problem", "Fp8RequantParams", "fp8_lane_params", "fixed_bias", "fp8_lane_fields",
            "requantize_fp8", "fp8_requant_lanes", "fp8_requant_golden"]
 
 #: Output types of an FP8 configuration's lanes and their ``out_type`` code.
@@ -115,7 +115,15 @@ def fixed_bias(cfg: AcceleratorConfig, bias, acc_scale) -> np.ndarray:
     return accum.wrap(np.array(units, dtype=object).reshape(b.shape), cfg.acc_bits)
 
 
-def _value(cfg: AcceleratorConfig, element: int, bias: int, scale: float):
+def scale_of_bits(bits: int) -> Fraction:
+    """The exact scale a lane's ``scale`` word means, as the hardware reads it: the float32
+    magnitude (the sign bit is ignored; exponent 255 is one more binade, not inf/NaN).
+    Equal to the float32 value for every positive finite float32."""
+    mant, e = bits & 0x7FFFFF, (bits >> 23) & 0xFF
+    return Fraction(mant | ((e != 0) << 23)) * Fraction(2) ** (max(e, 1) - 150)
+
+
+def _value(cfg: AcceleratorConfig, element: int, bias: int, scale):
     """Step 1-2: the exact value of ``(sum + bias) * scale``, or nan/inf (plain Python ints:
     this runs once per output element)."""
     fmt = cfg.acc_format
@@ -126,13 +134,15 @@ def _value(cfg: AcceleratorConfig, element: int, bias: int, scale: float):
         return math.inf if f & fp8.POS_INF else -math.inf
     half = 1 << (fmt.sum_bits - 1)
     total = (((element >> fmt.flag_bits) + bias + half) % (1 << fmt.sum_bits)) - half
-    return Fraction(total, 1 << fmt.frac_bits) * Fraction(float(np.float32(scale)))
+    scale = scale if isinstance(scale, Fraction) else Fraction(float(np.float32(scale)))
+    return Fraction(total, 1 << fmt.frac_bits) * scale
 
 
-def requantize_fp8(cfg: AcceleratorConfig, element: int, out_type: str, scale: float, *, bias: int = 0,
+def requantize_fp8(cfg: AcceleratorConfig, element: int, out_type: str, scale, *, bias: int = 0,
                    relu: bool = False, zero_point: int = 0, qmin: int = -128, qmax: int = 127):
     """One partial-sum element to one output: an 8-bit code (FP8 or integer, as an int
-    ``0..255``) or a float32 (``out_type="fp32"``)."""
+    ``0..255``) or a float32 (``out_type="fp32"``). ``scale``: a float32 value, or the
+    exact ``Fraction`` of :func:`scale_of_bits`."""
     v = _value(cfg, element, bias, scale)
     if relu and not (isinstance(v, float) and math.isnan(v)) and v < 0:
         v = Fraction(0)
@@ -143,6 +153,23 @@ def requantize_fp8(cfg: AcceleratorConfig, element: int, out_type: str, scale: f
     if isinstance(v, float) and math.isnan(v):
         return fp8.nan_code(out_type)
     return fp8.encode(v, out_type, saturate=True)
+
+
+def fp8_lane_problem(cfg: AcceleratorConfig, fields: dict) -> str | None:
+    """Why the FP8 lane word ``fields`` (:func:`fp8_lane_params`) cannot be used, or None:
+    the rules :class:`Fp8RequantParams` enforces, stated on the bits (for a command check
+    like :func:`systolica.model.requant.lane_problem`). The hardware computes a defined
+    output for every word (:func:`scale_of_bits`); these rules only keep the words
+    meaningful: ``scale`` a positive finite float32 (not zero), ``out_type`` 0..2, and for
+    integer outputs ``zero_point``/``qmin``/``qmax`` inside int8 or uint8 with
+    ``qmin <= qmax``."""
+    if scale_bits_problem(fields["scale"]):
+        return scale_bits_problem(fields["scale"])
+    if fields["out_type"] not in (0, 1, 2):
+        return f"out_type={fields['out_type']}: allowed 0 (fp8_e4m3), 1 (fp8_e5m2), 2 (int8/uint8)"
+    if fields["out_type"] == 2:
+        return output_range_problem(fields["zero_point"], fields["qmin"], fields["qmax"])
+    return None
 
 
 def fp8_lane_fields(cfg: AcceleratorConfig, params: Fp8RequantParams, bias=None) -> list[dict]:
@@ -178,7 +205,7 @@ def fp8_requant_lanes(cfg: AcceleratorConfig, acc, fields: list[dict]) -> np.nda
         raise NumericsError(f"acc: shape {acc.shape} and {len(fields)} lanes, expected (n, cols={cfg.cols})")
     out = np.zeros(acc.shape, np.uint8)
     for j, f in enumerate(fields):
-        scale = float(np.uint32(f["scale"]).view(np.float32))
+        scale = scale_of_bits(f["scale"])
         for i in range(acc.shape[0]):
             out[i, j] = requantize_fp8(cfg, int(acc[i, j]), _OUT_NAMES[f["out_type"]], scale, bias=f["bias"],
                                        relu=bool(f["relu"]), zero_point=f["zero_point"],

@@ -84,3 +84,17 @@ def test_golden_unit_and_parameter_checks():
                 dict(out_type="int8", scale=0.1), dict(out_type="int8", scale=1.0, zero_point=200)):
         with pytest.raises(NumericsError):
             Fp8RequantParams(**bad)
+
+
+def test_lane_problem_accepts_what_the_parameters_allow_and_names_the_rest():
+    from systolica.model.requant_fp8 import fp8_lane_fields, fp8_lane_problem
+
+    cfg = AcceleratorConfig(rows=1, cols=2, input_type="fp8_e4m3")
+    for p in (Fp8RequantParams("fp8_e5m2", (0.5, float(np.float32(1e-40)))), Fp8RequantParams("uint8", 2.0, zero_point=200)):
+        assert all(fp8_lane_problem(cfg, f) is None for f in fp8_lane_fields(cfg, p))
+    good = fp8_lane_fields(cfg, Fp8RequantParams("int8", 1.0))[0]
+    for change, needle in ((dict(scale=0x7F800000), "not a positive finite float32"),
+                           (dict(scale=0xBF800000), "not a positive finite float32"),
+                           (dict(out_type=3), "out_type=3"), (dict(qmin=5, qmax=4), "qmin=5 > qmax=4"),
+                           (dict(zero_point=-129), "zero_point=-129")):
+        assert needle in fp8_lane_problem(cfg, {**good, **change})
