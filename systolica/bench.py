@@ -120,7 +120,7 @@ def _dma(rows: int, cols: int, bus_bits: int) -> dict:
                 "cases": json.loads(res.read_text())}
 
 
-SECTIONS = ("array", "requant", "dma", "system", "native", "fpga")
+SECTIONS = ("array", "requant", "dma", "system", "native", "fpga", "cost")
 
 
 def run_bench(out_dir: Path = Path("bench"), quick: bool = False, only: tuple[str, ...] = SECTIONS) -> int:
@@ -214,8 +214,16 @@ def _fpga_section(out_dir: Path, quick: bool, meta: dict) -> None:
     fpga_section(out_dir, quick, meta, _write)
 
 
+def _cost_section(out_dir: Path, quick: bool, meta: dict) -> None:
+    from .bench_cost import cost_markdown, cost_rows
+
+    rows = cost_rows(quick)
+    _write(out_dir, "cost", {"meta": meta, "rows": rows}, cost_markdown(rows, meta))
+
+
 _SECTION_RUNNERS = {"array": _array_section, "requant": _requant_section, "dma": _dma_section,
-                    "system": _system_section, "native": _native_section, "fpga": _fpga_section}
+                    "system": _system_section, "native": _native_section, "fpga": _fpga_section,
+                    "cost": _cost_section}
 
 
 def _requant_markdown(rows: list[dict], meta: dict) -> str:

@@ -23,8 +23,10 @@ def _read_config(path) -> AcceleratorConfig:
 
 def _config_from_args(args) -> AcceleratorConfig:
     if args.config:
-        if any(v is not None for v in (args.rows, args.cols, args.dtype, args.acc_bits, args.dataflows)):
-            raise ConfigError("--config cannot be combined with --rows/--cols/--dtype/--acc-bits/--dataflows")
+        if any(v is not None for v in (args.rows, args.cols, args.dtype, args.weight_dtype, args.acc_bits,
+                                       args.dataflows)):
+            raise ConfigError("--config cannot be combined with --rows/--cols/--dtype/--weight-dtype/"
+                              "--acc-bits/--dataflows")
         return _read_config(args.config)
     fields = {}
     if args.rows is not None:
@@ -33,6 +35,8 @@ def _config_from_args(args) -> AcceleratorConfig:
         fields["cols"] = args.cols
     if args.dtype is not None:
         fields["input_type"] = args.dtype
+    if args.weight_dtype is not None:
+        fields["weight_type"] = args.weight_dtype
     if args.acc_bits is not None:
         fields["acc_bits"] = args.acc_bits
     if args.dataflows is not None:
@@ -44,8 +48,12 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="configuration JSON (instead of the flags below)")
     p.add_argument("--rows", type=int, help="PE rows, 1..128 (default 8)")
     p.add_argument("--cols", type=int, help="PE columns, 1..128 (default 8)")
-    p.add_argument("--dtype", help="input type (default int8)")
-    p.add_argument("--acc-bits", type=int, dest="acc_bits", help="accumulator width, 16..64 (default 32)")
+    p.add_argument("--dtype", help="input type: int8, fp8_e4m3 or fp8_e5m2 (default int8)")
+    p.add_argument("--weight-dtype", dest="weight_dtype",
+                   help="weight (B operand) type, FP8 only: fp8_e4m3 or fp8_e5m2 (default: --dtype)")
+    p.add_argument("--acc-bits", type=int, dest="acc_bits",
+                   help="accumulator width: int8 16..64 (default 32); FP8 one product's width..128 "
+                        "(default that width + 16)")
     p.add_argument("--dataflows", help="comma list from ws,os (default ws,os)")
 
 
@@ -242,10 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     gm.set_defaults(func=cmd_gemm)
 
     b = sub.add_parser("bench", help="benchmarks: array, requantization, DMA, whole accelerator (GEMM "
-                       "utilization, batching), native harness speed")
+                       "utilization, batching), native harness speed, hardware cost per input type")
     b.add_argument("-o", "--output", default="bench", help="report folder (default bench)")
     b.add_argument("--quick", action="store_true", help="small configurations only")
-    b.add_argument("--only", help="comma list of sections: array, requant, dma, system, native, fpga "
+    b.add_argument("--only", help="comma list of sections: array, requant, dma, system, native, fpga, cost "
                    "(default all)")
     b.set_defaults(func=cmd_bench)
 
