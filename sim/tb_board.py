@@ -75,7 +75,7 @@ async def run_job(dut):
                                          "dma_error": result.dma_error.value})),
              counters=np.array(json.dumps({"useful_macs": c.useful_macs, "dma_bytes_loaded": c.dma_bytes_loaded,
                                            "dma_bytes_stored": c.dma_bytes_stored, "cycles": c.cycles,
-                                           "commands": c.commands["total"]})))
+                                           "commands": sum(c.commands.values())})))
 
 
 def _corrupt(frame: bytes, at: int) -> bytes:
