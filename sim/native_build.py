@@ -12,8 +12,9 @@ initialisation code (``OPT_SLOW``), overridable with ``SYSTOLICA_NATIVE_OPT`` /
 
 Builds are cached under ``$SYSTOLICA_CACHE/builds/native-<config>-<hash>`` where the hash
 covers everything :func:`.runner.source_hash` covers (generator sources, toolchain), the
-harness's C++ sources, this file and the compiler options. A cold build prints progress;
-a cached one returns at once; concurrent builds of one key wait for each other (a lock).
+harness's C++ sources and the Verilator command line. A cold build prints progress (each C++
+file as the compiler starts it); a cached one returns at once; concurrent builds of one
+key wait for each other (a lock).
 """
 
 from __future__ import annotations
@@ -65,15 +66,14 @@ class NativeBuild:
     ccache: bool
 
 
-def native_source_hash() -> str:
-    """Hash of what shapes a native build: :func:`.runner.source_hash`, the harness
-    sources, this file and the optimisation flags."""
+def native_source_hash(cfg: AcceleratorConfig) -> str:
+    """Hash of what shapes a native build: :func:`.runner.source_hash` (generator sources,
+    toolchain), the harness sources and the Verilator command line (flags)."""
     h = hashlib.sha256(source_hash().encode())
     for name in HARNESS_SOURCES:
         h.update(name.encode())
         h.update((HARNESS_DIR / name).read_bytes())
-    h.update(Path(__file__).read_bytes())
-    h.update(" ".join(_opt()).encode())
+    h.update(" ".join(_verilator_command(cfg, "TOP", 0)).encode())
     return h.hexdigest()[:12]
 
 
@@ -87,12 +87,49 @@ def _verilator_command(cfg: AcceleratorConfig, top: str, jobs: int) -> list[str]
             "waivers.vlt", "systolica.v", "harness/main.cpp"]
 
 
+def _compile_units(obj: Path) -> int:
+    """How many C++ files Verilator's makefiles compile (its VM_*_FAST/SLOW and
+    VM_USER_CLASSES lists)."""
+    count, listing = 0, False
+    for mk in sorted(obj.glob("*.mk")):
+        for line in mk.read_text().splitlines():
+            words = line.replace("\\", " ").split()
+            if words and words[0].startswith(("VM_CLASSES_", "VM_SUPPORT_", "VM_GLOBAL_", "VM_USER_CLASSES")) \
+                    and len(words) > 1 and words[1] in ("=", "+="):
+                listing, words = True, words[2:]
+            if listing:
+                count += len(words)
+                listing = line.rstrip().endswith("\\")
+    return count
+
+
+def _run_logged(cmd: list[str], bdir: Path) -> int:
+    """Run the build in ``bdir``, its output into ``build.log``; print a line when
+    verilation is done and for each C++ file the compiler starts."""
+    sources, started = 0, 0
+    with open(bdir / "build.log", "w") as log:
+        log.write(" ".join(cmd) + "\n")
+        p = subprocess.Popen(cmd, cwd=bdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=os.environ.copy())
+        for line in p.stdout:
+            log.write(line)
+            name = next((w for w in line.split() if w.endswith(".cpp")), None) if " -c " in line else None
+            if name is None:
+                continue
+            if not sources:
+                sources = _compile_units(bdir / "obj")
+                _log(f"  verilated; compiling {sources} C++ files")
+            started += 1
+            _log(f"  [{started}/{sources}] {Path(name).name}")
+        return p.wait()
+
+
 def build_native(cfg: AcceleratorConfig, *, force: bool = False, jobs: int | None = None) -> NativeBuild:
     """The harness for ``cfg``: from the cache, or generated and built now."""
     from ..hw.generate import generate_verilog
 
     env = verilator_env()
-    key = f"native-{cfg.name}-{cfg.config_hash()}-{native_source_hash()}"
+    key = f"native-{cfg.name}-{cfg.config_hash()}-{native_source_hash(cfg)}"
     bdir = cache_root() / "builds" / key
     stamp = bdir / "build.json"
     exe = bdir / "obj" / EXECUTABLE
@@ -115,10 +152,7 @@ def build_native(cfg: AcceleratorConfig, *, force: bool = False, jobs: int | Non
              f"{' (ccache)' if ccache else ''} (log: {bdir / 'build.log'})...")
         cmd = _verilator_command(cfg, gen.top, jobs or min(2, os.cpu_count() or 1))
         t0 = time.perf_counter()
-        with open(bdir / "build.log", "w") as log:
-            log.write(" ".join(cmd) + "\n")
-            log.flush()
-            rc = subprocess.run(cmd, cwd=bdir, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()).returncode
+        rc = _run_logged(cmd, bdir)
         build_s = time.perf_counter() - t0
         if rc != 0 or not exe.exists():
             tail = (bdir / "build.log").read_text()[-4000:]

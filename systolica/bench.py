@@ -28,12 +28,9 @@ QUICK = [(4, 4), (8, 8)]
 LONG = 256
 
 
-def _timed_build(cfg: AcceleratorConfig, builder=None) -> dict:
-    """Build seconds of ``builder(cfg, force=...)`` (default: the cocotb build of the array)
-    cold, with a warm ccache and cached."""
+def _timed_build(cfg: AcceleratorConfig) -> dict:
     from .sim import runner
 
-    builder = builder or runner.build
     out = {}
     saved = {k: os.environ.get(k) for k in ("SYSTOLICA_CACHE", "SYSTOLICA_NO_CCACHE", "OBJCACHE")}
     try:
@@ -41,16 +38,16 @@ def _timed_build(cfg: AcceleratorConfig, builder=None) -> dict:
             os.environ["SYSTOLICA_CACHE"] = tmp
             os.environ["SYSTOLICA_NO_CCACHE"] = "1"
             os.environ.pop("OBJCACHE", None)
-            out["build_cold_s"] = builder(cfg, force=True).build_s
+            out["build_cold_s"] = runner.build(cfg, force=True).build_s
         for k in ("SYSTOLICA_CACHE", "SYSTOLICA_NO_CCACHE"):
             if saved[k] is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = saved[k]
-        builder(cfg)  # fill the shared ccache
-        out["build_ccache_s"] = builder(cfg, force=True).build_s
+        runner.build(cfg)  # fill the shared ccache
+        out["build_ccache_s"] = runner.build(cfg, force=True).build_s
         t0 = time.perf_counter()
-        builder(cfg)
+        runner.build(cfg)
         out["build_cached_s"] = time.perf_counter() - t0
     finally:
         for k, v in saved.items():
@@ -190,16 +187,11 @@ def _system_section(out_dir: Path, quick: bool, meta: dict) -> None:
 
 
 def _native_section(out_dir: Path, quick: bool, meta: dict) -> None:
-    from .bench_native import SIZES, cocotb_speed, native_markdown, native_speed
-    from .demo import demo_config
-    from .sim.native_build import build_native
+    from .bench_native import SIZES, cocotb_speed, native_markdown, native_speed, timed_native_build
 
     builds, speed = [], []
     for r in SIZES[:1] if quick else SIZES:
-        cfg = demo_config(r, r)
-        print(f"[bench] native harness {cfg.name}: building (cold, ccache, cached)", flush=True)
-        builds.append({"config": cfg.name, **_timed_build(cfg, build_native),
-                       "elaborate_s": build_native(cfg).elaborate_s})
+        builds.append(timed_native_build(r))
         print(f"[bench] {json.dumps(builds[-1])}", flush=True)
         speed.append(native_speed(r))
     print("[bench] cocotb backend, same program on 8x8", flush=True)
