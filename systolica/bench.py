@@ -117,7 +117,7 @@ def _dma(rows: int, cols: int, bus_bits: int) -> dict:
                 "cases": json.loads(res.read_text())}
 
 
-SECTIONS = ("array", "requant", "dma", "system", "native")
+SECTIONS = ("array", "requant", "dma", "system", "native_build", "native")
 
 
 def run_bench(out_dir: Path = Path("bench"), quick: bool = False, only: tuple[str, ...] = SECTIONS) -> int:
@@ -187,21 +187,27 @@ def _system_section(out_dir: Path, quick: bool, meta: dict) -> None:
 
 
 def _native_section(out_dir: Path, quick: bool, meta: dict) -> None:
-    from .bench_native import SIZES, cocotb_speed, native_markdown, native_speed, timed_native_build
+    from .bench_native import SIZES, cocotb_speed, native_markdown, native_speed
 
-    builds, speed = [], []
+    speed = [native_speed(r) for r in (SIZES[:1] if quick else SIZES)]
+    print("[bench] cocotb backend, same program on 8x8", flush=True)
+    cocotb = cocotb_speed(8)
+    _write(out_dir, "native", {"meta": meta, "speed": speed, "cocotb": cocotb}, native_markdown(speed, cocotb, meta))
+
+
+def _native_build_section(out_dir: Path, quick: bool, meta: dict) -> None:
+    from .bench_native import SIZES, native_build_markdown, timed_native_build
+
+    builds = []
     for r in SIZES[:1] if quick else SIZES:
         builds.append(timed_native_build(r))
         print(f"[bench] {json.dumps(builds[-1])}", flush=True)
-        speed.append(native_speed(r))
-    print("[bench] cocotb backend, same program on 8x8", flush=True)
-    cocotb = cocotb_speed(8)
-    _write(out_dir, "native", {"meta": meta, "speed": speed, "builds": builds, "cocotb": cocotb},
-           native_markdown(speed, builds, cocotb, meta))
+    _write(out_dir, "native_build", {"meta": meta, "builds": builds}, native_build_markdown(builds, meta))
 
 
 _SECTION_RUNNERS = {"array": _array_section, "requant": _requant_section, "dma": _dma_section,
-                    "system": _system_section, "native": _native_section}
+                    "system": _system_section, "native_build": _native_build_section,
+                    "native": _native_section}
 
 
 def _requant_markdown(rows: list[dict], meta: dict) -> str:

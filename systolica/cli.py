@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                        "utilization, batching), native harness speed")
     b.add_argument("-o", "--output", default="bench", help="report folder (default bench)")
     b.add_argument("--quick", action="store_true", help="small configurations only")
-    b.add_argument("--only", help="comma list of sections: array, requant, dma, system, native "
-                   "(default all)")
+    b.add_argument("--only", help="comma list of sections: array, requant, dma, system, native_build, "
+                   "native (default all)")
     b.set_defaults(func=cmd_bench)
 
     args = parser.parse_args(argv)
