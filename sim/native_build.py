@@ -21,8 +21,10 @@ key wait for each other (a lock).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -74,8 +76,37 @@ def native_source_hash(cfg: AcceleratorConfig) -> str:
     for name in HARNESS_SOURCES:
         h.update(name.encode())
         h.update((HARNESS_DIR / name).read_bytes())
-    h.update(" ".join(_verilator_command(cfg, "TOP", 0)).encode())
+    h.update(" ".join(_verilator_command(cfg, HARNESS_TOP, 0)).encode())
+    h.update((inspect.getsource(harness_top) + inspect.getsource(_ports)).encode())   # the wrapper
     return h.hexdigest()[:12]
+
+
+#: The harness's top module: the accelerator with its reset input registered.
+HARNESS_TOP = "harness_top"
+
+
+def _ports(verilog: str, top: str) -> list[tuple[str, str, str]]:
+    """(direction, range, name) of every port of module ``top`` in ``verilog``."""
+    body = verilog[verilog.index(f"module {top}("):]
+    body = body[:body.index("endmodule")]
+    return re.findall(r"^\s*(input|output)\s+(\[\d+:\d+\]\s+)?(\w+)\s*;", body, re.M)
+
+
+def harness_top(verilog: str, top: str) -> str:
+    """A wrapper of ``top`` with the same ports whose ``rst`` goes through one register.
+
+    Amaranth's synchronous reset is a multiplexer in front of every register's next state,
+    so with ``rst`` a top-level input Verilator puts all the next-state logic in its
+    input-combinational region and evaluates it on every ``eval()`` -- twice per clock
+    cycle on top of the clocked evaluation. Registered, ``rst`` is state like any other and
+    only the logic reached from the AXI ports stays there. The design sees reset one cycle
+    later than the harness drives it (the harness accounts for it)."""
+    ports = _ports(verilog, top)
+    decls = "\n".join(f"  {d} {r}{n};" for d, r, n in ports)
+    conns = ",\n".join(f"    .{n}({'rst_q' if n == 'rst' else n})" for _, _, n in ports)
+    return (f"module {HARNESS_TOP}({', '.join(n for _, _, n in ports)});\n{decls}\n"
+            f"  reg rst_q = 1'b1;\n  always @(posedge clk) rst_q <= rst;\n"
+            f"  {top} dut (\n{conns}\n  );\nendmodule\n")
 
 
 def _verilator_command(cfg: AcceleratorConfig, top: str, jobs: int) -> list[str]:
@@ -85,7 +116,7 @@ def _verilator_command(cfg: AcceleratorConfig, top: str, jobs: int) -> list[str]
             "--top-module", top, "--Mdir", "obj", "-o", EXECUTABLE,
             "-CFLAGS", f"-std=c++17 -DBUS_BYTES={cfg.bus_bytes}",
             "-MAKEFLAGS", f"OPT_FAST={fast} OPT_SLOW={slow} OPT_GLOBAL=-O2",
-            "waivers.vlt", "systolica.v", "harness/main.cpp"]
+            "waivers.vlt", "systolica.v", "harness_top.v", "harness/main.cpp"]
 
 
 def _compile_units(obj: Path) -> int:
@@ -144,6 +175,7 @@ def build_native(cfg: AcceleratorConfig, *, force: bool = False, jobs: int | Non
         _log(f"building the native harness for {cfg.name} ({key}): elaborating...")
         gen = generate_verilog(cfg, "top")
         (bdir / "systolica.v").write_text(gen.text)
+        (bdir / "harness_top.v").write_text(harness_top(gen.text, gen.top))
         (bdir / "config.json").write_text(cfg.to_json())
         shutil.copy(WAIVERS, bdir / "waivers.vlt")
         for name in HARNESS_SOURCES:
@@ -151,7 +183,7 @@ def build_native(cfg: AcceleratorConfig, *, force: bool = False, jobs: int | Non
         ccache = "OBJCACHE" in env
         _log(f"  elaborated in {gen.seconds:.1f} s; verilating and compiling"
              f"{' (ccache)' if ccache else ''} (log: {bdir / 'build.log'})...")
-        cmd = _verilator_command(cfg, gen.top, jobs or min(2, os.cpu_count() or 1))
+        cmd = _verilator_command(cfg, HARNESS_TOP, jobs or min(2, os.cpu_count() or 1))
         t0 = time.perf_counter()
         rc = _run_logged(cmd, bdir)
         build_s = time.perf_counter() - t0
