@@ -253,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                        "utilization, batching), native harness speed, hardware cost per input type")
     b.add_argument("-o", "--output", default="bench", help="report folder (default bench)")
     b.add_argument("--quick", action="store_true", help="small configurations only")
-    b.add_argument("--only", help="comma list of sections: array, requant, dma, system, native, fpga, cost "
-                   "(default all)")
+    b.add_argument("--only", help="comma list of sections: array, requant, dma, system, native, "
+                   "native_build, fpga, cost (default all)")
     b.set_defaults(func=cmd_bench)
 
     fz = sub.add_parser("fuzz", help="random legal and illegal programs: machine model == RTL "
