@@ -13,7 +13,7 @@ from amaranth.back import rtlil
 
 from .tools import sby_argv, tool_env
 
-__all__ = ["SbyResult", "run_sby", "failed_properties"]
+__all__ = ["SbyResult", "run_sby", "failed_properties", "first_failure", "trace_values"]
 
 _SBY = """\
 [options]
@@ -54,7 +54,7 @@ def run_sby(harness, *, name: str, depth: int, workdir: Path, mode: str = "bmc",
         shutil.rmtree(job)
     job.mkdir(parents=True)
     (job / "design.il").write_text(rtlil.convert(harness, name="top", ports=harness.ports()))
-    prop_names = [p.name for p in harness.props.props]
+    asserts = [p.name for p in harness.props.props if p.kind == "assert"]
     (job / "job.sby").write_text(_SBY.format(mode=mode, depth=depth, solver=solver,
                                                engine_opts=engine_opts + " " if engine_opts else ""))
     t0 = time.monotonic()
@@ -80,31 +80,25 @@ def run_sby(harness, *, name: str, depth: int, workdir: Path, mode: str = "bmc",
         traces = sorted(job.glob("job/engine_*/trace*.vcd"))
         if traces:
             res.trace = traces[0]
-            res.failed = failed_properties(traces[0], prop_names)
+            res.step, res.failed = first_failure(traces[0], asserts)
     return res
 
 
+def first_failure(vcd: Path, names: list[str]) -> tuple[int | None, list[str]]:
+    """The first step of the counterexample ``vcd`` at which any of the properties
+    ``names`` is 0, and those that are 0 there."""
+    values = trace_values(vcd, names)
+    steps = len(next(iter(values.values()), []))
+    for k in range(steps):
+        low = [n for n in names if values[n][k] == 0]
+        if low:
+            return k, low
+    return None, []
+
+
 def failed_properties(vcd: Path, names: list[str]) -> list[str]:
-    """The properties among ``names`` whose signal is 0 at the end of the trace ``vcd``."""
-    ids: dict[str, str] = {}
-    scope: list[str] = []
-    last: dict[str, str] = {}
-    wanted = set(names)
-    for line in vcd.read_text().splitlines():
-        tok = line.split()
-        if not tok:
-            continue
-        if tok[0] == "$scope":
-            scope.append(tok[2])
-        elif tok[0] == "$upscope":
-            scope.pop()
-        elif tok[0] == "$var" and len(scope) == 1 and tok[4] in wanted:
-            ids[tok[3]] = tok[4]
-        elif tok[0][0] in "01" and tok[0][1:] in ids:
-            last[ids[tok[0][1:]]] = tok[0][0]
-        elif tok[0][0] == "b" and len(tok) == 2 and tok[1] in ids:
-            last[ids[tok[1]]] = tok[0][1:]
-    return [n for n in names if last.get(n) == "0"]
+    """The properties among ``names`` that fail in the counterexample ``vcd``."""
+    return first_failure(vcd, names)[1]
 
 
 def trace_values(vcd: Path, names: list[str]) -> dict[str, list[int]]:
