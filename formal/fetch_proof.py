@@ -56,10 +56,20 @@ class FetchProof(Harness):
         p.assume("start_when_quiet", ~dut.start | dut.quiet,
                  "a program starts only while fetch is quiet (a program ends only then)")
         fetch_master_rules(p, dut.axi, self.cfg.bus_bytes, self.limit)
-        starts = Signal(2, name="programs_started")
-        with m.If(dut.start & (starts != 3)):
-            m.d.sync += starts.eq(starts + 1)
-        p.cover("second_program_reads", (starts >= 2) & dut.axi.arvalid, "the second program reads a command")
+        handed = Signal(name="command_handed")         # a command went to a queue
+        for q in (dut.load, dut.execute, dut.store):
+            with m.If(q.valid & q.ready):
+                m.d.sync += handed.eq(1)
+        _next_program_covers(m, p, handed, dut.start, dut.axi, "handed to its queue")
+
+
+def _next_program_covers(m: Module, p: Props, done, start, ar, what: str) -> None:
+    """Covers: a command ``done`` (read, checked, ...), then a new program reads."""
+    after = Signal(name="program_after_command")
+    with m.If(start & done):
+        m.d.sync += after.eq(1)
+    p.cover("command_done", done, f"a command read, checked and {what}")
+    p.cover("next_program_reads", after & ar.arvalid, f"a program after one whose command was {what} reads")
 
 
 class ControllerFetchProof(Harness):
@@ -73,8 +83,9 @@ class ControllerFetchProof(Harness):
 
     def properties(self, m: Module, p: Props) -> None:
         fetch_master_rules(p, self.dut.fetch, self.cfg.bus_bytes, self.limit)
-        ends = Signal(2, name="programs_ended")
-        with m.If(p.past(self.dut.busy, "was_busy") & ~self.dut.busy & (ends != 3)):
-            m.d.sync += ends.eq(ends + 1)
-        p.cover("second_program_reads", (ends >= 1) & self.dut.fetch.arvalid,
-                "a program after the first reads a command")
+        dut = self.dut
+        dispatched = Signal(name="command_dispatched")
+        with m.If(dut.load_cmd.valid | dut.store_cmd.valid | dut.exec_cmd.valid | dut.requant_param.valid):
+            m.d.sync += dispatched.eq(1)
+        starts = ~p.past(dut.busy, "was_busy") & dut.busy      # a doorbell was taken
+        _next_program_covers(m, p, dispatched, starts, dut.fetch, "dispatched to its unit")

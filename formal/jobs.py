@@ -77,6 +77,7 @@ class Mutant:
     depth: int
     bus_bits: int = 64
     quick: bool = False
+    long: bool = False                          # minutes of solver time: only with --long
 
     def harness(self) -> Harness:
         return self.make(small_config(self.bus_bits))
@@ -117,7 +118,7 @@ MUTANTS: list[Mutant] = [
            ("aw_in_page",), 8),
     Mutant("store_one_write_too_many", "MUTANT: OUTSTANDING_WRITES = 9 in the hardware (8 declared)",
            lambda cfg: DmaStoreProof(cfg, patches=_patch(dma_store, "OUTSTANDING_WRITES", 9)),
-           ("b_awaiting_limit",), 14),
+           ("b_awaiting_limit",), 14, long=True),
     Mutant("arbiter_without_lock", ArbiterWithoutLock.__doc__,
            lambda cfg: ReadArbiterProof(cfg, component=ArbiterWithoutLock),
            ("ar_valid_held", "ar_addr_held", "ar_id_held"), 6, quick=True),

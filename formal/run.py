@@ -97,7 +97,7 @@ def table(rows: list[Outcome], title: str) -> str:
 
 
 def _pick(items, args):
-    chosen = [x for x in items if not args.quick or x.quick]
+    chosen = [x for x in items if (not args.quick or x.quick) and (args.long or not getattr(x, "long", False))]
     if args.only:
         chosen = [x for x in chosen if any(s in x.name for s in args.only)]
     return chosen
@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None, prog: str = "systolica formal") -> int:
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--quick", action="store_true", help="only the quick subset (what `make test` runs)")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="proofs/mutants whose name contains NAME")
+    ap.add_argument("--long", action="store_true",
+                    help="also the jobs that take many minutes (store_one_write_too_many: depth 14)")
     ap.add_argument("--no-proofs", action="store_true", help="skip the proofs")
     ap.add_argument("--no-mutants", action="store_true", help="skip the mutants")
     ap.add_argument("--no-covers", action="store_true", help="skip the cover runs that justify each depth")
