@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: venv demo test test-full bench fuzz generate fpga clean distclean
+.PHONY: venv demo test test-full bench fuzz formal generate fpga clean distclean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "systolica needs Python >= 3.11, found " + sys.version.split()[0]'
@@ -31,6 +31,10 @@ N    ?= 10000
 SEED ?= 1
 fuzz: $(STAMP)
 	$(VENV)/bin/systolica fuzz -n $(N) --seed $(SEED)
+
+## make formal: bounded model checks of the AXI masters + the mutants they must catch (pass/fail table)
+formal: $(STAMP)
+	$(VENV)/bin/systolica formal
 
 ## make bench: bench/array.md and bench/array.json
 bench: $(STAMP)

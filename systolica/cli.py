@@ -1,6 +1,6 @@
 """Command line: ``systolica generate`` (Verilog), ``systolica demo``, ``systolica gemm``,
 ``systolica bench``, ``systolica fuzz``, ``systolica run`` (an ONNX model),
-``systolica onnx-example``, ``systolica verify``, ``systolica fpga``."""
+``systolica onnx-example``, ``systolica verify``, ``systolica fpga``, ``systolica formal``."""
 
 from __future__ import annotations
 
@@ -219,6 +219,16 @@ def _add_fpga_parser(sub) -> None:
     f.set_defaults(func=cmd_fpga)
 
 
+# -- bounded model checks of the AXI masters: systolica formal (formal/run.py) ---------------
+def _add_formal_command(sub) -> None:
+    from .formal.run import add_arguments, run
+
+    f = sub.add_parser("formal", help="bounded model checks of the AXI masters (fetch, DMA load/store, "
+                       "read arbiter) with SymbiYosys + Boolector, and the mutants they must catch")
+    add_arguments(f)
+    f.set_defaults(func=run)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="systolica", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -268,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     fz.set_defaults(func=cmd_fuzz)
 
     _add_onnx_commands(sub)
+    _add_formal_command(sub)
 
     v = sub.add_parser("verify", help="the regression suite on your configuration: unit benches, "
                        "compiled layers, random programs; a pass/fail table and JUnit XML")
