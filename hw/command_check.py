@@ -89,6 +89,8 @@ class CommandCheck(wiring.Component):
         """The lane exists and :func:`systolica.model.requant.lane_problem` (FP8:
         :func:`systolica.model.requant_fp8.fp8_lane_problem`) is None."""
         p = r.params
+        if not self.cfg.is_float:
+            shift_ok = (p.shift >= SHIFT_RANGE[0]) & (p.shift <= SHIFT_RANGE[1])
         scale = p.scale
         scale_ok = ~scale[31] & (scale[23:31] != 0xFF) & (scale != 0)
         u8 = (p.qmax > 127) | (p.zero_point > 127)
@@ -96,13 +98,11 @@ class CommandCheck(wiring.Component):
         ranges_ok = 1
         for v in (p.zero_point, p.qmin, p.qmax):
             ranges_ok = ranges_ok & (v >= lo) & (v <= hi)
-        ranges_ok = ranges_ok & (p.qmin <= p.qmax)
         lane_ok = r.all_lanes | _at_most(r.lane, self.cfg.cols - 1)
         if self.cfg.is_float:      # out_type 0/1 (FP8) ignore the integer clamp; 3 is no type
             integer = p.out_type == OUT_TYPES["int8"]
-            return lane_ok & scale_ok & (p.out_type != 3) & (~integer | ranges_ok)
-        shift_ok = (p.shift >= SHIFT_RANGE[0]) & (p.shift <= SHIFT_RANGE[1])
-        return lane_ok & Mux(p.scheme, scale_ok, shift_ok) & ranges_ok
+            return lane_ok & scale_ok & (p.out_type != 3) & (~integer | (ranges_ok & (p.qmin <= p.qmax)))
+        return lane_ok & Mux(p.scheme, scale_ok, shift_ok) & ranges_ok & (p.qmin <= p.qmax)
 
 
 def _at_most(value, bound: int):

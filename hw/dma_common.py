@@ -77,7 +77,7 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
     pv = c.pad_value.as_unsigned()
     pad_ok = 0
     for e in encodable_elem_bytes(cfg):
-        if 8 * e >= len(pv):     # any 64-bit pad_value is a sign-extended wide element
+        if 8 * e > len(pv):      # any 64-bit pad_value is a sign-extended 16-byte element
             pad_ok = pad_ok | (dec.eb == e)
             continue
         top = pv[8 * e - 1:]

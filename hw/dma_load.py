@@ -101,8 +101,10 @@ class DmaLoad(wiring.Component):
         pattern, pad_row = Signal(rb * 8), Signal(rb * 8)
         pb3, n3, p3 = dec.pb[3], dec.n[3], dec.p[3]
         sizes = encodable_elem_bytes(cfg)
-        pad_value = Signal(signed(8 * max(sizes)))      # sign-extended for 16-byte elements
-        m.d.comb += pad_value.eq(c.pad_value)
+        pad_value = c.pad_value
+        if 16 in sizes:                                  # sign-extended for 16-byte elements
+            pad_value = Signal(signed(128))
+            m.d.comb += pad_value.eq(c.pad_value)
         for x in range(rb):
             for e in sizes:
                 with m.If(eb == e):
@@ -202,14 +204,14 @@ class DmaLoad(wiring.Component):
                      self.acc_write.valid.eq(out_valid & c.target)]
         for e in range(cfg.spad_row_elems):
             m.d.comb += self.spad_write.payload.data[e].eq(out_row[8 * e:8 * e + 8])
-        # int32 or native elements, sign-extended (or wrapped) to the element's bits; an FP8
-        # element's layout {flags, sum} is that integer (model.accum)
-        elem_bits = len(self.acc_write.payload.data[0].as_value())
+        # int32 or native elements (8 bytes; 16 for wide FP8 sums), sign-extended or wrapped
+        # to the element's bits; an FP8 element's layout {flags, sum} is that integer
         for e in range(cfg.cols):
-            word = {n: out_row[8 * n * e:8 * n * (e + 1)].as_signed()
-                    for n in (4, cfg.acc_elem_bytes) if 8 * n * (e + 1) <= rb * 8}
-            value = word[4]
-            if cfg.acc_elem_bytes in word and cfg.acc_elem_bytes != 4:
-                value = Mux(eb == cfg.acc_elem_bytes, word[cfg.acc_elem_bytes], word[4])
-            m.d.comb += self.acc_write.payload.data[e].as_value().eq(value[:elem_bits])
+            word = {4: out_row[32 * e:32 * e + 32].as_signed()}
+            for n in (8, 16) if cfg.acc_elem_bytes == 16 else (8,):
+                word[n] = out_row[8 * n * e:8 * n * (e + 1)].as_signed() if 8 * n * (e + 1) <= rb * 8 else word[4]
+            value = Mux(eb == 8, word[8], word[4])
+            if 16 in word:
+                value = Mux(eb == 16, word[16], value)
+            m.d.comb += self.acc_write.payload.data[e].eq(value)
         return m

@@ -4,10 +4,13 @@
    them to int8 after training (per-channel weights, calibrated activations).
 2. Run the whole test set on the ``golden`` backend (the instruction-level machine running
    the compiled program): int8 accuracy next to float accuracy; FP8 accuracies (E4M3,
-   E5M2, E4M3 x E5M2) from the golden FP8 numerics (``driver/models_fp8.py``).
+   E5M2, E4M3 x E5M2) on the whole test set from the golden FP8 numerics
+   (``driver/models_fp8.py``, which the FP8 machine equals: ``tests/test_compiler_fp8.py``).
 3. Run the whole test set (or ``rtl_samples`` images) on the ``rtl`` backend (the
    generated Verilog in the native Verilator harness): its logits must equal the golden
-   ones bit for bit.
+   ones bit for bit. Then the FP8 models, per format, on an FP8 accelerator of the same
+   grid (:func:`fp8_demo_config`): ``fp8_rtl_samples`` images (default 16) on the RTL,
+   the golden machine and the golden numerics, all three equal.
 4. Per layer on the RTL: cycles and utilization (real MACs / (PEs x cycles)).
 
 ``systolica gemm`` keeps the earlier array-only demo (a random GEMM streamed through the
@@ -28,12 +31,49 @@ import numpy as np
 from .model import array as golden
 from .model.config import AcceleratorConfig
 
-__all__ = ["run_gemm_rtl", "run_gemm_demo", "run_demo", "demo_config"]
+__all__ = ["run_gemm_rtl", "run_gemm_demo", "run_demo", "demo_config", "fp8_demo_config", "FP8_RTL_SAMPLES"]
+
+#: Test images the FP8 models run on the RTL per format by default (the whole split, 359
+#: images, takes minutes per format on the golden machine's side).
+FP8_RTL_SAMPLES = 16
 
 
 def demo_config(rows: int = 8, cols: int = 8) -> AcceleratorConfig:
     """The demo's accelerator: memories sized for the digits models."""
     return AcceleratorConfig(rows=rows, cols=cols, spad_rows=512, acc_rows=128, bus_bits=64)
+
+
+def fp8_demo_config(input_type: str, weight_type: str, rows: int = 8, cols: int = 8) -> AcceleratorConfig:
+    """The demo's accelerator with FP8 operands (the default accumulator for the formats)."""
+    return dataclasses.replace(demo_config(rows, cols), input_type=input_type, weight_type=weight_type,
+                               acc_bits=None)
+
+
+def _fp8_on_rtl(name: str, seed: int, rows: int, cols: int, x_float: np.ndarray) -> bool:
+    """The FP8 models of ``name`` on ``x_float``, per format: RTL == golden machine ==
+    golden numerics (FP8 codes of every layer's output, bit for bit)."""
+    from .driver.models import CALIBRATION_SIZE, _trained, digits_split
+    from .driver.models_fp8 import FP8_SCHEMES, quantize_fp8, quantize_input_fp8, run_fp8_layer
+    from .driver.runtime import Accelerator
+
+    ok = True
+    for label, (a_type, w_type) in FP8_SCHEMES.items():
+        net = quantize_fp8(_trained(name, seed), digits_split().x_train[:CALIBRATION_SIZE], a_type, w_type)
+        cfg = fp8_demo_config(a_type, w_type, rows, cols)
+        codes = quantize_input_fp8(net, x_float)
+        numerics = [codes]
+        for layer in net.layers:
+            numerics.append(run_fp8_layer(net, layer, numerics[-1]))
+        _, gold = Accelerator(cfg, "golden").run_network(net, codes)
+        t1 = time.perf_counter()
+        _, rtl = Accelerator(cfg, "rtl").run_network(net, codes)
+        seconds = time.perf_counter() - t1
+        same = all(np.array_equal(r, g) and np.array_equal(g, v.reshape(g.shape))
+                   for r, g, v in zip(rtl.activations, gold.activations, numerics[1:]))
+        ok &= same
+        print(f"      {label:11s} ({cfg.name}): RTL == golden: {same} on {len(codes)} images, every layer "
+              f"({rtl.cycles:,} cycles, {rtl.cycles / len(codes):,.0f} per image; {seconds:.1f} s)")
+    return ok
 
 
 def _step(n: int, text: str) -> None:
@@ -49,7 +89,7 @@ def _layer_net(net, i: int):
 
 
 def run_demo(rows: int = 8, cols: int = 8, rtl_samples: int | None = None, scheme: str = "tflite",
-             seed: int = 0) -> int:
+             seed: int = 0, fp8_rtl_samples: int = FP8_RTL_SAMPLES) -> int:
     from .driver.models import accuracy, digits_models, quantize_input
     from .driver.models_fp8 import fp8_accuracies
     from .driver.runtime import Accelerator
@@ -70,7 +110,7 @@ def run_demo(rows: int = 8, cols: int = 8, rtl_samples: int | None = None, schem
         int8_acc = float(np.mean(np.argmax(logits, axis=1) == y_test))
         print(f"      float accuracy {accuracy(demo.float_model, x_test, y_test):.2%}, int8 accuracy "
               f"{int8_acc:.2%} ({stats.program_commands} commands, {stats.layer_macs:,} MACs)")
-        fp8 = fp8_accuracies(seed)[name]  # the golden FP8 numerics (the FP8 machine is to come)
+        fp8 = fp8_accuracies(seed)[name]  # the golden FP8 numerics (== the FP8 machine), whole split
         print("      FP8 accuracy (golden numerics: exact sums, one rounding per output): "
               + ", ".join(f"{label} {acc:.2%}" for label, acc in fp8.items()))
         n = len(x_test) if rtl_samples is None else min(rtl_samples, len(x_test))
@@ -84,6 +124,9 @@ def run_demo(rows: int = 8, cols: int = 8, rtl_samples: int | None = None, schem
         print(f"      RTL == golden: {same} on all {n} images ({rtl_stats.cycles:,} cycles, "
               f"{rtl_stats.cycles / n:,.0f} per image; {seconds:.1f} s, "
               f"{rtl_stats.cycles / seconds:,.0f} simulated cycles/s)")
+        m = min(fp8_rtl_samples, len(x_test))
+        print(f"      FP8 models on FP8 accelerators, {m} images each (the first run of a format builds it):")
+        ok &= _fp8_on_rtl(name, seed, rows, cols, x_test[:m])
         k = min(8, n)
         _step(4, f"{name}: per-layer cycles and utilization on the RTL (batch of {k})")
         x_q = x_q[:k]
