@@ -145,8 +145,9 @@ def compute_layout(cfg: AcceleratorConfig) -> data.StructLayout:
       scratchpad row ``a_row + k`` (first ``rows`` elements) and the B row from ``b_row +
       k`` (first ``cols``); accumulator rows ``c_row .. c_row+rows-1`` get ``A @ B``.
 
-    ``accumulate``: add into the accumulator rows (wrapping at ``acc_bits``) instead of
-    overwriting them.
+    ``accumulate``: add into the accumulator rows (wrapping at ``acc_bits``; FP8: the
+    exact sums add and the special-value flags OR, :func:`systolica.model.accum.add`)
+    instead of overwriting them.
 
     ``count`` is 1..65535 (0 is :attr:`Status.COMPUTE_RANGE`). ``rows_used`` /
     ``cols_used`` tell how many PE rows / columns hold real operands (the rest is padding
