@@ -81,7 +81,7 @@ def cmd_demo(args) -> int:
         print(f"systolica demo: --rtl-samples={args.rtl_samples}: must be at least 1 (default: the whole "
               "test set)", file=sys.stderr)
         return 2
-    if args.fp8_rtl_samples < 1:
+    if args.fp8_rtl_samples is not None and args.fp8_rtl_samples < 1:
         print(f"systolica demo: --fp8-rtl-samples={args.fp8_rtl_samples}: must be at least 1", file=sys.stderr)
         return 2
     return run_demo(rows=args.rows, cols=args.cols, rtl_samples=args.rtl_samples, scheme=args.scheme,
@@ -255,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--scheme", choices=["tflite", "onnx"], default="tflite",
                    help="requantization scheme (default tflite)")
     d.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    d.add_argument("--fp8-rtl-samples", type=int, default=16, dest="fp8_rtl_samples",
-                   help="test images each FP8 format runs on the RTL (default 16)")
+    d.add_argument("--fp8-rtl-samples", type=int, default=None, dest="fp8_rtl_samples",
+                   help="test images each FP8 format runs on the RTL (default: the whole test set)")
     d.set_defaults(func=cmd_demo)
 
     gm = sub.add_parser("gemm", help="random INT8 GEMM streamed through the array under Verilator")
