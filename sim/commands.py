@@ -131,13 +131,15 @@ def random_fp8_lane_params(rng: np.random.Generator, cfg: AcceleratorConfig) -> 
     """One FP8 lane word (:func:`systolica.model.requant_fp8.fp8_lane_params`): mostly
     valid, with scales around 1 (the sums are values, not integers), biases of a few
     products and now and then an out_type 3 or a bad scale or clamp."""
-    out_type = int(rng.integers(3)) if rng.random() < 0.97 else 3
+    out_type = (2 if rng.random() < 0.5 else int(rng.integers(2))) if rng.random() < 0.97 else 3
     half = 1 << (cfg.acc_bits - 1)
     unit = 1 << cfg.acc_format.frac_bits
     bias = int(rng.integers(-64 * unit, 64 * unit)) if rng.random() < 0.8 else (int(rng.integers(-(1 << 62), 1 << 62)) << max(0, cfg.acc_bits - 63)) % (2 * half) - half
     if rng.random() < 0.2:
         bias = 0
     zp, qmin, qmax = _random_clamp(rng)
+    if rng.random() < 0.1:                       # an empty clamp (qmin > qmax) more often
+        qmin, qmax = max(qmin, qmax), min(qmin, qmax) - int(qmin == qmax)
     return {"out_type": out_type, "relu": int(rng.random() < 0.3), "bias": bias,
             "scale": _random_scale(rng, -6, 2), "zero_point": zp, "qmin": qmin, "qmax": qmax}
 

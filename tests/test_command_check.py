@@ -30,7 +30,7 @@ def test_decoder_equals_isa_checker(cfg, seed):
     statuses = set()
 
     async def bench(ctx):
-        for _ in range(400):
+        for _ in range(800):
             lo = int(rng.integers(0, 1 << 12))
             window = (lo, lo + int(rng.integers(0, 1 << 12)))
             raw = random_command(rng, cfg, window)
