@@ -108,10 +108,10 @@ def cmd_fuzz(args) -> int:
         if getattr(args, name) < 1:
             print(f"systolica fuzz: --{name}={getattr(args, name)}: must be at least 1", file=sys.stderr)
             return 2
-    cfg = _read_config(args.config) if args.config else None
-    if args.fp8 and cfg is not None:
+    if args.fp8 and args.config:
         print("systolica fuzz: --fp8 and --config: give one (an FP8 --config is fuzzed as it is)", file=sys.stderr)
         return 2
+    cfg = _read_config(args.config) if args.config else None
     return run_fuzz_command(args.n, args.seed, args.configs, args.batch, args.replay, cfg, args.config,
                             fp8=args.fp8)
 
