@@ -97,6 +97,7 @@ from ..model.dma import PAD_RANGE, SIZE_RANGE, STRIDE_RANGE, TensorDescriptor
 from ..model.isa import COMMAND_BYTES, Command, Opcode, encode_program
 from ..model.numerics import RequantParams, wrap_int32
 from ..model.requant import lane_fields
+from ..model.requant_fp8 import Fp8RequantParams, fp8_lane_fields
 
 __all__ = [
     "CompileError", "Plan", "plan", "Blocking", "blocking", "fold_input_zero_point", "linear_weight_image",
@@ -197,10 +198,15 @@ def _blocking(cfg, p: Plan, forced: Blocking | None, m: int, k: int, n: int, per
 # --------------------------------------------------------------------------------------
 # host-side tensors
 # --------------------------------------------------------------------------------------
-def _int8(name: str, a, ndim: int) -> np.ndarray:
+def _int8(name: str, a, ndim: int, cfg: AcceleratorConfig | None = None) -> np.ndarray:
+    """An 8-bit operand tensor: int8 values, or (FP8 configurations, and weight images
+    without a configuration) uint8 FP8 codes."""
     a = np.asarray(a)
-    if a.dtype != np.int8 or a.ndim != ndim:
-        raise CompileError(f"{name}: need int8 with {ndim} dimensions, got {a.dtype} {a.shape}")
+    allowed = ("int8",) if cfg is not None and not cfg.is_float else \
+        ("uint8",) if cfg is not None else ("int8", "uint8")
+    if a.dtype.name not in allowed or a.ndim != ndim:
+        what = "int8" if allowed == ("int8",) else "uint8 FP8 codes" if cfg is not None else "int8 (or uint8 FP8 codes)"
+        raise CompileError(f"{name}: need {what} with {ndim} dimensions, got {a.dtype} {a.shape}")
     return a
 
 
@@ -288,12 +294,17 @@ def conv2d_output_shape(in_hw, kernel, stride=1, pads=0, dilation=1) -> tuple[in
     return oh, ow
 
 
-def _slice_params(p: RequantParams, lo: int, hi: int) -> RequantParams:
+def _slice_params(p, lo: int, hi: int):
+    if isinstance(p, Fp8RequantParams):
+        return dataclasses.replace(p, scale=p.scale[lo:hi]) if isinstance(p.scale, tuple) else p
     changes = {k: getattr(p, k)[lo:hi] for k in p._fields() if isinstance(getattr(p, k), tuple)}
     return dataclasses.replace(p, **changes) if changes else p
 
 
-def _check_layer(cfg: AcceleratorConfig, requant: RequantParams, n: int, k: int) -> None:
+def _check_layer(cfg: AcceleratorConfig, requant, n: int, k: int) -> None:
+    if cfg.is_float:
+        _check_fp8_layer(cfg, requant, n, k)
+        return
     if not isinstance(requant, RequantParams):
         raise CompileError(f"requant: need a RequantParams, got {type(requant).__name__}")
     if requant.channels not in (None, n):
@@ -302,6 +313,40 @@ def _check_layer(cfg: AcceleratorConfig, requant: RequantParams, n: int, k: int)
         raise CompileError(f"acc_bits={cfg.acc_bits}: a reduction over K={k} int8 products can "
                            f"reach {k * MAX_PRODUCT} and wrap; need K <= "
                            f"{((1 << (cfg.acc_bits - 1)) - 1) // MAX_PRODUCT} or acc_bits >= 32")
+
+
+def _check_fp8_layer(cfg: AcceleratorConfig, requant, n: int, k: int) -> None:
+    """FP8 configurations: an :class:`Fp8RequantParams` with an 8-bit output (the lanes
+    have no FP32 output), and a reduction that always sums exactly."""
+    if not isinstance(requant, Fp8RequantParams):
+        raise CompileError(f"requant: need an Fp8RequantParams for input_type={cfg.input_type!r}, "
+                           f"got {type(requant).__name__}")
+    if requant.out_type == "fp32":
+        raise CompileError("requant: out_type='fp32' is golden-model only, allowed fp8_e4m3, fp8_e5m2, "
+                           "int8, uint8")
+    if requant.channels not in (None, n):
+        raise CompileError(f"requant: {requant.channels} channels, the layer has {n} output channels")
+    if k > cfg.exact_terms:
+        raise CompileError(f"acc_bits={cfg.acc_bits}: a reduction over K={k} FP8 products can wrap; "
+                           f"need K <= exact_terms={cfg.exact_terms} or a wider acc_bits")
+
+
+def _layer_bias(cfg: AcceleratorConfig, weight_kn: np.ndarray, bias, x_zp: int) -> np.ndarray:
+    """Per output channel, the bias the lanes add: int8, the int32 bias with the input
+    zero point folded in (:func:`fold_input_zero_point`); FP8, the bias as given, in
+    accumulator units (:func:`~systolica.model.requant_fp8.fixed_bias`; FP8 has no zero
+    point)."""
+    if not cfg.is_float:
+        return fold_input_zero_point(weight_kn, bias, x_zp)
+    if x_zp != 0:
+        raise CompileError(f"x_zp={x_zp}: FP8 inputs have no zero point, allowed 0")
+    n = weight_kn.shape[1]
+    b = np.zeros(n, dtype=object) if bias is None else np.asarray(bias, dtype=object)
+    if b.ndim == 0:
+        b = np.full(n, b.item(), dtype=object)
+    if b.shape != (n,):
+        raise CompileError(f"bias: need a scalar or {n} values (one per output channel), got shape {b.shape}")
+    return b
 
 
 def _check_wzp(w_zp, n: int) -> None:
@@ -443,8 +488,14 @@ class LayerProgram:
         return encode_program(cfg, self.commands)
 
 
-def _lanes(cfg, requant: RequantParams, bias: np.ndarray, n0: int, nt: int) -> list[dict]:
-    return lane_fields(_slice_params(requant, n0, n0 + nt), cfg.cols, bias[n0:n0 + nt])[:nt]
+def _lanes(cfg, requant, bias: np.ndarray, n0: int, nt: int) -> list[dict]:
+    params = _slice_params(requant, n0, n0 + nt)
+    if cfg.is_float:
+        try:
+            return fp8_lane_fields(cfg, params, bias[n0:n0 + nt])[:nt]
+        except ValueError as e:
+            raise CompileError(str(e)) from None
+    return lane_fields(params, cfg.cols, bias[n0:n0 + nt])[:nt]
 
 
 def compile_linear(cfg: AcceleratorConfig, weight, bias, requant: RequantParams, *, batch: int,
@@ -459,7 +510,7 @@ def compile_linear(cfg: AcceleratorConfig, weight, bias, requant: RequantParams,
     tensor or N channels; ``x_zp`` the input zero point (folded into the bias). ``tile``
     forces a :class:`Blocking` (default: :func:`blocking`'s choice). ``x``, the weights
     and ``y`` must not overlap: the program orders no access among them."""
-    w = _int8("weight", weight, 2)
+    w = _int8("weight", weight, 2, cfg)
     k, n = w.shape
     x_zp = _x_zp(x_zp)
     _check_wzp(w_zp, n)
@@ -468,7 +519,7 @@ def compile_linear(cfg: AcceleratorConfig, weight, bias, requant: RequantParams,
         raise CompileError(f"batch={batch!r}: must be an integer >= 1")
     p = plan(cfg)
     blk = _blocking(cfg, p, tile, batch, k, n, _per_channel(requant, bias, x_zp))
-    bias_f = fold_input_zero_point(w, bias, x_zp)
+    bias_f = _layer_bias(cfg, w, bias, x_zp)
     xs = k if x_row_stride is None else x_row_stride
     ys = n if out_row_stride is None else out_row_stride
     step = blk.n_tiles * cfg.cols
@@ -531,7 +582,7 @@ def compile_conv2d(cfg: AcceleratorConfig, weight, bias, requant: RequantParams,
     M, OH, OW) at ``out_addr``. ``pads`` ``(top, left, bottom, right)`` with the input
     zero point (by the DMA; nothing padded in DRAM); ``tile`` as :func:`compile_linear`'s
     (its rows are output pixels). See the module docstring."""
-    w = _int8("weight", weight, 4)
+    w = _int8("weight", weight, 4, cfg)
     m, cg, kh, kw = w.shape
     try:
         c, h, wd = (int(v) for v in in_shape)
@@ -559,7 +610,8 @@ def compile_conv2d(cfg: AcceleratorConfig, weight, bias, requant: RequantParams,
     step = blk.n_tiles * cfg.cols
     tiles = []
     for g, mat in enumerate(mats):
-        bias_g = fold_input_zero_point(mat, None if bias is None else np.asarray(bias)[g * mg:(g + 1) * mg], x_zp)
+        bias_g = _layer_bias(cfg, mat, None if bias is None else
+                             np.asarray(bias, dtype=object if cfg.is_float else None)[g * mg:(g + 1) * mg], x_zp)
         req_g = _slice_params(requant, g * mg, (g + 1) * mg)
         wg = w_addr + g * kk * mg
         xg = x_addr + g * cg * hw
