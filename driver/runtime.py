@@ -150,7 +150,7 @@ class Accelerator:
         dram = bytearray(prog.layout.size)
         for addr, data in prog.init:
             dram[addr:addr + len(data)] = data
-        dram[prog.input.addr:prog.input.end] = np.ascontiguousarray(x_q).tobytes()
+        dram[prog.input.addr:prog.input.end] = prog.input_bytes(x_q)
         return dram
 
     @staticmethod
@@ -178,7 +178,7 @@ class Accelerator:
         prog = compile_network(self.cfg, net, len(x_q))
         dram = self.image(prog, x_q)
         result = self.execute(prog, dram)
-        acts = [self.read(dram, r, s) for r, s in zip(prog.outputs, prog.output_shapes)]
+        acts = [prog.read_output(dram, i) for i in range(len(prog.outputs))]
         c = result.counters
         stats = RunStats(c.useful_macs, c.array_beats, c.dma_bytes_loaded, c.dma_bytes_stored,
                          dict(c.commands), prog.macs, prog.layout.size, len(prog.commands), acts,
