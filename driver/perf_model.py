@@ -43,6 +43,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..model.config import AcceleratorConfig
+from ..model.dma import AXI_MAX_BEATS
 from ..model.isa import COMMAND_BYTES, Command, Opcode, Queue, QUEUE_OF
 
 __all__ = ["Latencies", "MEASURED", "Estimate", "estimate", "load_beats", "calibrate"]
@@ -50,30 +51,47 @@ __all__ = ["Latencies", "MEASURED", "Estimate", "estimate", "load_beats", "calib
 
 @dataclass(frozen=True)
 class Latencies:
-    """Cycles of the RTL's pieces (see the module docstring); measured by :func:`calibrate`."""
+    """Cycles of the RTL's pieces (see the module docstring); measured by :func:`calibrate`.
 
-    fetch_cycles: float = 4.0       #: per command fetched, the read channel free
-    fetch_first: int = 8            #: doorbell to the first command in its queue
-    dispatch: int = 1               #: a queued command's start after it is queued
-    load_overhead: int = 6          #: per LOAD, beyond its beats and padding rows
-    exec_start: int = 2             #: a COMPUTE's first weight read after its start
-    weight_load: int = 16           #: weight rows into an idle array before its first beat (rows)
-    exec_latency: int = 34          #: last beat of a tile to its last result written
-    bank_conflict: int = 16         #: bubble per tile whose weight and input rows share a bank
-    store_overhead: int = 10        #: per STORE, beyond its rows
-    store_row_cycles: float = 1.0   #: per row stored
-    requant_cycles: int = 1         #: per requantization lane written
-    end_latency: int = 3            #: last command finished to the program's end
+    Every time is from an event of the hardware to the next: an AXI handshake or beat, a
+    command handed to its queue, started (dispatched) or completed (tokens pushed)."""
+
+    fetch_first: int = 5        #: doorbell -> the first command's AR
+    fetch_ar_gap: int = 2       #: between two fetch ARs, at least
+    fetch_room: int = 2         #: the decoder takes word i-2 -> AR i may go
+    fetch_take: int = 1         #: last beat of a command's word -> the decoder takes it
+    fetch_hand: int = 2         #: the decoder takes a word -> hands it to its queue
+    dispatch: int = 1           #: handed over (or unit free) -> started
+    token: int = 1              #: a command completed -> a command popping its token starts
+    load_ar: int = 2            #: LOAD started -> its first AR
+    load_tail: int = 3          #: its last R beat (or padding row) -> completed
+    exec_accept: int = 2        #: COMPUTE started -> its first weight row read
+    weight_rows_extra: int = 1  #: weight rows into the array: rows + this
+    data_start: int = 1         #: weights in -> the first data beat
+    exec_latency: int = 34      #: last data beat -> last result written (completed)
+    store_read: int = 2         #: STORE started -> its first accumulator row read
+    store_tail: int = 13        #: its last row read -> completed (B responses back)
+    requant_cycles: int = 1     #: per lane a REQUANT writes
+    end_latency: int = 3        #: the last completion -> the program's end
 
 
 #: Latencies measured on the current RTL (``calibrate``).
 MEASURED = Latencies()
 
 
+@dataclass(frozen=True)
+class Memory:
+    """The DRAM as the DMA sees it: the read latency (AR handshake to the first beat) of
+    the native harness's default model (cocotbext-axi ``AxiRam``)."""
+
+    read_latency: int = 2
+
+
 @dataclass
 class Estimate:
-    """Predicted ``cycles`` of a program, the busy cycles of each queue's unit, the DRAM
-    bytes its LOADs and STOREs move, and every command's ``(start, finish)``."""
+    """Predicted ``cycles`` of a program, the busy cycles of each queue's unit (cycles in
+    which a command of it runs), the DRAM bytes its LOADs and STOREs move, and every
+    command's ``(start, finish)``."""
 
     cycles: int
     busy: dict
@@ -81,106 +99,252 @@ class Estimate:
     times: list = field(default_factory=list, repr=False)
 
 
-def load_beats(cfg: AcceleratorConfig, desc) -> tuple[int, int]:
-    """``(bus beats, rows wholly in the padding)`` of a LOAD of ``desc``."""
+def load_beats(cfg: AcceleratorConfig, desc) -> tuple[int, int, int]:
+    """``(bursts, bus beats, rows wholly in the padding)`` of a LOAD of ``desc``: a run
+    of ``n`` bytes at byte ``o`` of a bus word covers ``ceil((o + n) / bus_bytes)`` beats
+    (bursts split at aligned addresses only); a gathered element is a run of its own."""
     bb = cfg.bus_bytes
     n0, n1, n2, n3 = desc.sizes
     s0, s1, s2, s3 = desc.strides
     eb = desc.elem_bytes
-    p0, p1, p2, _ = desc.padded_sizes
-    pad_rows = (p0 * p1 * p2 if not desc.transpose else p0 * p1 * desc.padded_sizes[3]) - n0 * n1 * n2 * (
-        1 if not desc.transpose else 0)
-    if desc.transpose:
-        pad_rows = 0
+    p = desc.padded_sizes
     rows = n0 * n1 * n2
+    pad_rows = 0 if desc.transpose else p[0] * p[1] * p[2] - rows
     if s3 != eb:
-        return rows * n3, pad_rows
+        return rows * n3, rows * n3, pad_rows
     run = n3 * eb
-    if all(s % bb == 0 for s in (s0, s1, s2)) or rows == 1:
+    if rows == 1 or all(s % bb == 0 for s in (s0, s1, s2)):
         off = desc.base % bb
-        return rows * ((off + run + bb - 1) // bb), pad_rows
-    offs = (desc.base + np.arange(n0)[:, None, None] * s0 + np.arange(n1)[None, :, None] * s1
-            + np.arange(n2)[None, None, :] * s2) % bb
-    return int(((offs + run + bb - 1) // bb).sum()), pad_rows
+        beats = rows * ((off + run + bb - 1) // bb)
+    else:
+        offs = (desc.base + np.arange(n0)[:, None, None] * s0 + np.arange(n1)[None, :, None] * s1
+                + np.arange(n2)[None, None, :] * s2) % bb
+        beats = int(((offs + run + bb - 1) // bb).sum())
+    bursts = rows * max(1, -(-run // (AXI_MAX_BEATS * bb)))
+    return bursts, beats, pad_rows
 
 
 def _bank(cfg: AcceleratorConfig, row: int) -> int:
     return row // (cfg.spad_rows // cfg.spad_banks)
 
 
-def estimate(cfg: AcceleratorConfig, commands: list[Command], lat: Latencies | None = None) -> Estimate:
-    """Predicted cycles of ``commands`` (a program; an END is implied) on ``cfg``."""
-    from ..hw.controller import EXEC_IN_FLIGHT
+class _ReadChannel:
+    """The AXI read channel: bursts answered in the order of their ARs, one beat per cycle,
+    the first ``read_latency`` cycles after the AR at the earliest. ``served(t)``: the
+    cycle after the last beat of the bursts whose AR came before ``t``."""
 
-    lat = lat or MEASURED
-    depth = cfg.queue_depth
-    started: dict[Queue, list[float]] = {q: [] for q in Queue}
-    pushes: dict[tuple, list[float]] = {}
-    pops: dict[tuple, int] = {}
-    unit_free = {q: 0.0 for q in Queue}
-    exec_done: list[float] = []
-    busy = {q: 0.0 for q in Queue}
-    array_free = 0.0          # the array can take the next tile's first beat
-    weights_ready = 0.0       # the weight port can read the next tile's weights
-    last_done = 0.0
-    fetch = lat.fetch_first - lat.fetch_cycles
-    dram = 0
-    times = []
-    for cmd in commands:
-        q = QUEUE_OF.get(cmd.opcode)
-        if q is None:
-            break
-        fetch += lat.fetch_cycles
-        mine = started[q]
-        if len(mine) >= depth:
-            fetch = max(fetch, mine[-depth] + 1)
-        t = fetch + lat.dispatch
-        t = max(t, unit_free[q])
+    def __init__(self):
+        self.ars: list[float] = []
+        self.ends: list[float] = []
+
+    def served(self, t: float) -> float:
+        k = bisect.bisect_left(self.ars, t)
+        return self.ends[k - 1] if k else 0.0
+
+    def add(self, ar: float, end: float) -> None:
+        k = bisect.bisect_right(self.ars, ar)
+        self.ars.insert(k, ar)
+        self.ends.insert(k, end)
+
+
+class _Model:
+    """The recurrence of :func:`estimate`, one command at a time in program order.
+
+    ``prev_fetch``: the fetch bursts ``(AR, end)`` of the previous pass, for the loads: a
+    command fetched after a load in program order may read the channel before it."""
+
+    def __init__(self, cfg: AcceleratorConfig, lat: Latencies, mem: Memory, prev_fetch: _ReadChannel,
+                 prev_acc: list):
+        from ..hw.executor import TILES_IN_FLIGHT
+        from ..hw.fetch import FETCH_OUTSTANDING
+
+        self.cfg, self.lat, self.mem = cfg, lat, mem
+        self.tiles_in_flight, self.fetch_outstanding = TILES_IN_FLIGHT, FETCH_OUTSTANDING
+        self.cmd_beats = -(-COMMAND_BYTES // cfg.bus_bytes)
+        self.r = _ReadChannel()
+        self.prev_fetch = prev_fetch
+        self.prev_acc = prev_acc               # accumulating result windows of the previous pass
+        self.acc_windows: list = []            # (compute index, bank, first, end) of this pass
+        self.fetch_r = _ReadChannel()
+        self.ar_held: list[tuple[float, float]] = []   # loads holding the AR channel, by start
+        self.fetch_ar: list[float] = []
+        self.load_ar: list[float] = []
+        self.taken: list[float] = []           # the decoder took command i's word
+        self.handed: list[float] = []
+        self.queue_started = {q: [] for q in Queue}
+        self.free = {q: 0.0 for q in Queue}    # the queue's unit can start its next command
+        self.pushes: dict = {}
+        self.pops: dict = {}
+        self.done: list[float] = []            # completions of COMPUTEs
+        self.w_end = self.d_start = self.d_end = -1e9
+        self.last_a_bank = None
+        self.spans = {q: [] for q in Queue}
+        self.dram = 0
+        self.last = 0.0
+
+    # -- fetch ------------------------------------------------------------------------------
+    def _ar_free_from(self, t: float) -> float:
+        """The first cycle >= t at which no load holds the AR channel."""
+        k = bisect.bisect_right(self.ar_held, (t, float("inf"))) - 1
+        k = max(k, 0)
+        while k < len(self.ar_held):
+            lo, hi = self.ar_held[k]
+            if lo > t:
+                break
+            if t <= hi:
+                t = hi + 1
+            k += 1
+        return t
+
+    def fetch(self, q: Queue | None) -> float:
+        """Cycle command ``len(self.handed)`` is handed to queue ``q`` (None: END)."""
+        lat, i = self.lat, len(self.handed)
+        t = lat.fetch_first if i == 0 else self.fetch_ar[-1] + lat.fetch_ar_gap
+        if i >= self.fetch_outstanding:
+            t = max(t, self.taken[i - self.fetch_outstanding] + lat.fetch_room)
+        t = self._ar_free_from(t)
+        first = max(t + self.mem.read_latency, self.r.served(t))
+        end = first + self.cmd_beats
+        self.r.add(t, end)
+        self.fetch_r.add(t, end)
+        self.fetch_ar.append(t)
+        taken = max(end - 1 + lat.fetch_take, self.handed[-1] + 1 if self.handed else 0)
+        hand = taken + lat.fetch_hand
+        mine = self.queue_started[q] if q is not None else []
+        if len(mine) >= self.cfg.queue_depth:
+            hand = max(hand, mine[-self.cfg.queue_depth] + 1)
+        self.taken.append(taken)
+        self.handed.append(hand)
+        return hand
+
+    # -- one command -----------------------------------------------------------------------------
+    def command(self, cmd: Command) -> tuple[float, float]:
+        q = QUEUE_OF[cmd.opcode]
+        lat = self.lat
+        t = max(self.fetch(q) + lat.dispatch, self.free[q])
+        qi = _QUEUE_INDEX[q]
         for bit, other in (("pop_prev", -1), ("pop_next", 1)):
             if getattr(cmd, bit):
-                src = list(Queue)[list(Queue).index(q) + other]
-                ch = (src, q)
-                k = pops.get(ch, 0)
-                pops[ch] = k + 1
-                avail = pushes.get(ch, [])
-                t = max(t, avail[k] if k < len(avail) else t)
-        if q is Queue.EXECUTE and len(exec_done) >= EXEC_IN_FLIGHT:
-            t = max(t, exec_done[-EXEC_IN_FLIGHT])
-        start = t
-        b = cmd.body
+                ch = (_QUEUES[qi + other], q)
+                k = self.pops.get(ch, 0)
+                self.pops[ch] = k + 1
+                t = max(t, self.pushes[ch][k] + lat.token)
         if cmd.opcode is Opcode.LOAD:
-            beats, pad = load_beats(cfg, b["desc"])
-            finish = start + lat.load_overhead + beats + pad
-            unit_free[q] = finish
-            dram += int(np.prod(b["desc"].sizes)) * b["desc"].elem_bytes
+            start, finish = self._load(t, cmd.body["desc"])
         elif cmd.opcode is Opcode.COMPUTE:
-            count = b["count"]
-            w = max(start + lat.exec_start, weights_ready)
-            weights_ready = w + cfg.rows
-            first = max(weights_ready if array_free <= start else weights_ready, array_free)
-            conflict = _bank(cfg, b["a_row"]) == _bank(cfg, b["b_row"])
-            array_free = first + max(count, cfg.rows) + (lat.bank_conflict if conflict else 0)
-            finish = max(first + count + lat.exec_latency, exec_done[-1] + 1 if exec_done else 0)
-            exec_done.append(finish)
-            unit_free[q] = start + 1
+            start, finish = self._compute(t, cmd.body)
         elif cmd.opcode is Opcode.STORE:
-            rows = b["desc"].onchip_shape[0]
-            finish = start + lat.store_overhead + lat.store_row_cycles * rows
-            unit_free[q] = finish
-            dram += int(np.prod(b["desc"].sizes))
-        else:   # REQUANT
-            finish = start + lat.requant_cycles * (cfg.cols if b["lane"] is None else 1)
-            unit_free[q] = finish
-        busy[q] += finish - start
-        mine.append(start)
+            start, finish = self._store(t, cmd.body)
+        else:
+            start = t
+            finish = t + lat.requant_cycles * (self.cfg.cols if cmd.body["lane"] is None else 1)
+            self.free[q] = finish + 1
+        self.queue_started[q].append(start)
+        self.spans[q].append((start, finish))
         for bit, other in (("push_prev", -1), ("push_next", 1)):
             if getattr(cmd, bit):
-                dst = list(Queue)[list(Queue).index(q) + other]
-                pushes.setdefault((q, dst), []).append(finish)
-        last_done = max(last_done, finish)
-        times.append((start, finish))
-    cycles = int(round(max(last_done, fetch + lat.fetch_cycles) + lat.end_latency))
-    return Estimate(cycles, {q.name.lower(): int(v) for q, v in busy.items()}, dram, times)
+                self.pushes.setdefault((q, _QUEUES[qi + other]), []).append(finish)
+        self.last = max(self.last, finish)
+        return start, finish
+
+    def _load(self, t: float, desc) -> tuple[float, float]:
+        lat = self.lat
+        bursts, beats, pad = load_beats(self.cfg, desc)
+        first_ar = t + lat.load_ar
+        first = max(first_ar + self.mem.read_latency, self.r.served(first_ar), self.prev_fetch.served(first_ar))
+        last = first + beats + pad - 1
+        self.r.add(first_ar, last + 1)
+        self.ar_held.append((first_ar, max(first_ar + bursts - 1, last - 7)))
+        self.ar_held.sort()
+        self.load_ar.append(first_ar)
+        finish = last + lat.load_tail
+        self.free[Queue.LOAD] = finish + 1
+        self.dram += int(np.prod(desc.sizes)) * desc.elem_bytes
+        return t, finish
+
+    def _compute(self, t: float, b: dict) -> tuple[float, float]:
+        cfg, lat = self.cfg, self.lat
+        if len(self.done) >= self.tiles_in_flight:
+            t = max(t, self.done[-self.tiles_in_flight] + 1)
+        count = b["count"]
+        w0 = max(t + lat.exec_accept, self.w_end, self.d_start)
+        if self.last_a_bank == _bank(cfg, b["b_row"]):
+            w0 = max(w0, self.d_end - 4)        # the input stream has the bank's read port
+        w1 = w0 + cfg.rows + lat.weight_rows_extra
+        d0 = max(w1 + lat.data_start, self.d_end)
+        d1 = d0 + max(count, 1)
+        self.w_end, self.d_start, self.d_end = w1, d0, d1
+        self.last_a_bank = _bank(cfg, b["a_row"])
+        if b["accumulate"]:
+            bank = b["c_row"] // (cfg.acc_rows // cfg.acc_banks)
+            self.acc_windows.append((len(self.done), bank, d0 + lat.exec_latency, d1 + lat.exec_latency))
+        finish = max(d1 + lat.exec_latency, self.done[-1] + 1 if self.done else 0)
+        self.done.append(finish)
+        self.free[Queue.EXECUTE] = t + 1
+        return t, finish
+
+    def _store(self, t: float, b: dict) -> tuple[float, float]:
+        """Rows read one per cycle, except while the array accumulates into their bank
+        (the accumulate path has the bank's read port)."""
+        cfg, lat, desc = self.cfg, self.lat, b["desc"]
+        rows = desc.onchip_shape[0]
+        bank = b["row"] // (cfg.acc_rows // cfg.acc_banks)
+        done = len(self.done)
+        windows = sorted([(lo, hi) for _, k, lo, hi in self.acc_windows if k == bank] +
+                         [(lo, hi) for i, k, lo, hi in self.prev_acc if k == bank and i >= done])
+        r, need = t + lat.store_read, rows
+        for lo, hi in windows:
+            if hi <= r:
+                continue
+            if lo >= r + need:
+                break
+            need -= max(0, lo - r)
+            r = hi
+        last = r + need - 1
+        finish = last + lat.store_tail
+        self.free[Queue.STORE] = finish + 1
+        self.dram += int(np.prod(desc.sizes))
+        return t, finish
+
+
+_QUEUES = tuple(Queue)
+_QUEUE_INDEX = {q: k for k, q in enumerate(_QUEUES)}
+
+
+def _union(spans: list[tuple[float, float]]) -> float:
+    total, end = 0.0, -1e18
+    for lo, hi in sorted(spans):
+        if hi > end:
+            total += hi - max(lo, end)
+            end = hi
+    return total
+
+
+def _run(cfg: AcceleratorConfig, commands: list[Command], lat: Latencies, mem: Memory,
+         passes: int) -> tuple[_Model, int, list]:
+    prev, prev_acc, cycles, model, times = _ReadChannel(), [], None, None, []
+    for _ in range(passes):
+        model = _Model(cfg, lat, mem, prev, prev_acc)
+        times = []
+        for cmd in commands:
+            if cmd.opcode is Opcode.END:
+                break
+            times.append(model.command(cmd))
+        end = model.fetch(None)                 # END: fetched, never queued
+        new = int(round(max(model.last, end) + lat.end_latency))
+        if new == cycles:
+            break
+        cycles, prev, prev_acc = new, model.fetch_r, model.acc_windows
+    return model, cycles, times
+
+
+def estimate(cfg: AcceleratorConfig, commands: list[Command], lat: Latencies | None = None,
+             mem: Memory | None = None, *, passes: int = 3) -> Estimate:
+    """Predicted cycles of ``commands`` (a program; an END is implied) on ``cfg``. The
+    recurrence runs ``passes`` times at most: each pass takes the command fetches of the
+    one before into account for the loads (until the prediction no longer changes)."""
+    model, cycles, times = _run(cfg, commands, lat or MEASURED, mem or Memory(), passes)
+    return Estimate(cycles, {q.name.lower(): int(_union(model.spans[q])) for q in Queue}, model.dram, times)
 
 
 def calibrate(cfg: AcceleratorConfig) -> Latencies:

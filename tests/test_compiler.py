@@ -197,14 +197,18 @@ def test_operands_are_loaded_once_when_they_fit(order):
 
 
 def test_accumulator_slots_rotate_and_stores_overlap_computes():
-    """Tiles take accumulator slots in turn; a tile's first compute waits for the store of
-    the tile that last used its slot (not for every store), and loads run ahead."""
+    """Tiles take accumulator slots in turn, consecutive ones in different banks; a tile's
+    first compute waits for the store of the tile that last used its slot (not for every
+    store), and loads run ahead."""
     cfg = CONFIGS["3x5"]
     lp = compile_linear(cfg, np.ones((7, 30), np.int8), None, RequantParams.from_tflite_scale(0.01),
                         batch=11, x_addr=0, w_addr=0x100, out_addr=0x400, tile=Tiling(4, 1))
     firsts = [c for c in lp.commands if c.opcode is Opcode.COMPUTE and not c.body["accumulate"]]
     slots = cfg.acc_rows // 4
-    assert [c.body["c_row"] // 4 for c in firsts[:slots + 1]] == list(range(slots)) + [0]
+    rows = [c.body["c_row"] for c in firsts[:slots + 1]]
+    assert len(set(rows[:slots])) == slots and rows[slots] == rows[0]
+    half = cfg.acc_rows // 2
+    assert all((a < half) != (b < half) for a, b in zip(rows, rows[1:]))
     assert not any(c.pop_next for c in firsts[:slots]) and firsts[slots].pop_next
     assert not lp.commands[1].pop_next          # the second load does not wait for a compute
 

@@ -23,10 +23,9 @@ between them goes through the execute queue (:func:`barrier`).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from dataclasses import dataclass
-
-import numpy as np
 
 from ...model.config import AcceleratorConfig
 from ...model.isa import QUEUE_OF, Command, Opcode, Queue
@@ -91,39 +90,73 @@ def barrier(cfg: AcceleratorConfig, after: tuple = ()) -> Op:
 _QUEUES = tuple(_ORDER)
 
 
-def _conflict(last_read, last_write, op: Op, p: int) -> int:
+class _RowMap:
+    """The last operation index per row of one memory, as sorted runs of equal value."""
+
+    def __init__(self, rows: int):
+        self.starts, self.values, self.rows = [0], [-1], rows
+
+    def _split(self, at: int) -> int:
+        """Index of the run starting at ``at`` (split there if needed)."""
+        if at >= self.rows:
+            return len(self.starts)
+        k = bisect.bisect_right(self.starts, at) - 1
+        if self.starts[k] == at:
+            return k
+        self.starts.insert(k + 1, at)
+        self.values.insert(k + 1, self.values[k])
+        return k + 1
+
+    def latest(self, lo: int, hi: int) -> int:
+        k = bisect.bisect_right(self.starts, lo) - 1
+        best, starts, values = -1, self.starts, self.values
+        while k < len(starts) and starts[k] < hi:
+            if values[k] > best:
+                best = values[k]
+            k += 1
+        return best
+
+    def assign(self, lo: int, hi: int, value: int) -> None:
+        a = self._split(lo)
+        b = self._split(hi)
+        self.starts[a:b] = [lo]
+        self.values[a:b] = [value]
+
+
+def _conflict(maps, op: Op, p: int) -> int:
     """The latest operation of queue ``p`` that ``op`` conflicts with (-1: none)."""
     d = -1
     for mem, lo, hi in op.reads:
         if hi > lo:
-            d = max(d, int(last_write[mem][p, lo:hi].max()))
+            d = max(d, maps[mem, "w", p].latest(lo, hi))
     for mem, lo, hi in op.writes:
         if hi > lo:
-            d = max(d, int(last_read[mem][p, lo:hi].max()), int(last_write[mem][p, lo:hi].max()))
+            d = max(d, maps[mem, "r", p].latest(lo, hi), maps[mem, "w", p].latest(lo, hi))
     return d
 
 
 def _needs(cfg: AcceleratorConfig, ops: list[Op]) -> list[dict[Queue, int]]:
     """Per operation, the latest earlier operation of each neighbouring queue it must follow."""
     size = {"spad": cfg.spad_rows, "acc": cfg.acc_rows}
-    last_read = {m: np.full((3, n), -1, dtype=np.int64) for m, n in size.items()}
-    last_write = {m: np.full((3, n), -1, dtype=np.int64) for m, n in size.items()}
+    maps = {(m, kind, q): _RowMap(n) for m, n in size.items() for kind in "rw" for q in range(3)}
     out = []
     for i, op in enumerate(ops):
         q = _ORDER[op.queue]
-        need = {p: _conflict(last_read, last_write, op, p) for p in (q - 1, q + 1) if 0 <= p <= 2}
+        need = {p: _conflict(maps, op, p) for p in (q - 1, q + 1) if 0 <= p <= 2}
         for a in op.after:
             p = _ORDER[ops[a].queue]
             if p not in need or not 0 <= a < i:
                 raise ValueError(f"op {i}: 'after' names op {a}, not an earlier op of a neighbouring queue")
             need[p] = max(need[p], a)
-        if q != 1 and _conflict(last_read, last_write, op, 2 - q) >= 0:
+        if q != 1 and _conflict(maps, op, 2 - q) >= 0:
             raise ValueError(f"op {i}: touches rows of the {_QUEUES[2 - q].name.lower()} queue, "
                              "which only the execute queue can order")
         for mem, lo, hi in op.reads:
-            last_read[mem][q, lo:hi] = i
+            if hi > lo:
+                maps[mem, "r", q].assign(lo, hi, i)
         for mem, lo, hi in op.writes:
-            last_write[mem][q, lo:hi] = i
+            if hi > lo:
+                maps[mem, "w", q].assign(lo, hi, i)
         out.append({_QUEUES[p]: d for p, d in need.items()})
     return out
 

@@ -42,8 +42,8 @@ so the lanes and columns a partial chunk does not use contribute 0 and are never
 
 from __future__ import annotations
 
-import bisect
-from dataclasses import dataclass
+import heapq
+from dataclasses import dataclass, field
 from typing import Callable, Hashable
 
 from ...model.config import AcceleratorConfig
@@ -95,6 +95,14 @@ class GemmSpec:
     boxes: Callable[[int], list]
     a_loads: Callable[[object, int], list]
     stores: Callable[[object, int, int], list]
+    memo: dict = field(default_factory=dict, repr=False)
+
+    def cached(self, what: str, *key):
+        """``a_loads``/``stores`` of ``key``, computed once per spec (candidates share them)."""
+        k = (what, *key)
+        if k not in self.memo:
+            self.memo[k] = getattr(self, what)(*key)
+        return self.memo[k]
 
 
 def regions(cfg: AcceleratorConfig, tiling: Tiling) -> Regions:
@@ -124,43 +132,77 @@ def fits(cfg: AcceleratorConfig, tiling: Tiling) -> str | None:
         return (f"{tiling.rows} output rows need {tiling.rows} input rows, the input region of the "
                 f"scratchpad has {r.inputs[1] - r.inputs[0]}")
     if tiling.rows * tiling.n_tiles > cfg.acc_rows:
-        return f"{tiling}: needs {tiling.rows * tiling.n_tiles} accumulator rows, acc_rows={cfg.acc_rows}"
+        return (f"{tiling.rows} rows x {tiling.n_tiles} channel tiles: needs {tiling.rows * tiling.n_tiles} "
+                f"accumulator rows, acc_rows={cfg.acc_rows}")
     return None
 
 
 class _Cache:
-    """Slots of one scratchpad region, replaced by Belady's rule (see the module docstring)."""
+    """Slots of one scratchpad region, replaced by Belady's rule (see the module docstring);
+    among operands never used again, the least recently used goes first."""
 
-    def __init__(self, base: int, slot_rows: int, slots: int, uses: dict[Hashable, list[int]]):
+    def __init__(self, base: int, slot_rows: int, slots: int):
         self.base, self.slot_rows = base, slot_rows
-        self.keys: list[Hashable | None] = [None] * slots
+        self.free = list(range(slots - 1, -1, -1))
         self.where: dict[Hashable, int] = {}
-        self.uses = uses
+        self.next: dict[Hashable, int] = {}
+        self.heap: list = []
+        self.clock = 0
 
-    def _next_use(self, key, step: int) -> int:
-        u = self.uses[key]
-        i = bisect.bisect_left(u, step)
-        return u[i] if i < len(u) else 1 << 62
+    def _touch(self, key, next_use: int) -> None:
+        self.next[key] = next_use
+        self.clock += 1
+        heapq.heappush(self.heap, (-next_use, self.clock, key))
 
-    def place(self, key, step: int, pinned: set) -> tuple[int, bool | None]:
-        """``(first row, late)`` of ``key`` for ``step``: ``late`` None when it is resident
-        already, False when loaded into a free or unpinned slot, True when it has to replace
-        an operand in ``pinned`` (used by the step before)."""
+    def _victim(self, pinned: set) -> tuple[Hashable, bool]:
+        """The resident operand needed furthest ahead, not pinned if there is one."""
+        skipped = []
+        while self.heap:
+            entry = heapq.heappop(self.heap)
+            key = entry[2]
+            if key not in self.where or self.next[key] != -entry[0]:
+                continue                    # stale
+            if key in pinned:
+                skipped.append(entry)
+                continue
+            for e in skipped:
+                heapq.heappush(self.heap, e)
+            return key, False
+        key = skipped[0][2]
+        for e in skipped[1:]:
+            heapq.heappush(self.heap, e)
+        return key, True
+
+    def place(self, key, next_use: int, pinned: set) -> tuple[int, bool | None]:
+        """``(first row, late)`` of ``key``, whose next use after this one is
+        ``next_use``: ``late`` None when it is resident already, False when loaded into a
+        free or unpinned slot, True when it has to replace an operand in ``pinned`` (used
+        by the step before)."""
         if key in self.where:
+            self._touch(key, next_use)
             return self.base + self.where[key] * self.slot_rows, None
         late = False
-        if None in self.keys:
-            slot = self.keys.index(None)
+        if self.free:
+            slot = self.free.pop()
         else:
-            cands = [s for s, k in enumerate(self.keys) if k not in pinned]
-            if not cands:
-                late = True
-                cands = [s for s, k in enumerate(self.keys) if self._next_use(k, step) != step]
-            slot = max(cands, key=lambda s: self._next_use(self.keys[s], step))
-            del self.where[self.keys[slot]]
-        self.keys[slot] = key
+            victim, late = self._victim(pinned)
+            slot = self.where.pop(victim)
+            del self.next[victim]
         self.where[key] = slot
+        self._touch(key, next_use)
         return self.base + slot * self.slot_rows, late
+
+
+def _acc_parts(cfg: AcceleratorConfig, part_rows: int, nb: int) -> list[int]:
+    """First rows of the accumulator's part slots (one channel tile of a tile each), in the
+    order parts take them: consecutive parts in different banks when the banks hold them,
+    so a part is stored from one bank while the array accumulates into another (a store
+    reading the bank the array accumulates into waits for its read port)."""
+    per_bank = cfg.acc_rows // cfg.acc_banks
+    slots = per_bank // part_rows
+    if cfg.acc_banks >= 2 and slots * cfg.acc_banks >= nb:
+        return [b * per_bank + k * part_rows for k in range(slots) for b in range(cfg.acc_banks)]
+    return [k * part_rows for k in range(cfg.acc_rows // part_rows)]
 
 
 def schedule(cfg: AcceleratorConfig, spec: GemmSpec, tiling: Tiling) -> tuple[list[Op], int, int]:
@@ -181,15 +223,20 @@ def schedule(cfg: AcceleratorConfig, spec: GemmSpec, tiling: Tiling) -> tuple[li
     kt = len(spec.chunks)
     steps = [(t, c) for t in range(len(tiles)) for c in range(kt)]
     keys = [(("A", tiles[t][0], c), ("W", c, tiles[t][1])) for t, c in steps]
-    uses: dict = {}
-    for s, ks in enumerate(keys):
-        for k in ks:
-            uses.setdefault(k, []).append(s)
-    a_cache = _Cache(reg.inputs[0], tiling.rows, (reg.inputs[1] - reg.inputs[0]) // tiling.rows, uses)
+    next_use: list[list[int]] = [[1 << 62, 1 << 62] for _ in steps]   # of each step's operands
+    seen: dict = {}
+    for s in range(len(steps) - 1, -1, -1):
+        for i, k in enumerate(keys[s]):
+            next_use[s][i] = seen.get(k, 1 << 62)
+            seen[k] = s
+    a_cache = _Cache(reg.inputs[0], tiling.rows, (reg.inputs[1] - reg.inputs[0]) // tiling.rows)
     w_block = nb * cfg.rows
-    w_cache = _Cache(reg.weights[0], w_block, (reg.weights[1] - reg.weights[0]) // w_block, uses)
-    acc_slot_rows = nb * tiling.rows
-    acc_slots = max(1, reg.acc_rows // acc_slot_rows)
+    w_cache = _Cache(reg.weights[0], w_block, (reg.weights[1] - reg.weights[0]) // w_block)
+    acc_parts = _acc_parts(cfg, tiling.rows, nb)
+    part_of = {}                                   # (tile, channel tile) -> accumulator row
+    for t, (_, k) in enumerate(tiles):
+        for j in range(*blocks[k]):
+            part_of[t, j] = acc_parts[len(part_of) % len(acc_parts)]
     tile_bytes = cfg.rows * cfg.cols
     rows_of = {}
 
@@ -198,17 +245,19 @@ def schedule(cfg: AcceleratorConfig, spec: GemmSpec, tiling: Tiling) -> tuple[li
         bi, k = tiles[t]
         pinned = set(keys[s - 1]) if s else set()
         early, late = [], []
-        row, where = w_cache.place(keys[s][1], s, pinned)
+        row, where = w_cache.place(keys[s][1], next_use[s][1], pinned)
         rows_of[("W", s)] = row
         if where is not None:
             j0, j1 = blocks[k]
-            d = desc(cfg, "weight chunk", spec.w_addr + (c * nt_total + j0) * tile_bytes,
-                     ((j1 - j0) * cfg.rows, cfg.cols), (cfg.cols, 1))
+            d = spec.memo.get(("w", c, j0, j1))
+            if d is None:
+                d = spec.memo[("w", c, j0, j1)] = desc(cfg, "weight chunk", spec.w_addr + (c * nt_total + j0) * tile_bytes,
+                                                       ((j1 - j0) * cfg.rows, cfg.cols), (cfg.cols, 1))
             (late if where else early).append(load_op(d, row, "weights"))
-        row, where = a_cache.place(keys[s][0], s, pinned)
+        row, where = a_cache.place(keys[s][0], next_use[s][0], pinned)
         rows_of[("A", s)] = row
         if where is not None:
-            ops = [load_op(d, row + off, "input") for d, off in spec.a_loads(boxes[bi], c)]
+            ops = [load_op(d, row + off, "input") for d, off in spec.cached("a_loads", boxes[bi], c)]
             (late if where else early).extend(ops)
         return early, late
 
@@ -225,24 +274,44 @@ def schedule(cfg: AcceleratorConfig, spec: GemmSpec, tiling: Tiling) -> tuple[li
             state[lane] = want[lane]
         return [requant_op(lane, want[lane]) for lane in diff]
 
+    def stores(t: int) -> list[Op]:
+        box, (j0, j1) = boxes[tiles[t][0]], blocks[tiles[t][1]]
+        out = []
+        for j in range(j0, j1):
+            n0 = j * cfg.cols
+            out += requants(spec.lanes[j])
+            out += [store_op(d, part_of[t, j] + off)
+                    for d, off in spec.cached("stores", box, n0, min(cfg.cols, spec.n - n0))]
+        return out
+
+    def disjoint(t: int, u: int) -> bool:
+        mine = {part_of[t, j] for j in range(*blocks[tiles[t][1]])}
+        return not mine & {part_of[u, j] for j in range(*blocks[tiles[u][1]])}
+
+    # a tile's stores come after the first step of the next tile (when the two use different
+    # accumulator rows): its REQUANTs and STOREs, waiting in the store queue for its last
+    # computes, then do not hold up the fetch of the next tile's loads and computes
     ops: list[Op] = []
     early, late = loads(0)
     ops += early + late
+    waiting: list[Op] = []
     for s, (t, c) in enumerate(steps):
         early, late = loads(s + 1) if s + 1 < len(steps) else ([], [])
         ops += early
         bi, k = tiles[t]
         box, (j0, j1) = boxes[bi], blocks[k]
-        acc = (t % acc_slots) * acc_slot_rows
         for j in range(j0, j1):
             ops.append(compute_op(cfg, a_row=rows_of[("A", s)], b_row=rows_of[("W", s)] + (j - j0) * cfg.rows,
-                                  c_row=acc + (j - j0) * box.rows, count=box.rows, accumulate=c > 0,
+                                  c_row=part_of[t, j], count=box.rows, accumulate=c > 0,
                                   rows_used=spec.chunks[c], cols_used=min(cfg.cols, spec.n - j * cfg.cols)))
         ops += late
+        if c == 0:
+            ops += waiting
+            waiting = []
         if c == kt - 1:
-            for j in range(j0, j1):
-                n0 = j * cfg.cols
-                ops += requants(spec.lanes[j])
-                for d, off in spec.stores(box, n0, min(cfg.cols, spec.n - n0)):
-                    ops.append(store_op(d, acc + (j - j0) * box.rows + off))
+            if t + 1 < len(tiles) and disjoint(t, t + 1):
+                waiting = stores(t)
+            else:
+                ops += stores(t)
+    ops += waiting
     return ops, len(tiles), len(steps)
