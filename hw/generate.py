@@ -16,19 +16,20 @@ from amaranth.back import verilog
 from amaranth.hdl import Const, ValueCastable
 from amaranth.lib import wiring
 
-from ..model.config import AcceleratorConfig
+from ..model.config import AcceleratorConfig, ConfigError
 from .accumulator import Accumulator
+from .board_top import BOARD_TOP_NAME, BoardTop
 from .core import Core
 from .csr import CsrBlock
 from .dma import Dma
 from .pe import ProcessingElement
-from .pe_row import PE_MODULE_NAME, ROW_MODULE_NAME, PeRow
+from .pe_row import PE_MODULE_NAME, ROW_MODULE_NAME, PeRow, separate_modules
 from .requant import RequantUnit
 from .scratchpad import Scratchpad
 from .systolic_array import SystolicArray
 from .top import TOP_NAME, Top
 
-__all__ = ["TOP_MODULE_NAME", "UNITS", "GeneratedVerilog", "generate_verilog"]
+__all__ = ["TOP_MODULE_NAME", "UNITS", "FP8_UNITS", "GeneratedVerilog", "generate_verilog"]
 
 #: Name of the top module in every generated file.
 TOP_MODULE_NAME = "systolica_array"
@@ -55,7 +56,8 @@ def component_ports(component: wiring.Component) -> dict:
 
 
 def _convert(component: wiring.Component, name: str) -> str:
-    return verilog.convert(component, name=name, ports=component_ports(component), emit_src=False)
+    with separate_modules():  # the PE and the PE row are modules of their own (see _array)
+        return verilog.convert(component, name=name, ports=component_ports(component), emit_src=False)
 
 
 def _array(cfg: AcceleratorConfig) -> list[str]:
@@ -74,12 +76,18 @@ _SINGLE_MODULE = {
 }
 
 #: Units that contain the array: the PE-row and PE modules follow their own module.
-_WITH_ARRAY = {"core": ("systolica_core", Core), "top": (TOP_NAME, Top)}
+_WITH_ARRAY = {"core": ("systolica_core", Core), "top": (TOP_NAME, Top),
+               "board": (BOARD_TOP_NAME, BoardTop)}
 
 
 #: Units that can be generated (and simulated) on their own: name -> top module name.
 UNITS = {"array": TOP_MODULE_NAME,
          **{name: top for name, (top, _) in {**_SINGLE_MODULE, **_WITH_ARRAY}.items()}}
+
+
+#: Units generated (and verified) for FP8 configurations. The DMA, core and top wait for
+#: the FP8 paths of the ISA, the machine model and the DMA's accumulator elements.
+FP8_UNITS = ("array", "requant", "scratchpad", "csr")
 
 
 def _modules(cfg: AcceleratorConfig, unit: str) -> list[str]:
@@ -96,6 +104,9 @@ def generate_verilog(cfg: AcceleratorConfig, unit: str = "array") -> GeneratedVe
     """Elaborate ``unit`` of ``cfg`` and return its Verilog, one file (path independent)."""
     if unit not in UNITS:
         raise ValueError(f"unit={unit!r}: unknown, allowed one of {sorted(UNITS)}")
+    if cfg.is_float and unit not in FP8_UNITS:
+        raise ConfigError(f"input_type={cfg.input_type!r}: unit {unit!r} is not generated for FP8 yet, "
+                          f"allowed units {list(FP8_UNITS)}")
     t0 = time.perf_counter()
     modules = _modules(cfg, unit)
     header = f"// systolica {cfg.name} {unit}: generated from configuration {cfg.config_hash()}\n"

@@ -1,12 +1,18 @@
 """One row of processing elements.
 
-The array instances this module ``rows`` times and it instances the PE ``cols`` times, so
-elaboration handles ``rows + cols`` instances instead of ``rows * cols``: 128x128 then
-elaborates in seconds rather than minutes (Amaranth builds a per-bit netlist for every
-instance connection, which dominated the flat version's time).
+For Verilog, the array instances this module ``rows`` times and it instances the PE
+``cols`` times, by module name (``Instance``), so elaboration handles ``rows + cols``
+instances instead of ``rows * cols``: 128x128 then elaborates in seconds rather than
+minutes (Amaranth builds a per-bit netlist for every instance connection, which dominated
+the flat version's time). :func:`separate_modules` switches this on while Verilog is
+emitted (``hw/generate.py``); otherwise the PEs and rows are ordinary Amaranth submodules,
+so the array runs in Amaranth's simulator.
 """
 
 from __future__ import annotations
+
+import contextlib
+import contextvars
 
 from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Signal
 from amaranth.lib import data, wiring
@@ -14,13 +20,31 @@ from amaranth.lib.wiring import In, Out
 
 from ..model.config import AcceleratorConfig
 from .arith import arithmetic_for
-from .pe import pe_ctrl_layout, weight_beat_layout
+from .pe import ProcessingElement, pe_ctrl_layout, weight_beat_layout
 
-__all__ = ["PeRow", "PE_MODULE_NAME", "ROW_MODULE_NAME"]
+__all__ = ["PeRow", "PE_MODULE_NAME", "ROW_MODULE_NAME", "separate_modules", "modules_separate"]
 
 #: Verilog module names; the generator emits each module once.
 PE_MODULE_NAME = "systolica_pe"
 ROW_MODULE_NAME = "systolica_pe_row"
+
+_SEPARATE = contextvars.ContextVar("systolica_separate_modules", default=False)
+
+
+@contextlib.contextmanager
+def separate_modules():
+    """While active, elaboration refers to the PE and the PE row by module name
+    (``Instance``) instead of building them: for Verilog emitted module by module."""
+    token = _SEPARATE.set(True)
+    try:
+        yield
+    finally:
+        _SEPARATE.reset(token)
+
+
+def modules_separate() -> bool:
+    """Whether :func:`separate_modules` is active."""
+    return _SEPARATE.get()
 
 
 def _v(x):
@@ -61,6 +85,14 @@ class PeRow(wiring.Component):
         ar = arithmetic_for(self.cfg)
         a_in, ctrl_in = self.a_in, self.ctrl_in
         for j in range(self.cfg.cols):
+            if not modules_separate():
+                pe = m.submodules[f"pe_{j}"] = ProcessingElement(self.cfg)
+                m.d.comb += [pe.a_in.eq(a_in), pe.ctrl_in.eq(ctrl_in), pe.v_in.eq(self.v_in[j]),
+                             pe.d_in.eq(self.d_in[j]), pe.t_in.eq(self.t_in[j]),
+                             self.v_out[j].eq(pe.v_out), self.d_out[j].eq(pe.d_out),
+                             self.t_out[j].eq(pe.t_out)]
+                a_in, ctrl_in = pe.a_out, pe.ctrl_out
+                continue
             a_out = Signal(ar.operand_shape, name=f"a_{j}")
             ctrl_out = Signal(pe_ctrl_layout, name=f"ctrl_{j}")
             m.submodules[f"pe_{j}"] = Instance(

@@ -31,26 +31,33 @@ never negative, so ``INT32_MIN * INT32_MIN`` cannot occur.
 
 Parameters change only while the pipeline is empty: ``param`` is accepted when no
 vector is in flight and holds off new vectors while it waits.
+
+FP8 configurations use :class:`systolica.hw.requant_fp8.Fp8RequantLane` instead (exact
+sum x float32 scale rounded once to FP8 or int8; same latency, same unit around it); the
+parameter word follows the configuration (:func:`systolica.model.requant.lane_params_layout`).
 """
 
 from __future__ import annotations
+
+import functools
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import AcceleratorConfig
-from ..model.requant import LANE_PARAMS, OUT_BITS, RESET_LANE
+from ..model.requant import LANE_PARAMS, OUT_BITS, lane_params_layout, lane_reset
+from .arith import arithmetic_for
 
 __all__ = ["RequantLane", "RequantUnit", "acc_vector_layout", "out_vector_layout",
-           "param_write_layout", "LATENCY"]
+           "param_write_layout", "stage_register", "LATENCY"]
 
 #: Cycles from accepting an accumulator vector to its output vector being valid.
 LATENCY = 7
 
 
 def acc_vector_layout(cfg: AcceleratorConfig) -> data.StructLayout:
-    return data.StructLayout({"c": data.ArrayLayout(signed(cfg.acc_bits), cfg.cols), "last": 1})
+    return data.StructLayout({"c": data.ArrayLayout(arithmetic_for(cfg).acc_shape, cfg.cols), "last": 1})
 
 
 def out_vector_layout(cfg: AcceleratorConfig) -> data.StructLayout:
@@ -58,7 +65,15 @@ def out_vector_layout(cfg: AcceleratorConfig) -> data.StructLayout:
 
 
 def param_write_layout(cfg: AcceleratorConfig) -> data.StructLayout:
-    return data.StructLayout({"lane": range(cfg.cols), "p": LANE_PARAMS})
+    return data.StructLayout({"lane": range(cfg.cols), "p": lane_params_layout(cfg)})
+
+
+def stage_register(m: Module, en, name: str, shape, value) -> Signal:
+    """A pipeline register: ``value`` is taken when ``en`` (the whole pipeline advances)."""
+    s = Signal(shape, name=name)
+    with m.If(en):
+        m.d.sync += s.eq(value)
+    return s
 
 
 def _clz32(m: Module, name: str, x) -> Signal:
@@ -92,12 +107,7 @@ class RequantLane(wiring.Component):
         p = self.p
         onnx = p.scheme
         single = p.single
-
-        def reg(name, shape, value):
-            s = Signal(shape, name=name)
-            with m.If(self.en):
-                m.d.sync += s.eq(value)
-            return s
+        reg = functools.partial(stage_register, m, self.en)
 
         # 1: bias (int32 wraparound; narrower accumulators sign-extend)
         x1 = reg("x1", signed(32), self.x + p.bias)
@@ -197,8 +207,8 @@ class RequantUnit(wiring.Component):
     out : Out(stream.Signature(out_vector_layout(cfg)))
         8-bit vectors, :data:`LATENCY` cycles later; backpressure stalls the pipeline.
     param : In(stream.Signature(param_write_layout(cfg)))
-        Writes one lane's :data:`LANE_PARAMS`; accepted only while ``busy`` is low, and a
-        waiting write holds off ``acc``.
+        Writes one lane's parameters (:data:`LANE_PARAMS`, or the FP8 word); accepted only
+        while ``busy`` is low, and a waiting write holds off ``acc``.
     busy : Out(1)
         A vector is in flight.
     """
@@ -231,12 +241,15 @@ class RequantUnit(wiring.Component):
             m.d.sync += [valid.eq(Cat(take, valid[:-1])),
                          last.eq(Cat(self.acc.payload.last, last[:-1]))]
 
-        params = [Signal(LANE_PARAMS, name=f"params{j}", init=RESET_LANE) for j in range(C)]
+        from .requant_fp8 import Fp8RequantLane  # it builds on stage_register, defined here
+        lane_class = Fp8RequantLane if self.cfg.is_float else RequantLane
+        params = [Signal(lane_params_layout(self.cfg), name=f"params{j}", init=lane_reset(self.cfg))
+                  for j in range(C)]
         w = self.param
         for j in range(C):
             with m.If(w.valid & w.ready & (w.payload.lane == j)):
                 m.d.sync += params[j].eq(w.payload.p)
-            lane = m.submodules[f"lane{j}"] = RequantLane(self.cfg)
+            lane = m.submodules[f"lane{j}"] = lane_class(self.cfg)
             m.d.comb += [lane.x.eq(self.acc.payload.c[j]), lane.p.eq(params[j]), lane.en.eq(en),
                          self.out.payload.q[j].eq(lane.q)]
         return m

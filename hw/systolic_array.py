@@ -32,7 +32,7 @@ from ..model.array import Dataflow
 from ..model.config import AcceleratorConfig
 from .arith import arithmetic_for
 from .pe import pe_ctrl_layout, weight_beat_layout
-from .pe_row import ROW_MODULE_NAME, _v
+from .pe_row import ROW_MODULE_NAME, PeRow, _v, modules_separate
 
 __all__ = ["SystolicArray", "data_beat_layout", "weight_row_layout", "result_beat_layout"]
 
@@ -206,7 +206,7 @@ class SystolicArray(wiring.Component):
                 w_in.append(lane)
             t_lanes = _skew(m, "t", w_in, wb, extra=1)
 
-        # -- the PE grid: `rows` instances of one row module -------------------------
+        # -- the PE grid: `rows` instances of one row module (Verilog), or submodules --
         # grid wires are plain vectors: layout-typed ones would make Amaranth name every PE
         acc = ar.acc_shape
         aw = Shape.cast(acc).width
@@ -228,11 +228,17 @@ class SystolicArray(wiring.Component):
             d_out = Signal(C * aw, name=f"d_{i}")
             t_out = Signal(C * tw, name=f"t_{i}")
             edge_ctrl = Signal(pe_ctrl_layout, name=f"edge_ctrl{i}")
-            m.submodules[f"row_{i}"] = Instance(
-                ROW_MODULE_NAME, i_clk=ClockSignal(), i_rst=ResetSignal(),
-                i_a_in=_v(a_lanes[i]), i_ctrl_in=_v(ctrl0),
-                i_v_in=v_in, i_d_in=d_in, i_t_in=t_in,
-                o_v_out=v_out, o_d_out=d_out, o_t_out=t_out, o_ctrl_out=_v(edge_ctrl))
+            if modules_separate():
+                m.submodules[f"row_{i}"] = Instance(
+                    ROW_MODULE_NAME, i_clk=ClockSignal(), i_rst=ResetSignal(),
+                    i_a_in=_v(a_lanes[i]), i_ctrl_in=_v(ctrl0),
+                    i_v_in=v_in, i_d_in=d_in, i_t_in=t_in,
+                    o_v_out=v_out, o_d_out=d_out, o_t_out=t_out, o_ctrl_out=_v(edge_ctrl))
+            else:  # a real submodule: simulable
+                row = m.submodules[f"row_{i}"] = PeRow(cfg)
+                m.d.comb += [row.a_in.eq(a_lanes[i]), row.ctrl_in.eq(ctrl0), row.v_in.eq(v_in),
+                             row.d_in.eq(d_in), row.t_in.eq(t_in), v_out.eq(row.v_out),
+                             d_out.eq(row.d_out), t_out.eq(row.t_out), edge_ctrl.eq(row.ctrl_out)]
             v_in, d_in, t_in = v_out, d_out, t_out
 
         # -- bottom edge: WS sums or OS drain, then de-skew -----------------------------

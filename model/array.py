@@ -13,6 +13,10 @@ One *tile* is what the array computes between two ``last`` flags on its data por
 Sums are exact and then wrap to ``acc_bits`` (two's complement). Because wrapping is
 modular, splitting a reduction over several tiles and adding the partial sums with the
 same wrap gives the same bits as one long reduction.
+
+Results are partial-sum *elements* (:mod:`.accum`): for int8 the wrapped sums (int64),
+for FP8 the exact fixed-point sums with their special-value flags (object arrays of
+Python ints). FP8 operands are 8-bit codes (``0..255``, or their signed byte view).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Iterator
 import numpy as np
 from amaranth.lib import enum
 
+from . import accum
 from .config import AcceleratorConfig
 
 __all__ = [
@@ -44,46 +49,23 @@ class Dataflow(enum.Enum, shape=1):
 
 def wrap(x, bits: int) -> np.ndarray:
     """Wrap integers to signed ``bits``-bit two's complement (exact, any input size)."""
-    x = np.asarray(x)
-    if bits >= 64:
-        return x.astype(np.int64)
-    mod = 1 << bits
-    half = 1 << (bits - 1)
-    if x.dtype == object:
-        return np.asarray(((x + half) % mod) - half, dtype=np.int64)
-    x = x.astype(np.int64)
-    return ((x + half) & (mod - 1)) - half
-
-
-def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact integer product. int8 operands and K <= 2**32 cannot overflow int64."""
-    return np.asarray(a, dtype=np.int64) @ np.asarray(b, dtype=np.int64)
-
-
-def _check_operand(name: str, x: np.ndarray, shape: tuple[int | None, ...], cfg) -> np.ndarray:
-    x = np.asarray(x)
-    if x.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, x.shape)):
-        raise ValueError(f"{name}: shape {x.shape} does not match {shape} (None = any)")
-    lo, hi = -(1 << (cfg.input_bits - 1)), (1 << (cfg.input_bits - 1)) - 1
-    if x.size and (x.min() < lo or x.max() > hi):
-        raise ValueError(f"{name}: values outside {cfg.input_type} range {lo}..{hi}")
-    return x.astype(np.int64)
+    return accum.wrap(x, bits)
 
 
 def ws_tile(cfg: AcceleratorConfig, a: np.ndarray, w: np.ndarray) -> np.ndarray:
     """One WS tile: ``a`` is (M, rows), ``w`` is (rows, cols); returns (M, cols)."""
-    a = _check_operand("a", a, (None, cfg.rows), cfg)
-    w = _check_operand("w", w, (cfg.rows, cfg.cols), cfg)
-    return wrap(_exact_matmul(a, w), cfg.acc_bits)
+    a = accum.check_operand(cfg, "a", a, (None, cfg.rows))
+    w = accum.check_operand(cfg, "w", w, (cfg.rows, cfg.cols), "w")
+    return accum.matmul(cfg, a, w)
 
 
 def os_tile(cfg: AcceleratorConfig, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """One OS tile: ``a`` is (rows, K), ``b`` is (K, cols); returns (rows, cols)."""
-    a = _check_operand("a", a, (cfg.rows, None), cfg)
-    b = _check_operand("b", b, (a.shape[1], cfg.cols), cfg)
+    a = accum.check_operand(cfg, "a", a, (cfg.rows, None))
+    b = accum.check_operand(cfg, "b", b, (a.shape[1], cfg.cols), "w")
     if a.shape[1] < 1:
         raise ValueError("OS tile needs K >= 1 data beats")
-    return wrap(_exact_matmul(a, b), cfg.acc_bits)
+    return accum.matmul(cfg, a, b)
 
 
 @dataclass(frozen=True)
@@ -194,14 +176,16 @@ def plan_gemm(cfg: AcceleratorConfig, a: np.ndarray, b: np.ndarray, dataflow: st
 def assemble(cfg: AcceleratorConfig, plan: GemmPlan, results: list[np.ndarray]) -> np.ndarray:
     """Add tile results (in tile order, each as the tile functions return it) into ``C``."""
     m, _, n = plan.shape
-    c = np.zeros((m + cfg.rows, n + cfg.cols), dtype=np.int64)
+    c = accum.pack(cfg, np.zeros((m + cfg.rows, n + cfg.cols), dtype=np.int64))
     for (r0, c0), res in zip(plan.place, results, strict=True):
-        c[r0:r0 + res.shape[0], c0:c0 + res.shape[1]] += res
-    return wrap(c[:m, :n], cfg.acc_bits)
+        block = (slice(r0, r0 + res.shape[0]), slice(c0, c0 + res.shape[1]))
+        c[block] = accum.add(cfg, c[block], res)
+    return c[:m, :n]
 
 
 def gemm(cfg: AcceleratorConfig, a: np.ndarray, b: np.ndarray, dataflow: str = "ws") -> np.ndarray:
-    """The array's GEMM, tile by tile: must equal ``wrap(A @ B)`` for any tiling."""
+    """The array's GEMM, tile by tile: must equal ``accum.matmul(cfg, A, B)`` (int8:
+    ``wrap(A @ B)``) for any tiling."""
     plan = plan_gemm(cfg, a, b, dataflow)
     results = [ws_tile(cfg, t.a, t.w) if isinstance(t, WsTile) else os_tile(cfg, t.a, t.b)
                for t in plan.tiles]

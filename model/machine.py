@@ -107,6 +107,20 @@ class Result:
     #: the commands other queues had started then are the hardware's (timing's) choice.
     exact: bool = True
 
+    @classmethod
+    def from_registers(cls, status: dict, counters: dict) -> "Result":
+        """What a hardware run reports: ``status`` as :func:`~.csr.decode_status` gives it
+        plus ``error_index``, ``counters`` by :data:`~.csr.COUNTER_NAMES`."""
+        from .csr import QUEUE_COMMANDS
+
+        c = counters
+        n = Counters(commands={q: c[name] for q, name in QUEUE_COMMANDS.items()},
+                     useful_macs=c["useful_macs"], dma_bytes_loaded=c["dma_bytes_loaded"],
+                     dma_bytes_stored=c["dma_bytes_stored"], cycles=c["cycles"])
+        code = Status(int(getattr(status["error"], "value", status["error"])))
+        return cls(code, None if code is Status.OK else int(status["error_index"]),
+                   DmaError(int(getattr(status["dma_error"], "value", status["dma_error"]))), n)
+
 
 def reset_lanes(cfg: AcceleratorConfig) -> list[dict]:
     """The requantization lanes after reset (:data:`~.requant.RESET_LANE`)."""

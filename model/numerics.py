@@ -39,6 +39,8 @@ from typing import Sequence, Union
 import numpy as np
 
 __all__ = [
+    "scale_bits_problem",
+    "output_range_problem",
     "INT32_MIN",
     "INT32_MAX",
     "OUTPUT_TYPES",
@@ -89,6 +91,27 @@ ArrayLike = Union[int, float, Sequence, np.ndarray]
 # --------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------
+def scale_bits_problem(bits: int) -> str | None:
+    """Why the bits of a requantization ``scale`` are not a positive finite float32 (sign
+    0, exponent not all ones, not zero), or None."""
+    if bits >> 31 or (bits >> 23) & 0xFF == 0xFF or bits == 0:
+        return f"scale bits {bits:#010x}: not a positive finite float32"
+    return None
+
+
+def output_range_problem(zero_point: int, qmin: int, qmax: int) -> str | None:
+    """Why an integer output's zero point and clamp do not fit: the type is uint8 when
+    ``qmax`` or the zero point exceed 127, else int8; all three inside it, ``qmin <= qmax``."""
+    out = "uint8" if max(qmax, zero_point) > 127 else "int8"
+    tlo, thi = (0, 255) if out == "uint8" else (-128, 127)
+    for name, v in (("zero_point", zero_point), ("qmin", qmin), ("qmax", qmax)):
+        if not tlo <= v <= thi:
+            return f"{name}={v}: out of range for {out}, allowed {tlo}..{thi}"
+    if qmin > qmax:
+        return f"qmin={qmin} > qmax={qmax}"
+    return None
+
+
 def wrap_int32(x: ArrayLike) -> np.ndarray:
     """Two's complement wrap to int32, as int32 arithmetic does (returned as int64)."""
     x = np.asarray(x, dtype=np.int64)

@@ -17,10 +17,12 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from .config import AcceleratorConfig
-from .numerics import SHIFT_RANGE, NumericsError, OUTPUT_TYPES, RequantParams, requantize, wrap_int32
+from .numerics import (SHIFT_RANGE, NumericsError, OUTPUT_TYPES, RequantParams, output_range_problem,
+                       requantize, scale_bits_problem, wrap_int32)
+from .requant_fp8 import FP8_RESET_LANE, fp8_lane_params, fp8_requant_lanes
 
 __all__ = ["LANE_PARAMS", "RESET_LANE", "OUT_BITS", "lane_fields", "encode_lanes", "lane_problem",
-           "lane_requant", "requant_lanes", "requant_golden"]
+           "lane_requant", "requant_lanes", "requant_golden", "lane_params_layout", "lane_reset"]
 
 #: Bits of one output element (int8 or uint8: the clamp range decides which).
 OUT_BITS = 8
@@ -39,6 +41,20 @@ LANE_PARAMS = data.StructLayout({
     "qmin": signed(9),
     "qmax": signed(9),
 })
+
+
+def lane_params_layout(cfg: AcceleratorConfig) -> data.StructLayout:
+    """One lane's parameter word for ``cfg``: :data:`LANE_PARAMS` (int8 configurations) or
+    :func:`systolica.model.requant_fp8.fp8_lane_params` (FP8 configurations)."""
+    if cfg.is_float:
+        return fp8_lane_params(cfg)
+    return LANE_PARAMS
+
+
+def lane_reset(cfg: AcceleratorConfig) -> dict:
+    """A lane's parameter word after reset for ``cfg``: :data:`RESET_LANE`, or the FP8
+    one (:data:`~.requant_fp8.FP8_RESET_LANE`: scale 0, every output +0)."""
+    return FP8_RESET_LANE if cfg.is_float else RESET_LANE
 
 
 def _per_lane(v, n: int, i: int):
@@ -116,19 +132,9 @@ def lane_problem(fields: dict) -> str | None:
     if fields["scheme"] == 0:
         if not SHIFT_RANGE[0] <= fields["shift"] <= SHIFT_RANGE[1]:
             return f"shift={fields['shift']}: out of range, allowed {SHIFT_RANGE[0]}..{SHIFT_RANGE[1]}"
-    else:
-        bits = fields["scale"]
-        if bits >> 31 or (bits >> 23) & 0xFF == 0xFF or bits == 0:
-            return f"scale bits {bits:#010x}: not a positive finite float32"
-    zp, lo, hi = fields["zero_point"], fields["qmin"], fields["qmax"]
-    out = "uint8" if max(hi, zp) > 127 else "int8"
-    tlo, thi = (0, 255) if out == "uint8" else (-128, 127)
-    for name, v in (("zero_point", zp), ("qmin", lo), ("qmax", hi)):
-        if not tlo <= v <= thi:
-            return f"{name}={v}: out of range for {out}, allowed {tlo}..{thi}"
-    if lo > hi:
-        return f"qmin={lo} > qmax={hi}"
-    return None
+    elif scale_bits_problem(fields["scale"]):
+        return scale_bits_problem(fields["scale"])
+    return output_range_problem(fields["zero_point"], fields["qmin"], fields["qmax"])
 
 
 def lane_requant(fields: dict) -> tuple[RequantParams, int]:
@@ -148,7 +154,9 @@ def lane_requant(fields: dict) -> tuple[RequantParams, int]:
 
 def requant_lanes(cfg: AcceleratorConfig, acc, fields: list[dict]) -> np.ndarray:
     """The unit's output bits (uint8) for accumulator vectors ``acc`` (shape ``(n, cols)``)
-    with lane ``j`` set to ``fields[j]``."""
+    with lane ``j`` set to ``fields[j]`` (fields of :func:`lane_params_layout`)."""
+    if cfg.is_float:
+        return fp8_requant_lanes(cfg, acc, fields)
     acc = np.asarray(acc, dtype=np.int64)
     if acc.ndim != 2 or acc.shape[1] != cfg.cols or len(fields) != cfg.cols:
         raise NumericsError(f"acc: shape {acc.shape} and {len(fields)} lanes, expected (n, cols={cfg.cols})")

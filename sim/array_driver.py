@@ -11,34 +11,12 @@ from dataclasses import dataclass, field
 
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from ..hw.systolic_array import data_beat_layout, result_beat_layout, weight_row_layout
-from ..model.array import ArrayOutput, Dataflow, OsTile, WsTile
-from ..model.bits import pack, unpack
+from ..model.array import ArrayOutput
 from ..model.config import AcceleratorConfig
+from .array_sim import decode_result, streams_for
 from .tb_common import start
 
 __all__ = ["ArrayDriver", "RunStats", "streams_for"]
-
-
-def streams_for(cfg: AcceleratorConfig, tiles: list) -> tuple[list[int], list[int]]:
-    """Encode ``tiles`` as (data beats, weight beats), each a list of packed payloads."""
-    dl, wl = data_beat_layout(cfg), weight_row_layout(cfg)
-    zeros_b = [0] * cfg.cols
-    data_beats, weight_beats = [], []
-    for t in tiles:
-        if isinstance(t, WsTile):
-            weight_beats += [pack(wl, row) for row in t.w.tolist()]
-            rows = t.a.tolist()
-            data_beats += [pack(dl, {"a": r, "b": zeros_b, "dataflow": Dataflow.WS,
-                                     "last": n == len(rows) - 1}) for n, r in enumerate(rows)]
-        elif isinstance(t, OsTile):
-            k = t.a.shape[1]
-            a_cols, b_rows = t.a.T.tolist(), t.b.tolist()
-            data_beats += [pack(dl, {"a": a_cols[n], "b": b_rows[n], "dataflow": Dataflow.OS,
-                                     "last": n == k - 1}) for n in range(k)]
-        else:
-            raise TypeError(f"not a tile: {t!r}")
-    return data_beats, weight_beats
 
 
 @dataclass
@@ -56,14 +34,12 @@ class ArrayDriver:
 
     def __init__(self, dut, cfg: AcceleratorConfig):
         self.dut, self.cfg = dut, cfg
-        self.result_layout = result_beat_layout(cfg)
 
     async def start(self) -> None:
         await start(self.dut, {"data__valid": 0, "weights__valid": 0})
 
     def _decode(self, raw: int) -> ArrayOutput:
-        r = unpack(self.result_layout, raw)
-        return ArrayOutput(tuple(r["c"]), r["dataflow"], bool(r["last"]))
+        return decode_result(self.cfg, raw)
 
     async def run(self, tiles: list, expect: int, *, gap: float = 0.0, rng: random.Random | None = None,
                   max_cycles: int | None = None) -> tuple[list[ArrayOutput], RunStats]:

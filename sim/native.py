@@ -19,7 +19,7 @@ time on the AXI4-Lite port:
   (the DRAM window the protocol monitor checks every burst against).
 
 A register access that takes more than ``axil_timeout`` cycles ends the case. The harness
-knows no register map: :func:`run_program_native` builds the steps from
+knows no register map: :func:`.native_top.run_program_native` builds the steps from
 :mod:`systolica.model.csr`.
 
 **DRAM model** (:class:`DramSettings`): byte-addressed memory of the case's size, AXI4

@@ -111,13 +111,14 @@ class NativeRunFailed(AssertionError):
 
 def run_program_native(cfg: AcceleratorConfig, dram: bytes, program_base: int, window: tuple[int, int], *,
                        program_len: int | None = None, stall: float = 0.0, seed: int = 0,
-                       faults: tuple = (), max_cycles: int = 1_000_000,
+                       faults: tuple = (), max_cycles: int = 20_000_000,
                        settings: DramSettings | None = None, limits: AxiLimits | None = None,
                        log_bursts: bool = False, check: bool = True) -> NativeRun:
     """Run one program on ``cfg``'s accelerator in the native harness (built once, cached).
 
     ``program_len`` defaults to every command slot from ``program_base`` to the end of
-    ``dram``. ``stall``/``seed``/``faults`` configure the DRAM model unless ``settings``
+    ``dram``. ``max_cycles`` (default 20 million, a few minutes of simulation) bounds the
+    wait for the interrupt: a whole batch of the demo models takes over a million cycles. ``stall``/``seed``/``faults`` configure the DRAM model unless ``settings``
     is given; ``limits`` default to :func:`declared_limits`. With ``check`` (default) a
     missing interrupt, a hung register access or any protocol violation raises
     :class:`NativeRunFailed`.

@@ -10,27 +10,20 @@ import random
 import cocotb
 import numpy as np
 
+from ..model import accum
 from ..model import array as golden
 from .array_driver import ArrayDriver
+from .array_sim import extreme_operands, random_operands
 from .tb_common import CFG, SEED, rng_for
 from .tb_gemm import split_results
 
 
-
-def _int8(rng, shape, extremes: float = 0.1) -> np.ndarray:
-    """Random int8 with a share of -128/127 so the extremes are always exercised."""
-    x = rng.integers(-128, 128, size=shape, dtype=np.int64)
-    mask = rng.random(shape) < extremes
-    x[mask] = rng.choice([-128, 127], size=int(mask.sum()))
-    return x
-
-
 def _ws(rng, m: int) -> golden.WsTile:
-    return golden.WsTile(_int8(rng, (m, CFG.rows)), _int8(rng, (CFG.rows, CFG.cols)))
+    return golden.WsTile(random_operands(CFG, rng, (m, CFG.rows)), random_operands(CFG, rng, (CFG.rows, CFG.cols), "w"))
 
 
 def _os(rng, k: int) -> golden.OsTile:
-    return golden.OsTile(_int8(rng, (CFG.rows, k)), _int8(rng, (k, CFG.cols)))
+    return golden.OsTile(random_operands(CFG, rng, (CFG.rows, k)), random_operands(CFG, rng, (k, CFG.cols), "w"))
 
 
 def _assert_equal(got, tiles) -> None:
@@ -86,12 +79,13 @@ async def test_mixed_dataflows_random_stalls(dut):
 
 @cocotb.test()
 async def test_extreme_operands_and_wraparound(dut):
-    """All -128/127 operand patterns; with a narrow accumulator the sums wrap as the
-    model defines (exact sum modulo 2**acc_bits)."""
+    """The largest products of each sign (int8 -128/127, FP8 the largest finite values);
+    with a narrow accumulator the sums wrap as the model defines (exact sum modulo
+    2**acc_bits)."""
     rng = rng_for("extremes")
-    k = max(CFG.rows, 4) if CFG.acc_bits > 20 else 6 * CFG.rows
+    k = max(CFG.rows, 4) if CFG.acc_bits > CFG.product_bits + 4 else 6 * CFG.rows
     tiles = []
-    for fill_a, fill_b in ((-128, -128), (127, 127), (-128, 127)):
+    for fill_a, fill_b in extreme_operands(CFG):
         if CFG.supports("ws"):
             tiles.append(golden.WsTile(np.full((3, CFG.rows), fill_a), np.full((CFG.rows, CFG.cols), fill_b)))
         if CFG.supports("os"):
@@ -106,8 +100,8 @@ async def test_gemm_shapes_not_multiples_of_the_array(dut):
     the RTL and assembled: equals wrap(A @ B) computed directly."""
     rng = rng_for("gemm")
     m, k, n = (int(rng.integers(1, 3 * d + 2)) for d in (CFG.rows, CFG.rows, CFG.cols))
-    a, b = _int8(rng, (m, k)), _int8(rng, (k, n))
-    direct = golden.wrap(a @ b, CFG.acc_bits)
+    a, b = random_operands(CFG, rng, (m, k)), random_operands(CFG, rng, (k, n), "w")
+    direct = accum.matmul(CFG, a, b)
     for flow in CFG.dataflows:
         plan = golden.plan_gemm(CFG, a, b, flow)
         drv = ArrayDriver(dut, CFG)
@@ -116,4 +110,4 @@ async def test_gemm_shapes_not_multiples_of_the_array(dut):
         got, _ = await drv.run(plan.tiles, len(want))
         _assert_equal(got, plan.tiles)
         c = golden.assemble(CFG, plan, split_results(plan, got))
-        assert np.array_equal(c, direct), f"{flow} GEMM {m}x{k}x{n}: RTL tiles != wrap(A @ B)"
+        assert np.array_equal(c, direct), f"{flow} GEMM {m}x{k}x{n}: RTL tiles != A @ B (wrapped)"

@@ -10,7 +10,9 @@ bench compares with the model: the status (:func:`check`, or the first AXI error
 answered), every AR/AW burst (:func:`bursts`: address, beats, AxSIZE, INCR), the W strobes
 (first/last beat of each burst, and exactly the :func:`touched_bytes` strobed, all inside
 the window), the rows written or requested (ascending, exactly the command's), and the
-WHOLE scratchpad, accumulator and DRAM image (:func:`dma_load`, :func:`dma_store`).
+WHOLE scratchpad, accumulator and DRAM image (:func:`dma_load`, :func:`dma_store`). Every
+cycle the AXI protocol rules (:mod:`.axi_rules`) are checked too; a violation fails the
+command it happened in.
 
 Reads ``SYSTOLICA_CONFIG`` (JSON), ``SYSTOLICA_SEED`` and, for the throughput test,
 ``SYSTOLICA_RESULT`` (a JSON file to write). Every test prints its seed.

@@ -25,7 +25,7 @@ def split_results(plan: golden.GemmPlan, got: list) -> list[np.ndarray]:
     results, pos = [], 0
     for t in plan.tiles:
         rows = t.a.shape[0] if isinstance(t, golden.WsTile) else CFG.rows
-        block = np.array([v.c for v in got[pos:pos + rows]], dtype=np.int64)
+        block = np.array([v.c for v in got[pos:pos + rows]], dtype=object if CFG.is_float else np.int64)
         results.append(block[::-1] if isinstance(t, golden.OsTile) else block)
         pos += rows
     return results

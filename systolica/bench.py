@@ -28,12 +28,9 @@ QUICK = [(4, 4), (8, 8)]
 LONG = 256
 
 
-def _timed_build(cfg: AcceleratorConfig, builder=None) -> dict:
-    """Build seconds of ``builder(cfg, force=...)`` (default: the cocotb build of the array)
-    cold, with a warm ccache and cached."""
+def _timed_build(cfg: AcceleratorConfig) -> dict:
     from .sim import runner
 
-    builder = builder or runner.build
     out = {}
     saved = {k: os.environ.get(k) for k in ("SYSTOLICA_CACHE", "SYSTOLICA_NO_CCACHE", "OBJCACHE")}
     try:
@@ -41,16 +38,16 @@ def _timed_build(cfg: AcceleratorConfig, builder=None) -> dict:
             os.environ["SYSTOLICA_CACHE"] = tmp
             os.environ["SYSTOLICA_NO_CCACHE"] = "1"
             os.environ.pop("OBJCACHE", None)
-            out["build_cold_s"] = builder(cfg, force=True).build_s
+            out["build_cold_s"] = runner.build(cfg, force=True).build_s
         for k in ("SYSTOLICA_CACHE", "SYSTOLICA_NO_CCACHE"):
             if saved[k] is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = saved[k]
-        builder(cfg)  # fill the shared ccache
-        out["build_ccache_s"] = builder(cfg, force=True).build_s
+        runner.build(cfg)  # fill the shared ccache
+        out["build_ccache_s"] = runner.build(cfg, force=True).build_s
         t0 = time.perf_counter()
-        builder(cfg)
+        runner.build(cfg)
         out["build_cached_s"] = time.perf_counter() - t0
     finally:
         for k, v in saved.items():
@@ -120,7 +117,7 @@ def _dma(rows: int, cols: int, bus_bits: int) -> dict:
                 "cases": json.loads(res.read_text())}
 
 
-SECTIONS = ("array", "requant", "dma", "system", "native")
+SECTIONS = ("array", "requant", "dma", "system", "native", "native_build", "fpga", "cost")
 
 
 def run_bench(out_dir: Path = Path("bench"), quick: bool = False, only: tuple[str, ...] = SECTIONS) -> int:
@@ -191,25 +188,39 @@ def _system_section(out_dir: Path, quick: bool, meta: dict) -> None:
 
 def _native_section(out_dir: Path, quick: bool, meta: dict) -> None:
     from .bench_native import SIZES, cocotb_speed, native_markdown, native_speed
-    from .demo import demo_config
-    from .sim.native_build import build_native
 
-    builds, speed = [], []
-    for r in SIZES[:1] if quick else SIZES:
-        cfg = demo_config(r, r)
-        print(f"[bench] native harness {cfg.name}: building (cold, ccache, cached)", flush=True)
-        builds.append({"config": cfg.name, **_timed_build(cfg, build_native),
-                       "elaborate_s": build_native(cfg).elaborate_s})
-        print(f"[bench] {json.dumps(builds[-1])}", flush=True)
-        speed.append(native_speed(r))
+    speed = [native_speed(r) for r in (SIZES[:1] if quick else SIZES)]
     print("[bench] cocotb backend, same program on 8x8", flush=True)
     cocotb = cocotb_speed(8)
-    _write(out_dir, "native", {"meta": meta, "speed": speed, "builds": builds, "cocotb": cocotb},
-           native_markdown(speed, builds, cocotb, meta))
+    _write(out_dir, "native", {"meta": meta, "speed": speed, "cocotb": cocotb}, native_markdown(speed, cocotb, meta))
+
+
+def _native_build_section(out_dir: Path, quick: bool, meta: dict) -> None:
+    from .bench_native import SIZES, native_build_markdown, timed_native_build
+
+    builds = []
+    for r in SIZES[:1] if quick else SIZES:
+        builds.append(timed_native_build(r))
+        print(f"[bench] {json.dumps(builds[-1])}", flush=True)
+    _write(out_dir, "native_build", {"meta": meta, "builds": builds}, native_build_markdown(builds, meta))
+
+
+def _fpga_section(out_dir: Path, quick: bool, meta: dict) -> None:
+    from .bench_fpga import fpga_section
+
+    fpga_section(out_dir, quick, meta, _write)
+
+
+def _cost_section(out_dir: Path, quick: bool, meta: dict) -> None:
+    from .bench_cost import cost_markdown, cost_rows
+
+    rows = cost_rows(quick)
+    _write(out_dir, "cost", {"meta": meta, "rows": rows}, cost_markdown(rows, meta))
 
 
 _SECTION_RUNNERS = {"array": _array_section, "requant": _requant_section, "dma": _dma_section,
-                    "system": _system_section, "native": _native_section}
+                    "system": _system_section, "native": _native_section,
+                    "native_build": _native_build_section, "fpga": _fpga_section, "cost": _cost_section}
 
 
 def _requant_markdown(rows: list[dict], meta: dict) -> str:

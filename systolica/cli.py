@@ -1,6 +1,6 @@
 """Command line: ``systolica generate`` (Verilog), ``systolica demo``, ``systolica gemm``,
 ``systolica bench``, ``systolica fuzz``, ``systolica run`` (an ONNX model),
-``systolica onnx-example``."""
+``systolica onnx-example``, ``systolica verify``, ``systolica fpga``, ``systolica formal``."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ def _read_config(path) -> AcceleratorConfig:
 
 def _config_from_args(args) -> AcceleratorConfig:
     if args.config:
-        if any(v is not None for v in (args.rows, args.cols, args.dtype, args.acc_bits, args.dataflows)):
-            raise ConfigError("--config cannot be combined with --rows/--cols/--dtype/--acc-bits/--dataflows")
+        if any(v is not None for v in (args.rows, args.cols, args.dtype, args.weight_dtype, args.acc_bits,
+                                       args.dataflows)):
+            raise ConfigError("--config cannot be combined with --rows/--cols/--dtype/--weight-dtype/"
+                              "--acc-bits/--dataflows")
         return _read_config(args.config)
     fields = {}
     if args.rows is not None:
@@ -33,6 +35,8 @@ def _config_from_args(args) -> AcceleratorConfig:
         fields["cols"] = args.cols
     if args.dtype is not None:
         fields["input_type"] = args.dtype
+    if args.weight_dtype is not None:
+        fields["weight_type"] = args.weight_dtype
     if args.acc_bits is not None:
         fields["acc_bits"] = args.acc_bits
     if args.dataflows is not None:
@@ -44,8 +48,12 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="configuration JSON (instead of the flags below)")
     p.add_argument("--rows", type=int, help="PE rows, 1..128 (default 8)")
     p.add_argument("--cols", type=int, help="PE columns, 1..128 (default 8)")
-    p.add_argument("--dtype", help="input type (default int8)")
-    p.add_argument("--acc-bits", type=int, dest="acc_bits", help="accumulator width, 16..64 (default 32)")
+    p.add_argument("--dtype", help="input type: int8, fp8_e4m3 or fp8_e5m2 (default int8)")
+    p.add_argument("--weight-dtype", dest="weight_dtype",
+                   help="weight (B operand) type, FP8 only: fp8_e4m3 or fp8_e5m2 (default: --dtype)")
+    p.add_argument("--acc-bits", type=int, dest="acc_bits",
+                   help="accumulator width: int8 16..64 (default 32); FP8 one product's width..128 "
+                        "(default that width + 16)")
     p.add_argument("--dataflows", help="comma list from ws,os (default ws,os)")
 
 
@@ -165,6 +173,62 @@ def cmd_verify(args) -> int:
     return run_verify(cfg, only, args.fuzz, args.seed, Path(args.junit))
 
 
+# -- systolica fpga ---------------------------------------------------------------------
+def cmd_fpga(args) -> int:
+    from .fpga import CONSTRAINT_FILES, DoesNotFit, board_constraints, run_fpga
+    from .fpga_tools import ToolError
+
+    if args.write_constraints:
+        out = Path(args.write_constraints)
+        out.mkdir(parents=True, exist_ok=True)
+        for board, name in CONSTRAINT_FILES.items():
+            (out / name).write_text(board_constraints(board, args.baud))
+            print(f"wrote {out / name}")
+        return 0
+    cfg = _config_from_args(args)
+    try:
+        run_fpga(cfg, board=args.board, unit=args.unit, out_dir=Path(args.output), baud=args.baud,
+                 freq_mhz=args.freq, synth_only=args.synth_only, seed=args.seed, clock_mhz=args.clock_mhz)
+    except (DoesNotFit, ValueError) as e:
+        print(f"systolica fpga: {e}", file=sys.stderr)
+        return 2
+    except ToolError as e:
+        print(f"systolica fpga: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_fpga_parser(sub) -> None:
+    from .fpga import BOARDS, DEFAULT_OOC_MHZ, FPGA_UNITS
+
+    f = sub.add_parser("fpga", help="synthesis, place and route and bitstream with the open flow (yowasp)")
+    _add_config_args(f)
+    f.add_argument("--board", default="ulx3s", choices=sorted(BOARDS), help="target board (default ulx3s)")
+    f.add_argument("--unit", default="board", choices=list(FPGA_UNITS),
+                   help="board: board top with pins (default); top, array: out of context on the board's FPGA")
+    f.add_argument("--baud", type=int, default=115200, help="UART bits per second of the board top (default 115200)")
+    f.add_argument("--freq", type=float, default=DEFAULT_OOC_MHZ,
+                   help=f"target MHz of out-of-context runs (default {DEFAULT_OOC_MHZ:g})")
+    f.add_argument("--clock-mhz", type=float, dest="clock_mhz",
+                   help="board unit on ECP5: run the design from a PLL at about this many MHz (yowasp-ecppll)")
+    f.add_argument("--synth-only", action="store_true", dest="synth_only", help="stop after synthesis")
+    f.add_argument("--seed", type=int, help="nextpnr placer seed")
+    f.add_argument("-o", "--output", default="out/fpga", help="build folder (default out/fpga)")
+    f.add_argument("--write-constraints", dest="write_constraints", metavar="DIR",
+                   help="only write every board's constraint file into DIR")
+    f.set_defaults(func=cmd_fpga)
+
+
+# -- bounded model checks of the AXI masters: systolica formal (formal/run.py) ---------------
+def _add_formal_command(sub) -> None:
+    from .formal.run import add_arguments, run
+
+    f = sub.add_parser("formal", help="bounded model checks of the AXI masters (fetch, DMA load/store, "
+                       "read arbiter) with SymbiYosys + Boolector, and the mutants they must catch")
+    add_arguments(f)
+    f.set_defaults(func=run)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="systolica", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -196,11 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     gm.set_defaults(func=cmd_gemm)
 
     b = sub.add_parser("bench", help="benchmarks: array, requantization, DMA, whole accelerator (GEMM "
-                       "utilization, batching), native harness speed")
+                       "utilization, batching), native harness speed, hardware cost per input type")
     b.add_argument("-o", "--output", default="bench", help="report folder (default bench)")
     b.add_argument("--quick", action="store_true", help="small configurations only")
-    b.add_argument("--only", help="comma list of sections: array, requant, dma, system, native "
-                   "(default all)")
+    b.add_argument("--only", help="comma list of sections: array, requant, dma, system, native, "
+                   "native_build, fpga, cost (default all)")
     b.set_defaults(func=cmd_bench)
 
     fz = sub.add_parser("fuzz", help="random legal and illegal programs: machine model == RTL "
@@ -214,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     fz.set_defaults(func=cmd_fuzz)
 
     _add_onnx_commands(sub)
+    _add_formal_command(sub)
 
     v = sub.add_parser("verify", help="the regression suite on your configuration: unit benches, "
                        "compiled layers, random programs; a pass/fail table and JUnit XML")
@@ -224,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--seed", type=int, default=1, help="seed of every random bench (default 1)")
     v.add_argument("--junit", default="verify-results.xml", help="JUnit XML file (default verify-results.xml)")
     v.set_defaults(func=cmd_verify)
+
+    _add_fpga_parser(sub)
 
     args = parser.parse_args(argv)
     try:

@@ -3,7 +3,8 @@
 1. Train a small MLP and a small CNN on scikit-learn's bundled digits (numpy), quantize
    them to int8 after training (per-channel weights, calibrated activations).
 2. Run the whole test set on the ``golden`` backend (the instruction-level machine running
-   the compiled program): int8 accuracy next to float accuracy.
+   the compiled program): int8 accuracy next to float accuracy; FP8 accuracies (E4M3,
+   E5M2, E4M3 x E5M2) from the golden FP8 numerics (``driver/models_fp8.py``).
 3. Run the whole test set (or ``rtl_samples`` images) on the ``rtl`` backend (the
    generated Verilog in the native Verilator harness): its logits must equal the golden
    ones bit for bit.
@@ -50,6 +51,7 @@ def _layer_net(net, i: int):
 def run_demo(rows: int = 8, cols: int = 8, rtl_samples: int | None = None, scheme: str = "tflite",
              seed: int = 0) -> int:
     from .driver.models import accuracy, digits_models, quantize_input
+    from .driver.models_fp8 import fp8_accuracies
     from .driver.runtime import Accelerator
 
     t0 = time.perf_counter()
@@ -68,6 +70,9 @@ def run_demo(rows: int = 8, cols: int = 8, rtl_samples: int | None = None, schem
         int8_acc = float(np.mean(np.argmax(logits, axis=1) == y_test))
         print(f"      float accuracy {accuracy(demo.float_model, x_test, y_test):.2%}, int8 accuracy "
               f"{int8_acc:.2%} ({stats.program_commands} commands, {stats.layer_macs:,} MACs)")
+        fp8 = fp8_accuracies(seed)[name]  # the golden FP8 numerics (the FP8 machine is to come)
+        print("      FP8 accuracy (golden numerics: exact sums, one rounding per output): "
+              + ", ".join(f"{label} {acc:.2%}" for label, acc in fp8.items()))
         n = len(x_test) if rtl_samples is None else min(rtl_samples, len(x_test))
         _step(3, f"{name}: {n} images on the RTL (Verilator, native harness; the first run builds it)")
         x_q = quantize_input(net, x_test[:n])
@@ -106,7 +111,7 @@ def run_gemm_rtl(cfg: AcceleratorConfig, a: np.ndarray, b: np.ndarray,
         np.savez(job, a=a, b=b, dataflows=np.array(",".join(dataflows)))
         run_bench(b_, "systolica.sim.tb_gemm",
                   env={"SYSTOLICA_JOB": str(job), "SYSTOLICA_RESULT": str(res)})
-        out = np.load(res)
+        out = np.load(res, allow_pickle=True)  # FP8 results: Python ints (object arrays)
         return {f: (out[f"c_{f}"], json.loads(str(out[f"stats_{f}"]))) for f in dataflows}
 
 

@@ -56,8 +56,11 @@ def test_invalid_configuration_exits_nonzero_names_field_and_writes_nothing(tmp_
     (tmp_path / "bad.json").write_text('{"rows": 4, "cols": 300}')
     r = _generate(["--config", "bad.json", "-o", "out"], tmp_path)
     assert r.returncode != 0 and "cols=300" in r.stderr and not (tmp_path / "out").exists()
-    r = _generate(["--dtype", "fp8_e4m3", "-o", "out"], tmp_path)
-    assert r.returncode != 0 and "input_type='fp8_e4m3'" in r.stderr and not (tmp_path / "out").exists()
+    r = _generate(["--dtype", "fp8_e4m3", "--acc-bits", "30", "-o", "out"], tmp_path)
+    assert r.returncode == 2 and "acc_bits=30: out of range, allowed 37..128" in r.stderr
+    r = _generate(["--dtype", "fp8_e5m2", "--unit", "top", "-o", "out"], tmp_path)
+    assert r.returncode == 2 and "unit 'top' is not generated for FP8 yet" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()
 
 
 def test_top_port_list_is_stable_across_sizes(tmp_path):
@@ -83,3 +86,23 @@ def test_every_unit_generates_and_lints_clean(tmp_path):
                                str(tmp_path / unit / f"{top}.v"), "--top-module", top],
                               capture_output=True, text=True, env=env)
         assert lint.returncode == 0 and "%Warning" not in lint.stderr + lint.stdout, (unit, lint.stderr)
+
+
+def test_fp8_units_generate_and_lint_clean(tmp_path):
+    """FP8 configurations (E4M3, E5M2, mixed): every unit generated for FP8 lints clean."""
+    from systolica.hw.generate import FP8_UNITS, UNITS
+
+    env = {**os.environ, **verilator_env()}
+    for dtype, weight in (("fp8_e4m3", "fp8_e4m3"), ("fp8_e5m2", "fp8_e5m2"), ("fp8_e4m3", "fp8_e5m2")):
+        for unit in FP8_UNITS:
+            out = f"{dtype}-{weight}-{unit}"
+            r = _generate(["--rows", "3", "--cols", "2", "--dtype", dtype, "--weight-dtype", weight,
+                           "--unit", unit, "-o", out], tmp_path)
+            assert r.returncode == 0, r.stderr
+            cfg = AcceleratorConfig.from_json((tmp_path / out / "config.json").read_text())
+            assert (cfg.input_type, cfg.weight_type) == (dtype, weight)
+            top = UNITS[unit]
+            lint = subprocess.run(["verilator", "--lint-only", "-Wall", str(tmp_path / out / "waivers.vlt"),
+                                   str(tmp_path / out / f"{top}.v"), "--top-module", top],
+                                  capture_output=True, text=True, env=env)
+            assert lint.returncode == 0 and "%Warning" not in lint.stderr + lint.stdout, (out, lint.stderr)

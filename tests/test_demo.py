@@ -13,6 +13,10 @@ def test_demo_prints_accuracies_and_rtl_equals_golden():
     assert len(accs) == 2, r.stdout                      # MLP and CNN
     for f, q in accs:
         assert float(f) >= 93 and float(q) >= float(f) - 2, (f, q)
+    fp8 = re.findall(r"FP8 accuracy .*: E4M3 ([\d.]+)%, E5M2 ([\d.]+)%, E4M3 x E5M2 ([\d.]+)%", r.stdout)
+    assert len(fp8) == 2, r.stdout                       # every FP8 format within 2 points of float
+    for (f, _), accs8 in zip(accs, fp8):
+        assert all(float(a) >= float(f) - 2 for a in accs8), (f, accs8)
     assert r.stdout.count("RTL == golden: True") == 3, r.stdout
     assert "RTL == golden: False" not in r.stdout
     assert len(re.findall(r"layer \d+ +(linear|conv2d).*cycles  utilization", r.stdout)) == 6, r.stdout

@@ -3,7 +3,8 @@
 Each configuration is built once (cached) and runs every test of ``sim/tb_requant.py``:
 TFLite double and single rounding, the ONNX float32 scale, int8 and uint8 outputs,
 per-tensor and per-channel parameters, bias, activation clamps, random gaps and
-backpressure, and one vector per cycle at a fixed latency.
+backpressure, and one vector per cycle at a fixed latency. FP8 configurations run
+``sim/tb_requant_fp8.py`` (exact sums x float32 scale to E4M3/E5M2/int8/uint8).
 """
 
 import pytest
@@ -30,3 +31,16 @@ def test_requant_rtl_matches_golden(fields, seed):
 def test_requant_rtl_matches_golden_wide(cols, seed):
     cfg = AcceleratorConfig(rows=4, cols=cols)
     run_bench(build(cfg, "requant"), "systolica.sim.tb_requant", env={"SYSTOLICA_SEED": str(seed)})
+
+
+FP8_CONFIGS = [
+    dict(rows=1, cols=3, input_type="fp8_e4m3"),
+    dict(rows=2, cols=4, input_type="fp8_e5m2"),
+    dict(rows=2, cols=2, input_type="fp8_e4m3", weight_type="fp8_e5m2", acc_bits=51),
+]
+
+
+@pytest.mark.parametrize("fields", FP8_CONFIGS, ids=lambda f: "-".join(f"{k}{v}" for k, v in f.items()))
+def test_fp8_requant_rtl_matches_golden(fields, seed):
+    cfg = AcceleratorConfig(**fields)
+    run_bench(build(cfg, "requant"), "systolica.sim.tb_requant_fp8", env={"SYSTOLICA_SEED": str(seed)})

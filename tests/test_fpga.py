@@ -1,0 +1,149 @@
+"""The open FPGA flow kept from rotting: constraints, a small synthesis through synth_ecp5
+with a resource check, the smallest array through nextpnr-ecp5, and refusals before place
+and route. Full place and route of real sizes is ``make fpga`` / ``systolica bench --only fpga``.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from systolica.cli import main
+from systolica.fpga import CONSTRAINT_FILES, board_constraints, run_fpga, synthesize_component
+from systolica.hw.axi_ram import AxiRam
+from systolica.hw.uart_bridge import UartBridge
+from systolica.fpga_report import DEVICES, DoesNotFit, check_fits
+from systolica.hw.board_pins import uart_divisor
+from systolica.model.config import AcceleratorConfig, ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+ECP5 = DEVICES["LFE5U-85F"]
+
+
+@pytest.mark.parametrize("board", sorted(CONSTRAINT_FILES))
+def test_committed_constraints_are_what_amaranth_boards_gives(board):
+    committed = (ROOT / "constraints" / CONSTRAINT_FILES[board]).read_text()
+    assert committed == board_constraints(board), \
+        f"constraints/{CONSTRAINT_FILES[board]} is stale: systolica fpga --write-constraints constraints"
+
+
+def test_constraints_name_the_pins_and_the_clock():
+    lpf = (ROOT / "constraints" / "ulx3s.lpf").read_text()
+    for needle in ('FREQUENCY PORT "clk25_0__io" 25000000.0 HZ', '"uart_0__rx__io" SITE "M1"',
+                   '"uart_0__tx__io" SITE "L4"'):
+        assert needle in lpf
+    xdc = (ROOT / "constraints" / "arty_a7_35.xdc").read_text()
+    assert "create_clock -name clk100_0__io -period 10.0" in xdc and "LOC A9" in xdc and "LOC D10" in xdc
+
+
+def test_4x4_array_netlist_has_one_driver_per_net(tmp_path):
+    """Yosys 0.70 left two drivers on a bit of `row_2.v_in` of the 4x4 array (an element
+    name `v_in[3]` taken for a bit of `v_in`); the flow hides such names and checks."""
+    cfg = AcceleratorConfig(rows=4, cols=4)
+    result = run_fpga(cfg, unit="array", out_dir=tmp_path, synth_only=True)
+    assert result.synth_resources["MULT18X18D"] == cfg.pes     # one per PE
+    assert "conflicting drivers" not in (tmp_path / "synth.log").read_text()
+
+
+@pytest.mark.parametrize("bus_bits, size", [(64, 16384), (32, 8192)])
+def test_board_ram_is_block_ram(tmp_path, bus_bits, size):
+    """The board's DRAM maps to DP16KD (not flip-flops): one per 2 KiB, a few LUTs and FFs
+    for the AXI4 subordinate."""
+    used = synthesize_component(AxiRam(32, bus_bits, size), "ram", ECP5, tmp_path)
+    assert used["DP16KD"] == size // ECP5.bram_bytes, used
+    assert used["FF"] < 8 * bus_bits, used
+
+
+def test_uart_bridge_synthesizes_small(tmp_path):
+    """The bridge's 256-byte buffer is one DP16KD; the bridge stays a small block."""
+    used = synthesize_component(UartBridge(AcceleratorConfig()), "bridge", ECP5, tmp_path)
+    assert used["DP16KD"] == 1 and used["MULT18X18D"] == 0, used
+    check_fits(used, ECP5, "UART bridge")
+
+
+@pytest.mark.slow
+def test_small_top_synthesizes_for_ecp5_and_fits(tmp_path):
+    """A 2x2 accelerator top through synth_ecp5 (minutes: ABC9 on the DMA and requantization
+    logic): the PE multipliers land in MULT18X18D and it fits the 85F."""
+    cfg = AcceleratorConfig(rows=2, cols=2, spad_rows=16, acc_rows=16, queue_depth=2, bus_bits=32)
+    result = run_fpga(cfg, unit="top", out_dir=tmp_path, synth_only=True)
+    used = result.synth_resources
+    assert used["MULT18X18D"] >= cfg.pes, used
+    assert used["LUT4"] > 0 and used["FF"] > 0
+    check_fits(used, ECP5, "2x2 top")
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["synth_resources"] == used and report["pnr"] is None
+
+
+def test_smallest_array_places_and_routes(tmp_path):
+    """nextpnr-ecp5 out of context: the report has Fmax and a critical path that starts and
+    ends in the array's registers."""
+    result = run_fpga(AcceleratorConfig(rows=1, cols=1), unit="array", out_dir=tmp_path)
+    s = result.summary
+    (clock, fmax), = s["fmax"].items()
+    assert fmax["achieved_mhz"] > 0 and fmax["constraint_mhz"] == 100
+    path = s["critical_paths"][0]
+    assert path["delay_ns"] > 0 and path["levels"] > 0 and path["blocks"]
+    assert s["resources"]["MULT18X18D"] == 1 and result.bitstream is None
+    # the bench's table row from the same report
+    from systolica.bench_fpga import fpga_markdown
+
+    row = {"unit": "array", **result.to_json()}
+    table = fpga_markdown([row], {"machine": "test"})
+    assert f"| array | 1x1_int8 | {s['resources']['LUT4']} |" in table
+    assert f"{fmax['achieved_mhz']:.1f}" in table and path["start"] in table
+
+
+def test_board_dram_too_big_for_the_block_ram_is_refused_before_synthesis(tmp_path):
+    cfg = AcceleratorConfig(board_dram_bytes=1 << 20)
+    with pytest.raises(DoesNotFit, match=r"board_dram_bytes=1048576 needs 512 DP16KD .* LFE5U-85F has 208"):
+        run_fpga(cfg, out_dir=tmp_path)
+    assert not any(tmp_path.iterdir()), "nothing is written before the check"
+
+
+def test_resource_check_names_the_resource():
+    with pytest.raises(DoesNotFit, match=r"MULT18X18D: 200 needed, 156 on the LFE5U-85F"):
+        check_fits({"LUT4": 10, "FF": 10, "MULT18X18D": 200, "DP16KD": 1}, ECP5, "16x16 top")
+
+
+def test_cli_refuses_a_design_that_cannot_fit(tmp_path, capsys):
+    cfg = tmp_path / "big.json"
+    cfg.write_text(json.dumps({"rows": 4, "cols": 4, "board_dram_bytes": 1 << 22}))
+    assert main(["fpga", "--config", str(cfg), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "DP16KD" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_rejects_a_bad_configuration(capsys):
+    assert main(["fpga", "--rows", "0"]) == 2
+    assert "rows=0: out of range" in capsys.readouterr().err
+
+
+def test_uart_divisor_from_clock_and_baud():
+    assert uart_divisor(25e6, 115200) == 217
+    assert uart_divisor(100e6, 3_000_000) == 33
+    with pytest.raises(ConfigError, match="baud=10000000"):
+        uart_divisor(25e6, 10_000_000)
+
+
+def test_pll_clock_from_ecppll_gets_its_constraint(tmp_path):
+    """--clock-mhz: yowasp-ecppll writes the PLL module; the board top runs from its output,
+    which carries the clock constraint, and the UART divisor follows the new clock."""
+    from systolica.fpga import _board_plan, make_pll
+
+    hz = make_pll("ulx3s", 12.5, tmp_path)
+    assert hz == 12.5e6
+    assert "module systolica_pll" in (tmp_path / "systolica_pll.v").read_text()
+    small = AcceleratorConfig(rows=1, cols=1, spad_rows=16, acc_rows=16, board_dram_bytes=4096)
+    _, plan = _board_plan(small, "ulx3s", 115200, hz)
+    lpf = plan.files["systolica_fpga.lpf"]
+    assert 'FREQUENCY NET "' in lpf and "12500000.0 HZ" in lpf
+    assert "systolica_pll" in plan.files["systolica_fpga.il"]
+    with pytest.raises(ValueError, match="ECP5 boards only"):
+        make_pll("arty", 50, tmp_path)
+
+
+def test_arty_gives_synth_xilinx_counts_only(tmp_path):
+    result = run_fpga(AcceleratorConfig(rows=1, cols=1), board="arty", unit="array", out_dir=tmp_path)
+    assert result.device.name == "XC7A35T" and result.summary is None and result.bitstream is None
+    assert result.synth_resources["DSP48E1"] == 1 and result.synth_resources["LUT"] > 0
