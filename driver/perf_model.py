@@ -1,44 +1,45 @@
 """An analytic performance model: the cycles of a program, predicted without simulating.
 
-A program's cycles are set by a few resources -- the fetch unit, three in-order queues and
-the units behind them (the DMA load engine, the array, the store engine), the shared AXI
-read channel -- and by the dependency tokens between queues. The model computes, for each
-command in program order, closed-form times (a max-plus recurrence, one pass):
+A program's cycles are set by a few resources -- the command fetch, three in-order queues
+and the units behind them (the DMA load engine, the array, the store engine), the shared
+AXI read channel -- and by the dependency tokens between queues. :func:`estimate` walks
+the commands once in program order (a max-plus recurrence over AXI-level events), and
+repeats the walk while the prediction changes (at most ``passes`` times: a command fetched
+after a load in program order may take the read channel before it):
 
-- **fetch** ``f_i``: one command per ``fetch_cycles`` (four bus beats of a 128-bit bus
-  per 64-byte command, a decode step) once its queue has room: the command
-  ``queue_depth`` before it in the same queue has started (the queue is a FIFO of that
-  depth). Command fetches share the read channel with the DMA's loads.
-- **start** ``s_i = max(f_i + dispatch, unit free, the push of every token it pops)``: a
-  token pushed by the ``k``-th pushing command of a channel is the one its ``k``-th pop
-  takes (queues run and finish in order).
-- **duration**, from the command's fields and the configuration:
+- **fetch**: one AR per command word (``fetch_ar_gap`` apart, at most
+  ``FETCH_OUTSTANDING`` words ahead of the decoder, never while a load holds the AR
+  channel), answered in AR order on the read channel ``read_latency`` after the AR at the
+  earliest, one beat per cycle; the decoder hands the word to its queue
+  ``fetch_take + fetch_hand`` after its last beat, once the queue (``queue_depth``) has room;
+- **start** = max(handed over + ``dispatch``, the unit free, every popped token's push
+  + ``token``): the ``k``-th pop of a channel takes the ``k``-th push (queues run in order);
+- **LOAD**: its first AR ``load_ar`` after the start; its bus beats (:func:`load_beats`: a
+  run of ``n`` bytes at byte ``o`` of a bus word covers ``ceil((o + n) / bus_bytes)`` beats,
+  a gathered element one beat, one cycle per row wholly in the padding) follow the read
+  channel's earlier bursts; done ``load_tail`` after its last beat;
+- **COMPUTE** (weight-stationary): weight rows enter ``exec_accept`` after the start
+  (``rows + weight_rows_extra`` cycles, while the previous tile still streams: the array
+  double-buffers them, unless the input stream holds the same scratchpad bank), data beats
+  ``count`` back to back with the previous tile's, the last result written
+  ``exec_latency`` after the last beat; at most ``TILES_IN_FLIGHT`` tiles in flight;
+- **STORE**: accumulator rows read one per cycle from ``store_read`` after the start,
+  except while the array accumulates into the same bank (the accumulate path has its
+  read port); done ``store_tail`` after the last row read; **REQUANT**:
+  ``requant_cycles`` per lane written;
+- **end**: ``end_latency`` after the last completion (or the END word's fetch).
 
-  - LOAD: ``load_overhead`` + the bus beats of its runs (a run of ``n`` bytes at byte
-    offset ``o`` of a bus word covers ``ceil((o + n) / bus_bytes)`` beats; a gathered
-    element one beat) + one cycle per row wholly in the padding; one at a time;
-  - COMPUTE (weight-stationary): the array streams ``max(count, rows)`` beats per tile,
-    back to back when the next tile's weights came in while this one streamed (the
-    array double-buffers them; a tile whose weight rows share a scratchpad bank with
-    its input rows loses ``bank_conflict`` cycles), the first tile after an idle array
-    waits ``weight_load`` cycles for its weights; the result of its last row is written
-    ``exec_latency`` cycles after its last beat; up to ``EXEC_IN_FLIGHT`` tiles run;
-  - STORE: ``store_overhead`` + ``store_row_cycles`` per row (accumulator read,
-    requantization, one W beat per row); REQUANT: ``requant_cycles`` per lane written;
-    one at a time.
-
-- **end**: ``end_latency`` after the last command finished.
-
-The latencies (:class:`Latencies`) are named quantities of the RTL, measured from the
-hardware counters by :func:`calibrate` on microprograms (one per latency), so a change
-of the hardware's pipelining is one calibration away. :data:`MEASURED` holds the values
-measured on the current RTL.
+The latencies (:class:`Latencies`) are named quantities of the RTL read off the native
+harness's traces; ``systolica bench --only perf`` (:mod:`systolica.bench_perf`) measures
+the model's error against the hardware's cycle counter on every bench layer.
 """
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field, replace
+import heapq
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -46,12 +47,12 @@ from ..model.config import AcceleratorConfig
 from ..model.dma import AXI_MAX_BEATS
 from ..model.isa import COMMAND_BYTES, Command, Opcode, Queue, QUEUE_OF
 
-__all__ = ["Latencies", "MEASURED", "Estimate", "estimate", "load_beats", "calibrate"]
+__all__ = ["Latencies", "MEASURED", "Memory", "Estimate", "estimate", "load_beats"]
 
 
 @dataclass(frozen=True)
 class Latencies:
-    """Cycles of the RTL's pieces (see the module docstring); measured by :func:`calibrate`.
+    """Cycles of the RTL's pieces (see the module docstring), read off the native harness.
 
     Every time is from an event of the hardware to the next: an AXI handshake or beat, a
     command handed to its queue, started (dispatched) or completed (tokens pushed)."""
@@ -75,7 +76,7 @@ class Latencies:
     end_latency: int = 3        #: the last completion -> the program's end
 
 
-#: Latencies measured on the current RTL (``calibrate``).
+#: Latencies of the current RTL.
 MEASURED = Latencies()
 
 
@@ -154,7 +155,7 @@ class _Model:
     command fetched after a load in program order may read the channel before it."""
 
     def __init__(self, cfg: AcceleratorConfig, lat: Latencies, mem: Memory, prev_fetch: _ReadChannel,
-                 prev_acc: list):
+                 prev_acc: dict):
         from ..hw.executor import TILES_IN_FLIGHT
         from ..hw.fetch import FETCH_OUTSTANDING
 
@@ -163,8 +164,10 @@ class _Model:
         self.cmd_beats = -(-COMMAND_BYTES // cfg.bus_bytes)
         self.r = _ReadChannel()
         self.prev_fetch = prev_fetch
-        self.prev_acc = prev_acc               # accumulating result windows of the previous pass
-        self.acc_windows: list = []            # (compute index, bank, first, end) of this pass
+        # accumulating result windows per accumulator bank, (compute index, first, end) in
+        # program order (so also in time order): of the previous pass and of this one
+        self.prev_acc = prev_acc
+        self.acc_windows: dict[int, list] = {k: [] for k in range(cfg.acc_banks)}
         self.fetch_r = _ReadChannel()
         self.ar_held: list[tuple[float, float]] = []   # loads holding the AR channel, by start
         self.fetch_ar: list[float] = []
@@ -254,12 +257,11 @@ class _Model:
         first = max(first_ar + self.mem.read_latency, self.r.served(first_ar), self.prev_fetch.served(first_ar))
         last = first + beats + pad - 1
         self.r.add(first_ar, last + 1)
-        self.ar_held.append((first_ar, max(first_ar + bursts - 1, last - 7)))
-        self.ar_held.sort()
+        bisect.insort(self.ar_held, (first_ar, max(first_ar + bursts - 1, last - 7)))
         self.load_ar.append(first_ar)
         finish = last + lat.load_tail
         self.free[Queue.LOAD] = finish + 1
-        self.dram += int(np.prod(desc.sizes)) * desc.elem_bytes
+        self.dram += math.prod(desc.sizes) * desc.elem_bytes
         return t, finish
 
     def _compute(self, t: float, b: dict) -> tuple[float, float]:
@@ -277,7 +279,7 @@ class _Model:
         self.last_a_bank = _bank(cfg, b["a_row"])
         if b["accumulate"]:
             bank = b["c_row"] // (cfg.acc_rows // cfg.acc_banks)
-            self.acc_windows.append((len(self.done), bank, d0 + lat.exec_latency, d1 + lat.exec_latency))
+            self.acc_windows[bank].append((len(self.done), d0 + lat.exec_latency, d1 + lat.exec_latency))
         finish = max(d1 + lat.exec_latency, self.done[-1] + 1 if self.done else 0)
         self.done.append(finish)
         self.free[Queue.EXECUTE] = t + 1
@@ -289,10 +291,13 @@ class _Model:
         cfg, lat, desc = self.cfg, self.lat, b["desc"]
         rows = desc.onchip_shape[0]
         bank = b["row"] // (cfg.acc_rows // cfg.acc_banks)
-        done = len(self.done)
-        windows = sorted([(lo, hi) for _, k, lo, hi in self.acc_windows if k == bank] +
-                         [(lo, hi) for i, k, lo, hi in self.prev_acc if k == bank and i >= done])
         r, need = t + lat.store_read, rows
+        mine, prev = self.acc_windows[bank], self.prev_acc.get(bank, [])
+        k = len(mine)
+        while k and mine[k - 1][2] > r:       # this pass's windows not over at r
+            k -= 1
+        later = bisect.bisect_left(prev, (len(self.done),))   # the previous pass's, of computes to come
+        windows = heapq.merge(((lo, hi) for _, lo, hi in mine[k:]), ((lo, hi) for _, lo, hi in prev[later:]))
         for lo, hi in windows:
             if hi <= r:
                 continue
@@ -303,7 +308,7 @@ class _Model:
         last = r + need - 1
         finish = last + lat.store_tail
         self.free[Queue.STORE] = finish + 1
-        self.dram += int(np.prod(desc.sizes))
+        self.dram += math.prod(desc.sizes)
         return t, finish
 
 
@@ -322,7 +327,7 @@ def _union(spans: list[tuple[float, float]]) -> float:
 
 def _run(cfg: AcceleratorConfig, commands: list[Command], lat: Latencies, mem: Memory,
          passes: int) -> tuple[_Model, int, list]:
-    prev, prev_acc, cycles, model, times = _ReadChannel(), [], None, None, []
+    prev, prev_acc, cycles, model, times = _ReadChannel(), {}, None, None, []
     for _ in range(passes):
         model = _Model(cfg, lat, mem, prev, prev_acc)
         times = []
@@ -346,7 +351,3 @@ def estimate(cfg: AcceleratorConfig, commands: list[Command], lat: Latencies | N
     model, cycles, times = _run(cfg, commands, lat or MEASURED, mem or Memory(), passes)
     return Estimate(cycles, {q.name.lower(): int(_union(model.spans[q])) for q in Queue}, model.dram, times)
 
-
-def calibrate(cfg: AcceleratorConfig) -> Latencies:
-    """Measure :class:`Latencies` on ``cfg``'s RTL (native harness) with microprograms."""
-    raise NotImplementedError

@@ -159,6 +159,32 @@ def test_linear_random_shapes_equal_reference(name, scheme, seed):
         assert counters.dma_bytes_loaded + counters.dma_bytes_stored == lp.estimate.dram_bytes
 
 
+def test_linear_image_holds_the_padded_weight_tiles():
+    """runtime.linear_image leaves room for the weight image (chunks x channel tiles of
+    rows x cols bytes, more than K x N): on this shape a ``w.size`` region overlapped the
+    output, and a store overwrote weights a later load read (found on the native harness)."""
+    from systolica.driver.runtime import linear_image
+
+    cfg = AcceleratorConfig(rows=4, cols=4, bus_bits=256, addr_bits=40, spad_rows=128, acc_rows=64)
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, size=(9, 18), dtype=np.int8)
+    w = rng.integers(-128, 128, size=(18, 10), dtype=np.int8)
+    params = RequantParams.for_layer("tflite", 0.02, np.full(10, 0.01, np.float32), 0.5)
+    image, base, window = linear_image(cfg, x, w, None, params)
+    assert len(compiler.linear_weight_image(cfg, w)) > w.size
+    images = []
+    for schedule in SCHEDULES:
+        dram = bytearray(image)
+        assert run(cfg, dram, base, window, schedule=schedule).status is Status.OK
+        images.append(bytes(dram))
+    assert images[1:] == images[:1] * (len(SCHEDULES) - 1)
+    y = np.frombuffer(images[0], np.int8)
+    out = DramLayout(cfg)
+    out.alloc("x", x.size), out.alloc("w", len(compiler.linear_weight_image(cfg, w)))
+    yr = out.alloc("y", 90)
+    assert np.array_equal(y[yr.addr:yr.end].reshape(9, 10), requantize(matmul_integer(x, w, np.int8(0)), params))
+
+
 def test_linear_zero_point_fold_wraps_like_int32(seed):
     """Extreme zero point, weights and biases: the folded bias wraps, the result is exact."""
     cfg = CONFIGS["4x4"]
@@ -357,6 +383,21 @@ def test_digits_network_equals_run_integer(digits, arch, scheme, seed):
     assert stats.dma_bytes_stored == sum(a.size for a in stats.activations)
     computes = sum(c.opcode is Opcode.COMPUTE for lp in prog.layers for c in lp.commands)
     assert stats.commands["execute"] == computes + len(net.layers) - 1
+
+def test_flattened_linear_after_conv_reads_channels_last(digits, seed):
+    """A linear layer whose input was flattened (flat ``in_shape``, as an ONNX Flatten
+    gives) after a convolution still reads the NHWC output in the right feature order."""
+    import dataclasses
+
+    net = original = digits["onnx"]["cnn"].quantized_net
+    i = next(j for j, layer in enumerate(net.layers) if layer.kind == "linear")
+    assert net.layers[i - 1].kind == "conv2d" and len(net.layers[i].in_shape) == 3
+    flat = dataclasses.replace(net.layers[i], in_shape=(int(np.prod(net.layers[i].in_shape)),))
+    net = dataclasses.replace(net, layers=net.layers[:i] + (flat,) + net.layers[i + 1:])
+    x_q = np.random.default_rng(seed).integers(-128, 128, size=(3, *net.input_shape), dtype=np.int8)
+    logits, _ = Accelerator(AcceleratorConfig(rows=8, cols=8)).run_network(net, x_q)
+    assert np.array_equal(logits, run_integer(original, x_q))
+
 
 
 def test_float_input_is_quantized_first(digits):

@@ -29,29 +29,36 @@ from .plan import LayerProgram
 __all__ = ["compile_layer", "layer_weight_image", "NetworkProgram", "compile_network"]
 
 
-def _linear_weight(layer, in_layout: str) -> np.ndarray:
+def _linear_weight(layer, in_layout: str, src_shape: tuple | None) -> np.ndarray:
+    """The weight rows in the order the input's features lie in DRAM: ``(h, w, c)`` when
+    the input is a convolution's NHWC output of shape ``src_shape`` (default the layer's
+    ``in_shape``; a flattened input, e.g. after an ONNX Flatten, names it)."""
     w = np.asarray(layer.weight)
-    if in_layout == "nhwc" and len(layer.in_shape) == 3:
-        return np.ascontiguousarray(w[hwc_order(tuple(layer.in_shape))])
+    shape = tuple(src_shape or layer.in_shape)
+    if in_layout == "nhwc" and len(shape) == 3:
+        return np.ascontiguousarray(w[hwc_order(shape)])
     return w
 
 
-def layer_weight_image(cfg: AcceleratorConfig, layer, in_layout: str = "nchw") -> bytes:
-    """The weight image :func:`compile_layer` expects for ``layer``."""
+def layer_weight_image(cfg: AcceleratorConfig, layer, in_layout: str = "nchw", src_shape: tuple | None = None) -> bytes:
+    """The weight image :func:`compile_layer` expects for ``layer`` (``in_layout`` and
+    ``src_shape`` as there)."""
     if layer.kind == "linear":
-        return linear_weight_image(cfg, _linear_weight(layer, in_layout))
+        return linear_weight_image(cfg, _linear_weight(layer, in_layout, src_shape))
     return conv2d_weight_image(cfg, layer.weight, int(layer.input_zero_point), layer.groups, layer.dilations)
 
 
 def compile_layer(cfg: AcceleratorConfig, layer, batch: int, *, x_addr: int, w_addr: int,
-                  out_addr: int, in_layout: str = "nchw", tile=None) -> LayerProgram:
+                  out_addr: int, in_layout: str = "nchw", src_shape: tuple | None = None,
+                  tile=None) -> LayerProgram:
     """A :class:`~systolica.driver.models.QLinear` or ``QConv2d`` layer. A convolution
-    reads and writes NHWC; a linear layer whose input is ``(C, H, W)`` reads it as
-    ``in_layout`` says (``"nhwc"``: a convolution's output)."""
+    reads and writes NHWC; a linear layer whose input is ``(C, H, W)`` (its ``in_shape``,
+    or ``src_shape`` when the input was flattened) reads it as ``in_layout`` says
+    (``"nhwc"``: a convolution's output)."""
     common = dict(batch=batch, x_addr=x_addr, w_addr=w_addr, out_addr=out_addr,
                   x_zp=int(layer.input_zero_point), w_zp=layer.weight_zero_point, tile=tile)
     if layer.kind == "linear":
-        return compile_linear(cfg, _linear_weight(layer, in_layout), layer.bias, layer.requant, **common)
+        return compile_linear(cfg, _linear_weight(layer, in_layout, src_shape), layer.bias, layer.requant, **common)
     if layer.kind == "conv2d":
         lp = compile_conv2d(cfg, layer.weight, layer.bias, layer.requant, in_shape=layer.in_shape,
                             stride=layer.strides, pads=layer.pads, dilation=layer.dilations,
@@ -165,11 +172,12 @@ def compile_network(cfg: AcceleratorConfig, net, batch: int, *, base: int = 0) -
     _chain_check(net)
     in_layout, out_layouts = _layouts(net)
     layer_in = [in_layout] + out_layouts[:-1]
+    src_shapes = [tuple(net.input_shape)] + [tuple(layer.out_shape) for layer in net.layers[:-1]]
     layout = DramLayout(cfg, base)
     images = []
     for i, layer in enumerate(net.layers):
         try:
-            images.append(layer_weight_image(cfg, layer, layer_in[i]))
+            images.append(layer_weight_image(cfg, layer, layer_in[i], src_shapes[i]))
         except CompileError as e:
             raise CompileError(f"layer {i} ({layer.kind}): {e}") from None
     wregs = [layout.alloc(f"w{i}", len(img)) for i, img in enumerate(images)]
@@ -179,7 +187,7 @@ def compile_network(cfg: AcceleratorConfig, net, batch: int, *, base: int = 0) -
     for i, layer in enumerate(net.layers):
         try:
             lp = compile_layer(cfg, layer, batch, x_addr=src.addr, w_addr=wregs[i].addr, out_addr=outs[i].addr,
-                               in_layout=layer_in[i])
+                               in_layout=layer_in[i], src_shape=src_shapes[i])
         except CompileError as e:
             raise CompileError(f"layer {i} ({layer.kind}): {e}") from None
         layers.append(lp)
