@@ -3,8 +3,8 @@ targets measured on the RTL, beside the analytic performance model.
 
 Every workload is one quantized layer (:mod:`systolica.driver.workloads`: random int8
 weights, int32 bias, per-channel requantization, ReLU; or one of the digits CNN's layers
-on random int8 inputs) compiled by the driver into one
-program and run on the generated Verilog in the native harness (``rtl`` backend). Per
+on random int8 inputs), or a random network of several layers, compiled by the driver
+into one program and run on the generated Verilog in the native harness (``rtl`` backend). Per
 workload:
 
 - ``cycles``: the hardware's ``cycles`` counter (doorbell to done, DRAM traffic included);
@@ -28,8 +28,11 @@ import numpy as np
 
 #: Images per program of the digits CNN's layers.
 DIGITS_BATCH = 64
+#: Random networks (:func:`systolica.driver.workloads.random_network`, seeds 0..) of the
+#: model's error on whole programs (batch 1 + seed % 4).
+RANDOM_NETWORKS = 10
 
-__all__ = ["bench_config", "DIGITS_BATCH", "workloads", "measure", "perf_rows", "perf_markdown"]
+__all__ = ["bench_config", "DIGITS_BATCH", "RANDOM_NETWORKS", "workloads", "measure", "perf_rows", "perf_markdown"]
 
 
 def bench_config():
@@ -41,8 +44,8 @@ def bench_config():
 
 def workloads(quick: bool = False) -> list[tuple[str, object, int, int]]:
     """``(name, network, batch, K)`` of the bench: square GEMMs (batch = M), the
-    ResNet-18-like convolutions (batch 1) and the digits CNN's layers, each alone
-    (:data:`DIGITS_BATCH` images)."""
+    ResNet-18-like convolutions (batch 1), the digits CNN's layers, each alone
+    (:data:`DIGITS_BATCH` images), and random networks (K None: several layers)."""
     from .driver.workloads import RESNET_LAYERS, one_layer, random_conv, random_linear
 
     out = []
@@ -52,6 +55,11 @@ def workloads(quick: bool = False) -> list[tuple[str, object, int, int]]:
         out.append((g.name, one_layer(random_conv(g, seed=100 + i), g.name), 1, g.c * g.k * g.k))
     if not quick:
         from .driver.models import digits_models
+        from .driver.workloads import random_network
+
+        for seed in range(RANDOM_NETWORKS):
+            net = random_network(seed)
+            out.append((f"random network {seed} ({len(net.layers)} layers)", net, 1 + seed % 4, None))
 
         for i, layer in enumerate(digits_models()["cnn"].quantized_net.layers):
             k = int(np.prod(layer.weight.shape[1:])) if layer.kind == "conv2d" else layer.weight.shape[0]
@@ -88,11 +96,13 @@ def measure(cfg, name: str, net, batch: int, k: int, seed: int = 0) -> dict:
                              program_len=len(prog.commands) + 1)
     sim_s = time.perf_counter() - t0
     c = out.counters
-    n = int(net.layers[0].out_shape[0] if net.layers[0].kind == "conv2d" else net.layers[0].weight.shape[1])
+    layer = net.layers[0]
+    n = int(layer.out_shape[0] if layer.kind == "conv2d" else layer.weight.shape[1])
     lp = prog.layers[0]
+    bound = _shape_bound(cfg, k, n) if k is not None else None
     return {"name": name, "config": cfg.name, "batch": batch, "macs": prog.macs, "k": k, "n": n,
-            "tiling": str(lp.tiling), "commands": len(prog.commands), "cycles": c["cycles"],
-            "utilization": prog.macs / (cfg.pes * c["cycles"]), "shape_bound": _shape_bound(cfg, k, n),
+            "tiling": str(lp.tiling) if len(prog.layers) == 1 else f"{len(prog.layers)} layers", "commands": len(prog.commands), "cycles": c["cycles"],
+            "utilization": prog.macs / (cfg.pes * c["cycles"]), "shape_bound": bound,
             "estimate": est.cycles, "estimate_error": est.cycles / c["cycles"] - 1,
             "equals_golden": out.dram == bytes(golden) and out.status["error"] == 0,
             "busy": {q: c.get(f"{q}_busy") for q in ("load", "exec", "store")},
@@ -106,8 +116,9 @@ def perf_rows(quick: bool = False) -> list[dict]:
         print(f"[bench] perf: {name} on {cfg.name} (compile, estimate, golden, RTL)", flush=True)
         rows.append(measure(cfg, name, net, batch, k))
         r = rows[-1]
+        bound = "-" if r["shape_bound"] is None else f"{r['shape_bound']:.1%}"
         print(f"[bench] perf: {name}: {r['cycles']:,} cycles, {r['utilization']:.1%} (bound "
-              f"{r['shape_bound']:.1%}), estimate {r['estimate']:,} ({r['estimate_error']:+.2%}), "
+              f"{bound}), estimate {r['estimate']:,} ({r['estimate_error']:+.2%}), "
               f"== golden {r['equals_golden']}", flush=True)
     return rows
 
@@ -117,16 +128,25 @@ def perf_markdown(rows: list[dict], meta: dict) -> str:
         "# Performance: the RTL's cycle counter and the analytic model", "",
         f"Machine: {meta['machine']}; Python {meta['python']}. Written by `systolica bench --only perf` "
         "(module `systolica/bench_perf.py`, which defines every column).", "",
-        "One quantized layer per program on 16x16 (128-bit bus), run on the native Verilator harness; "
-        "cycles = the hardware's counter (DRAM traffic, fill and drain included).", "",
+        "One quantized layer per program (a random network: all its layers in one program) on 16x16 "
+        "(128-bit bus), run on the native Verilator harness; cycles = the hardware's counter (DRAM "
+        "traffic, fill and drain included); utilization = real MACs / (PEs x cycles); shape bound = the "
+        "fraction of PE rows and columns the layer's K and N fill; estimate = the performance model "
+        "(`driver/perf_model.py`) on the same program; == golden: the final DRAM image equals the golden "
+        "machine's.", "",
         "| workload | batch | MACs | tiling | commands | cycles | utilization | shape bound | estimate "
         "| estimate error | == golden |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        bound = "-" if r["shape_bound"] is None else f"{r['shape_bound']:.1%}"
         lines.append(f"| {r['name']} | {r['batch']} | {r['macs']:,} | {r['tiling']} | {r['commands']} "
-                     f"| {r['cycles']:,} | {r['utilization']:.1%} | {r['shape_bound']:.1%} | {r['estimate']:,} "
+                     f"| {r['cycles']:,} | {r['utilization']:.1%} | {bound} | {r['estimate']:,} "
                      f"| {r['estimate_error']:+.2%} | {r['equals_golden']} |")
+    errors = [abs(r["estimate_error"]) for r in rows]
+    single = [abs(r["estimate_error"]) for r in rows if r["shape_bound"] is not None]
+    lines += ["", f"Largest estimate error: {max(single):.2%} on single layers, {max(errors):.2%} over all "
+              f"{len(rows)} programs."]
     return "\n".join(lines) + "\n"
 
 
