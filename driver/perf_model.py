@@ -14,10 +14,12 @@ after a load in program order may take the read channel before it):
   ``fetch_take + fetch_hand`` after its last beat, once the queue (``queue_depth``) has room;
 - **start** = max(handed over + ``dispatch``, the unit free, every popped token's push
   + ``token``): the ``k``-th pop of a channel takes the ``k``-th push (queues run in order);
-- **LOAD**: its first AR ``load_ar`` after the start; its bus beats (:func:`load_beats`: a
-  run of ``n`` bytes at byte ``o`` of a bus word covers ``ceil((o + n) / bus_bytes)`` beats,
-  a gathered element one beat, one cycle per row wholly in the padding) follow the read
-  channel's earlier bursts; done ``load_tail`` after its last beat;
+- **LOAD**: its first AR ``load_ar`` after the start; the command words fetch asks for
+  before that AR (up to ``FETCH_OUTSTANDING`` ahead in program order) are placed first;
+  its bus beats (:func:`load_beats`: a run of ``n`` bytes at byte ``o`` of a bus word
+  covers ``ceil((o + n) / bus_bytes)`` beats, a gathered element one beat, one cycle per
+  row wholly in the padding) follow the read channel's earlier bursts; it holds the AR
+  channel until its last AR; done ``load_tail`` after its last beat;
 - **COMPUTE** (weight-stationary): weight rows enter ``exec_accept`` after the start
   (``rows + weight_rows_extra`` cycles, while the previous tile still streams: the array
   double-buffers them, unless the input stream holds the same scratchpad bank), data beats
@@ -25,7 +27,8 @@ after a load in program order may take the read channel before it):
   ``exec_latency`` after the last beat; at most ``TILES_IN_FLIGHT`` tiles in flight;
 - **STORE**: accumulator rows read one per cycle from ``store_read`` after the start,
   except while the array accumulates into the same bank (the accumulate path has its
-  read port); done ``store_tail`` after the last row read; **REQUANT**:
+  read port), and one W beat per bus word a row covers (a row that is not aligned to the
+  bus takes two); done ``store_tail`` after the last row read or W beat; **REQUANT**:
   ``requant_cycles`` per lane written;
 - **end**: ``end_latency`` after the last completion (or the END word's fetch).
 
@@ -154,12 +157,12 @@ class _Model:
     ``prev_fetch``: the fetch bursts ``(AR, end)`` of the previous pass, for the loads: a
     command fetched after a load in program order may read the channel before it."""
 
-    def __init__(self, cfg: AcceleratorConfig, lat: Latencies, mem: Memory, prev_fetch: _ReadChannel,
-                 prev_acc: dict):
+    def __init__(self, cfg: AcceleratorConfig, commands: list[Command], lat: Latencies, mem: Memory,
+                 prev_fetch: _ReadChannel, prev_acc: dict):
         from ..hw.executor import TILES_IN_FLIGHT
         from ..hw.fetch import FETCH_OUTSTANDING
 
-        self.cfg, self.lat, self.mem = cfg, lat, mem
+        self.cfg, self.commands, self.lat, self.mem = cfg, commands, lat, mem
         self.tiles_in_flight, self.fetch_outstanding = TILES_IN_FLIGHT, FETCH_OUTSTANDING
         self.cmd_beats = -(-COMMAND_BYTES // cfg.bus_bytes)
         self.r = _ReadChannel()
@@ -199,13 +202,28 @@ class _Model:
             k += 1
         return t
 
-    def fetch(self, q: Queue | None) -> float:
-        """Cycle command ``len(self.handed)`` is handed to queue ``q`` (None: END)."""
+    def _next_fetch_ar(self) -> float:
+        """The AR of command ``len(self.handed)``'s word."""
         lat, i = self.lat, len(self.handed)
         t = lat.fetch_first if i == 0 else self.fetch_ar[-1] + lat.fetch_ar_gap
         if i >= self.fetch_outstanding:
             t = max(t, self.taken[i - self.fetch_outstanding] + lat.fetch_room)
-        t = self._ar_free_from(t)
+        return self._ar_free_from(t)
+
+    def fetched(self, i: int) -> float:
+        """Cycle command ``i`` of :attr:`commands` is handed to its queue (fetched now
+        unless a load's look-ahead fetched it already)."""
+        while len(self.handed) <= i:
+            self.fetch(self._queue_of(len(self.handed)))
+        return self.handed[i]
+
+    def _queue_of(self, i: int) -> Queue | None:
+        return QUEUE_OF[self.commands[i].opcode] if i < len(self.commands) else None
+
+    def fetch(self, q: Queue | None) -> float:
+        """Cycle command ``len(self.handed)`` is handed to queue ``q`` (None: END)."""
+        lat = self.lat
+        t = self._next_fetch_ar()
         first = max(t + self.mem.read_latency, self.r.served(t))
         end = first + self.cmd_beats
         self.r.add(t, end)
@@ -221,10 +239,12 @@ class _Model:
         return hand
 
     # -- one command -----------------------------------------------------------------------------
-    def command(self, cmd: Command) -> tuple[float, float]:
+    def command(self, i: int) -> tuple[float, float]:
+        """Command ``i`` of :attr:`commands`: its ``(start, finish)``."""
+        cmd = self.commands[i]
         q = QUEUE_OF[cmd.opcode]
         lat = self.lat
-        t = max(self.fetch(q) + lat.dispatch, self.free[q])
+        t = max(self.fetched(i) + lat.dispatch, self.free[q])
         qi = _QUEUE_INDEX[q]
         for bit, other in (("pop_prev", -1), ("pop_next", 1)):
             if getattr(cmd, bit):
@@ -232,6 +252,7 @@ class _Model:
                 k = self.pops.get(ch, 0)
                 self.pops[ch] = k + 1
                 t = max(t, self.pushes[ch][k] + lat.token)
+        self.queue_started[q].append(t)     # every command starts at t
         if cmd.opcode is Opcode.LOAD:
             start, finish = self._load(t, cmd.body["desc"])
         elif cmd.opcode is Opcode.COMPUTE:
@@ -242,7 +263,6 @@ class _Model:
             start = t
             finish = t + lat.requant_cycles * (self.cfg.cols if cmd.body["lane"] is None else 1)
             self.free[q] = finish + 1
-        self.queue_started[q].append(start)
         self.spans[q].append((start, finish))
         for bit, other in (("push_prev", -1), ("push_next", 1)):
             if getattr(cmd, bit):
@@ -254,6 +274,12 @@ class _Model:
         lat = self.lat
         bursts, beats, pad = load_beats(self.cfg, desc)
         first_ar = t + lat.load_ar
+        # the words fetch asks for before this load's first AR are answered before its
+        # beats (the read channel answers in AR order): fetch them first
+        for _ in range(self.fetch_outstanding):
+            if len(self.handed) > len(self.commands) or self._next_fetch_ar() >= first_ar:
+                break
+            self.fetch(self._queue_of(len(self.handed)))
         first = max(first_ar + self.mem.read_latency, self.r.served(first_ar), self.prev_fetch.served(first_ar))
         last = first + beats + pad - 1
         self.r.add(first_ar, last + 1)
@@ -306,6 +332,8 @@ class _Model:
             need -= max(0, lo - r)
             r = hi
         last = r + need - 1
+        # one W beat per bus word a row covers (a row not aligned to the bus takes two)
+        last = max(last, t + lat.store_read + load_beats(cfg, desc)[1] - 1)
         finish = last + lat.store_tail
         self.free[Queue.STORE] = finish + 1
         self.dram += math.prod(desc.sizes)
@@ -327,15 +355,13 @@ def _union(spans: list[tuple[float, float]]) -> float:
 
 def _run(cfg: AcceleratorConfig, commands: list[Command], lat: Latencies, mem: Memory,
          passes: int) -> tuple[_Model, int, list]:
+    end = next((i for i, c in enumerate(commands) if c.opcode is Opcode.END), len(commands))
+    commands = commands[:end]
     prev, prev_acc, cycles, model, times = _ReadChannel(), {}, None, None, []
     for _ in range(passes):
-        model = _Model(cfg, lat, mem, prev, prev_acc)
-        times = []
-        for cmd in commands:
-            if cmd.opcode is Opcode.END:
-                break
-            times.append(model.command(cmd))
-        end = model.fetch(None)                 # END: fetched, never queued
+        model = _Model(cfg, commands, lat, mem, prev, prev_acc)
+        times = [model.command(i) for i in range(len(commands))]
+        end = model.fetched(len(commands))      # END: fetched, never queued
         new = int(round(max(model.last, end) + lat.end_latency))
         if new == cycles:
             break

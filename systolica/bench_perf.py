@@ -32,7 +32,7 @@ DIGITS_BATCH = 64
 #: model's error on whole programs (batch 1 + seed % 4).
 RANDOM_NETWORKS = 10
 
-__all__ = ["bench_config", "DIGITS_BATCH", "RANDOM_NETWORKS", "workloads", "measure", "perf_rows", "perf_markdown"]
+__all__ = ["bench_config", "DIGITS_BATCH", "RANDOM_NETWORKS", "workloads", "demo_workloads", "measure", "perf_rows", "perf_markdown"]
 
 
 def bench_config():
@@ -65,6 +65,20 @@ def workloads(quick: bool = False) -> list[tuple[str, object, int, int]]:
             k = int(np.prod(layer.weight.shape[1:])) if layer.kind == "conv2d" else layer.weight.shape[0]
             out.append((f"digits CNN [{i}] {layer.kind} {tuple(layer.in_shape)}->{tuple(layer.out_shape)}",
                         one_layer(layer, f"cnn{i}"), DIGITS_BATCH, k))
+    return out
+
+
+def demo_workloads(quick: bool = False) -> list[tuple[str, object, int, None]]:
+    """On the demo's accelerator (8x8, 64-bit bus): the digits MLP and CNN, whole, for 1,
+    8 and 64 images, and the random networks."""
+    from .driver.models import digits_models
+    from .driver.workloads import random_network
+
+    out = [(f"digits {name}", demo.quantized_net, b, None) for name, demo in digits_models().items()
+           for b in ((8,) if quick else (1, 8, 64))]
+    for seed in range(2 if quick else RANDOM_NETWORKS):
+        net = random_network(seed)
+        out.append((f"random network {seed} ({len(net.layers)} layers)", net, 1 + seed % 4, None))
     return out
 
 
@@ -110,9 +124,11 @@ def measure(cfg, name: str, net, batch: int, k: int, seed: int = 0) -> dict:
 
 
 def perf_rows(quick: bool = False) -> list[dict]:
-    cfg = bench_config()
+    from .demo import demo_config
+
     rows = []
-    for name, net, batch, k in workloads(quick):
+    for cfg, name, net, batch, k in ([(bench_config(), *w) for w in workloads(quick)] +
+                                     [(demo_config(), *w) for w in demo_workloads(quick)]):
         print(f"[bench] perf: {name} on {cfg.name} (compile, estimate, golden, RTL)", flush=True)
         rows.append(measure(cfg, name, net, batch, k))
         r = rows[-1]
@@ -128,12 +144,22 @@ def perf_markdown(rows: list[dict], meta: dict) -> str:
         "# Performance: the RTL's cycle counter and the analytic model", "",
         f"Machine: {meta['machine']}; Python {meta['python']}. Written by `systolica bench --only perf` "
         "(module `systolica/bench_perf.py`, which defines every column).", "",
-        "One quantized layer per program (a random network: all its layers in one program) on 16x16 "
-        "(128-bit bus), run on the native Verilator harness; cycles = the hardware's counter (DRAM "
+        "One quantized layer per program (a network: all its layers in one program), on 16x16 "
+        "(128-bit bus) and on the demo's 8x8 (64-bit bus, `demo_config()`), run on the native Verilator "
+        "harness; cycles = the hardware's counter (DRAM "
         "traffic, fill and drain included); utilization = real MACs / (PEs x cycles); shape bound = the "
         "fraction of PE rows and columns the layer's K and N fill; estimate = the performance model "
         "(`driver/perf_model.py`) on the same program; == golden: the final DRAM image equals the golden "
         "machine's.", "",
+    ]
+    for config in dict.fromkeys(r["config"] for r in rows):
+        lines += _table([r for r in rows if r["config"] == config], config)
+    return "\n".join(lines) + "\n"
+
+
+def _table(rows: list[dict], config: str) -> list[str]:
+    lines = [
+        f"## {config}", "",
         "| workload | batch | MACs | tiling | commands | cycles | utilization | shape bound | estimate "
         "| estimate error | == golden |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -145,9 +171,9 @@ def perf_markdown(rows: list[dict], meta: dict) -> str:
                      f"| {r['estimate_error']:+.2%} | {r['equals_golden']} |")
     errors = [abs(r["estimate_error"]) for r in rows]
     single = [abs(r["estimate_error"]) for r in rows if r["shape_bound"] is not None]
-    lines += ["", f"Largest estimate error: {max(single):.2%} on single layers, {max(errors):.2%} over all "
-              f"{len(rows)} programs."]
-    return "\n".join(lines) + "\n"
+    lines += ["", (f"Largest estimate error: {max(single):.2%} on single layers, " if single else
+                   "Largest estimate error: ") + f"{max(errors):.2%} over all {len(rows)} programs.", ""]
+    return lines
 
 
 if __name__ == "__main__":
