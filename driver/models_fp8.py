@@ -28,11 +28,12 @@ import numpy as np
 
 from ..model import accum, fp8
 from ..model.config import AcceleratorConfig
-from ..model.requant_fp8 import fixed_bias, requantize_fp8
+from ..model.requant_fp8 import Fp8RequantParams, fixed_bias, requantize_fp8
 from .models import ARCHITECTURES, FloatModel, _im2col, digits_split
 
 __all__ = ["Fp8Layer", "Fp8Net", "quantize_fp8", "run_fp8_layer", "run_fp8", "fp8_accuracy",
-           "fp8_accuracies", "FP8_SCHEMES"]
+           "fp8_accuracies", "FP8_SCHEMES", "CompilerLayer", "CompilerNet", "compiler_net",
+           "quantize_input_fp8", "logits_fp8"]
 
 #: The formats the demo reports: name -> (activation type, weight type).
 FP8_SCHEMES = {"E4M3": ("fp8_e4m3", "fp8_e4m3"), "E5M2": ("fp8_e5m2", "fp8_e5m2"),
@@ -66,6 +67,10 @@ class Fp8Net:
     input_scale: float
     layers: tuple[Fp8Layer, ...]
     output_scale: float
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.layers[0].in_shape)
 
 
 def _scale(amax: float, t: str) -> float:
@@ -115,13 +120,69 @@ def run_fp8_layer(net: Fp8Net, layer: Fp8Layer, x: np.ndarray) -> np.ndarray:
 
 def run_fp8(net: Fp8Net, x_float: np.ndarray) -> np.ndarray:
     """Float input -> the logits as float64 (decoded from the last layer's FP8 codes)."""
-    t = net.cfg.input_type
-    shape = net.layers[0].in_shape
-    x = fp8.cast_to_fp8(np.asarray(x_float, np.float32).reshape(-1, *shape) / np.float32(net.input_scale),
-                        t).view(np.uint8)
+    x = quantize_input_fp8(net, x_float)
     for layer in net.layers:
         x = run_fp8_layer(net, layer, x)
-    return fp8.to_float64(x, t) * net.output_scale
+    return logits_fp8(net, x)
+
+
+def quantize_input_fp8(net: Fp8Net, x_float: np.ndarray) -> np.ndarray:
+    """Float input ``(N, 64)`` or ``(N, *input_shape)`` -> FP8 codes (uint8) of the
+    activation format (ONNX QuantizeLinear, saturating)."""
+    x = np.asarray(x_float, np.float32).reshape(-1, *net.input_shape)
+    return fp8.cast_to_fp8(x / np.float32(net.input_scale), net.cfg.input_type).view(np.uint8)
+
+
+def logits_fp8(net: Fp8Net, codes: np.ndarray) -> np.ndarray:
+    """The last layer's FP8 codes decoded and scaled: the logits as float64."""
+    return fp8.to_float64(np.asarray(codes, np.uint8), net.cfg.input_type) * net.output_scale
+
+
+@dataclass(frozen=True, eq=False)
+class CompilerLayer:
+    """An :class:`Fp8Layer` as :func:`systolica.driver.compiler.compile_layer` takes a
+    layer (the attributes of :class:`~.models.QLinear` / ``QConv2d``): ``weight`` FP8
+    codes ``(K, N)`` or ``(M, C, k, k)``, ``bias`` in accumulator units, ``requant`` an
+    :class:`~systolica.model.requant_fp8.Fp8RequantParams` (per-channel scales, output
+    in the activation format), no zero points, convolution padding with FP8 +0."""
+
+    kind: str
+    weight: np.ndarray
+    bias: np.ndarray
+    requant: Fp8RequantParams
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    strides: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilations: tuple[int, int] = (1, 1)
+    groups: int = 1
+    input_zero_point: int = 0
+    weight_zero_point: None = None
+
+
+@dataclass(frozen=True, eq=False)
+class CompilerNet:
+    """An :class:`Fp8Net` as :func:`systolica.driver.compiler.compile_network` takes a net."""
+
+    input_shape: tuple[int, ...]
+    layers: tuple[CompilerLayer, ...]
+
+
+def compiler_net(net: Fp8Net) -> CompilerNet:
+    """``net``'s layers for the compiler: the same codes, scales, biases and ReLUs that
+    :func:`run_fp8_layer` uses, so the accelerator's output equals :func:`run_fp8`'s."""
+    layers = []
+    for layer in net.layers:
+        requant = Fp8RequantParams(net.cfg.input_type, tuple(float(v) for v in layer.scale), relu=layer.relu)
+        if layer.kind == "conv2d":
+            m, c = layer.out_shape[0], layer.in_shape[0]
+            w = layer.weight.reshape(m, c, layer.kernel, layer.kernel)
+            layers.append(CompilerLayer("conv2d", w, layer.bias, requant, tuple(layer.in_shape),
+                                        tuple(layer.out_shape), (layer.stride,) * 2, (layer.pad,) * 4))
+        else:
+            layers.append(CompilerLayer("linear", layer.weight, layer.bias, requant, tuple(layer.in_shape),
+                                        tuple(layer.out_shape)))
+    return CompilerNet(net.input_shape, tuple(layers))
 
 
 def fp8_accuracy(net: Fp8Net, x: np.ndarray, y: np.ndarray) -> float:

@@ -35,8 +35,11 @@ __all__ = ["Accelerator", "AcceleratorError", "RunStats", "BACKENDS", "linear_im
 
 def linear_image(cfg: AcceleratorConfig, x, w, bias, params, *, x_zp: int = 0) -> tuple[bytes, int, tuple]:
     """One compiled linear layer ``y = requant(x @ w + bias)`` laid out in DRAM: the image
-    (input, weights, room for ``y``, program), the program's base and the DRAM window."""
-    x, w = np.asarray(x, dtype=np.int8), np.asarray(w, dtype=np.int8)
+    (input, weights, room for ``y``, program), the program's base and the DRAM window.
+    FP8 configurations: ``x``, ``w`` FP8 codes (uint8), ``params`` an
+    :class:`~systolica.model.requant_fp8.Fp8RequantParams`, ``bias`` in accumulator units."""
+    dtype = np.uint8 if cfg.is_float else np.int8
+    x, w = np.asarray(x, dtype=dtype), np.asarray(w, dtype=dtype)
     (m, _), n = x.shape, w.shape[1]
     layout = DramLayout(cfg)
     w_image = linear_weight_image(cfg, w)          # tiles padded to rows x cols: not w.size bytes
@@ -143,10 +146,12 @@ class Accelerator:
     # -- DRAM image ---------------------------------------------------------------------
     @staticmethod
     def image(prog: NetworkProgram, x_q: np.ndarray) -> bytearray:
-        """The DRAM image before the run: weights, program and the int8 input."""
+        """The DRAM image before the run: weights, program and the input (int8, or the
+        uint8 codes of an FP8 configuration)."""
         x_q = np.asarray(x_q)
-        if x_q.dtype != np.int8 or x_q.shape != prog.input_shape:
-            raise ValueError(f"input: need int8 {prog.input_shape}, got {x_q.dtype} {x_q.shape}")
+        dtype = np.uint8 if prog.cfg.is_float else np.int8
+        if x_q.dtype != dtype or x_q.shape != prog.input_shape:
+            raise ValueError(f"input: need {np.dtype(dtype).name} {prog.input_shape}, got {x_q.dtype} {x_q.shape}")
         dram = bytearray(prog.layout.size)
         for addr, data in prog.init:
             dram[addr:addr + len(data)] = data
@@ -170,15 +175,27 @@ class Accelerator:
     # -- the one API ----------------------------------------------------------------------
     def run_network(self, net, x) -> tuple[np.ndarray, RunStats]:
         """``net``'s int8 output for ``x``: int8 ``(N, *input_shape)`` as is, or float
-        (``(N, 64)`` or ``(N, *input_shape)``) quantized with the net's input parameters."""
+        (``(N, 64)`` or ``(N, *input_shape)``) quantized with the net's input parameters.
+        An FP8 net (:class:`~.models_fp8.Fp8Net`, on a configuration of its formats):
+        uint8 FP8 codes in and out (float input is cast with the net's input scale)."""
         from .models import quantize_input
+        from .models_fp8 import Fp8Net, compiler_net, quantize_input_fp8
 
         x = np.asarray(x)
-        x_q = x.reshape(-1, *net.input_shape) if x.dtype == np.int8 else quantize_input(net, x)
+        dtype = np.int8
+        if isinstance(net, Fp8Net):
+            if (net.cfg.input_type, net.cfg.weight_type) != (self.cfg.input_type, self.cfg.weight_type):
+                raise ValueError(f"net: FP8 formats {net.cfg.input_type} x {net.cfg.weight_type}, the configuration "
+                                 f"has input_type={self.cfg.input_type!r}, weight_type={self.cfg.weight_type!r}")
+            dtype = np.uint8
+            x_q = x.reshape(-1, *net.input_shape) if x.dtype == np.uint8 else quantize_input_fp8(net, x)
+            net = compiler_net(net)
+        else:
+            x_q = x.reshape(-1, *net.input_shape) if x.dtype == np.int8 else quantize_input(net, x)
         prog = compile_network(self.cfg, net, len(x_q))
         dram = self.image(prog, x_q)
         result = self.execute(prog, dram)
-        acts = [prog.read_output(dram, i) for i in range(len(prog.outputs))]
+        acts = [prog.read_output(dram, i, dtype) for i in range(len(prog.outputs))]
         c = result.counters
         stats = RunStats(c.useful_macs, c.array_beats, c.dma_bytes_loaded, c.dma_bytes_stored,
                          dict(c.commands), prog.macs, prog.layout.size, len(prog.commands), acts,

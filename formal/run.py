@@ -127,11 +127,13 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     proofs = [] if args.no_proofs else _pick(PROOFS, args)
     mutants = [] if args.no_mutants else _pick(MUTANTS, args)
-    if args.list:
-        for p in proofs:
+    if args.list:       # everything selected, the long jobs marked (they run with --long)
+        args.long = True
+        for p in [] if args.no_proofs else _pick(PROOFS, args):
             print(f"proof  {p.name:<28} depth {p.depth:>3}  {p.component}")
-        for mu in mutants:
-            print(f"mutant {mu.name:<28} depth {mu.depth:>3}  {mu.breaks} -> {', '.join(mu.expect)}")
+        for mu in [] if args.no_mutants else _pick(MUTANTS, args):
+            print(f"mutant {mu.name:<28} depth {mu.depth:>3}  {mu.breaks} -> {', '.join(mu.expect)}"
+                  + ("  [--long]" if mu.long else ""))
         return 0
     if not proofs and not mutants:
         print("systolica formal: nothing selected (see --list)", file=sys.stderr)

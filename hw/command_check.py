@@ -12,6 +12,7 @@ from ..model.config import AcceleratorConfig
 from ..model.dma import DmaError
 from ..model.isa import QUEUE_OF, Opcode, Status, command_layout, token_bits
 from ..model.numerics import SHIFT_RANGE
+from ..model.requant_fp8 import OUT_TYPES
 from .dma_common import Decoded, check_command, window_layout
 
 __all__ = ["CommandCheck"]
@@ -85,9 +86,11 @@ class CommandCheck(wiring.Component):
         return Mux(~supported, Status.ILLEGAL_OPCODE, Mux(in_range, Status.OK, Status.COMPUTE_RANGE))
 
     def _requant(self, r):
-        """:func:`systolica.model.requant.lane_problem` is None, and the lane exists."""
+        """The lane exists and :func:`systolica.model.requant.lane_problem` (FP8:
+        :func:`systolica.model.requant_fp8.fp8_lane_problem`) is None."""
         p = r.params
-        shift_ok = (p.shift >= SHIFT_RANGE[0]) & (p.shift <= SHIFT_RANGE[1])
+        if not self.cfg.is_float:
+            shift_ok = (p.shift >= SHIFT_RANGE[0]) & (p.shift <= SHIFT_RANGE[1])
         scale = p.scale
         scale_ok = ~scale[31] & (scale[23:31] != 0xFF) & (scale != 0)
         u8 = (p.qmax > 127) | (p.zero_point > 127)
@@ -96,6 +99,9 @@ class CommandCheck(wiring.Component):
         for v in (p.zero_point, p.qmin, p.qmax):
             ranges_ok = ranges_ok & (v >= lo) & (v <= hi)
         lane_ok = r.all_lanes | _at_most(r.lane, self.cfg.cols - 1)
+        if self.cfg.is_float:      # out_type 0/1 (FP8) ignore the integer clamp; 3 is no type
+            integer = p.out_type == OUT_TYPES["int8"]
+            return lane_ok & scale_ok & (p.out_type != 3) & (~integer | (ranges_ok & (p.qmin <= p.qmax)))
         return lane_ok & Mux(p.scheme, scale_ok, shift_ok) & ranges_ok & (p.qmin <= p.qmax)
 
 

@@ -11,7 +11,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data
 
 from ..model.config import AcceleratorConfig
-from ..model.dma import DIMS, DmaError, dma_command_layout
+from ..model.dma import DIMS, DmaError, dma_command_layout, encodable_elem_bytes
 
 __all__ = ["window_layout", "Decoded", "check_command", "CommandFrontEnd", "BeatLanes"]
 
@@ -26,7 +26,7 @@ class Decoded:
 
     def __init__(self, m: Module, c):
         self.c = c
-        self.eb = Signal(4, name="elem_bytes")
+        self.eb = Signal(1 << len(c.elem_log2), name="elem_bytes")
         m.d.comb += self.eb.eq(1 << c.elem_log2)
         self.n = [c.sizes[d] for d in range(DIMS)]
         self.s = [c.strides[d] for d in range(DIMS)]
@@ -76,7 +76,10 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
     # pad_value must be a sign-extended element (TensorDescriptor's range)
     pv = c.pad_value.as_unsigned()
     pad_ok = 0
-    for e in (1, 2, 4, 8):
+    for e in encodable_elem_bytes(cfg):
+        if 8 * e > len(pv):      # any 64-bit pad_value is a sign-extended 16-byte element
+            pad_ok = pad_ok | (dec.eb == e)
+            continue
         top = pv[8 * e - 1:]
         pad_ok = pad_ok | ((dec.eb == e) & ((top == 0) | (top == (1 << len(top)) - 1)))
     bad = ~direction_ok | ~eb_ok | ~shape_ok | (dec.row_len > width) | empty | ~pad_ok

@@ -3,13 +3,13 @@ of the scratchpad or the accumulator."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import AcceleratorConfig
-from ..model.dma import DmaError, dma_command_layout
+from ..model.dma import DmaError, dma_command_layout, encodable_elem_bytes
 from .accumulator import acc_dma_write_layout
 from .axi import AxiBurst, AxiResp, axi4_read_members
 from .dma_common import BeatLanes, CommandFrontEnd, window_layout
@@ -100,11 +100,16 @@ class DmaLoad(wiring.Component):
         # data goes and past the vector), `pad_row` for rows that are all padding
         pattern, pad_row = Signal(rb * 8), Signal(rb * 8)
         pb3, n3, p3 = dec.pb[3], dec.n[3], dec.p[3]
+        sizes = encodable_elem_bytes(cfg)
+        pad_value = c.pad_value
+        if 16 in sizes:                                  # sign-extended for 16-byte elements
+            pad_value = Signal(signed(128))
+            m.d.comb += pad_value.eq(c.pad_value)
         for x in range(rb):
-            for e in (1, 2, 4, 8):
+            for e in sizes:
                 with m.If(eb == e):
                     el = x // e
-                    byte = c.pad_value[8 * (x % e):8 * (x % e) + 8]
+                    byte = pad_value[8 * (x % e):8 * (x % e) + 8]
                     in_vector = el < p3
                     in_data = (el >= pb3) & (el < pb3 + n3)
                     m.d.comb += [pattern[8 * x:8 * x + 8].eq(Mux(in_vector & ~in_data, byte, 0)),
@@ -199,8 +204,14 @@ class DmaLoad(wiring.Component):
                      self.acc_write.valid.eq(out_valid & c.target)]
         for e in range(cfg.spad_row_elems):
             m.d.comb += self.spad_write.payload.data[e].eq(out_row[8 * e:8 * e + 8])
+        # int32 or native elements (8 bytes; 16 for wide FP8 sums), sign-extended or wrapped
+        # to the element's bits; an FP8 element's layout {flags, sum} is that integer
         for e in range(cfg.cols):
-            w32 = out_row[32 * e:32 * e + 32].as_signed()
-            w64 = out_row[64 * e:64 * e + 64].as_signed() if 64 * (e + 1) <= rb * 8 else w32
-            m.d.comb += self.acc_write.payload.data[e].eq(Mux(eb == 8, w64, w32))
+            word = {4: out_row[32 * e:32 * e + 32].as_signed()}
+            for n in (8, 16) if cfg.acc_elem_bytes == 16 else (8,):
+                word[n] = out_row[8 * n * e:8 * n * (e + 1)].as_signed() if 8 * n * (e + 1) <= rb * 8 else word[4]
+            value = Mux(eb == 8, word[8], word[4])
+            if 16 in word:
+                value = Mux(eb == 16, word[16], value)
+            m.d.comb += self.acc_write.payload.data[e].eq(value)
         return m

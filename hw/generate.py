@@ -16,7 +16,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Const, ValueCastable
 from amaranth.lib import wiring
 
-from ..model.config import AcceleratorConfig, ConfigError
+from ..model.config import AcceleratorConfig
 from .accumulator import Accumulator
 from .board_top import BOARD_TOP_NAME, BoardTop
 from .core import Core
@@ -85,9 +85,8 @@ UNITS = {"array": TOP_MODULE_NAME,
          **{name: top for name, (top, _) in {**_SINGLE_MODULE, **_WITH_ARRAY}.items()}}
 
 
-#: Units generated (and verified) for FP8 configurations. The DMA, core and top wait for
-#: the FP8 paths of the ISA, the machine model and the DMA's accumulator elements.
-FP8_UNITS = ("array", "requant", "scratchpad", "csr")
+#: Units generated (and verified) for FP8 configurations: every one.
+FP8_UNITS = tuple(UNITS)
 
 
 def _modules(cfg: AcceleratorConfig, unit: str) -> list[str]:
@@ -104,9 +103,6 @@ def generate_verilog(cfg: AcceleratorConfig, unit: str = "array") -> GeneratedVe
     """Elaborate ``unit`` of ``cfg`` and return its Verilog, one file (path independent)."""
     if unit not in UNITS:
         raise ValueError(f"unit={unit!r}: unknown, allowed one of {sorted(UNITS)}")
-    if cfg.is_float and unit not in FP8_UNITS:
-        raise ConfigError(f"input_type={cfg.input_type!r}: unit {unit!r} is not generated for FP8 yet, "
-                          f"allowed units {list(FP8_UNITS)}")
     t0 = time.perf_counter()
     modules = _modules(cfg, unit)
     header = f"// systolica {cfg.name} {unit}: generated from configuration {cfg.config_hash()}\n"

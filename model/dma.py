@@ -28,7 +28,9 @@ Load (DRAM -> on-chip)
     The DMA writes whole rows: row elements past the vector's length are written as 0.
     Scratchpad elements are the 8-bit operands (``elem_bytes`` 1). Accumulator elements
     come from int32 (``elem_bytes`` 4, e.g. a bias) or from native partial sums
-    (``elem_bytes == cfg.acc_elem_bytes``), sign-extended or wrapped to ``acc_bits``.
+    (``elem_bytes == cfg.acc_elem_bytes``: 4, 8, or 16 for FP8 sums wider than 64 bits),
+    sign-extended or wrapped to ``cfg.acc_elem_bits`` -- for FP8 the element is
+    ``sum * 2**flag_bits + flags`` (:mod:`.accum`), so the flags are its low bits.
 
 Store (on-chip -> DRAM)
     The same mapping, without padding or transposition: elements ``0 .. sizes[3]-1`` of
@@ -92,13 +94,14 @@ __all__ = [
     "AXI_PAGE_BYTES", "TARGETS", "DmaError", "DescriptorError", "TensorDescriptor", "Burst",
     "Loaded", "runs", "axi_bursts", "bursts", "touched_bytes", "check", "dma_load",
     "dma_store", "dma_command_layout", "command_fields", "encode_command", "descriptor_from_fields", "load_rows",
+    "encodable_elem_bytes",
 ]
 
 DIMS = 4
 SIZE_RANGE = (1, (1 << 16) - 1)
 STRIDE_RANGE = (-(1 << 31), (1 << 31) - 1)
 PAD_RANGE = (0, 255)
-ELEM_BYTES = (1, 2, 4, 8)
+ELEM_BYTES = (1, 2, 4, 8, 16)
 AXI_MAX_BEATS = 256
 AXI_PAGE_BYTES = 4096
 TARGETS = ("spad", "acc")
@@ -155,11 +158,13 @@ class TensorDescriptor:
     strides : sequence of int
         Signed byte strides, -2^31..2^31-1; stored as 4, left-filled with 0.
     elem_bytes : int
-        Bytes of one DRAM element: 1, 2, 4 or 8.
+        Bytes of one DRAM element: 1, 2, 4, 8 or 16 (16: FP8 partial sums; a command
+        encodes it only where :func:`encodable_elem_bytes` has it).
     pad_before, pad_after : sequence of int
         Padding elements per dimension (loads only), 0..255; stored as 4, left-filled with 0.
     pad_value : int
-        Value of padding elements, a signed ``8*elem_bytes``-bit integer.
+        Value of padding elements, a signed ``8*elem_bytes``-bit integer (at most 64 bits:
+        a 16-byte element pads with a sign-extended 64-bit value).
     transpose : bool
         Load with the last two (padded) dimensions swapped.
     """
@@ -186,7 +191,7 @@ class TensorDescriptor:
         put("strides", _dims("strides", self.strides, 0, *STRIDE_RANGE))
         put("pad_before", _dims("pad_before", self.pad_before, 0, *PAD_RANGE))
         put("pad_after", _dims("pad_after", self.pad_after, 0, *PAD_RANGE))
-        half = 1 << (8 * self.elem_bytes - 1)
+        half = 1 << (min(8 * self.elem_bytes, 64) - 1)
         put("pad_value", _int("pad_value", self.pad_value, -half, half - 1))
         if not isinstance(self.transpose, (bool, np.bool_)):
             raise DescriptorError(f"transpose={self.transpose!r}: must be a bool")
@@ -299,7 +304,7 @@ def _memory(cfg: AcceleratorConfig, target: str) -> tuple[int, int, int]:
     if target == "spad":
         return cfg.spad_rows, cfg.spad_row_elems, cfg.input_bits
     if target == "acc":
-        return cfg.acc_rows, cfg.cols, cfg.acc_bits
+        return cfg.acc_rows, cfg.cols, cfg.acc_elem_bits
     raise DescriptorError(f"target={target!r}: allowed one of {list(TARGETS)}")
 
 
@@ -377,15 +382,22 @@ def load_rows(cfg: AcceleratorConfig, dram, desc: TensorDescriptor, target: str 
     """The on-chip rows a load of ``desc`` gives (no checks: :func:`dma_load` checks first)."""
     _, width, bits = _memory(cfg, target)
     mem, addr = _element_bytes(dram, desc)
-    tensor = mem[addr].view(f"<i{desc.elem_bytes}")[..., 0].astype(np.int64)
-    if any(desc.pad_before) or any(desc.pad_after):
+    if desc.elem_bytes == 16:      # no numpy int128: Python ints from two int64 halves
+        halves = mem[addr].view("<i8")
+        tensor = (halves[..., 1].astype(object) << 64) + halves[..., 0].view(np.uint64).astype(object)
+    else:
+        tensor = mem[addr].view(f"<i{desc.elem_bytes}")[..., 0].astype(np.int64)
+    if tensor.dtype == object:     # Python ints stay Python ints (np.pad would mix in int64)
+        padded = np.full(desc.padded_sizes, desc.pad_value, dtype=object)
+        padded[tuple(slice(b, b + n) for b, n in zip(desc.pad_before, desc.sizes))] = tensor
+    elif any(desc.pad_before) or any(desc.pad_after):
         padded = np.pad(tensor, list(zip(desc.pad_before, desc.pad_after)), constant_values=desc.pad_value)
     else:
         padded = tensor
     if desc.transpose:
         padded = padded.swapaxes(2, 3)
     vectors = padded.reshape(-1, padded.shape[3])
-    rows = np.zeros((len(vectors), width), dtype=np.int64)
+    rows = np.zeros((len(vectors), width), dtype=vectors.dtype)
     rows[:, :vectors.shape[1]] = vectors
     return wrap(rows, bits)
 
@@ -423,14 +435,15 @@ def dma_store(cfg: AcceleratorConfig, source, dram: bytearray, window: tuple[int
 def dma_command_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     """One DMA command as bits: a descriptor, its on-chip row and direction.
 
-    ``elem_log2`` is ``log2(elem_bytes)``; ``target`` 0 = scratchpad, 1 = accumulator;
-    ``store`` 0 = load (DRAM -> on-chip), 1 = store. Widths come from ``cfg`` only.
+    ``elem_log2`` is ``log2(elem_bytes)`` (2 bits; 3 where :func:`encodable_elem_bytes`
+    has 16); ``target`` 0 = scratchpad, 1 = accumulator; ``store`` 0 = load (DRAM ->
+    on-chip), 1 = store. Widths come from ``cfg`` only.
     """
     return data.StructLayout({
         "store": 1,
         "target": 1,
         "transpose": 1,
-        "elem_log2": 2,
+        "elem_log2": range(max(encodable_elem_bytes(cfg)).bit_length()),
         "row": range(max(cfg.spad_rows, cfg.acc_rows)),
         "base": cfg.addr_bits,
         "sizes": data.ArrayLayout(16, DIMS),
@@ -441,12 +454,21 @@ def dma_command_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     })
 
 
+def encodable_elem_bytes(cfg: AcceleratorConfig) -> tuple[int, ...]:
+    """Element sizes a command of ``cfg`` can encode: 1, 2, 4, 8, and 16 where the
+    partial sums need it (``cfg.acc_elem_bytes == 16``: FP8 E5M2 and mixed formats)."""
+    return tuple(e for e in ELEM_BYTES if e <= max(8, cfg.acc_elem_bytes))
+
+
 def command_fields(cfg: AcceleratorConfig, desc: TensorDescriptor, row: int,
                    target: str = "spad", *, store: bool = False) -> dict:
     """Field values of :func:`dma_command_layout` for a command (arguments checked as
     :func:`check` does; run-time errors such as WINDOW or ROW_RANGE are the hardware's)."""
     _check_args(cfg, desc, (0, 0), row)
     _memory(cfg, target)
+    if desc.elem_bytes not in encodable_elem_bytes(cfg):
+        raise DescriptorError(f"elem_bytes={desc.elem_bytes}: allowed one of {list(encodable_elem_bytes(cfg))} "
+                              f"for this configuration")
     if row >= max(cfg.spad_rows, cfg.acc_rows):
         raise DescriptorError(f"row={row}: out of range, allowed 0..{max(cfg.spad_rows, cfg.acc_rows) - 1}")
     return {

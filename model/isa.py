@@ -33,7 +33,8 @@ from .bits import layout_width, pack, unpack
 from .config import AcceleratorConfig
 from .dma import DescriptorError, DmaError, check as dma_check, command_fields, descriptor_from_fields, \
     dma_command_layout
-from .requant import LANE_PARAMS, lane_problem
+from .requant import lane_params_layout, lane_problem
+from .requant_fp8 import fp8_lane_problem
 
 __all__ = [
     "COMMAND_BYTES", "Opcode", "Queue", "QUEUE_OF", "Status", "TOKEN_BITS", "TOKEN_MAX",
@@ -144,8 +145,9 @@ def compute_layout(cfg: AcceleratorConfig) -> data.StructLayout:
       scratchpad row ``a_row + k`` (first ``rows`` elements) and the B row from ``b_row +
       k`` (first ``cols``); accumulator rows ``c_row .. c_row+rows-1`` get ``A @ B``.
 
-    ``accumulate``: add into the accumulator rows (wrapping at ``acc_bits``) instead of
-    overwriting them.
+    ``accumulate``: add into the accumulator rows (wrapping at ``acc_bits``; FP8: the
+    exact sums add and the special-value flags OR, :func:`systolica.model.accum.add`)
+    instead of overwriting them.
 
     ``count`` is 1..65535 (0 is :attr:`Status.COMPUTE_RANGE`). ``rows_used`` /
     ``cols_used`` tell how many PE rows / columns hold real operands (the rest is padding
@@ -163,8 +165,9 @@ def compute_layout(cfg: AcceleratorConfig) -> data.StructLayout:
 
 @functools.cache
 def requant_layout(cfg: AcceleratorConfig) -> data.StructLayout:
-    """Parameters of lane ``lane`` (or of every lane when ``all_lanes``)."""
-    return data.StructLayout({"all_lanes": 1, "lane": range(cfg.cols), "params": LANE_PARAMS})
+    """Parameters of lane ``lane`` (or of every lane when ``all_lanes``): the word of
+    :func:`systolica.model.requant.lane_params_layout` (int8 or FP8 lanes)."""
+    return data.StructLayout({"all_lanes": 1, "lane": range(cfg.cols), "params": lane_params_layout(cfg)})
 
 
 @functools.cache
@@ -189,7 +192,7 @@ class Command:
     ``body`` is, per opcode: LOAD/STORE ``{"desc": TensorDescriptor, "row": int,
     "target": "spad"|"acc"}``; COMPUTE the fields of :func:`compute_layout` (``dataflow``
     as ``"ws"``/``"os"``); REQUANT ``{"lane": int | None, "params": dict of
-    LANE_PARAMS fields}`` (``lane=None``: all lanes); END nothing.
+    lane_params_layout fields}`` (``lane=None``: all lanes); END nothing.
     """
 
     opcode: Opcode
@@ -272,7 +275,8 @@ def check_command(cfg: AcceleratorConfig, raw: int, window: tuple[int, int]) -> 
        ``1 <= count``, ``rows_used <= rows``, ``cols_used <= cols`` and the tile's rows
        inside the scratchpad and accumulator (else ``COMPUTE_RANGE``);
        REQUANT: ``lane < cols`` unless ``all_lanes`` and the parameters pass
-       :func:`systolica.model.requant.lane_problem` (else ``BAD_REQUANT``).
+       :func:`systolica.model.requant.lane_problem` (FP8 configurations:
+       :func:`systolica.model.requant_fp8.fp8_lane_problem`), else ``BAD_REQUANT``.
 
     A command that fails is never queued: the program stops in front of it (see
     :mod:`.machine`).
@@ -311,7 +315,8 @@ def check_decoded(cfg: AcceleratorConfig, cmd: dict, window: tuple[int, int]) ->
         return _check_compute(cfg, body["compute"]), DmaError.OK
     if op is Opcode.REQUANT:
         r = body["requant"]
-        bad = (not r["all_lanes"] and r["lane"] >= cfg.cols) or lane_problem(r["params"]) is not None
+        problem = fp8_lane_problem(cfg, r["params"]) if cfg.is_float else lane_problem(r["params"])
+        bad = (not r["all_lanes"] and r["lane"] >= cfg.cols) or problem is not None
         return (Status.BAD_REQUANT if bad else Status.OK), DmaError.OK
     return Status.OK, DmaError.OK
 

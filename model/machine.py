@@ -2,9 +2,12 @@
 
 :class:`Machine` holds what the hardware holds across programs -- scratchpad and
 accumulator rows and the requantization lanes (nothing clears them between programs; a
-reset sets them to zero, the lanes to ``qmin=-128, qmax=127``) -- and :meth:`Machine.run`
+reset sets them to zero, the lanes to :func:`~.requant.lane_reset`) -- and :meth:`Machine.run`
 executes one program on a DRAM image and gives the exact final image, the status, the
-failing command and the counters.
+failing command and the counters. Every input type runs the same way: for FP8
+configurations the scratchpad holds FP8 codes, the accumulator exact fixed-point sums with
+their special-value flags (:mod:`.accum`; an accumulating tile adds sums and ORs flags),
+and REQUANT sets FP8 lanes (:mod:`.requant_fp8`).
 
 The program as a network of processes
     The *fetch* unit reads commands in order from ``PROGRAM_BASE`` (one per
@@ -71,7 +74,8 @@ from .config import AcceleratorConfig
 from .dma import DmaError, TensorDescriptor, descriptor_from_fields, dma_store, load_rows
 from .isa import (COMMAND_BYTES, QUEUE_OF, TOKEN_CHANNELS, TOKEN_MAX, Opcode, Queue, Status,
                   check_decoded, decode_command, pops, pushes, tile_rows)
-from .requant import RESET_LANE, requant_lanes
+from . import accum
+from .requant import lane_reset, requant_lanes
 
 __all__ = ["Status", "Counters", "Result", "Machine", "run", "fetch_one", "fetched", "SCHEDULES", "Fault",
            "Inadmissible", "reset_lanes"]
@@ -123,8 +127,8 @@ class Result:
 
 
 def reset_lanes(cfg: AcceleratorConfig) -> list[dict]:
-    """The requantization lanes after reset (:data:`~.requant.RESET_LANE`)."""
-    return [dict(RESET_LANE) for _ in range(cfg.cols)]
+    """The requantization lanes after reset (:func:`~.requant.lane_reset`)."""
+    return [dict(lane_reset(cfg)) for _ in range(cfg.cols)]
 
 
 @dataclass
@@ -152,7 +156,8 @@ class Machine:
     def __init__(self, cfg: AcceleratorConfig):
         self.cfg = cfg
         self.spad = np.zeros((cfg.spad_rows, cfg.spad_row_elems), dtype=np.int64)
-        self.acc = np.zeros((cfg.acc_rows, cfg.cols), dtype=np.int64)
+        # partial-sum elements (model.accum): int64, or Python ints for FP8 (up to 131 bits)
+        self.acc = np.zeros((cfg.acc_rows, cfg.cols), dtype=object if cfg.is_float else np.int64)
         self.lanes = reset_lanes(cfg)
 
     # -- one program --------------------------------------------------------------------
@@ -286,7 +291,12 @@ class Machine:
         b = self.spad[c["b_row"]:c["b_row"] + nb, :C]
         res = golden.ws_tile(cfg, a[:, :R], b) if ws else golden.os_tile(cfg, a[:, :R].T, b)
         rows = slice(c["c_row"], c["c_row"] + nc)
-        self.acc[rows] = wrap(self.acc[rows] + res, cfg.acc_bits) if c["accumulate"] else res
+        if not c["accumulate"]:
+            self.acc[rows] = res
+        elif cfg.is_float:          # sums add (wrapping at acc_bits), flags OR
+            self.acc[rows] = accum.add(cfg, self.acc[rows], res)
+        else:
+            self.acc[rows] = wrap(self.acc[rows] + res, cfg.acc_bits)
         if counters is not None:
             counters.useful_macs += c["count"] * (c["rows_used"] or R) * (c["cols_used"] or C)
             counters.array_beats += c["count"]

@@ -17,7 +17,7 @@ from ..model.dma import DIMS
 from ..model.isa import Opcode, command_layout
 
 __all__ = ["random_command", "random_dma_fields", "random_compute_fields", "random_requant_fields",
-           "random_lane_params"]
+           "random_lane_params", "random_fp8_lane_params"]
 
 
 def _pick(rng: np.random.Generator, options):
@@ -31,6 +31,8 @@ def random_dma_fields(rng: np.random.Generator, cfg: AcceleratorConfig, window, 
         eb = 1 if rng.random() < 0.9 else _pick(rng, [2, 4, 8])
     elif target:
         eb = _pick(rng, [4, cfg.acc_elem_bytes, 1, 2]) if rng.random() < 0.95 else 8
+        if cfg.acc_elem_bytes == 16 and rng.random() < 0.03:   # elem_log2 has 3 bits: 16..128
+            eb = _pick(rng, [16, 32, 128])
     else:
         eb = 1 if rng.random() < 0.9 else _pick(rng, [2, 4, 8])
     width = cfg.cols if target else cfg.spad_row_elems
@@ -73,7 +75,7 @@ def random_dma_fields(rng: np.random.Generator, cfg: AcceleratorConfig, window, 
                 pads_b[d] = int(rng.integers(0, 3)) if rng.random() < 0.95 else 255
             if rng.random() < 0.2:
                 pads_a[d] = int(rng.integers(0, 3))
-    half = 1 << (8 * eb - 1)
+    half = 1 << (min(8 * eb, 64) - 1)
     pad_value = int(rng.integers(-half, half)) if rng.random() < 0.95 else int(rng.integers(-(1 << 40), 1 << 40))
     capacity = cfg.acc_rows if target else cfg.spad_rows
     row = int(rng.integers(capacity)) if rng.random() < 0.95 else int(rng.integers(max(cfg.spad_rows, cfg.acc_rows)))
@@ -95,24 +97,21 @@ def random_compute_fields(rng: np.random.Generator, cfg: AcceleratorConfig) -> d
             else int(rng.integers(1 << max(cfg.cols.bit_length(), 1)))}
 
 
-def random_lane_params(rng: np.random.Generator) -> dict:
-    """One lane's parameter word: mostly valid and *observable* (scales that keep typical
-    sums of int8 products apart instead of saturating them), with every way of being
-    invalid now and then."""
-    scheme = int(rng.integers(2))
-    r = rng.random()
-    shift = int(rng.integers(-16, 1)) if r < 0.7 else int(rng.integers(-31, 31)) if r < 0.9 \
-        else _pick(rng, [-32, 31, -31, 30])
-    multiplier = int(rng.integers(1 << 30, 1 << 31)) if rng.random() < 0.7 else int(rng.integers(0, 1 << 31))
+def _random_scale(rng: np.random.Generator, lo: float, hi: float) -> int:
+    """Float32 bits of a scale: mostly ``2**uniform(lo, hi)``, sometimes any value,
+    subnormal, or not a positive finite float32."""
     r = rng.random()
     if r < 0.7:
-        scale = int(np.float32(2.0 ** rng.uniform(-14, 0)).view(np.uint32))
-    elif r < 0.8:
-        scale = int(np.float32(rng.uniform(1e-4, 4.0)).view(np.uint32))
-    elif r < 0.88:
-        scale = int(rng.integers(1, 1 << 23))                       # subnormal
-    else:
-        scale = _pick(rng, [0, 0x7F800000, 0x7FC00000, 0xBF800000, 0x80000000, 0x7F7FFFFF, 1])
+        return int(np.float32(2.0 ** rng.uniform(lo, hi)).view(np.uint32))
+    if r < 0.8:
+        return int(np.float32(rng.uniform(1e-4, 4.0)).view(np.uint32))
+    if r < 0.88:
+        return int(rng.integers(1, 1 << 23))                       # subnormal
+    return _pick(rng, [0, 0x7F800000, 0x7FC00000, 0xBF800000, 0x80000000, 0x7F7FFFFF, 1])
+
+
+def _random_clamp(rng: np.random.Generator) -> tuple[int, int, int]:
+    """``(zero_point, qmin, qmax)`` of an integer output, inside int8 or uint8 mostly."""
     lo, hi = (-128, 127) if rng.random() < 0.5 else (0, 255)
     zp = int(rng.integers(lo, hi + 1)) if rng.random() < 0.5 else (0 if lo < 0 else 128)
     if rng.random() < 0.6:
@@ -125,6 +124,39 @@ def random_lane_params(rng: np.random.Generator) -> dict:
         zp = int(rng.integers(-256, 256))
     if rng.random() < 0.05:
         a = int(rng.integers(-256, 256))
+    return zp, a, b
+
+
+def random_fp8_lane_params(rng: np.random.Generator, cfg: AcceleratorConfig) -> dict:
+    """One FP8 lane word (:func:`systolica.model.requant_fp8.fp8_lane_params`): mostly
+    valid, with scales around 1 (the sums are values, not integers), biases of a few
+    products and now and then an out_type 3 or a bad scale or clamp."""
+    out_type = (2 if rng.random() < 0.5 else int(rng.integers(2))) if rng.random() < 0.97 else 3
+    half = 1 << (cfg.acc_bits - 1)
+    unit = 1 << cfg.acc_format.frac_bits
+    bias = int(rng.integers(-64 * unit, 64 * unit)) if rng.random() < 0.8 else (int(rng.integers(-(1 << 62), 1 << 62)) << max(0, cfg.acc_bits - 63)) % (2 * half) - half
+    if rng.random() < 0.2:
+        bias = 0
+    zp, qmin, qmax = _random_clamp(rng)
+    if rng.random() < 0.1:                       # an empty clamp (qmin > qmax) more often
+        qmin, qmax = max(qmin, qmax), min(qmin, qmax) - int(qmin == qmax)
+    return {"out_type": out_type, "relu": int(rng.random() < 0.3), "bias": bias,
+            "scale": _random_scale(rng, -6, 2), "zero_point": zp, "qmin": qmin, "qmax": qmax}
+
+
+def random_lane_params(rng: np.random.Generator, cfg: AcceleratorConfig | None = None) -> dict:
+    """One lane's parameter word: mostly valid and *observable* (scales that keep typical
+    sums of int8 products apart instead of saturating them), with every way of being
+    invalid now and then. FP8 configurations: :func:`random_fp8_lane_params`."""
+    if cfg is not None and cfg.is_float:
+        return random_fp8_lane_params(rng, cfg)
+    scheme = int(rng.integers(2))
+    r = rng.random()
+    shift = int(rng.integers(-16, 1)) if r < 0.7 else int(rng.integers(-31, 31)) if r < 0.9 \
+        else _pick(rng, [-32, 31, -31, 30])
+    multiplier = int(rng.integers(1 << 30, 1 << 31)) if rng.random() < 0.7 else int(rng.integers(0, 1 << 31))
+    scale = _random_scale(rng, -14, 0)
+    zp, a, b = _random_clamp(rng)
     bias = int(rng.integers(-(1 << 12), 1 << 12)) if rng.random() < 0.8 else int(rng.integers(-(1 << 31), 1 << 31))
     return {"scheme": scheme, "single": int(rng.integers(2)), "bias": bias, "multiplier": multiplier,
             "shift": shift, "scale": scale, "zero_point": zp, "qmin": a, "qmax": b}
@@ -133,7 +165,7 @@ def random_lane_params(rng: np.random.Generator) -> dict:
 def random_requant_fields(rng: np.random.Generator, cfg: AcceleratorConfig) -> dict:
     lane_bits = max((cfg.cols - 1).bit_length(), 0)
     lane = int(rng.integers(cfg.cols)) if rng.random() < 0.9 or not lane_bits else int(rng.integers(1 << lane_bits))
-    return {"all_lanes": int(rng.random() < 0.4), "lane": lane, "params": random_lane_params(rng)}
+    return {"all_lanes": int(rng.random() < 0.4), "lane": lane, "params": random_lane_params(rng, cfg)}
 
 
 def random_command(rng: np.random.Generator, cfg: AcceleratorConfig, window) -> int:

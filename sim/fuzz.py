@@ -231,16 +231,16 @@ def replay(text: str, cfg=None) -> list[Mismatch]:
 
 
 def run_fuzz(n: int, seed: int, configs: int = 6, batch: int = 50, progress=None,
-             stop_after: int = 3, cfg=None) -> FuzzTotals:
-    """At least ``n`` programs over ``configs`` configurations (seeds ``seed..``), or all
-    on ``cfg``."""
+             stop_after: int = 3, cfg=None, fp8: bool = False) -> FuzzTotals:
+    """At least ``n`` programs over ``configs`` configurations (seeds ``seed..``; ``fp8``:
+    their FP8 variants, :func:`~.fuzz_cases.fuzz_config`), or all on ``cfg``."""
     totals = FuzzTotals()
     case_seed = seed * 1_000_003
     t0 = time.perf_counter()
     k = 0
     while totals.programs < n and len(totals.mismatches) < stop_after:
         cfg_seed = seed + k % configs if cfg is None else 0
-        specs = [case_spec(cfg_seed, case_seed + i) for i in range(batch)]
+        specs = [case_spec(cfg_seed, case_seed + i, fp8 and cfg is None) for i in range(batch)]
         case_seed += batch
         k += 1
         found = run_cases(specs, totals, cfg)

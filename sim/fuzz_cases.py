@@ -17,7 +17,7 @@ from ..model.dma import DmaError
 from ..model.isa import COMMAND_BYTES
 from .fuzz_programs import corrupt, legal_program, program_bytes
 
-__all__ = ["fuzz_config", "check_fuzzable", "ProgramSpec", "CaseSpec", "case_spec", "FuzzProgram", "FuzzCase", "build_case",
+__all__ = ["fuzz_config", "FP8_PAIRS", "check_fuzzable", "ProgramSpec", "CaseSpec", "case_spec", "FuzzProgram", "FuzzCase", "build_case",
            "KINDS"]
 
 #: How a program is made: legal ones, and each way of breaking one.
@@ -26,9 +26,27 @@ _WEIGHTS = (0.34, 0.08, 0.04, 0.16, 0.06, 0.06, 0.04, 0.06, 0.16)
 DATA_BYTES = 0x2000
 
 
-def fuzz_config(seed: int) -> AcceleratorConfig:
+#: FP8 operand formats of ``fuzz_config(seed, fp8=True)``: (input_type, weight_type).
+FP8_PAIRS = (("fp8_e4m3", "fp8_e4m3"), ("fp8_e5m2", "fp8_e5m2"), ("fp8_e4m3", "fp8_e5m2"),
+             ("fp8_e5m2", "fp8_e4m3"))
+
+
+def fuzz_config(seed: int, fp8: bool = False) -> AcceleratorConfig:
     """A small random configuration: non-square grids, any accumulator width, 32..256-bit
-    buses, banks, queue depths, one or both dataflows, wide addresses."""
+    buses, banks, queue depths, one or both dataflows, wide addresses. ``fp8``: the same
+    grid and memories with FP8 operands (E4M3, E5M2 or mixed, :data:`FP8_PAIRS`) and an
+    accumulator from one exact product wide (wrapping) to the default."""
+    cfg = _int8_fuzz_config(seed)
+    if not fp8:
+        return cfg
+    rng = np.random.default_rng([seed, 0xF8])
+    a, w = FP8_PAIRS[int(rng.integers(len(FP8_PAIRS)))]
+    cfg = cfg.replace(input_type=a, weight_type=w, acc_bits=None)
+    acc_bits = [cfg.product_bits, cfg.product_bits + 4, cfg.acc_bits][int(rng.choice(3, p=[0.2, 0.2, 0.6]))]
+    return cfg.replace(acc_bits=acc_bits)
+
+
+def _int8_fuzz_config(seed: int) -> AcceleratorConfig:
     rng = np.random.default_rng([seed, 0xC0F])
     rows, cols = (int(x) for x in rng.integers(1, 7, size=2))
     acc_bits = int(rng.choice([16, 20, 32, 40, 64]))
@@ -70,27 +88,28 @@ class CaseSpec:
     stall: float = 0.0
     faults: int = 0
     reorder: bool = False
+    fp8: bool = False             # the configuration is fuzz_config(cfg_seed, fp8=True)
 
     def __str__(self) -> str:
         return (f"C{self.cfg_seed}:K{self.case_seed}:P{','.join(map(str, self.programs))}"
-                f":S{self.stall:g}:F{self.faults}:R{int(self.reorder)}")
+                f":S{self.stall:g}:F{self.faults}:R{int(self.reorder)}" + (":Tfp8" if self.fp8 else ""))
 
     @classmethod
     def parse(cls, text: str) -> "CaseSpec":
-        m = re.fullmatch(r"C(\d+):K(\d+):P([^:]*):S([0-9.]+):F(\d+):R([01])", text.strip())
+        m = re.fullmatch(r"C(\d+):K(\d+):P([^:]*):S([0-9.]+):F(\d+):R([01])(:Tfp8)?", text.strip())
         if not m:
             raise ValueError(f"replay spec {text!r}: expected C<cfg>:K<case>:P<kind>/<n>[/a<cycles>],...:"
-                             "S<stall>:F<faults>:R<0|1> (as the fuzzer prints it)")
+                             "S<stall>:F<faults>:R<0|1>[:Tfp8] (as the fuzzer prints it)")
         programs = []
         for p in filter(None, m[3].split(",")):
             parts = p.split("/")
             if parts[0] not in KINDS or len(parts) not in (2, 3):
                 raise ValueError(f"replay spec: program {p!r}: kind one of {list(KINDS)}, then /n[/a<cycles>]")
             programs.append(ProgramSpec(parts[0], int(parts[1]), int(parts[2][1:]) if len(parts) == 3 else None))
-        return cls(int(m[1]), int(m[2]), tuple(programs), float(m[4]), int(m[5]), m[6] == "1")
+        return cls(int(m[1]), int(m[2]), tuple(programs), float(m[4]), int(m[5]), m[6] == "1", m[7] is not None)
 
 
-def case_spec(cfg_seed: int, case_seed: int) -> CaseSpec:
+def case_spec(cfg_seed: int, case_seed: int, fp8: bool = False) -> CaseSpec:
     rng = np.random.default_rng([case_seed, 0xCA5E])
     programs = []
     for _ in range(int(rng.integers(2, 6))):
@@ -100,7 +119,7 @@ def case_spec(cfg_seed: int, case_seed: int) -> CaseSpec:
         programs.append(ProgramSpec(kind, n, abort))
     stall = float(rng.choice([0.0, 0.0, 0.1, 0.3, 0.6]))
     return CaseSpec(cfg_seed, case_seed, tuple(programs), stall, int(rng.random() < 0.2) * int(rng.integers(1, 3)),
-                    bool(rng.random() < 0.3))
+                    bool(rng.random() < 0.3), fp8)
 
 
 @dataclass(frozen=True)
@@ -141,7 +160,7 @@ def _program(rng, cfg, spec: ProgramSpec, data: tuple[int, int], window: tuple[i
 def build_case(spec: CaseSpec, cfg: AcceleratorConfig | None = None) -> FuzzCase:
     """The case ``spec`` describes: programs placed one after another, then the data.
     ``cfg`` replaces the random configuration of ``spec.cfg_seed`` (a user's own)."""
-    cfg = cfg or fuzz_config(spec.cfg_seed)
+    cfg = cfg or fuzz_config(spec.cfg_seed, spec.fp8)
     check_fuzzable(cfg)
     made = []
     base = 0

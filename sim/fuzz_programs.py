@@ -159,7 +159,7 @@ class ProgramBuilder:
 
     def _random_requant(self):
         while True:
-            params = random_lane_params(self.rng)
+            params = random_lane_params(self.rng, self.cfg)
             r = {"all_lanes": int(self.rng.random() < 0.5), "lane": int(self.rng.integers(self.cfg.cols)),
                  "params": params}
             raw = pack(command_layout(self.cfg), {"header": {"opcode": Opcode.REQUANT}, "body": {"requant": r}})

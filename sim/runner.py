@@ -136,6 +136,15 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _cocotb_home() -> str:
+    """Short hash of where cocotb is installed: a cocotb build links its libraries from
+    there by absolute path (rpath), so a build made from another virtual environment
+    (another checkout, since deleted) must not be reused."""
+    import cocotb
+
+    return hashlib.sha256(str(Path(cocotb.__file__).resolve().parent).encode()).hexdigest()[:6]
+
+
 def build(cfg: AcceleratorConfig, unit: str = "array", *, waves: bool | None = None,
           force: bool = False) -> Build:
     """Generate and verilate ``unit`` of ``cfg`` unless a matching build is cached."""
@@ -145,7 +154,7 @@ def build(cfg: AcceleratorConfig, unit: str = "array", *, waves: bool | None = N
 
     waves = _waves_default() if waves is None else waves
     verilator_env()
-    key = f"{unit}-{cfg.name}-{cfg.config_hash()}-{source_hash()}" + ("-fst" if waves else "")
+    key = f"{unit}-{cfg.name}-{cfg.config_hash()}-{source_hash()}-{_cocotb_home()}" + ("-fst" if waves else "")
     bdir = cache_root() / "builds" / key
     stamp = bdir / "build.json"
     with _locked(cache_root() / "builds" / f"{key}.lock"):

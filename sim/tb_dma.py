@@ -38,7 +38,8 @@ from ..hw.dma_store import STORE_READ_AHEAD
 from ..model.array import wrap
 from ..model.bits import pack, unpack
 from ..model.config import AcceleratorConfig
-from ..model.dma import (AXI_PAGE_BYTES, ELEM_BYTES, DmaError, TensorDescriptor, bursts, check,
+from ..model.accum import as_element
+from ..model.dma import (AXI_PAGE_BYTES, DmaError, encodable_elem_bytes, TensorDescriptor, bursts, check,
                          dma_load, dma_store, encode_command, runs, touched_bytes)
 from ..hw.dma_load import OUTSTANDING_BURSTS
 from .axi_monitor import AxiMonitor, Dram, Fault, beat_words, read_response, write_response
@@ -58,7 +59,7 @@ STORE_SPAN = (DRAM_BASE + DRAM_BYTES // 2, DRAM_BASE + DRAM_BYTES - 256)  # toge
 ANY_SPAN = (LOAD_SPAN[0], STORE_SPAN[1])
 #: (rows, elements per row, element bits) of each on-chip memory
 MEMORIES = {"spad": (CFG.spad_rows, CFG.spad_row_elems, CFG.input_bits),
-            "acc": (CFG.acc_rows, CFG.cols, CFG.acc_bits)}
+            "acc": (CFG.acc_rows, CFG.cols, CFG.acc_elem_bits)}
 AXI_ERRORS = {AxiResp.SLVERR: DmaError.AXI_SLVERR, AxiResp.DECERR: DmaError.AXI_DECERR}
 STORE_ROW_ELEMS = max(CFG.spad_row_elems, CFG.cols)
 #: payload layout of every port of the DMA, from its signature
@@ -145,7 +146,7 @@ def random_desc(rng, target: str, store: bool, max_rows: int) -> TensorDescripto
         s2 = _stride(rng, sizes[3] * max(abs(s3), eb), eb)
         s1 = _stride(rng, sizes[2] * abs(s2) + eb, eb)
         s0 = _stride(rng, sizes[1] * abs(s1) + eb, eb)
-        half = 1 << (8 * eb - 1)
+        half = 1 << (min(8 * eb, 64) - 1)
         pad_value = int(rng.integers(-half, half - 1, endpoint=True, dtype=np.int64))
         desc = TensorDescriptor(0, sizes[4 - nd:], (s0, s1, s2, s3)[4 - nd:], eb, pb[4 - nd:],
                                 pa[4 - nd:], pad_value, transpose)
@@ -323,7 +324,7 @@ class DmaBench:
         """A row write into the memory: every element whose bytes are all in ``mask``
         (when the port has one; the DMA must set all of it)."""
         row, (_, width, bits) = unpack(LAYOUTS[f"{target}_write"], raw), MEMORIES[target]
-        values = wrap(np.array(row["data"], dtype=object), bits)
+        values = wrap(np.array([as_element(CFG, v) for v in row["data"]], dtype=object), bits)
         keep = np.ones(width, dtype=bool)
         if "mask" in row:
             lanes = (1 << bits // 8) - 1   # the mask bits of one element
@@ -596,7 +597,7 @@ def _padding_cases():
     base = LOAD_SPAN[0] + 3
     cases = []
     for width, eb in [(sp_w, 1)] + [(cols, e) for e in sorted({4, CFG.acc_elem_bytes})]:
-        half = 1 << (8 * eb - 1)
+        half = 1 << (min(8 * eb, 64) - 1)
         n3 = max(1, width - 2)
         for value in (-half, half - 1, 5):
             cases += [
@@ -631,7 +632,7 @@ def _mutations(rng, cmd: Command) -> tuple[Command, tuple[int, int] | None]:
     kind = int(rng.integers(0, 12))
     change = lambda **kw: dataclasses.replace(cmd, desc=dataclasses.replace(desc, **kw))  # noqa: E731
     if kind == 0:    # any element size (the model says which are allowed)
-        return change(elem_bytes=int(rng.choice(ELEM_BYTES)), pad_value=0), None
+        return change(elem_bytes=int(rng.choice(encodable_elem_bytes(CFG))), pad_value=0), None
     if kind == 1:    # a row vector longer than a row (or a transposed block too wide)
         sizes = list(desc.sizes)
         sizes[3] = width + int(rng.integers(1, 4))

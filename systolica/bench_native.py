@@ -27,8 +27,8 @@ __all__ = ["SIZES", "BATCH", "REPEAT", "timed_native_build", "native_speed", "co
            "native_markdown", "native_build_markdown"]
 
 SIZES = (8, 16, 32)
-BATCH = 8
-REPEAT = 5
+BATCH = 64      # long enough that the model's construction and the image load do not dominate
+REPEAT = 3
 
 
 def _cpu_children() -> float:

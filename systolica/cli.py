@@ -81,8 +81,11 @@ def cmd_demo(args) -> int:
         print(f"systolica demo: --rtl-samples={args.rtl_samples}: must be at least 1 (default: the whole "
               "test set)", file=sys.stderr)
         return 2
+    if args.fp8_rtl_samples is not None and args.fp8_rtl_samples < 1:
+        print(f"systolica demo: --fp8-rtl-samples={args.fp8_rtl_samples}: must be at least 1", file=sys.stderr)
+        return 2
     return run_demo(rows=args.rows, cols=args.cols, rtl_samples=args.rtl_samples, scheme=args.scheme,
-                    seed=args.seed)
+                    seed=args.seed, fp8_rtl_samples=args.fp8_rtl_samples)
 
 
 def cmd_gemm(args) -> int:
@@ -105,8 +108,12 @@ def cmd_fuzz(args) -> int:
         if getattr(args, name) < 1:
             print(f"systolica fuzz: --{name}={getattr(args, name)}: must be at least 1", file=sys.stderr)
             return 2
+    if args.fp8 and args.config:
+        print("systolica fuzz: --fp8 and --config: give one (an FP8 --config is fuzzed as it is)", file=sys.stderr)
+        return 2
     cfg = _read_config(args.config) if args.config else None
-    return run_fuzz_command(args.n, args.seed, args.configs, args.batch, args.replay, cfg, args.config)
+    return run_fuzz_command(args.n, args.seed, args.configs, args.batch, args.replay, cfg, args.config,
+                            fp8=args.fp8)
 
 # -- ONNX models: systolica run / systolica onnx-example (systolica/run_model.py) ------------
 def cmd_run(args) -> int:
@@ -251,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--scheme", choices=["tflite", "onnx"], default="tflite",
                    help="requantization scheme (default tflite)")
     d.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    d.add_argument("--fp8-rtl-samples", type=int, default=None, dest="fp8_rtl_samples",
+                   help="test images each FP8 format runs on the RTL (default: the whole test set)")
     d.set_defaults(func=cmd_demo)
 
     gm = sub.add_parser("gemm", help="random INT8 GEMM streamed through the array under Verilator")
@@ -278,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     fz.add_argument("--batch", type=int, default=50, help="cases per harness run (default 50)")
     fz.add_argument("--replay", help="run one case again, as a mismatch line prints it")
     fz.add_argument("--config", type=Path, help="fuzz this configuration (JSON) instead of random ones")
+    fz.add_argument("--fp8", action="store_true", help="random FP8 configurations (E4M3, E5M2, mixed)")
     fz.set_defaults(func=cmd_fuzz)
 
     _add_onnx_commands(sub)

@@ -4,10 +4,14 @@
    them to int8 after training (per-channel weights, calibrated activations).
 2. Run the whole test set on the ``golden`` backend (the instruction-level machine running
    the compiled program): int8 accuracy next to float accuracy; FP8 accuracies (E4M3,
-   E5M2, E4M3 x E5M2) from the golden FP8 numerics (``driver/models_fp8.py``).
+   E5M2, E4M3 x E5M2) on the whole test set from the golden FP8 numerics
+   (``driver/models_fp8.py``, which the FP8 machine equals: ``tests/test_compiler_fp8.py``).
 3. Run the whole test set (or ``rtl_samples`` images) on the ``rtl`` backend (the
    generated Verilog in the native Verilator harness): its logits must equal the golden
-   ones bit for bit.
+   ones bit for bit. Then the FP8 models, per format, on an FP8 accelerator of the same
+   grid (:func:`fp8_demo_config`): ``fp8_rtl_samples`` images (default: the whole test
+   set) on the RTL, every layer's codes equal to the golden numerics' and, on the first
+   :data:`FP8_MACHINE_SAMPLES`, to the golden machine's.
 4. Per layer on the RTL: cycles and utilization (real MACs / (PEs x cycles)).
 
 ``systolica gemm`` keeps the earlier array-only demo (a random GEMM streamed through the
@@ -28,12 +32,74 @@ import numpy as np
 from .model import array as golden
 from .model.config import AcceleratorConfig
 
-__all__ = ["run_gemm_rtl", "run_gemm_demo", "run_demo", "demo_config"]
+__all__ = ["run_gemm_rtl", "run_gemm_demo", "run_demo", "demo_config", "fp8_demo_config", "FP8_MACHINE_SAMPLES"]
+
+#: Test images of each FP8 format the golden machine runs too (the whole split takes it
+#: minutes per format); the RTL and the golden FP8 numerics run every image.
+FP8_MACHINE_SAMPLES = 16
 
 
 def demo_config(rows: int = 8, cols: int = 8) -> AcceleratorConfig:
     """The demo's accelerator: memories sized for the digits models."""
     return AcceleratorConfig(rows=rows, cols=cols, spad_rows=512, acc_rows=128, bus_bits=64)
+
+
+def fp8_demo_config(input_type: str, weight_type: str, rows: int = 8, cols: int = 8) -> AcceleratorConfig:
+    """The demo's accelerator with FP8 operands (the default accumulator for the formats)."""
+    return dataclasses.replace(demo_config(rows, cols), input_type=input_type, weight_type=weight_type,
+                               acc_bits=None)
+
+
+@dataclasses.dataclass
+class _Fp8Model:
+    """One FP8 version of a demo model: its accelerator, the net, the golden numerics'
+    codes of the input and of every layer on the test split, and their accuracy."""
+
+    label: str
+    cfg: AcceleratorConfig
+    net: object
+    numerics: list
+    accuracy: float
+
+
+def _fp8_models(name: str, seed: int, rows: int, cols: int, x_test, y_test) -> list[_Fp8Model]:
+    """The FP8 versions (E4M3, E5M2, E4M3 x E5M2) of ``name`` on the golden FP8 numerics."""
+    from .driver.models import CALIBRATION_SIZE, _trained, digits_split
+    from .driver.models_fp8 import FP8_SCHEMES, logits_fp8, quantize_fp8, quantize_input_fp8, run_fp8_layer
+
+    out = []
+    for label, (a_type, w_type) in FP8_SCHEMES.items():
+        net = quantize_fp8(_trained(name, seed), digits_split().x_train[:CALIBRATION_SIZE], a_type, w_type)
+        numerics = [quantize_input_fp8(net, x_test)]
+        for layer in net.layers:
+            numerics.append(run_fp8_layer(net, layer, numerics[-1]))
+        accuracy = float(np.mean(np.argmax(logits_fp8(net, numerics[-1]), axis=1) == y_test))
+        out.append(_Fp8Model(label, fp8_demo_config(a_type, w_type, rows, cols), net, numerics, accuracy))
+    return out
+
+
+def _fp8_on_rtl(models: list[_Fp8Model], n: int, y_test) -> bool:
+    """Each FP8 model on ``n`` test images on the RTL: every layer's codes == the golden
+    numerics', and == the golden machine's on the first :data:`FP8_MACHINE_SAMPLES`."""
+    from .driver.models_fp8 import logits_fp8
+    from .driver.runtime import Accelerator
+
+    ok = True
+    k = min(n, FP8_MACHINE_SAMPLES)
+    for m in models:
+        codes = m.numerics[0][:n]
+        t1 = time.perf_counter()
+        out, rtl = Accelerator(m.cfg, "rtl").run_network(m.net, codes)
+        seconds = time.perf_counter() - t1
+        _, gold = Accelerator(m.cfg, "golden").run_network(m.net, codes[:k])
+        same = all(np.array_equal(r, v[:n].reshape(r.shape)) and np.array_equal(r[:k], g)
+                   for r, v, g in zip(rtl.activations, m.numerics[1:], gold.activations))
+        ok &= same
+        accuracy = float(np.mean(np.argmax(logits_fp8(m.net, out), axis=1) == y_test[:n]))
+        print(f"      {m.label:11s} ({m.cfg.name}): RTL == golden: {same} on {n} images, every layer "
+              f"(the machine on {k}); accuracy on the RTL {accuracy:.2%} "
+              f"({rtl.cycles:,} cycles, {rtl.cycles / n:,.0f} per image; {seconds:.1f} s)")
+    return ok
 
 
 def _step(n: int, text: str) -> None:
@@ -49,9 +115,8 @@ def _layer_net(net, i: int):
 
 
 def run_demo(rows: int = 8, cols: int = 8, rtl_samples: int | None = None, scheme: str = "tflite",
-             seed: int = 0) -> int:
+             seed: int = 0, fp8_rtl_samples: int | None = None) -> int:
     from .driver.models import accuracy, digits_models, quantize_input
-    from .driver.models_fp8 import fp8_accuracies
     from .driver.runtime import Accelerator
 
     t0 = time.perf_counter()
@@ -70,9 +135,9 @@ def run_demo(rows: int = 8, cols: int = 8, rtl_samples: int | None = None, schem
         int8_acc = float(np.mean(np.argmax(logits, axis=1) == y_test))
         print(f"      float accuracy {accuracy(demo.float_model, x_test, y_test):.2%}, int8 accuracy "
               f"{int8_acc:.2%} ({stats.program_commands} commands, {stats.layer_macs:,} MACs)")
-        fp8 = fp8_accuracies(seed)[name]  # the golden FP8 numerics (the FP8 machine is to come)
+        fp8 = _fp8_models(name, seed, rows, cols, x_test, y_test)   # the whole split
         print("      FP8 accuracy (golden numerics: exact sums, one rounding per output): "
-              + ", ".join(f"{label} {acc:.2%}" for label, acc in fp8.items()))
+              + ", ".join(f"{m.label} {m.accuracy:.2%}" for m in fp8))
         n = len(x_test) if rtl_samples is None else min(rtl_samples, len(x_test))
         _step(3, f"{name}: {n} images on the RTL (Verilator, native harness; the first run builds it)")
         x_q = quantize_input(net, x_test[:n])
@@ -84,6 +149,9 @@ def run_demo(rows: int = 8, cols: int = 8, rtl_samples: int | None = None, schem
         print(f"      RTL == golden: {same} on all {n} images ({rtl_stats.cycles:,} cycles, "
               f"{rtl_stats.cycles / n:,.0f} per image; {seconds:.1f} s, "
               f"{rtl_stats.cycles / seconds:,.0f} simulated cycles/s)")
+        m = len(x_test) if fp8_rtl_samples is None else min(fp8_rtl_samples, len(x_test))
+        print(f"      FP8 models on FP8 accelerators, {m} images each (the first run of a format builds it):")
+        ok &= _fp8_on_rtl(fp8, m, y_test)
         k = min(8, n)
         _step(4, f"{name}: per-layer cycles and utilization on the RTL (batch of {k})")
         x_q = x_q[:k]

@@ -16,7 +16,7 @@ def _line(totals, seconds: float) -> str:
 
 
 def run_fuzz_command(n: int, seed: int, configs: int, batch: int, replay: str | None, cfg=None,
-                     config_path=None) -> int:
+                     config_path=None, fp8: bool = False) -> int:
     from .sim.fuzz import replay as replay_case, run_fuzz
     from .sim.fuzz_cases import check_fuzzable
 
@@ -39,14 +39,14 @@ def run_fuzz_command(n: int, seed: int, configs: int, batch: int, replay: str | 
         return 1 if found else 0
 
     where = (f"configuration {cfg.name} ({config_path})" if cfg is not None else
-             f"seeds {seed}..{seed + configs - 1} (one random configuration each)")
+             f"seeds {seed}..{seed + configs - 1} (one random {'FP8 ' if fp8 else ''}configuration each)")
     print(f"systolica fuzz: {n} programs or more, {where}, {batch} cases per harness run", flush=True)
     t0 = time.perf_counter()
 
     def progress(totals, seconds):
         print(f"  {_line(totals, seconds)}", flush=True)
 
-    totals = run_fuzz(n, seed, configs=configs, batch=batch, progress=progress, cfg=cfg)
+    totals = run_fuzz(n, seed, configs=configs, batch=batch, progress=progress, cfg=cfg, fp8=fp8)
     seconds = time.perf_counter() - t0
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(totals.statuses.items(), key=lambda kv: -kv[1]))
     print(f"statuses: {statuses}")

@@ -8,7 +8,7 @@ cached) and compared with the golden model for equality:
 bench      what runs
 ========== ==========================================================================
 array      the array alone (cocotb, ``sim/tb_array.py``): WS/OS tiles, stalls, extremes
-requant    the requantization unit (``sim/tb_requant.py``)
+requant    the requantization unit (``sim/tb_requant.py``; FP8: ``sim/tb_requant_fp8.py``)
 scratchpad the banked scratchpad (``sim/tb_scratchpad.py``)
 accumulator the accumulator (``sim/tb_accumulator.py``)
 dma        the DMA engines with random stalls and faults, protocol rules (``sim/tb_dma.py``)
@@ -18,6 +18,11 @@ layers     the whole accelerator in the native harness on compiled layers (a lin
            a convolution with padding and stride), with DRAM stalls: image, status, counters
 fuzz       N random legal and illegal programs (``systolica fuzz --config``)
 ========== ==========================================================================
+
+FP8 configurations run the same benches with FP8 stimulus (``layers``: an FP8 conv2d +
+linear net, random FP8 codes, per-channel scales), except ``accumulator`` and ``core``,
+whose benches drive int8 partial sums: they are skipped (the FP8 accumulator and core are
+covered by ``layers`` and ``fuzz``).
 
 It prints each bench as it starts and ends, a pass/fail table, and writes JUnit XML
 (``--junit``, default ``verify-results.xml``) for the user's CI. Exit status 0 when every
@@ -49,12 +54,17 @@ class BenchResult:
     detail: str
 
 
-def _cocotb(unit: str, module: str) -> Callable[[AcceleratorConfig, int, int], str]:
+def _cocotb(unit: str, module: str, fp8_module: str | None = "") -> Callable[[AcceleratorConfig, int, int], str]:
+    """A cocotb bench of ``unit``; FP8 configurations run ``fp8_module`` (``""``: the same
+    module; None: skipped, the bench is int8 only)."""
     def bench(cfg: AcceleratorConfig, seed: int, fuzz: int) -> str:
         from .sim.runner import build, run_bench
 
-        run_bench(build(cfg, unit), module, env={"SYSTOLICA_SEED": str(seed)})
-        return f"{module} on the {unit} unit, SYSTOLICA_SEED={seed}"
+        if cfg.is_float and fp8_module is None:
+            return f"skipped: {module} drives int8 partial sums (FP8: covered by layers and fuzz)"
+        name = (fp8_module or module) if cfg.is_float else module
+        run_bench(build(cfg, unit), name, env={"SYSTOLICA_SEED": str(seed)})
+        return f"{name} on the {unit} unit, SYSTOLICA_SEED={seed}"
     return bench
 
 
@@ -84,16 +94,43 @@ def _test_net(rng: np.random.Generator, cfg: AcceleratorConfig):
     return QuantizedNet("verify", "tflite", (c, h, w), 0.05, 3, (conv, lin))
 
 
+def _test_net_fp8(rng: np.random.Generator, cfg: AcceleratorConfig):
+    """The same shapes in FP8: random finite codes, per-channel scales, biases in
+    accumulator units, ReLU after the convolution."""
+    from .driver.models_fp8 import Fp8Layer, Fp8Net
+
+    c, h, w, m = 3, 7, 6, min(2 * cfg.cols + 1, 24)
+    oh, ow = (h + 2 - 3) // 2 + 1, (w + 2 - 3) // 2 + 1      # 3x3, stride 2, padding 1
+    unit = 1 << cfg.acc_format.frac_bits
+
+    def codes(*shape):
+        return (rng.integers(0x20, 0x48, shape) | (rng.integers(0, 2, shape) << 7)).astype(np.uint8)
+
+    def layer(kind, k, n, relu, *geometry):
+        scale = np.array([2.0 ** rng.uniform(-6, -3) for _ in range(n)], np.float32)
+        bias = np.array([int(b) for b in rng.integers(-unit, unit, n)], dtype=object)
+        return Fp8Layer(kind, codes(n, k) if kind == "conv2d" else codes(k, n), scale, bias, relu, *geometry)
+
+    conv = layer("conv2d", c * 9, m, True, (c, h, w), (m, oh, ow), 3, 2, 1)
+    lin = layer("linear", m * oh * ow, 10, False, (m, oh, ow), (10,))
+    return Fp8Net(cfg, 1.0, (conv, lin), 1.0), codes(3, c, h, w)
+
+
 def _layers(cfg: AcceleratorConfig, seed: int, fuzz: int) -> str:
     """Compiled layers on the native harness == the golden machine."""
     from .driver.compiler import CompileError, compile_network
+    from .driver.models_fp8 import compiler_net
     from .driver.runtime import Accelerator
 
     rng = np.random.default_rng(seed)
-    net = _test_net(rng, cfg)
-    x = rng.integers(-128, 128, size=(3, *net.input_shape)).astype(np.int8)
+    if cfg.is_float:
+        net, x = _test_net_fp8(rng, cfg)
+        compiled = compiler_net(net)
+    else:
+        net = compiled = _test_net(rng, cfg)
+        x = rng.integers(-128, 128, size=(3, *net.input_shape)).astype(np.int8)
     try:
-        compile_network(cfg, net, len(x))
+        compile_network(cfg, compiled, len(x))
     except CompileError as e:
         return f"skipped: the test network does not fit this configuration ({e})"
     golden, g = Accelerator(cfg, "golden").run_network(net, x)
@@ -120,12 +157,12 @@ def _fuzz(cfg: AcceleratorConfig, seed: int, fuzz: int) -> str:
 #: bench name -> function(cfg, seed, fuzz programs) -> detail (raises on failure)
 BENCHES: dict[str, Callable] = {
     "array": _cocotb("array", "systolica.sim.tb_array"),
-    "requant": _cocotb("requant", "systolica.sim.tb_requant"),
+    "requant": _cocotb("requant", "systolica.sim.tb_requant", "systolica.sim.tb_requant_fp8"),
     "scratchpad": _cocotb("scratchpad", "systolica.sim.tb_scratchpad"),
-    "accumulator": _cocotb("accumulator", "systolica.sim.tb_accumulator"),
+    "accumulator": _cocotb("accumulator", "systolica.sim.tb_accumulator", None),
     "dma": _cocotb("dma", "systolica.sim.tb_dma"),
     "csr": _cocotb("csr", "systolica.sim.tb_csr"),
-    "core": _cocotb("core", "systolica.sim.tb_core"),
+    "core": _cocotb("core", "systolica.sim.tb_core", None),
     "layers": _layers,
     "fuzz": _fuzz,
 }

@@ -15,6 +15,10 @@ CONFIGS = [
     AcceleratorConfig(rows=3, cols=5, spad_rows=32, acc_rows=16, acc_bits=40, bus_bits=128,
                       dataflows=("ws",), addr_bits=40),
     AcceleratorConfig(rows=6, cols=2, spad_rows=128, acc_rows=64, acc_bits=16, dataflows=("os",)),
+    # FP8: the FP8 lane word (fp8_lane_problem) and 8- and 16-byte partial-sum elements
+    AcceleratorConfig(rows=2, cols=3, spad_rows=64, acc_rows=32, input_type="fp8_e4m3"),
+    AcceleratorConfig(rows=3, cols=2, spad_rows=32, acc_rows=16, input_type="fp8_e4m3",
+                      weight_type="fp8_e5m2", bus_bits=128),
 ]
 
 
@@ -26,7 +30,7 @@ def test_decoder_equals_isa_checker(cfg, seed):
     statuses = set()
 
     async def bench(ctx):
-        for _ in range(400):
+        for _ in range(800):
             lo = int(rng.integers(0, 1 << 12))
             window = (lo, lo + int(rng.integers(0, 1 << 12)))
             raw = random_command(rng, cfg, window)

@@ -17,6 +17,9 @@ CONFIGS = [
     (AcceleratorConfig(rows=8, cols=8), "acc"),
     (AcceleratorConfig(rows=2, cols=6, acc_bits=48), "acc"),
     (AcceleratorConfig(rows=4, cols=4, acc_bits=64), "acc"),
+    # FP8 partial sums with their flags: 54-bit elements in 8 bytes, 84-bit ones in 16
+    (AcceleratorConfig(rows=2, cols=3, input_type="fp8_e4m3"), "acc"),
+    (AcceleratorConfig(rows=3, cols=2, input_type="fp8_e5m2"), "acc"),
 ]
 BUS_BITS = (32, 64, 128, 256, 512)
 
@@ -26,7 +29,7 @@ def memory(cfg, target):
     """(rows, row elements, element bits) of an on-chip memory."""
     if target == "spad":
         return cfg.spad_rows, cfg.spad_row_elems, cfg.input_bits
-    return cfg.acc_rows, cfg.cols, cfg.acc_bits
+    return cfg.acc_rows, cfg.cols, cfg.acc_elem_bits
 
 
 def element_address(desc, i):
@@ -62,7 +65,7 @@ def ref_load(cfg, dram, desc, target):
         for j0, j1, j2 in itertools.product(range(p[0]), range(p[1]), range(p[2])):
             rows.append([value((j0, j1, j2, j3)) for j3 in range(p[3])])
     return np.array([[((v + half) % (2 * half)) - half for v in r + [0] * (width - len(r))]
-                     for r in rows], dtype=np.int64).reshape(-1, width)
+                     for r in rows], dtype=np.int64 if bits <= 64 else object).reshape(-1, width)
 
 
 def ref_store(dram, source, desc, row):
@@ -93,7 +96,7 @@ def random_descriptor(rng, cfg, target, *, store=False, transpose=False):
         kind = rng.integers(0, 4)
         strides[d] = [step, -step, 0, int(rng.integers(-3 * step - 5, 3 * step + 6))][kind]
         step = abs(strides[d]) * sizes[d] + int(rng.integers(0, 9)) or eb
-    half = 1 << (8 * eb - 1)
+    half = 1 << (min(8 * eb, 64) - 1)
     desc = TensorDescriptor(0, sizes, strides, eb, pad_b, pad_a,
                             int(rng.integers(-half, half)), transpose)
     low = min(element_address(desc, i) for i in elements(desc))
@@ -248,7 +251,7 @@ def test_dma_error_is_a_three_bit_hardware_enum():
     (dict(sizes=()), "sizes=.*: must be 1..4 integers"),
     (dict(strides=(2**31,)), r"strides\[3\]=2147483648: out of range, allowed -2147483648..2147483647"),
     (dict(strides=(1.5,)), r"strides\[3\]=1.5: must be an integer"),
-    (dict(elem_bytes=3), r"elem_bytes=3: allowed one of \[1, 2, 4, 8\]"),
+    (dict(elem_bytes=3), r"elem_bytes=3: allowed one of \[1, 2, 4, 8, 16\]"),
     (dict(elem_bytes=4.0), r"elem_bytes=4.0: allowed one of"),
     (dict(pad_before=(256,)), r"pad_before\[3\]=256: out of range, allowed 0..255"),
     (dict(pad_after=(-1, 0)), r"pad_after\[2\]=-1: out of range, allowed 0..255"),

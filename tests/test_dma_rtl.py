@@ -18,6 +18,8 @@ CONFIGS = [
     dict(rows=8, cols=8, bus_bits=64, spad_rows=128, acc_rows=64),     # acc row field < spad's
     dict(rows=4, cols=16, bus_bits=128, acc_bits=20, spad_rows=64, acc_rows=128),
     dict(rows=16, cols=4, bus_bits=512, acc_bits=40, addr_bits=40, spad_rows=256, acc_rows=64),
+    # FP8 E5M2: 84-bit partial sums with flags, 16-byte DRAM elements (3-bit elem_log2)
+    dict(rows=2, cols=3, bus_bits=64, input_type="fp8_e5m2", spad_rows=64, acc_rows=32),
 ]
 
 

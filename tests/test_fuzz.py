@@ -85,6 +85,10 @@ def test_cases_are_built_the_same_from_their_replay_line():
     assert CaseSpec.parse(str(spec)) == spec
     a, b = build_case(spec), build_case(CaseSpec.parse(str(spec)))
     assert a.dram == b.dram and a.programs == b.programs and a.cfg == fuzz_config(5)
+    fp8 = case_spec(5, 123, fp8=True)              # FP8: the line says so, the grid is the same
+    assert str(fp8).endswith(":Tfp8") and CaseSpec.parse(str(fp8)) == fp8
+    cfg = build_case(CaseSpec.parse(str(fp8))).cfg
+    assert cfg == fuzz_config(5, fp8=True) and cfg.is_float and (cfg.rows, cfg.cols) == (a.cfg.rows, a.cfg.cols)
 
 
 def _cli(*args):
@@ -101,3 +105,5 @@ def test_fuzz_cli_prints_totals_and_a_bad_replay_line_is_one_error():
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "replay spec" in r.stderr, r.stderr
     r = _cli("-n", "0")
     assert r.returncode == 2 and "--n=0" in r.stderr
+    r = _cli("--fp8", "--config", "any.json")
+    assert r.returncode == 2 and "--fp8 and --config: give one" in r.stderr and "Traceback" not in r.stderr

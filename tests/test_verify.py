@@ -42,3 +42,18 @@ def test_verify_bad_input_is_one_line(tmp_path):
     bad.write_text('{"rows": 0}')
     r = _verify("--config", str(bad))
     assert r.returncode == 2 and "rows=0" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_verify_an_fp8_configuration(tmp_path):
+    """FP8: an FP8 net through the layers bench, FP8 random programs, the int8-only core
+    bench skipped with its reason (the configuration is built by tests/test_fp8_rtl.py)."""
+    from systolica.model.config import AcceleratorConfig
+
+    cfg = tmp_path / "fp8.json"
+    cfg.write_text(AcceleratorConfig(rows=2, cols=3, input_type="fp8_e4m3", bus_bits=64, spad_rows=256,
+                                     acc_rows=64).to_json())
+    r = _verify("--config", str(cfg), "--only", "core,layers,fuzz", "--fuzz", "20", "--junit",
+                str(tmp_path / "out.xml"))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "| core | PASS | " in r.stdout and "skipped: systolica.sim.tb_core drives int8" in r.stdout
+    assert "conv2d + linear, batch 3: RTL == golden" in r.stdout and "| fuzz | PASS |" in r.stdout

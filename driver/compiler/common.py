@@ -11,6 +11,7 @@ from ...model.config import AcceleratorConfig
 from ...model.dma import PAD_RANGE, SIZE_RANGE, STRIDE_RANGE, TensorDescriptor
 from ...model.numerics import RequantParams, wrap_int32
 from ...model.requant import lane_fields
+from ...model.requant_fp8 import Fp8RequantParams, fp8_lane_fields
 
 __all__ = ["CompileError", "DRAM_ALIGN", "MAX_COUNT", "MAX_PRODUCT", "fold_input_zero_point",
            "check_layer", "check_wzp", "check_batch", "int8_array", "input_zero_point", "pair", "pads",
@@ -29,10 +30,15 @@ class CompileError(ValueError):
     anything runs."""
 
 
-def int8_array(name: str, a, ndim: int) -> np.ndarray:
+def int8_array(name: str, a, ndim: int, cfg: AcceleratorConfig | None = None) -> np.ndarray:
+    """An 8-bit operand tensor: int8 values, or (FP8 configurations, and weight images
+    without a configuration) uint8 FP8 codes."""
     a = np.asarray(a)
-    if a.dtype != np.int8 or a.ndim != ndim:
-        raise CompileError(f"{name}: need int8 with {ndim} dimensions, got {a.dtype} {a.shape}")
+    allowed = ("int8",) if cfg is not None and not cfg.is_float else \
+        ("uint8",) if cfg is not None else ("int8", "uint8")
+    if a.dtype.name not in allowed or a.ndim != ndim:
+        what = "int8" if allowed == ("int8",) else "uint8 FP8 codes" if cfg is not None else "int8 (or uint8 FP8 codes)"
+        raise CompileError(f"{name}: need {what} with {ndim} dimensions, got {a.dtype} {a.shape}")
     return a
 
 
@@ -64,7 +70,10 @@ def fold_input_zero_point(weight_kn: np.ndarray, bias, x_zp: int) -> np.ndarray:
     return wrap_int32(b - x_zp * w.sum(axis=0)).astype(np.int32)
 
 
-def check_layer(cfg: AcceleratorConfig, requant: RequantParams, n: int, k: int) -> None:
+def check_layer(cfg: AcceleratorConfig, requant, n: int, k: int) -> None:
+    if cfg.is_float:
+        _check_fp8_layer(cfg, requant, n, k)
+        return
     if not isinstance(requant, RequantParams):
         raise CompileError(f"requant: need a RequantParams, got {type(requant).__name__}")
     if requant.channels not in (None, n):
@@ -73,6 +82,40 @@ def check_layer(cfg: AcceleratorConfig, requant: RequantParams, n: int, k: int) 
         raise CompileError(f"acc_bits={cfg.acc_bits}: a reduction over K={k} int8 products can "
                            f"reach {k * MAX_PRODUCT} and wrap; need K <= "
                            f"{((1 << (cfg.acc_bits - 1)) - 1) // MAX_PRODUCT} or acc_bits >= 32")
+
+
+def _check_fp8_layer(cfg: AcceleratorConfig, requant, n: int, k: int) -> None:
+    """FP8 configurations: an :class:`Fp8RequantParams` with an 8-bit output (the lanes
+    have no FP32 output), and a reduction that always sums exactly."""
+    if not isinstance(requant, Fp8RequantParams):
+        raise CompileError(f"requant: need an Fp8RequantParams for input_type={cfg.input_type!r}, "
+                           f"got {type(requant).__name__}")
+    if requant.out_type == "fp32":
+        raise CompileError("requant: out_type='fp32' is golden-model only, allowed fp8_e4m3, fp8_e5m2, "
+                           "int8, uint8")
+    if requant.channels not in (None, n):
+        raise CompileError(f"requant: {requant.channels} channels, the layer has {n} output channels")
+    if k > cfg.exact_terms:
+        raise CompileError(f"acc_bits={cfg.acc_bits}: a reduction over K={k} FP8 products can wrap; "
+                           f"need K <= exact_terms={cfg.exact_terms} or a wider acc_bits")
+
+
+def layer_bias(cfg: AcceleratorConfig, weight_kn: np.ndarray, bias, x_zp: int) -> np.ndarray:
+    """Per output channel, the bias the lanes add: int8, the int32 bias with the input
+    zero point folded in (:func:`fold_input_zero_point`); FP8, the bias as given, in
+    accumulator units (:func:`~systolica.model.requant_fp8.fixed_bias`; FP8 has no zero
+    point)."""
+    if not cfg.is_float:
+        return fold_input_zero_point(weight_kn, bias, x_zp)
+    if x_zp != 0:
+        raise CompileError(f"x_zp={x_zp}: FP8 inputs have no zero point, allowed 0")
+    n = weight_kn.shape[1]
+    b = np.zeros(n, dtype=object) if bias is None else np.asarray(bias, dtype=object)
+    if b.ndim == 0:
+        b = np.full(n, b.item(), dtype=object)
+    if b.shape != (n,):
+        raise CompileError(f"bias: need a scalar or {n} values (one per output channel), got shape {b.shape}")
+    return b
 
 
 def check_wzp(w_zp, n: int) -> None:
@@ -106,14 +149,22 @@ def check_groups(m: int, c: int | None, cg: int, groups) -> None:
                            "and weight.shape[1] == C / groups")
 
 
-def slice_params(p: RequantParams, lo: int, hi: int) -> RequantParams:
+def slice_params(p, lo: int, hi: int):
+    if isinstance(p, Fp8RequantParams):
+        return dataclasses.replace(p, scale=p.scale[lo:hi]) if isinstance(p.scale, tuple) else p
     changes = {k: getattr(p, k)[lo:hi] for k in p._fields() if isinstance(getattr(p, k), tuple)}
     return dataclasses.replace(p, **changes) if changes else p
 
 
-def lanes(cfg: AcceleratorConfig, requant: RequantParams, bias: np.ndarray, n0: int, nt: int) -> list[dict]:
+def lanes(cfg: AcceleratorConfig, requant, bias: np.ndarray, n0: int, nt: int) -> list[dict]:
     """The requantization fields of output channels ``n0 .. n0+nt-1`` (lanes ``0 .. nt-1``)."""
-    return lane_fields(slice_params(requant, n0, n0 + nt), cfg.cols, bias[n0:n0 + nt])[:nt]
+    params = slice_params(requant, n0, n0 + nt)
+    if cfg.is_float:
+        try:
+            return fp8_lane_fields(cfg, params, bias[n0:n0 + nt])[:nt]
+        except ValueError as e:
+            raise CompileError(str(e)) from None
+    return lane_fields(params, cfg.cols, bias[n0:n0 + nt])[:nt]
 
 
 def _check_extent(cfg: AcceleratorConfig, name: str, d: TensorDescriptor) -> None:

@@ -38,8 +38,8 @@ import numpy as np
 
 from ...model.config import AcceleratorConfig
 from ...model.numerics import RequantParams
-from .common import (CompileError, check_batch, check_groups, check_layer, check_wzp, desc,
-                     fold_input_zero_point, input_zero_point, int8_array, lanes, pads as _pads, pair, slice_params)
+from .common import (CompileError, check_batch, check_groups, check_layer, check_wzp, desc, input_zero_point,
+                     int8_array, lanes, layer_bias, pads as _pads, pair, slice_params)
 from .gemm import GemmSpec, Tiling
 from .linear import balanced, tiled_weight_image
 from .plan import LayerProgram, choose
@@ -210,7 +210,7 @@ def compile_conv2d(cfg: AcceleratorConfig, weight, bias, requant: RequantParams,
     ``(top, left, bottom, right)`` with the input zero point (by the DMA; nothing padded in
     DRAM); ``tile`` as :func:`~.linear.compile_linear`'s (its rows are output pixels). See
     the module docstring."""
-    w = int8_array("weight", weight, 4)
+    w = int8_array("weight", weight, 4, cfg)
     m, cg, kh, kw = w.shape
     try:
         c, h, wd = (int(v) for v in in_shape)
@@ -235,7 +235,8 @@ def compile_conv2d(cfg: AcceleratorConfig, weight, bias, requant: RequantParams,
     specs = []
     for g, mats in enumerate(_group_matrices(cfg, w, groups, (dh, dw))):
         full = np.concatenate(mats)
-        bias_g = fold_input_zero_point(full, None if bias is None else np.asarray(bias)[g * mg:(g + 1) * mg], x_zp)
+        bias_g = layer_bias(cfg, full, None if bias is None else
+                            np.asarray(bias, dtype=object if cfg.is_float else None)[g * mg:(g + 1) * mg], x_zp)
         req_g = slice_params(requant, g * mg, (g + 1) * mg)
         x_g, y_g = x_addr + g * cg, out_addr + g * mg
 

@@ -8,8 +8,8 @@ import numpy as np
 
 from ...model.config import AcceleratorConfig
 from ...model.numerics import RequantParams
-from .common import (check_batch, check_layer, check_wzp, desc, fold_input_zero_point, input_zero_point,
-                     int8_array, lanes)
+from .common import (check_batch, check_layer, check_wzp, desc, input_zero_point, int8_array, lanes,
+                     layer_bias)
 from .gemm import GemmSpec, Tiling
 from .plan import LayerProgram, choose
 
@@ -28,7 +28,7 @@ def tiled_weight_image(cfg: AcceleratorConfig, chunks: list[np.ndarray]) -> byte
     ``k_c <= cfg.rows``) and channel tile, ``cfg.rows x cfg.cols`` bytes, zero-padded."""
     n = chunks[0].shape[1]
     nt = -(-n // cfg.cols)
-    img = np.zeros((len(chunks), cfg.rows, nt * cfg.cols), dtype=np.int8)
+    img = np.zeros((len(chunks), cfg.rows, nt * cfg.cols), dtype=chunks[0].dtype)
     for c, w in enumerate(chunks):
         img[c, :w.shape[0], :n] = w
     return np.ascontiguousarray(img.reshape(len(chunks), cfg.rows, nt, cfg.cols).transpose(0, 2, 1, 3)).tobytes()
@@ -61,13 +61,13 @@ def compile_linear(cfg: AcceleratorConfig, weight, bias, requant: RequantParams,
     tensor or N channels; ``x_zp`` the input zero point (folded into the bias). ``tile``
     forces a :class:`~.gemm.Tiling` (default: the fastest by :mod:`~systolica.driver.
     perf_model`). ``x``, the weights and ``y`` must not overlap."""
-    w = int8_array("weight", weight, 2)
+    w = int8_array("weight", weight, 2, cfg)
     k, n = w.shape
     x_zp = input_zero_point(x_zp)
     check_wzp(w_zp, n)
     check_layer(cfg, requant, n, k)
     batch = check_batch(batch)
-    bias_f = fold_input_zero_point(w, bias, x_zp)
+    bias_f = layer_bias(cfg, w, bias, x_zp)
     xs = k if x_row_stride is None else x_row_stride
     ys = n if out_row_stride is None else out_row_stride
 

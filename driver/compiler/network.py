@@ -111,10 +111,10 @@ class NetworkProgram:
         """The int8 input ``(N, *input_shape)`` as it lies in DRAM."""
         return to_device(x_q, self.input_layout).tobytes()
 
-    def read_output(self, dram, i: int) -> np.ndarray:
-        """Layer ``i``'s int8 output, logical shape, from the DRAM image."""
+    def read_output(self, dram, i: int, dtype=np.int8) -> np.ndarray:
+        """Layer ``i``'s output (int8, or uint8 FP8 codes), logical shape, from the DRAM image."""
         r = self.outputs[i]
-        raw = np.frombuffer(bytes(dram[r.addr:r.end]), dtype=np.int8)
+        raw = np.frombuffer(bytes(dram[r.addr:r.end]), dtype=dtype)
         return from_device(raw, self.output_shapes[i], self.output_layouts[i])
 
 
