@@ -28,7 +28,7 @@ import numpy as np
 
 from ..model.config import AcceleratorConfig
 from ..model.machine import SCHEDULES, Result, Status, run
-from .compiler import DramLayout, NetworkProgram, compile_linear, compile_network
+from .compiler import DramLayout, NetworkProgram, compile_linear, compile_network, linear_weight_image
 
 __all__ = ["Accelerator", "AcceleratorError", "RunStats", "BACKENDS", "linear_image"]
 
@@ -42,13 +42,14 @@ def linear_image(cfg: AcceleratorConfig, x, w, bias, params, *, x_zp: int = 0) -
     x, w = np.asarray(x, dtype=dtype), np.asarray(w, dtype=dtype)
     (m, _), n = x.shape, w.shape[1]
     layout = DramLayout(cfg)
-    xr, wr, yr = layout.alloc("x", x.size), layout.alloc("w", w.size), layout.alloc("y", m * n)
+    w_image = linear_weight_image(cfg, w)          # tiles padded to rows x cols: not w.size bytes
+    xr, wr, yr = layout.alloc("x", x.size), layout.alloc("w", len(w_image)), layout.alloc("y", m * n)
     prog = compile_linear(cfg, w, bias, params, batch=m, x_addr=xr.addr, w_addr=wr.addr, out_addr=yr.addr,
                           x_zp=x_zp)
     program = prog.program(cfg)
     pr = layout.alloc("program", len(program))
     image = bytearray(layout.size)
-    for region, data in ((xr, x.tobytes()), (wr, prog.weight_image), (pr, program)):
+    for region, data in ((xr, x.tobytes()), (wr, w_image), (pr, program)):
         image[region.addr:region.addr + len(data)] = data
     return bytes(image), pr.addr, (0, layout.size)
 
@@ -154,7 +155,7 @@ class Accelerator:
         dram = bytearray(prog.layout.size)
         for addr, data in prog.init:
             dram[addr:addr + len(data)] = data
-        dram[prog.input.addr:prog.input.end] = np.ascontiguousarray(x_q).tobytes()
+        dram[prog.input.addr:prog.input.end] = prog.input_bytes(x_q)
         return dram
 
     @staticmethod
@@ -194,7 +195,7 @@ class Accelerator:
         prog = compile_network(self.cfg, net, len(x_q))
         dram = self.image(prog, x_q)
         result = self.execute(prog, dram)
-        acts = [self.read(dram, r, s, dtype) for r, s in zip(prog.outputs, prog.output_shapes)]
+        acts = [prog.read_output(dram, i, dtype) for i in range(len(prog.outputs))]
         c = result.counters
         stats = RunStats(c.useful_macs, c.array_beats, c.dma_bytes_loaded, c.dma_bytes_stored,
                          dict(c.commands), prog.macs, prog.layout.size, len(prog.commands), acts,

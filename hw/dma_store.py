@@ -15,8 +15,10 @@ from .dma_common import BeatLanes, CommandFrontEnd, window_layout
 
 __all__ = ["DmaStore", "store_req_layout", "store_row_layout", "STORE_READ_AHEAD", "OUTSTANDING_WRITES"]
 
-#: Row requests the store engine may have outstanding (responses come back in order).
-STORE_READ_AHEAD = 4
+#: Row requests the store engine may have outstanding (responses come back in order). At
+#: least the round trip accumulator read -> requantization -> row FIFO -> W beat (about 11
+#: cycles), so a store moves one row per cycle (with 4 it moved one per 2.8 cycles).
+STORE_READ_AHEAD = 16
 #: Write bursts whose W beats may still be pending.
 OUTSTANDING_BURSTS = 8
 #: Write bursts whose B response may still be pending (AW taken, B not yet back).

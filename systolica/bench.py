@@ -117,7 +117,7 @@ def _dma(rows: int, cols: int, bus_bits: int) -> dict:
                 "cases": json.loads(res.read_text())}
 
 
-SECTIONS = ("array", "requant", "dma", "system", "native", "native_build", "fpga", "cost")
+SECTIONS = ("array", "requant", "dma", "system", "native", "native_build", "fpga", "cost", "perf")
 
 
 def run_bench(out_dir: Path = Path("bench"), quick: bool = False, only: tuple[str, ...] = SECTIONS) -> int:
@@ -218,9 +218,17 @@ def _cost_section(out_dir: Path, quick: bool, meta: dict) -> None:
     _write(out_dir, "cost", {"meta": meta, "rows": rows}, cost_markdown(rows, meta))
 
 
+def _perf_section(out_dir: Path, quick: bool, meta: dict) -> None:
+    from .bench_perf import perf_markdown, perf_rows
+
+    rows = perf_rows(quick)
+    _write(out_dir, "perf", {"meta": meta, "rows": rows}, perf_markdown(rows, meta))
+
+
 _SECTION_RUNNERS = {"array": _array_section, "requant": _requant_section, "dma": _dma_section,
                     "system": _system_section, "native": _native_section,
-                    "native_build": _native_build_section, "fpga": _fpga_section, "cost": _cost_section}
+                    "native_build": _native_build_section, "fpga": _fpga_section, "cost": _cost_section,
+                    "perf": _perf_section}
 
 
 def _requant_markdown(rows: list[dict], meta: dict) -> str:

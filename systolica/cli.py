@@ -139,6 +139,9 @@ def _add_onnx_commands(sub) -> None:
     r.add_argument("--batch", type=int, default=64, help="samples per accelerator program (default 64)")
     r.add_argument("--check", action="store_true",
                    help="also run onnxruntime's exact result and count identical outputs")
+    r.add_argument("--estimate", action="store_true",
+                   help="print each accelerator layer's cycles predicted by the performance model "
+                        "(beside the measured ones and the error on --backend rtl)")
     _add_config_args(r)
     r.set_defaults(func=cmd_run)
     e = sub.add_parser("onnx-example", help="write a quantized digits or op model (and digits inputs) "

@@ -6,7 +6,9 @@ program the run needs (a layer that does not fit the configuration stops here, b
 backend runs), runs the float input ``X`` (``.npy``, batch first) and writes the model's
 output ``Y`` (``.npy``, the dtype and shape onnxruntime gives). On ``rtl`` it prints every
 accelerator layer's cycles and utilization from the hardware's counters and whether the
-RTL equals the golden machine. ``--check`` also runs onnxruntime's exact result
+RTL equals the golden machine. ``--estimate`` prints every layer's cycles as the
+performance model predicts them (:mod:`systolica.driver.perf_model`; beside the measured
+ones and their error on ``rtl``). ``--check`` also runs onnxruntime's exact result
 (:mod:`systolica.driver.onnx_import.ort_reference`) and counts identical outputs.
 
 Exit status: 0 done (and identical), 1 RTL != golden or not identical to onnxruntime,
@@ -42,14 +44,27 @@ def _print_layers(report, cfg) -> None:
         print("  (no accelerator layers)")
         return
     rtl = report.backend == "rtl"
+    est = report.layers[0].estimate is not None
     head = f"  {'node':28s} {'op':14s} {'in':>14s} -> {'out':14s} {'MACs':>12s}"
-    print(head + (f" {'cycles':>11s} {'util':>7s}  RTL==golden" if rtl else ""))
+    head += f" {'estimate':>11s} {'est util':>8s}" if est else ""
+    head += f" {'cycles':>11s} {'util':>7s}" if rtl else ""
+    head += f" {'est error':>9s}" if rtl and est else ""
+    print(head + ("  RTL==golden" if rtl else ""))
     for s in report.layers:
         line = (f"  {s.node[:28]:28s} {s.op[:14]:14s} {str(list(s.in_shape)):>14s} -> "
                 f"{str(list(s.out_shape)):14s} {s.macs:12,}")
+        if est:
+            line += f" {s.estimate:11,} {s.macs / (cfg.pes * s.estimate):8.1%}"
         if rtl:
-            line += f" {s.cycles:11,} {s.utilization:7.1%}  {s.rtl_equals_golden}"
+            line += f" {s.cycles:11,} {s.utilization:7.1%}"
+        if rtl and est:
+            line += f" {s.estimate / s.cycles - 1:+9.2%}"
+        if rtl:
+            line += f"  {s.rtl_equals_golden}"
         print(line)
+    if est:
+        total = sum(s.estimate for s in report.layers)
+        print(f"  estimate (performance model, each layer alone): {total:,} cycles")
     if rtl:
         macs = sum(s.macs for s in report.layers)
         print(f"  total: {report.cycles:,} cycles, utilization {macs / (cfg.pes * report.cycles):.1%} "
@@ -74,7 +89,7 @@ def _check(model_path: Path, x: np.ndarray, y: np.ndarray) -> bool:
 
 
 def run_model(model: Path, input: Path, output: Path, *, backend: str = "golden", cfg=None,
-              batch: int | None = None, check: bool = False) -> int:
+              batch: int | None = None, check: bool = False, estimate: bool = False) -> int:
     from .driver.onnx_import import load
 
     t0 = time.perf_counter()
@@ -86,7 +101,7 @@ def run_model(model: Path, input: Path, output: Path, *, backend: str = "golden"
     print(f"{backend} backend, {cfg.name} accelerator (config {cfg.config_hash()}), "
           f"{len(x)} samples, batch {min(batch or len(x), len(x))}", flush=True)
     log = (lambda s: print("  " + s, flush=True)) if backend == "rtl" else None
-    y, report = imported.run(x, backend=backend, cfg=cfg, batch=batch, log=log)
+    y, report = imported.run(x, backend=backend, cfg=cfg, batch=batch, log=log, estimate=estimate)
     np.save(output, y)
     print(f"wrote {output}: {y.dtype} {list(y.shape)}")
     _print_layers(report, cfg)
@@ -137,7 +152,7 @@ def main_run(args, cfg) -> int:
 
     try:
         return run_model(Path(args.model), Path(args.input), Path(args.output), backend=args.backend,
-                         cfg=cfg, batch=args.batch, check=args.check)
+                         cfg=cfg, batch=args.batch, check=args.check, estimate=args.estimate)
     except (OnnxImportError, UsageError) as e:
         print(f"systolica run: {e}", file=sys.stderr)
         return 2

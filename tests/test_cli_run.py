@@ -63,6 +63,24 @@ def test_run_on_rtl_prints_per_layer_cycles_and_rtl_equals_golden(work):
     assert np.array_equal(np.load(work / "y_rtl.npy"), run_exact(onnx.load(str(work / "mlp.onnx")), x))
 
 
+def test_run_estimate_prints_the_performance_model_per_layer(work):
+    """--estimate: each layer's predicted cycles, the layer compiled alone per batch (8 + 8)."""
+    from systolica.driver.compiler import compile_network
+    from systolica.driver.onnx_import import load
+    from systolica.driver.perf_model import estimate
+
+    r = _cli("run", "mlp.onnx", "--input", "x_mlp.npy", "--output", "y_est.npy", "--config", "demo.json",
+             "--batch", 8, "--estimate", cwd=work)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    got = [int(c.replace(",", "")) for c in re.findall(r"^  \S+ +QGemm .* ([\d,]+) +[\d.]+%$", r.stdout, re.M)]
+    seg, = load(work / "mlp.onnx").segments
+    cfg = demo_config()
+    want = [2 * estimate(cfg, compile_network(cfg, seg.layer_net(j), 8).commands).cycles
+            for j in range(len(seg.layers))]
+    assert got == want, r.stdout
+    assert f"estimate (performance model, each layer alone): {sum(want):,} cycles" in r.stdout
+
+
 def _error(r: subprocess.CompletedProcess) -> str:
     assert r.returncode == 2, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
     assert "Traceback" not in r.stderr

@@ -7,7 +7,8 @@ MLP/CNN quantized to FP8 through the runtime (Accelerator.run_network)."""
 import numpy as np
 import pytest
 
-from systolica.driver.compiler import CompileError, DramLayout, compile_conv2d, compile_linear
+from systolica.driver.compiler import (CompileError, DramLayout, compile_conv2d, compile_linear, conv2d_weight_image,
+                                       from_device, linear_weight_image, to_device)
 from systolica.driver.models import CALIBRATION_SIZE, _trained, digits_split
 from systolica.driver.models_fp8 import (FP8_SCHEMES, Fp8Layer, Fp8Net, quantize_fp8, quantize_input_fp8,
                                          run_fp8_layer)
@@ -73,7 +74,7 @@ def test_fp8_linear_equals_exact_sum_then_one_rounding(a, w, out_type, seed):
             images.append(bytes(dram))
         assert all(i == images[0] for i in images), "schedules disagree: a token is missing"
         layout = DramLayout(cfg)          # linear_image's regions: x, w, y, program
-        layout.alloc("x", x.size), layout.alloc("w", wt.size)
+        layout.alloc("x", x.size), layout.alloc("w", len(linear_weight_image(cfg, wt)))
         y = layout.alloc("y", m * n)
         got = np.frombuffer(images[0][y.addr:y.end], np.uint8).reshape(m, n)
         assert np.array_equal(got, want), (case, got, want)
@@ -81,7 +82,8 @@ def test_fp8_linear_equals_exact_sum_then_one_rounding(a, w, out_type, seed):
 
 @pytest.mark.parametrize("a, w", PAIRS, ids=["_".join(p) for p in PAIRS])
 def test_fp8_conv2d_equals_run_fp8_layer(a, w, seed):
-    """NCHW convolution with +0 padding (the DMA's pad_value 0 is FP8 +0), stride 1 and 2."""
+    """Convolution (channels last in DRAM) with +0 padding (the DMA's pad_value 0 is FP8 +0),
+    stride 1 and 2."""
     rng = np.random.default_rng(seed)
     cfg = _cfg(a, w)
     for stride, pad, c, m in ((1, 1, 2, 4), (2, 1, 4, 7), (1, 0, 1, 3)):
@@ -97,7 +99,7 @@ def test_fp8_conv2d_equals_run_fp8_layer(a, w, seed):
         layer = Fp8Layer("conv2d", wc.reshape(m, -1), scale, bias, True, (c, h, wd), (m, oh, ow), k, stride, pad)
         want = run_fp8_layer(Fp8Net(cfg, 1.0, (layer,), 1.0), layer, x)
         layout = DramLayout(cfg)
-        xr, wr = layout.alloc("x", x.size), layout.alloc("w", wc.size + 1)
+        xr, wr = layout.alloc("x", x.size), layout.alloc("w", len(conv2d_weight_image(cfg, wc, 0)))
         yr = layout.alloc("y", want.size)
         params = Fp8RequantParams(a, tuple(float(s) for s in scale), relu=True)
         lp = compile_conv2d(cfg, wc, bias, params, batch=2, in_shape=(c, h, wd), x_addr=xr.addr,
@@ -105,10 +107,10 @@ def test_fp8_conv2d_equals_run_fp8_layer(a, w, seed):
         program = encode_program(cfg, lp.commands)
         pr = layout.alloc("program", len(program))
         dram = bytearray(layout.size)
-        for r, data in ((xr, x.tobytes()), (wr, lp.weight_image), (pr, program)):
+        for r, data in ((xr, to_device(x, "nhwc").tobytes()), (wr, lp.weight_image), (pr, program)):
             dram[r.addr:r.addr + len(data)] = data
         assert run(cfg, dram, pr.addr, (0, layout.size)).status is Status.OK
-        got = np.frombuffer(bytes(dram[yr.addr:yr.end]), np.uint8).reshape(want.shape)
+        got = from_device(np.frombuffer(bytes(dram[yr.addr:yr.end]), np.uint8), want.shape, "nhwc")
         assert np.array_equal(got, want), (stride, pad, c, m)
 
 

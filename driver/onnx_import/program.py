@@ -68,7 +68,8 @@ class Segment:
 class LayerStats:
     """One accelerator layer in a run: real ``macs`` for all samples; on ``rtl`` the
     hardware's ``cycles`` (summed over the batches), ``utilization`` = macs / (PEs x cycles)
-    and whether its output equals the golden machine's."""
+    and whether its output equals the golden machine's; with ``estimate`` the performance
+    model's cycles of the programs the rtl backend runs (the layer alone, per batch)."""
 
     node: str
     op: str
@@ -79,6 +80,7 @@ class LayerStats:
     cycles: int | None = None
     utilization: float | None = None
     rtl_equals_golden: bool | None = None
+    estimate: int | None = None
 
 
 @dataclass
@@ -152,10 +154,11 @@ class ImportedModel:
 
     # -- run ----------------------------------------------------------------------------------
     def run(self, x: np.ndarray, *, backend: str = "golden", cfg: AcceleratorConfig | None = None,
-            batch: int | None = None, log=None) -> tuple[np.ndarray, RunReport]:
+            batch: int | None = None, log=None, estimate: bool = False) -> tuple[np.ndarray, RunReport]:
         """The model's output for the float input ``x`` ``(N, *input_shape)``, as onnxruntime
         gives it (same dtype and shape), and a :class:`RunReport`. ``batch``: samples per
-        accelerator program (default all of them); ``log(str)`` gets progress lines."""
+        accelerator program (default all of them); ``log(str)`` gets progress lines;
+        ``estimate``: each layer's predicted cycles (:mod:`systolica.driver.perf_model`)."""
         if backend not in BACKENDS:
             raise OnnxImportError(f"backend={backend!r}: allowed one of {list(BACKENDS)}")
         x = self._check_input(x)
@@ -165,13 +168,13 @@ class ImportedModel:
             raise OnnxImportError(f"batch={batch!r}: must be an integer >= 1")
         batch = min(int(batch), n)
         cfg = AcceleratorConfig() if cfg is None else cfg
-        if backend != "reference":
-            self.check(cfg, {batch, n % batch or batch}, per_layer=backend == "rtl")
+        if backend != "reference" or estimate:
+            self.check(cfg, {batch, n % batch or batch}, per_layer=backend == "rtl" or estimate)
         report = RunReport(backend, n, batch)
         env = {self.input_name: x}
         for step in self.steps:
             if isinstance(step, Segment):
-                self._run_segment(step, env, backend, cfg, batch, report, log)
+                self._run_segment(step, env, backend, cfg, batch, report, log, estimate)
             else:
                 try:
                     env[step.output.name] = step.run(env)
@@ -190,13 +193,16 @@ class ImportedModel:
                                   f"{want} (batch first, N >= 1)")
         return x
 
-    def _run_segment(self, seg: Segment, env, backend, cfg, batch, report: RunReport, log) -> None:
+    def _run_segment(self, seg: Segment, env, backend, cfg, batch, report: RunReport, log,
+                     estimate: bool = False) -> None:
         from ..runtime import Accelerator
 
         x = to_accelerator(env[seg.input])
         n = len(x)
         stats = [LayerStats(s.node, s.op, s.describe(), s.layer.in_shape, s.layer.out_shape, s.macs * n)
                  for s in seg.layers]
+        if estimate:
+            _estimate_layers(seg, cfg, [min(batch, n - b0) for b0 in range(0, n, batch)], stats)
         if backend == "reference":
             for s in seg.layers:
                 x = run_layer(s.layer, x.reshape(n, *s.layer.in_shape))
@@ -232,6 +238,18 @@ class ImportedModel:
                     f"RTL == golden: {same}")
             x = y
         return x
+
+
+def _estimate_layers(seg: Segment, cfg: AcceleratorConfig, sizes: list[int], stats: list[LayerStats]) -> None:
+    """Each layer's predicted cycles, alone, summed over the batch ``sizes`` (as ``rtl`` runs it)."""
+    from ..perf_model import estimate
+
+    for j, s in enumerate(stats):
+        net, cycles = seg.layer_net(j), {}
+        for b in sizes:
+            if b not in cycles:
+                cycles[b] = estimate(cfg, compile_network(cfg, net, b).commands).cycles
+            s.estimate = (s.estimate or 0) + cycles[b]
 
 
 def _fit_error(cfg: AcceleratorConfig, layers: list[AcceleratorLayer], batch: int, e: CompileError):
