@@ -5,10 +5,9 @@ the golden machine on a compiled program; bad frames get one error reply each.
 
 import numpy as np
 
-from systolica.driver.runtime import linear_image
+from layer_cases import random_linear_image
 from systolica.model.config import AcceleratorConfig
 from systolica.model.machine import Status, run
-from systolica.model.numerics import RequantParams
 from systolica.sim.board_job import check_bad_frames, run_on_board
 
 # small memories keep the Verilator build short; the RAM holds the image
@@ -18,11 +17,7 @@ CFG = AcceleratorConfig(rows=4, cols=4, spad_rows=256, acc_rows=64, board_dram_b
 def test_compiled_layer_on_the_board_equals_the_machine(seed):
     rng = np.random.default_rng(seed)
     m, k, n = (int(v) for v in rng.integers(3, 14, size=3))
-    w = rng.integers(-128, 128, size=(k, n)).astype(np.int8)
-    x = rng.integers(-128, 128, size=(m, k)).astype(np.int8)
-    bias = rng.integers(-5000, 5000, size=n).astype(np.int32)
-    params = RequantParams.for_layer("tflite", 0.02, np.full(n, 0.01, np.float32), 0.5, zero_point=3)
-    image, base, window = linear_image(CFG, x, w, bias, params, x_zp=-7)
+    image, base, window = random_linear_image(CFG, rng, m, k, n)
     golden = bytearray(image)
     result = run(CFG, golden, base, window)
     assert result.status is Status.OK

@@ -9,12 +9,11 @@ machine says what both programs must leave behind.
 
 import numpy as np
 
+from layer_cases import random_linear_image
 from systolica.demo import demo_config
-from systolica.driver.runtime import linear_image
 from systolica.model.dma import TensorDescriptor
 from systolica.model.isa import COMMAND_BYTES, Command, Opcode, encode
 from systolica.model.machine import Status, run
-from systolica.model.numerics import RequantParams
 from systolica.sim.native import Case, DramSettings, DumpDram, NativeJob, Poke, Stalls, run_native
 from systolica.sim.native_build import build_native
 from systolica.sim.native_top import declared_limits, program_steps, read_back
@@ -28,11 +27,7 @@ def _broken(seed: int, kind: str):
     the accumulator."""
     rng = np.random.default_rng(seed)
     m, k, n = (int(v) for v in rng.integers(3, 30, size=3))
-    w = rng.integers(-128, 128, size=(k, n)).astype(np.int8)
-    x = rng.integers(-128, 128, size=(m, k)).astype(np.int8)
-    bias = rng.integers(-5000, 5000, size=n).astype(np.int32)
-    params = RequantParams.for_layer("tflite", 0.02, np.full(n, 0.01, np.float32), 0.5, zero_point=3)
-    image, base, window = linear_image(CFG, x, w, bias, params, x_zp=-7)
+    image, base, window = random_linear_image(CFG, rng, m, k, n)
     commands = (len(image) - base) // COMMAND_BYTES
     at = base + int(rng.integers(1, commands - 1)) * COMMAND_BYTES
     outside = TensorDescriptor.dense(window[1] + 256, (2, 8))

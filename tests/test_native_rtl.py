@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from layer_cases import random_linear_image
 from systolica.demo import demo_config
 from systolica.driver.runtime import linear_image
 from systolica.model.csr import QUEUE_COMMANDS
@@ -30,11 +31,7 @@ TIMING = ("cycles", "load_busy", "exec_busy", "store_busy", "load_stall", "exec_
 def _gemm(rng, m: int = 0, k: int = 0, n: int = 0):
     """A compiled requantized linear layer (random sizes unless given) and its DRAM image."""
     m, k, n = (v or int(rng.integers(3, 3 * 8)) for v in (m, k, n))
-    w = rng.integers(-128, 128, size=(k, n)).astype(np.int8)
-    x = rng.integers(-128, 128, size=(m, k)).astype(np.int8)
-    bias = rng.integers(-5000, 5000, size=n).astype(np.int32)
-    params = RequantParams.for_layer("tflite", 0.02, np.full(n, 0.01, np.float32), 0.5, zero_point=3)
-    return linear_image(CFG, x, w, bias, params, x_zp=-7)
+    return random_linear_image(CFG, rng, m, k, n)
 
 
 def _golden(image: bytes, base: int, window):

@@ -10,14 +10,14 @@ performance counters the machine also counts must be equal.
 import numpy as np
 import pytest
 
+from layer_cases import random_linear_image
 from systolica.driver.models import digits_models
-from systolica.driver.runtime import Accelerator, linear_image
+from systolica.driver.runtime import Accelerator
 from systolica.demo import demo_config
 from systolica.model.csr import QUEUE_COMMANDS
 from systolica.model.dma import TensorDescriptor
 from systolica.model.isa import COMMAND_BYTES, Command, Opcode, encode_program
 from systolica.model.machine import Status, run
-from systolica.model.numerics import RequantParams
 from systolica.sim.top_job import run_program
 
 CFG = demo_config()   # the demo's accelerator: one build serves both
@@ -47,11 +47,7 @@ def _assert_same(result, golden: bytes, out) -> None:
 
 def _gemm(cfg, rng, m: int, k: int, n: int):
     """A compiled requantized GEMM layer and its DRAM image."""
-    w = rng.integers(-128, 128, size=(k, n)).astype(np.int8)
-    x = rng.integers(-128, 128, size=(m, k)).astype(np.int8)
-    bias = rng.integers(-5000, 5000, size=n).astype(np.int32)
-    params = RequantParams.for_layer("tflite", 0.02, np.full(n, 0.01, np.float32), 0.5, zero_point=3)
-    return linear_image(cfg, x, w, bias, params, x_zp=-7)
+    return random_linear_image(cfg, rng, m, k, n)
 
 
 @pytest.mark.parametrize("stall", [0.0, 0.3])
