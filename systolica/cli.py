@@ -97,7 +97,12 @@ def cmd_gemm(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import SECTIONS, run_bench
 
-    only = tuple(x.strip() for x in args.only.split(",")) if args.only else SECTIONS
+    only = tuple(x.strip() for x in args.only.split(",") if x.strip()) if args.only else SECTIONS
+    bad = [x for x in only if x not in SECTIONS]
+    if bad or not only:
+        print(f"systolica bench: --only {args.only!r}: unknown section(s) {bad}, allowed "
+              f"{', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
     return run_bench(out_dir=Path(args.output), quick=args.quick, only=only)
 
 

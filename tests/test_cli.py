@@ -61,6 +61,14 @@ def test_invalid_configuration_exits_nonzero_names_field_and_writes_nothing(tmp_
     assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()
 
 
+def test_bench_unknown_section_is_one_line_before_anything_runs(tmp_path):
+    r = subprocess.run(CLI + ["bench", "--only", "array,bogus", "-o", "out"], cwd=tmp_path, capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and "--only 'array,bogus': unknown section(s) ['bogus']" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
 def test_top_port_list_is_stable_across_sizes(tmp_path):
     names = []
     for rows, cols in ((1, 1), (5, 7)):
