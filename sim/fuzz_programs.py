@@ -107,7 +107,8 @@ class ProgramBuilder:
         span = sum(abs(s) * (n - 1) for s, n in zip(strides, sizes)) + eb
         if span >= hi - lo:
             return None
-        base = lo + int(rng.integers(0, hi - lo - span + 1)) + (span - eb if strides[2] < 0 else 0)
+        below = abs(strides[2]) * (sizes[2] - 1) if strides[2] < 0 else 0   # bytes before base
+        base = lo + int(rng.integers(0, hi - lo - span + 1)) + below
         desc = TensorDescriptor(base, tuple(sizes), tuple(strides), eb, tuple(pads[0]), tuple(pads[1]),
                                 int(rng.integers(-100, 100)) if not store else 0, transpose)
         rows_needed = desc.onchip_shape[0]
@@ -115,6 +116,7 @@ class ProgramBuilder:
             return None
         if transpose and desc.padded_sizes[3] > width:
             return None
+        assert all(lo <= a and b <= hi for a, b in touched_bytes(desc)), (desc, self.data)
         row = int(rng.integers(0, capacity - rows_needed + 1))
         return desc, row
 
