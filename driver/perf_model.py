@@ -40,6 +40,7 @@ the model's error against the hardware's cycle counter on every bench layer.
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import math
 from dataclasses import dataclass, field
@@ -107,7 +108,11 @@ def load_beats(cfg: AcceleratorConfig, desc) -> tuple[int, int, int]:
     """``(bursts, bus beats, rows wholly in the padding)`` of a LOAD of ``desc``: a run
     of ``n`` bytes at byte ``o`` of a bus word covers ``ceil((o + n) / bus_bytes)`` beats
     (bursts split at aligned addresses only); a gathered element is a run of its own."""
-    bb = cfg.bus_bytes
+    return _load_beats(cfg.bus_bytes, desc)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _load_beats(bb: int, desc) -> tuple[int, int, int]:
     n0, n1, n2, n3 = desc.sizes
     s0, s1, s2, s3 = desc.strides
     eb = desc.elem_bytes

@@ -206,7 +206,7 @@ class TensorDescriptor:
             step *= n
         return cls(base, tuple(shape), tuple(strides), elem_bytes, **fields)
 
-    @property
+    @functools.cached_property
     def padded_sizes(self) -> tuple[int, ...]:
         return tuple(b + n + a for b, n, a in zip(self.pad_before, self.sizes, self.pad_after))
 

@@ -13,6 +13,9 @@ layer is only addressing, with the linear weights' rows permuted to ``(h, w, c)`
 
 from __future__ import annotations
 
+import hashlib
+import pickle
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,12 +166,31 @@ def _chain(cfg: AcceleratorConfig, layers: list[LayerProgram]) -> list[Op]:
     return ops
 
 
+#: Programs compiled last (:func:`compile_network`), by configuration, batch, base and the
+#: network's content: running one network on two backends compiles it once.
+RECENT_PROGRAMS = 4
+_recent: OrderedDict = OrderedDict()
+
+
 def compile_network(cfg: AcceleratorConfig, net, batch: int, *, base: int = 0) -> NetworkProgram:
     """One program for ``net`` (a :class:`~systolica.driver.models.QuantizedNet`) on
     ``batch`` samples: layers chained through int8 DRAM buffers (see the module docstring).
     DRAM from ``base``: weight images, the input, each layer's output, the program; every
-    region 64-byte aligned."""
+    region 64-byte aligned. The same network compiled again (same content, configuration,
+    batch and base) is the same program, kept for the last :data:`RECENT_PROGRAMS`."""
     batch = check_batch(batch)
+    key = (cfg, batch, base, hashlib.sha256(pickle.dumps(net)).hexdigest())
+    if key in _recent:
+        _recent.move_to_end(key)
+        return _recent[key]
+    prog = _compile_network(cfg, net, batch, base)
+    _recent[key] = prog
+    while len(_recent) > RECENT_PROGRAMS:
+        _recent.popitem(last=False)
+    return prog
+
+
+def _compile_network(cfg: AcceleratorConfig, net, batch: int, base: int) -> NetworkProgram:
     _chain_check(net)
     in_layout, out_layouts = _layouts(net)
     layer_in = [in_layout] + out_layouts[:-1]

@@ -1,14 +1,17 @@
 """Choosing a layer's tiling: candidate tilings that fit the memories, each scheduled
 (:mod:`.gemm`) and its cycles predicted by the performance model
 (:mod:`systolica.driver.perf_model`); the fastest wins (ties: fewer DRAM bytes, then fewer
-commands)."""
+commands, then the earlier candidate). Lower bounds of the prediction spare predicting
+candidates that cannot win; a long layer's candidates are first extrapolated from a short
+prefix (:data:`PREFIX_BOXES`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from ...model.config import AcceleratorConfig
-from ...model.isa import Command, encode_program
+from ...model.isa import Command, Opcode, encode_program
 from .common import MAX_COUNT, CompileError
 from .emit import Op, emit
 from .gemm import ORDERS, GemmSpec, Tiling, fits, regions, schedule
@@ -66,10 +69,89 @@ def candidates(cfg: AcceleratorConfig, spec: GemmSpec, out_rows: int) -> list[Ti
     return out
 
 
+def _schedule(cfg: AcceleratorConfig, specs: list[GemmSpec], t: Tiling) -> tuple[list[Op], int, int]:
+    ops, tiles, steps = [], 0, 0
+    for spec in specs:
+        o, ti, st = schedule(cfg, spec, t)
+        ops, tiles, steps = ops + o, tiles + ti, steps + st
+    return ops, tiles, steps
+
+
+def lower_bound(cfg: AcceleratorConfig, ops: list[Op]) -> int:
+    """Cycles the performance model (:func:`~systolica.driver.perf_model.estimate` with
+    its default latencies and memory) never predicts below for ``ops``: the larger of
+
+    - the array's: it streams one COMPUTE's ``count`` data beats after the other, and the
+      next COMPUTE's first beat comes at least ``rows + weight_rows_extra + data_start``
+      after this one's (its weight rows enter only once this one's data has started);
+    - the load engine's: LOADs run one after the other, each at least ``load_ar +
+      read_latency + beats + padded rows + load_tail`` cycles."""
+    from ..perf_model import MEASURED, Memory, load_beats
+
+    lat = MEASURED
+    step = cfg.rows + lat.weight_rows_extra + lat.data_start
+    counts = [max(o.cmd.body["count"], 1) for o in ops if o.cmd.opcode is Opcode.COMPUTE]
+    array = sum(max(c, step) for c in counts[:-1]) + counts[-1] if counts else 0
+    fixed = lat.load_ar + Memory().read_latency + lat.load_tail
+    load = 0
+    for o in ops:
+        if o.cmd.opcode is Opcode.LOAD:
+            _, beats, pad = load_beats(cfg, o.cmd.body["desc"])
+            load += fixed + beats + pad
+    return max(array, load)
+
+
+def _array_bound(cfg: AcceleratorConfig, specs: list[GemmSpec], t: Tiling) -> int:
+    """The array's part of :func:`lower_bound` from the tiling alone (before scheduling):
+    every box streams through the array once per chunk and channel tile (the last
+    COMPUTE may take less than a step: subtracted)."""
+    from ..perf_model import MEASURED
+
+    step = cfg.rows + MEASURED.weight_rows_extra + MEASURED.data_start
+    total, least = 0, step
+    for spec in specs:
+        per_box = len(spec.chunks) * -(-spec.n // cfg.cols)
+        for box in spec.boxes(t.rows):
+            c = max(box.rows, 1)
+            total += max(c, step) * per_box
+            least = min(least, c)
+    return total - (step - least)
+
+
+#: A candidate of more than ``PREFIX_BOXES * 8`` boxes (of output rows) is first predicted
+#: from two prefixes of the layer, its first ``PREFIX_BOXES`` and ``2 * PREFIX_BOXES``
+#: boxes: the second minus the first is the steady-state cost of ``PREFIX_BOXES`` boxes,
+#: extrapolated to the whole layer. It is predicted whole only when that is within
+#: :data:`NEAR` of the best whole prediction so far.
+PREFIX_BOXES = 3
+NEAR = 1.03
+
+
+def _prefix(spec: GemmSpec, k: int) -> GemmSpec:
+    """``spec`` cut to its first ``k`` boxes (for any tile size); shares its memo."""
+    return dataclasses.replace(spec, boxes=lambda cap: spec.boxes(cap)[:k], memo=spec.memo)
+
+
+def _extrapolated(cfg: AcceleratorConfig, specs: list[GemmSpec], t: Tiling) -> float | None:
+    """Predicted cycles of the whole layer from two prefixes, or None when it is short."""
+    from ..perf_model import estimate
+
+    boxes, k = len(specs[0].boxes(t.rows)), PREFIX_BOXES
+    if boxes <= 8 * k:
+        return None
+    e1, e2 = (estimate(cfg, emit(cfg, _schedule(cfg, [_prefix(s, n) for s in specs], t)[0])).cycles
+              for n in (k, 2 * k))
+    return e1 + (boxes - k) / k * (e2 - e1)
+
+
 def choose(cfg: AcceleratorConfig, specs: list[GemmSpec], weight_image: bytes, out_shape: tuple, macs: int,
            out_rows: int, tile: Tiling | None) -> LayerProgram:
     """The :class:`LayerProgram` of ``specs`` (GEMMs run one after the other, e.g. the
-    groups of a convolution) with ``tile``, or with the fastest candidate."""
+    groups of a convolution) with ``tile``, or with the fastest candidate by the
+    performance model. Candidates go in the order of a lower bound of their prediction
+    (:func:`_array_bound`), and stop once the bound exceeds the best prediction; a scheduled
+    candidate is skipped when its :func:`lower_bound` does, or (a long one) when its
+    extrapolation (:data:`PREFIX_BOXES`) is not within :data:`NEAR` of it."""
     from ..perf_model import estimate
 
     if tile is not None:
@@ -83,19 +165,25 @@ def choose(cfg: AcceleratorConfig, specs: list[GemmSpec], weight_image: bytes, o
             need = cfg.rows + 1
             raise CompileError(f"spad_rows={cfg.spad_rows}: one tile needs {need} scratchpad rows "
                                f"({cfg.rows} weight rows + 1 input row); allowed spad_rows >= {need}")
+    order = sorted((_array_bound(cfg, specs, t), i, t) for i, t in enumerate(tilings))
     best, seen = None, set()
-    for t in tilings:
-        ops, tiles, steps = [], 0, 0
-        for spec in specs:
-            o, ti, st = schedule(cfg, spec, t)
-            ops, tiles, steps = ops + o, tiles + ti, steps + st
+    for bound, index, t in order:
+        if best is not None and bound > best[0][0]:
+            break                      # this one and every later one: slower than the best
+        ops, tiles, steps = _schedule(cfg, specs, t)
         sig = tuple((o.cmd.opcode, o.cmd.body.get("count"), o.cmd.body.get("row")) for o in ops)
         if sig in seen:
             continue
         seen.add(sig)
+        if best is not None:
+            if lower_bound(cfg, ops) > best[0][0]:
+                continue
+            guess = _extrapolated(cfg, specs, t)
+            if guess is not None and guess > best[0][0] * NEAR:
+                continue
         cmds = emit(cfg, ops)
         est = estimate(cfg, cmds)
-        key = (est.cycles, est.dram_bytes, len(cmds))
+        key = (est.cycles, est.dram_bytes, len(cmds), index)
         if best is None or key < best[0]:
             best = (key, LayerProgram(ops, cmds, weight_image, out_shape, macs, t, tiles, steps, est))
     return best[1]
