@@ -13,12 +13,21 @@ from amaranth.lib import data
 from ..model.config import AcceleratorConfig
 from ..model.dma import DIMS, DmaError, dma_command_layout, encodable_elem_bytes
 
-__all__ = ["window_layout", "Decoded", "check_command", "CHECK_STAGES", "CommandFrontEnd", "BeatLanes"]
+__all__ = ["window_layout", "product_register", "Decoded", "check_command", "CHECK_STAGES", "CommandFrontEnd", "BeatLanes"]
 
 
 def window_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     """The host's DRAM window: bytes ``lo <= a < hi`` may be accessed."""
     return data.StructLayout({"lo": cfg.addr_bits, "hi": cfg.addr_bits})
+
+
+def product_register(m: Module, name: str, a, b, c) -> Signal:
+    """``a * b * c`` in two register stages (``a * b``, then the product): the value of
+    inputs that stayed stable is there two cycles later."""
+    ab = Signal(len(a) + len(b), name=f"{name}_ab")
+    abc = Signal(len(a) + len(b) + len(c), name=name)
+    m.d.sync += [ab.eq(a * b), abc.eq(ab * c)]
+    return abc
 
 
 class Decoded:
@@ -40,14 +49,17 @@ class Decoded:
         self.contiguous = Signal(name="contiguous")
         m.d.comb += self.contiguous.eq(self.s[3] == self.eb)
         self.run_bytes = Signal(20, name="run_bytes")
-        m.d.comb += self.run_bytes.eq(Mux(self.contiguous, self.n[3] * self.eb, self.eb))
-        #: on-chip rows and elements per row vector
-        self.onchip_rows = Signal(52, name="onchip_rows")
+        m.d.comb += self.run_bytes.eq(Mux(self.contiguous, self.bytes_of(self.n[3]), self.eb))
+        #: on-chip rows, a register valid from the second cycle after ``c`` was set (two
+        #: stages, one multiplier each), and elements per row vector
+        self.onchip_rows = product_register(m, "onchip_rows", self.p[0], self.p[1],
+                                            Mux(c.transpose, self.p[3], self.p[2]))
         self.row_len = Signal(17, name="row_len")
-        m.d.comb += [
-            self.onchip_rows.eq(self.p[0] * self.p[1] * Mux(c.transpose, self.p[3], self.p[2])),
-            self.row_len.eq(Mux(c.transpose, self.p[2], self.p[3])),
-        ]
+        m.d.comb += self.row_len.eq(Mux(c.transpose, self.p[2], self.p[3]))
+
+    def bytes_of(self, elements):
+        """``elements * elem_bytes``, as a shift (no multiplier)."""
+        return elements << self.c.elem_log2
 
 
 #: Registers deep the pipelined check is (``check_command`` with ``stage``): its status
