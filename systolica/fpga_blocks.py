@@ -15,6 +15,8 @@ block unit therefore does not show is the combinational path between blocks in t
 
 from __future__ import annotations
 
+import importlib
+
 from amaranth.hdl import Const, Module, ValueCastable
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
@@ -24,56 +26,17 @@ from .model.config import AcceleratorConfig
 __all__ = ["BLOCK_UNITS", "RegisteredPorts", "block_component"]
 
 
-def _controller(cfg):
-    from .hw.controller import Controller
-    return Controller(cfg)
-
-
-def _fetch(cfg):
-    from .hw.fetch import Fetch
-    return Fetch(cfg)
-
-
-def _command_check(cfg):
-    from .hw.command_check import CommandCheck
-    return CommandCheck(cfg)
-
-
-def _dma_load(cfg):
-    from .hw.dma_load import DmaLoad
-    return DmaLoad(cfg, check=False)
-
-
-def _dma_store(cfg):
-    from .hw.dma_store import DmaStore
-    return DmaStore(cfg, check=False)
-
-
-def _requant(cfg):
-    from .hw.requant import RequantUnit
-    return RequantUnit(cfg)
-
-
-def _core(cfg):
-    from .hw.core import Core
-    return Core(cfg)
-
-
-def _csr(cfg):
-    from .hw.csr import CsrBlock
-    return CsrBlock(cfg)
-
-
-#: unit name -> (module name, the block as the top instantiates it)
+#: unit name -> (module name, the block as the top instantiates it: its ``systolica.hw``
+#: module, class and keyword arguments)
 BLOCK_UNITS = {
-    "controller": ("systolica_controller", _controller),
-    "fetch": ("systolica_fetch", _fetch),
-    "command_check": ("systolica_command_check", _command_check),
-    "dma_load": ("systolica_dma_load", _dma_load),
-    "dma_store": ("systolica_dma_store", _dma_store),
-    "requant": ("systolica_requant", _requant),
-    "core": ("systolica_core", _core),
-    "csr": ("systolica_csr", _csr),
+    "controller": ("systolica_controller", "controller", "Controller", {}),
+    "fetch": ("systolica_fetch", "fetch", "Fetch", {}),
+    "command_check": ("systolica_command_check", "command_check", "CommandCheck", {}),
+    "dma_load": ("systolica_dma_load", "dma_load", "DmaLoad", {"check": False}),
+    "dma_store": ("systolica_dma_store", "dma_store", "DmaStore", {"check": False}),
+    "requant": ("systolica_requant", "requant", "RequantUnit", {}),
+    "core": ("systolica_core", "core", "Core", {}),
+    "csr": ("systolica_csr", "csr", "CsrBlock", {}),
 }
 
 
@@ -108,5 +71,6 @@ class RegisteredPorts(wiring.Component):
 
 def block_component(cfg: AcceleratorConfig, unit: str) -> tuple[str, wiring.Component]:
     """(module name, the registered block) of block unit ``unit``."""
-    name, make = BLOCK_UNITS[unit]
-    return name, RegisteredPorts(make(cfg))
+    name, module, cls, kwargs = BLOCK_UNITS[unit]
+    block = getattr(importlib.import_module(f"systolica.hw.{module}"), cls)(cfg, **kwargs)
+    return name, RegisteredPorts(block)
