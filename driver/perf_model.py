@@ -65,7 +65,8 @@ class Latencies:
     fetch_ar_gap: int = 2       #: between two fetch ARs, at least
     fetch_room: int = 2         #: the decoder takes word i-2 -> AR i may go
     fetch_take: int = 1         #: last beat of a command's word -> the decoder takes it
-    fetch_hand: int = 2         #: the decoder takes a word -> hands it to its queue
+    fetch_hand: int = 4         #: the decoder takes a word -> hands it to its queue (CHECK: the
+                                #: pipelined check, hw.command_check.LATENCY + 1 cycles)
     dispatch: int = 1           #: handed over (or unit free) -> started
     token: int = 1              #: a command completed -> a command popping its token starts
     load_ar: int = 2            #: LOAD started -> its first AR

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Module, Mux
+from amaranth.hdl import C, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,14 +13,19 @@ from ..model.dma import DmaError
 from ..model.isa import QUEUE_OF, Opcode, Status, command_layout, token_bits
 from ..model.numerics import SHIFT_RANGE
 from ..model.requant_fp8 import OUT_TYPES
-from .dma_common import Decoded, check_command, window_layout
+from .dma_common import CHECK_STAGES, Decoded, check_command, window_layout
 
-__all__ = ["CommandCheck"]
+__all__ = ["CommandCheck", "LATENCY"]
+
+#: Cycles from ``cmd`` and ``window`` becoming stable to ``status`` being valid.
+LATENCY = CHECK_STAGES
 
 
 class CommandCheck(wiring.Component):
-    """Combinational: the status a fetched command gets (``Status.OK`` when it may be
-    queued; END is OK).
+    """The status a fetched command gets (``Status.OK`` when it may be queued; END is
+    OK), pipelined: valid :data:`LATENCY` cycles after ``cmd`` and ``window`` became
+    stable, for as long as they stay so (the DMA check's products and sums are registered,
+    see :func:`~.dma_common.check_command`; the other checks are registered once).
 
     Attributes
     ----------
@@ -56,8 +61,10 @@ class CommandCheck(wiring.Component):
             legal_tokens = legal_tokens | ((op == opcode) & ~forbidden)
 
         dma_err = self._dma(m, body.dma, op == Opcode.STORE)
-        compute = self._compute(body.compute)
-        requant_ok = self._requant(body.requant)
+        compute = _register(m, "compute_status", self._compute(body.compute))
+        requant_ok = _register(m, "requant_ok", self._requant(body.requant))
+        legal_op = _register(m, "legal_op", legal_op)
+        legal_tokens = _register(m, "legal_tokens", legal_tokens)
         with m.If(~legal_op):
             m.d.comb += self.status.eq(Status.ILLEGAL_OPCODE)
         with m.Elif(~legal_tokens):
@@ -72,7 +79,8 @@ class CommandCheck(wiring.Component):
 
     def _dma(self, m: Module, d, is_store):
         dec = Decoded(m, d)
-        return check_command(m, self.cfg, dec, self.window, store=is_store)
+        return check_command(m, self.cfg, dec, self.window, store=is_store,
+                             stage=lambda name, value: _register(m, name, value))
 
     def _compute(self, c):
         cfg = self.cfg
@@ -103,6 +111,13 @@ class CommandCheck(wiring.Component):
             integer = p.out_type == OUT_TYPES["int8"]
             return lane_ok & scale_ok & (p.out_type != 3) & (~integer | (ranges_ok & (p.qmin <= p.qmax)))
         return lane_ok & Mux(p.scheme, scale_ok, shift_ok) & ranges_ok & (p.qmin <= p.qmax)
+
+
+def _register(m: Module, name: str, value) -> Signal:
+    """A register of ``value``'s shape, taking it every cycle (its inputs are stable)."""
+    reg = Signal(Value.cast(value).shape(), name=name)
+    m.d.sync += reg.eq(value)
+    return reg
 
 
 def _at_most(value, bound: int):

@@ -13,12 +13,21 @@ from amaranth.lib import data
 from ..model.config import AcceleratorConfig
 from ..model.dma import DIMS, DmaError, dma_command_layout, encodable_elem_bytes
 
-__all__ = ["window_layout", "Decoded", "check_command", "CommandFrontEnd", "BeatLanes"]
+__all__ = ["window_layout", "product_register", "Decoded", "check_command", "CHECK_STAGES", "CommandFrontEnd", "BeatLanes"]
 
 
 def window_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     """The host's DRAM window: bytes ``lo <= a < hi`` may be accessed."""
     return data.StructLayout({"lo": cfg.addr_bits, "hi": cfg.addr_bits})
+
+
+def product_register(m: Module, name: str, a, b, c) -> Signal:
+    """``a * b * c`` in two register stages (``a * b``, then the product): the value of
+    inputs that stayed stable is there two cycles later."""
+    ab = Signal(len(a) + len(b), name=f"{name}_ab")
+    abc = Signal(len(a) + len(b) + len(c), name=name)
+    m.d.sync += [ab.eq(a * b), abc.eq(ab * c)]
+    return abc
 
 
 class Decoded:
@@ -40,21 +49,34 @@ class Decoded:
         self.contiguous = Signal(name="contiguous")
         m.d.comb += self.contiguous.eq(self.s[3] == self.eb)
         self.run_bytes = Signal(20, name="run_bytes")
-        m.d.comb += self.run_bytes.eq(Mux(self.contiguous, self.n[3] * self.eb, self.eb))
-        #: on-chip rows and elements per row vector
-        self.onchip_rows = Signal(52, name="onchip_rows")
+        m.d.comb += self.run_bytes.eq(Mux(self.contiguous, self.bytes_of(self.n[3]), self.eb))
+        #: on-chip rows, a register valid from the second cycle after ``c`` was set (two
+        #: stages, one multiplier each), and elements per row vector
+        self.onchip_rows = product_register(m, "onchip_rows", self.p[0], self.p[1],
+                                            Mux(c.transpose, self.p[3], self.p[2]))
         self.row_len = Signal(17, name="row_len")
-        m.d.comb += [
-            self.onchip_rows.eq(self.p[0] * self.p[1] * Mux(c.transpose, self.p[3], self.p[2])),
-            self.row_len.eq(Mux(c.transpose, self.p[2], self.p[3])),
-        ]
+        m.d.comb += self.row_len.eq(Mux(c.transpose, self.p[2], self.p[3]))
+
+    def bytes_of(self, elements):
+        """``elements * elem_bytes``, as a shift (no multiplier)."""
+        return elements << self.c.elem_log2
 
 
-def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store) -> Signal:
+#: Registers deep the pipelined check is (``check_command`` with ``stage``): its status
+#: is valid this many cycles after the command and window became stable.
+CHECK_STAGES = 2
+
+
+def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store, *, stage=None):
     """The status :func:`systolica.model.dma.check` gives, as logic (first failing check).
 
     ``store`` is the command's direction: a Python bool (an engine knows its own) or a
-    1-bit value (the fetch unit checks both kinds)."""
+    1-bit value (the fetch unit checks both kinds). ``stage`` (``stage(name, value)``
+    -> a register of ``value``'s shape holding it) pipelines the check: the products of the
+    sizes and strides are registered, then the on-chip row count and the extent, so the
+    status is valid :data:`CHECK_STAGES` cycles after the command and the window became
+    stable (they must stay so). Without ``stage`` the check is combinational."""
+    reg = stage or (lambda name, value: value)
     c = dec.c
     to_acc = c.target
     width = Mux(to_acc, cfg.cols, cfg.spad_row_elems)
@@ -84,27 +106,28 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
         pad_ok = pad_ok | ((dec.eb == e) & ((top == 0) | (top == (1 << len(top)) - 1)))
     bad = ~direction_ok | ~eb_ok | ~shape_ok | (dec.row_len > width) | empty | ~pad_ok
 
-    # extent: lowest and one past the highest byte touched, exact (no wraparound)
-    ext = signed(cfg.addr_bits + 56)
-    lo_sum, hi_sum = Signal(ext, name="extent_lo"), Signal(ext, name="extent_hi")
-    spans = [(dec.n[d] - 1) * dec.s[d] for d in range(DIMS)]
-    m.d.comb += [
-        lo_sum.eq(c.base + sum(Mux(x < 0, x, 0) for x in spans)),
-        hi_sum.eq(c.base + sum(Mux(x > 0, x, 0) for x in spans) + dec.eb),
-    ]
+    # stage 1: the products (one multiplier deep each)
+    bad = reg("check_bad", bad)
+    rows01 = reg("check_rows01", dec.p[0] * dec.p[1])
+    rows2 = reg("check_rows2", Mux(c.transpose, dec.p[3], dec.p[2]))
+    spans = [reg(f"check_span{d}", (dec.n[d] - 1) * dec.s[d]) for d in range(DIMS)]
+    # stage 2: on-chip rows; the extent: lowest and one past the highest byte touched,
+    # exact (no wraparound)
+    onchip_rows = reg("check_onchip_rows", rows01 * rows2)
+    lo_sum = reg("check_extent_lo", c.base + sum(Mux(x < 0, x, 0) for x in spans))
+    hi_sum = reg("check_extent_hi", c.base + sum(Mux(x > 0, x, 0) for x in spans) + dec.eb)
     outside = (lo_sum < window.lo) | (hi_sum > window.hi)
 
     err = Signal(DmaError, name="check_error")
     with m.If(bad):
         m.d.comb += err.eq(DmaError.BAD_DESCRIPTOR)
-    with m.Elif(c.row + dec.onchip_rows > capacity):
+    with m.Elif(c.row + onchip_rows > capacity):
         m.d.comb += err.eq(DmaError.ROW_RANGE)
     with m.Elif(outside):
         m.d.comb += err.eq(DmaError.WINDOW)
     with m.Else():
         m.d.comb += err.eq(DmaError.OK)
     return err
-
 
 
 class CommandFrontEnd:

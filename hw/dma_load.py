@@ -94,7 +94,7 @@ class DmaLoad(wiring.Component):
         eb = dec.eb
         need = Signal(20)       # data bytes of one row vector
         off0 = Signal(20)       # where they go in the row buffer
-        m.d.comb += [need.eq(dec.n[3] * eb), off0.eq(dec.pb[3] * eb)]
+        m.d.comb += [need.eq(dec.bytes_of(dec.n[3])), off0.eq(dec.bytes_of(dec.pb[3]))]
 
         # row templates: `pattern` for data rows (pad_value in the pad elements, 0 where the
         # data goes and past the vector), `pad_row` for rows that are all padding
@@ -196,6 +196,7 @@ class DmaLoad(wiring.Component):
                      self.acc_write.payload.addr.eq(c.row + emitted - 1)]
         with m.If((c.transpose & draining & out_free) | (~c.transpose & row_done)):
             m.d.sync += emitted.eq(emitted + 1)
+        # (`onchip_rows` is valid from RUN's second cycle; in its first `src_done` is low)
         m.d.comb += finished.eq(src_done & ~draining & ~out_valid & (emitted == dec.onchip_rows))
 
         # -- element conversion to the target's row -----------------------------------------

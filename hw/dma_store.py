@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.config import AcceleratorConfig
 from ..model.dma import DmaError, dma_command_layout
 from .axi import AxiBurst, AxiResp, axi4_write_members
-from .dma_common import BeatLanes, CommandFrontEnd, window_layout
+from .dma_common import BeatLanes, CommandFrontEnd, product_register, window_layout
 
 __all__ = ["DmaStore", "store_req_layout", "store_row_layout", "STORE_READ_AHEAD", "OUTSTANDING_WRITES"]
 
@@ -85,8 +85,11 @@ class DmaStore(wiring.Component):
         front = CommandFrontEnd(m, cfg, self, store=True, check=self.check)
         c, dec, err, gen = front.c, front.dec, front.err, front.gen
         running, start, finished = front.running, front.start, front.finished
-        rows = Signal(52)
-        m.d.comb += rows.eq(dec.n[0] * dec.n[1] * dec.n[2])
+        # rows to store, a register valid from the second cycle of RUN (the command was
+        # taken two cycles before): until then nothing reads it -- in RUN's first cycle
+        # `requested` is 0, fewer than any command's rows (checked: no size is 0), and
+        # `finished` is low (the walker is busy)
+        rows = product_register(m, "rows", dec.n[0], dec.n[1], dec.n[2])
 
         # -- row requests, at most STORE_READ_AHEAD ahead; responses land in a FIFO --------------
         m.submodules.rowq = rowq = SyncFIFOBuffered(width=width * 8, depth=STORE_READ_AHEAD)
@@ -95,7 +98,7 @@ class DmaStore(wiring.Component):
         in_flight = Signal(range(STORE_READ_AHEAD + 2))
         req = self.store_req
         m.d.comb += [
-            req.valid.eq(running & (requested != rows) & (in_flight < STORE_READ_AHEAD)),
+            req.valid.eq(running & ((requested == 0) | (requested != rows)) & (in_flight < STORE_READ_AHEAD)),
             req.payload.target.eq(c.target),
             req.payload.addr.eq(c.row + requested),
             self.store_rsp.ready.eq(rowq.w_rdy),

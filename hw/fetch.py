@@ -6,7 +6,8 @@ command is requested only while ``i < program_len``, inside the window, with an 
 base: at the first index where that fails no more reads are issued, and when every earlier
 command has been handed over fetch stops there (``NO_END``, ``FETCH_WINDOW``,
 ``PROGRAM_ALIGN``). Each command read is checked (:class:`~.command_check.CommandCheck`;
-an R beat with SLVERR/DECERR makes it ``Status.DMA``); an error or END stops fetch at
+an R beat with SLVERR/DECERR makes it ``Status.DMA``; the check is pipelined, a command
+spends :data:`~.command_check.LATENCY` + 1 cycles in CHECK); an error or END stops fetch at
 that index, anything else goes to its queue's stream in program order. After a stop (or
 ``halt``) no read is issued; the beats of reads already issued are taken and dropped. An
 address request, once valid, stays valid and unchanged until accepted (AXI).
@@ -23,6 +24,7 @@ from ..model.config import AcceleratorConfig
 from ..model.dma import DmaError
 from ..model.isa import COMMAND_BYTES, Opcode, Status, command_layout
 from .axi import AxiBurst, AxiResp, axi4_read_members
+from .command_check import LATENCY as CHECK_LATENCY
 from .command_check import CommandCheck
 from .dispatcher import entry_layout
 from .dma_common import window_layout
@@ -162,6 +164,7 @@ class Fetch(wiring.Component):
         for s in (self.load, self.execute, self.store):
             m.d.comb += s.payload.eq(entry)
         ready = Signal()
+        checking = Signal(range(CHECK_LATENCY + 1))     # cycles the command has been checked
         for op, s in outs.items():
             with m.If(cmd.header.opcode == op):
                 m.d.comb += ready.eq(s.ready)
@@ -186,11 +189,13 @@ class Fetch(wiring.Component):
                     stop(stop_why)
                 with m.Elif(words.r_rdy):
                     m.d.comb += words.r_en.eq(1)
-                    m.d.sync += [cmd.eq(head.bits[:len(cmd.as_value())]), resp.eq(head.resp)]
+                    m.d.sync += [cmd.eq(head.bits[:len(cmd.as_value())]), resp.eq(head.resp), checking.eq(0)]
                     m.next = "CHECK"
                 restart()
-            with m.State("CHECK"):
-                with m.If(resp != DmaError.OK):
+            with m.State("CHECK"):          # the check's status is valid after CHECK_LATENCY cycles
+                with m.If(checking != CHECK_LATENCY):
+                    m.d.sync += checking.eq(checking + 1)
+                with m.Elif(resp != DmaError.OK):
                     stop(Status.DMA, resp)
                 with m.Elif(check.status != Status.OK):
                     stop(check.status, check.dma_error)

@@ -30,7 +30,10 @@ TFLite path's SaturatingRoundingDoublingHighMul cannot saturate here: the multip
 never negative, so ``INT32_MIN * INT32_MIN`` cannot occur.
 
 Parameters change only while the pipeline is empty: ``param`` is accepted when no
-vector is in flight and holds off new vectors while it waits.
+vector is in flight and holds off new vectors while it waits. What later stages derive
+from the parameters alone (shift amounts, the single-rounding constant, the scale's
+exponent) is held in registers, new the cycle after a write -- before any vector reaches
+stage 2 -- so those paths start at a register (timing; no cycle changes).
 
 FP8 configurations use :class:`systolica.hw.requant_fp8.Fp8RequantLane` instead (exact
 sum x float32 scale rounded once to FP8 or int8; same latency, same unit around it); the
@@ -76,6 +79,13 @@ def stage_register(m: Module, en, name: str, shape, value) -> Signal:
     return s
 
 
+def _derived_register(m: Module, name: str, shape, value) -> Signal:
+    """A register of a value derived from the lane's parameters, taken every cycle."""
+    s = Signal(shape, name=name)
+    m.d.sync += s.eq(value)
+    return s
+
+
 def _clz32(m: Module, name: str, x) -> Signal:
     """Leading zeros of a 32-bit value (32 for zero), as a priority encoder."""
     n = Signal(range(33), name=name)
@@ -108,12 +118,23 @@ class RequantLane(wiring.Component):
         onnx = p.scheme
         single = p.single
         reg = functools.partial(stage_register, m, self.en)
+        # what stages 2..6 derive from the parameters alone, registered: the parameters
+        # change only while no vector is in flight, so a vector reaches stage 2 no earlier
+        # than these are the new parameters' (a write, then the vector in stage 1)
+        derived = functools.partial(_derived_register, m)
+        left = derived("left", 5, Mux(p.shift[-1], 0, p.shift.as_unsigned()))
+        rsh = derived("rsh", 6, 30 - p.shift)                         # single: total - 1 = 30 - shift
+        single_round = derived("single_round", 64, Const(1, 64) << (30 - p.shift)[:6])
+        right = derived("right", 5, Mux(p.shift[-1], -p.shift, 0).as_unsigned()[:5])
+        mask = derived("mask", 32, (Const(1, 33) << Mux(p.shift[-1], -p.shift, 0).as_unsigned()[:5]) - 1)
+        sexp = p.scale[23:31]
+        scale_exp = derived("scale_exp", signed(10), sexp - 127)
+        scale_tiny = derived("scale_tiny", 1, sexp == 0)
 
         # 1: bias (int32 wraparound; narrower accumulators sign-extend)
         x1 = reg("x1", signed(32), self.x + p.bias)
 
         # 2: TFLite left shift | int -> float: magnitude and normalisation
-        left = Mux(p.shift[-1], 0, p.shift.as_unsigned())
         y2 = reg("y2", signed(32), Mux(single, x1, x1 << left))
         mag = Signal(32, name="mag")
         m.d.comb += mag.eq(Mux(x1[-1], -x1, x1))          # |INT32_MIN| = 2^31 fits
@@ -134,20 +155,17 @@ class RequantLane(wiring.Component):
         zero3 = reg("zero3", 1, zero2)
 
         # 4: the shared multiplier; float exponent
-        sexp = p.scale[23:31]
         smant = Cat(p.scale[:23], 1)
         a_op = Mux(onnx, mant3, y3)                      # signed 32 / 24-bit magnitude
         b_op = Mux(onnx, smant, p.multiplier)            # both < 2^31, unsigned
         p4 = reg("p4", signed(64), a_op * b_op)
-        e4 = reg("e4", signed(10), e3 + sexp - 127)       # product = p4 * 2^(e4 - 46)
+        e4 = reg("e4", signed(10), e3 + scale_exp)        # product = p4 * 2^(e4 - 46)
         sign4 = reg("sign4", 1, sign3)
-        tiny4 = reg("tiny4", 1, zero3 | (sexp == 0))
+        tiny4 = reg("tiny4", 1, zero3 | scale_tiny)
 
         # 5: TFLite SRDHM (double) or the rounding add (single) | float product rounding
-        rsh = Signal(6, name="rsh")                       # single: total - 1 = 30 - shift
-        m.d.comb += rsh.eq(30 - p.shift)
         srdhm = (p4 + (1 << 30)) >> 31
-        r5 = reg("r5", signed(64), Mux(single, p4 + (Const(1, 64) << rsh), srdhm))
+        r5 = reg("r5", signed(64), Mux(single, p4 + single_round, srdhm))
         hi = p4[47]
         mant = Mux(hi, p4[24:48], p4[23:47])
         guard = Mux(hi, p4[23], p4[22])
@@ -155,15 +173,17 @@ class RequantLane(wiring.Component):
         m25b = Signal(25, name="m25b")
         m.d.comb += m25b.eq(mant + (guard & (sticky | mant[0])))
         mant5 = reg("mant5", 24, Mux(m25b[24], 1 << 23, m25b[:24]))
-        e5 = reg("e5", signed(10), e4 + hi + m25b[24])    # F = mant5 * 2^(e5 - 23)
+        e5 = Signal(signed(10), name="e5")                 # F = mant5 * 2^(e5 - 23)
+        m.d.comb += e5.eq(e4 + hi + m25b[24])
         sign5 = reg("sign5", 1, sign4)
-        tiny5 = reg("tiny5", 1, tiny4)
+        # stage 6's shift amounts and ranges of F, from e5 here (registered)
+        sh = reg("sh5", 5, 23 - e5)                        # 23 - e5 for e5 in -1..9
+        sh1 = reg("sh1_5", 5, 22 - e5)
+        zero5 = reg("zero5", 1, tiny4 | (e5 < -1))
+        big5 = reg("big5", 1, e5 >= 10)
 
         # 6: TFLite RoundingDivideByPOT (double) or the final shift (single) |
         #    float -> int, round half to even
-        right = Mux(p.shift[-1], -p.shift, 0).as_unsigned()[:5]
-        mask = Signal(32, name="mask")
-        m.d.comb += mask.eq((Const(1, 33) << right) - 1)
         r32 = r5[:32].as_signed()
         rem = r32 & mask
         thr = (mask >> 1) + r32[-1]
@@ -171,17 +191,14 @@ class RequantLane(wiring.Component):
         single_out = (r5 >> (rsh + 1))[:32].as_signed()
         tflite6 = Mux(single, single_out, rdbpot)
 
-        sh = Signal(5, name="sh")                          # 23 - e5 for e5 in -1..9
-        sh1 = Signal(5, name="sh1")
-        m.d.comb += [sh.eq(23 - e5), sh1.eq(22 - e5)]
         ip = mant5 >> sh
         half = Const(1, 24) << sh1
         frac = mant5 & ((Const(1, 25) << sh) - 1)
         up6 = (frac > half) | ((frac == half) & ip[0])
         fmag = Signal(11, name="fmag")
-        with m.If(tiny5 | (e5 < -1)):
+        with m.If(zero5):
             m.d.comb += fmag.eq(0)
-        with m.Elif(e5 >= 10):
+        with m.Elif(big5):
             m.d.comb += fmag.eq(1024)
         with m.Else():
             m.d.comb += fmag.eq(ip + up6)

@@ -220,7 +220,9 @@ def _add_fpga_parser(sub) -> None:
     _add_config_args(f)
     f.add_argument("--board", default="ulx3s", choices=sorted(BOARDS), help="target board (default ulx3s)")
     f.add_argument("--unit", default="board", choices=list(FPGA_UNITS),
-                   help="board: board top with pins (default); top, array: out of context on the board's FPGA")
+                   help="board: board top with pins (default); top, array: out of context on the board's FPGA; "
+                        "controller, fetch, command_check, dma_load, dma_store, requant, core, csr: one block "
+                        "of the top, every port registered, out of context")
     f.add_argument("--baud", type=int, default=115200, help="UART bits per second of the board top (default 115200)")
     f.add_argument("--freq", type=float, default=DEFAULT_OOC_MHZ,
                    help=f"target MHz of out-of-context runs (default {DEFAULT_OOC_MHZ:g})")

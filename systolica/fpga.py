@@ -9,7 +9,10 @@ Units: ``board`` (the board top, :mod:`systolica.hw.board_top`, with the platfor
 and clock from ``amaranth-boards``, or with ``clock_mhz`` a PLL from ``yowasp-ecppll``;
 ECP5 gives a bitstream), ``top`` (the accelerator) and
 ``array`` (the systolic array) out of context on the board's FPGA: no pins, nextpnr's
-``--out-of-context`` at ``freq_mhz``.
+``--out-of-context`` at ``freq_mhz``. The blocks of the top (:data:`~.fpga_blocks.BLOCK_UNITS`:
+``controller``, ``fetch``, ``command_check``, ``dma_load``, ``dma_store``, ``requant``,
+``core``, ``csr``) run the same way, each with a register on every port
+(:mod:`systolica.fpga_blocks`), so one block's paths are timed in minutes.
 
 Before synthesis the board DRAM must fit the block RAM; after synthesis every resource is
 checked against the device, so a design that cannot fit stops before place and route
@@ -25,6 +28,7 @@ from pathlib import Path
 
 from .fpga_report import (DEVICES, Device, DoesNotFit, block_resources, check_fits, format_report, pnr_summary,
                           synth_resources)
+from .fpga_blocks import BLOCK_UNITS, block_component
 from .fpga_tools import run_tool
 from .model.config import AcceleratorConfig
 
@@ -35,7 +39,7 @@ __all__ = ["BOARDS", "FPGA_UNITS", "FpgaResult", "run_fpga", "synthesize_compone
 #: board name -> (amaranth_boards module, platform class, device key in DEVICES)
 BOARDS = {"ulx3s": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "LFE5U-85F"),
           "arty": ("amaranth_boards.arty_a7", "ArtyA7_35Platform", "XC7A35T")}
-FPGA_UNITS = ("board", "top", "array")
+FPGA_UNITS = ("board", "top", "array", *BLOCK_UNITS)
 #: The clock out-of-context runs are placed and routed for (the project's target).
 DEFAULT_OOC_MHZ = 100.0
 #: The committed constraint file of each board (constraints/).
@@ -128,6 +132,14 @@ def _write_design(cfg: AcceleratorConfig, board: str, unit: str, baud: int, out:
         (out / "systolica_array.v").write_text(generate_verilog(cfg, "array").text)   # PE row and PE modules
         reads = [f"read_rtlil {_DESIGN}.il", "read_verilog systolica_array.v"]
         return reads + (["read_verilog systolica_pll.v"] if pll_hz else []), _DESIGN, constraint
+    if unit in BLOCK_UNITS:
+        from amaranth.back import rtlil
+
+        from .hw.generate import component_ports
+
+        name, block = block_component(cfg, unit)
+        (out / f"{name}.il").write_text(rtlil.convert(block, name=name, ports=component_ports(block)))
+        return [f"read_rtlil {name}.il"], name, None
     gen = generate_verilog(cfg, unit)
     (out / f"{UNITS[unit]}.v").write_text(gen.text)
     return [f"read_verilog {UNITS[unit]}.v"], UNITS[unit], None
@@ -158,7 +170,7 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
     reads, top, constraint = _write_design(cfg, board, unit, baud, out, clock_mhz)
     result = FpgaResult(board, unit, device, cfg, {})
     result.synth_resources, result.seconds["synth"] = _synthesize(reads, top, device, out)
-    result.blocks = block_resources(out / "synth.json", top, device, depth=3 if unit == "board" else 1)
+    result.blocks = block_resources(out / "synth.json", top, device, depth=3 if unit == "board" else 2 if unit in BLOCK_UNITS else 1)
     check_fits(result.synth_resources, device, f"{cfg.name} {unit}")
     if device.family == "ecp5" and not synth_only:
         _place_and_route(result, out, constraint, freq_mhz, seed)

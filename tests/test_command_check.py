@@ -1,11 +1,12 @@
 """The fetch unit's decoder (hw/command_check.py, Amaranth simulator) == the ISA checker
-(:func:`systolica.model.isa.check_command`) on random command bits, legal and not."""
+(:func:`systolica.model.isa.check_command`) on random command bits, legal and not (each
+command held for the check's pipeline latency)."""
 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from systolica.hw.command_check import CommandCheck
+from systolica.hw.command_check import LATENCY, CommandCheck
 from systolica.model.config import AcceleratorConfig
 from systolica.model.isa import Status, check_command
 from systolica.sim.commands import random_command
@@ -37,7 +38,7 @@ def test_decoder_equals_isa_checker(cfg, seed):
             ctx.set(dut.cmd.as_value(), raw & ((1 << width) - 1))
             ctx.set(dut.window.lo, window[0])
             ctx.set(dut.window.hi, window[1])
-            await ctx.delay(1e-9)
+            await ctx.tick().repeat(LATENCY)       # the check is pipelined
             want = check_command(cfg, raw, window)
             got = (Status(ctx.get(dut.status)), ctx.get(dut.dma_error))
             if want[0] is not Status.DMA:
@@ -46,6 +47,7 @@ def test_decoder_equals_isa_checker(cfg, seed):
             statuses.add(want if want[0] is Status.DMA else want[0])
 
     sim = Simulator(dut)
+    sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
     # the random commands reached every way of failing a check
