@@ -120,7 +120,8 @@ def _verilator_command(cfg: AcceleratorConfig, top: str, jobs: int) -> list[str]
             "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert", "-Wno-fatal",
             "--top-module", top, "--Mdir", "obj", "-o", EXECUTABLE,
             "-CFLAGS", f"-std=c++17 -DBUS_BYTES={cfg.bus_bytes}",
-            "-MAKEFLAGS", f"OPT_FAST={fast} OPT_SLOW={slow} OPT_GLOBAL=-O2",
+            # quoted: Verilator hands these to make through a shell (flags with spaces)
+            "-MAKEFLAGS", f"OPT_FAST='{fast}' OPT_SLOW='{slow}' OPT_GLOBAL=-O2",
             "waivers.vlt", "systolica.v", "harness_top.v", "harness/main.cpp"]
 
 

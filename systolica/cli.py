@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="requantization scheme (default tflite)")
     d.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     d.add_argument("--fp8-rtl-samples", type=int, default=None, dest="fp8_rtl_samples",
-                   help="test images each FP8 format runs on the RTL (default: the whole test set)")
+                   help="test images each FP8 format runs on the RTL (default 100; 359: the whole test set)")
     d.set_defaults(func=cmd_demo)
 
     gm = sub.add_parser("gemm", help="random INT8 GEMM streamed through the array under Verilator")

@@ -9,8 +9,8 @@
 3. Run the whole test set (or ``rtl_samples`` images) on the ``rtl`` backend (the
    generated Verilog in the native Verilator harness): its logits must equal the golden
    ones bit for bit. Then the FP8 models, per format, on an FP8 accelerator of the same
-   grid (:func:`fp8_demo_config`): ``fp8_rtl_samples`` images (default: the whole test
-   set) on the RTL, every layer's codes equal to the golden numerics' and, on the first
+   grid (:func:`fp8_demo_config`): ``fp8_rtl_samples`` images (default
+   :data:`FP8_RTL_SAMPLES`) on the RTL, every layer's codes equal to the golden numerics' and, on the first
    :data:`FP8_MACHINE_SAMPLES`, to the golden machine's.
 4. Per layer on the RTL: cycles and utilization (real MACs / (PEs x cycles)).
 
@@ -32,11 +32,15 @@ import numpy as np
 from .model import array as golden
 from .model.config import AcceleratorConfig
 
-__all__ = ["run_gemm_rtl", "run_gemm_demo", "run_demo", "demo_config", "fp8_demo_config", "FP8_MACHINE_SAMPLES"]
+__all__ = ["run_gemm_rtl", "run_gemm_demo", "run_demo", "demo_config", "fp8_demo_config", "FP8_MACHINE_SAMPLES",
+           "FP8_RTL_SAMPLES"]
 
 #: Test images of each FP8 format the golden machine runs too (the whole split takes it
-#: minutes per format); the RTL and the golden FP8 numerics run every image.
+#: minutes per format).
 FP8_MACHINE_SAMPLES = 16
+#: Test images of each FP8 format the RTL runs by default (the golden FP8 numerics run
+#: every image): compiling three more networks for the whole split would double the demo.
+FP8_RTL_SAMPLES = 100
 
 
 def demo_config(rows: int = 8, cols: int = 8) -> AcceleratorConfig:
@@ -148,7 +152,7 @@ def run_demo(rows: int = 8, cols: int = 8, rtl_samples: int | None = None, schem
         ok &= same
         print(f"      RTL == golden: {same} on all {n} images ({rtl_stats.cycles:,} cycles, "
               f"{rtl_stats.cycles / n:,.0f} per image; {seconds:.1f} s with compilation)")
-        m = len(x_test) if fp8_rtl_samples is None else min(fp8_rtl_samples, len(x_test))
+        m = min(FP8_RTL_SAMPLES if fp8_rtl_samples is None else fp8_rtl_samples, len(x_test))
         print(f"      FP8 models on FP8 accelerators, {m} images each (the first run of a format builds it):")
         ok &= _fp8_on_rtl(fp8, m, y_test)
         k = min(8, n)
