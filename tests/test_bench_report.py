@@ -79,8 +79,10 @@ def test_report_from_fixture_jsons(tmp_path):
     # figures come from the JSONs
     assert f"| GEMM 64^3 | 16x16_int8 | 64 | 1,328 | 1,759 | {1328 / 1759:.3f} |" in text
     assert "| 128x128_int8 | 31.31 |" in text
-    assert "| GEMM 64^3 | 21.3 |" in text     # 262144 MACs / 12288 bytes, cycles from perf.json (RTL)
-    assert "| conv small | 5.0 |" in text and "| model |" in text
+    # roofline rows: MACs / DRAM bytes from sweep.json; MACs / cycle from perf.json's RTL
+    # cycles where it has the layer, else the model's
+    assert f"| GEMM 64^3 | {262144 / 12288:.1f} | {12288 / 1328:.2f} | {262144 / 1328:.1f} | RTL |" in text
+    assert f"| conv small | {100000 / 20000:.1f} | {20000 / 900:.2f} | {100000 / 900:.1f} | model |" in text
     env = environment()
     assert env["python"] in text and env["machine"] in text
 
@@ -95,9 +97,11 @@ def test_report_without_jsons_says_what_to_run(tmp_path):
 def test_cli_report_section(tmp_path, capsys):
     from systolica.cli import main
 
-    _fixtures(tmp_path)
+    (tmp_path / "system.json").write_text(json.dumps({"meta": META, "batching": [
+        {"model": "mlp", "batch": b, "cycles": 3000 + b, "inferences_per_mcycle": 1e6 * b / (3000 + b)} for b in (1, 2)]}))
     assert main(["bench", "--only", "report", "-o", str(tmp_path)]) == 0
-    assert (tmp_path / "README.md").exists()
+    assert f"| mlp | 2 | {3000 + 2:,} |" in (tmp_path / "README.md").read_text()
+    assert [p.name for p in (tmp_path / "plots").glob("*.png")] == ["batching.png"]
     assert "wrote" in capsys.readouterr().out
 
 
