@@ -51,30 +51,24 @@ def utilization_plot(sweep: dict, perf: dict | None, path: Path) -> Path:
 
 
 def array_plot(sweep: dict, array: dict | None, path: Path) -> Path:
-    """Utilization against array size: each array's largest swept GEMM (model) and the
+    """Utilization against array size: one dashed line per GEMM size (model), and the
     array alone on a long WS GEMM (RTL, array.json)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    by = {}
-    for r in sweep["utilization"]:
-        if r["rows"] not in by or r["gemm"] > by[r["rows"]]["gemm"]:
-            by[r["rows"]] = r
-    xs = sorted(by)
-    ax.plot(xs, [100 * by[x]["utilization"] for x in xs], "o--", mfc="none",
-            label="whole accelerator, largest swept m^3 GEMM (model)")
-    for x in xs:
-        ax.annotate(f"m={by[x]['gemm']}", (x, 100 * by[x]["utilization"]), fontsize=7,
-                    textcoords="offset points", xytext=(4, -10))
+    for m in sorted({r["gemm"] for r in sweep["utilization"]}):
+        pts = sorted((r for r in sweep["utilization"] if r["gemm"] == m), key=lambda r: r["rows"])
+        ax.plot([r["rows"] for r in pts], [100 * r["utilization"] for r in pts], "o--", mfc="none",
+                label=f"whole accelerator, {m}^3 GEMM (model)")
     if array:
         sim = [r for r in array["rows"] if "ws" in r]
-        ax.plot([r["rows"] for r in sim], [100 * r["ws"]["utilization"] for r in sim], "s-",
+        ax.plot([r["rows"] for r in sim], [100 * r["ws"]["utilization"] for r in sim], "ks-",
                 label="array alone, WS, M = 256 (RTL, array.json)")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("array rows = cols")
     ax.set_ylabel("utilization %")
     ax.set_ylim(0, 105)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return _save(fig, path)
 
 
@@ -148,6 +142,7 @@ def dma_plot(dma: dict, path: Path) -> Path:
     ax.set_xticks([j + w * (len(dma["rows"]) - 1) / 2 for j in range(len(cases))],
                   [c.replace("_", "\n", 1) for c in cases], fontsize=7)
     ax.set_yscale("log", base=2)
+    ax.set_ylim(0.5, 4 * max(r["bus_bits"] // 8 for r in dma["rows"]))
     ax.set_ylabel("bytes / cycle (RTL)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
@@ -213,7 +208,7 @@ def batching_plot(system: dict, path: Path) -> Path:
 def scalesim_plot(scalesim: dict, path: Path) -> Path:
     plt = _plt()
     rows = scalesim["rows"]
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.5))
+    fig, ax = plt.subplots(figsize=(10, 0.35 * len(rows) + 1.5))
     ys = range(len(rows))
     ax.barh(list(ys), [r["ratio"] for r in rows], color=["C0" if r["ratio"] <= 1 else "C3" for r in rows])
     ax.axvline(1, color="k", lw=1)

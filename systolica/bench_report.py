@@ -63,7 +63,7 @@ def _img(lines: list[str], path: Path, alt: str) -> None:
 
 def _source(d: dict) -> str:
     m = d.get("meta", {})
-    return f"measured on {m.get('machine', '?')}, Python {m.get('python', '?')}"
+    return f"written on {m.get('machine', '?')}, Python {m.get('python', '?')}"
 
 
 def _utilization(lines, out_dir, plot_dir, sweep, perf, array) -> None:
@@ -118,7 +118,7 @@ def _demo_layers(lines, plot_dir, perf) -> None:
         lines += [f"Each digits CNN layer alone ({_source(perf)}, `perf.json`): RTL cycles, the model's "
                   "estimate, and the ideal for the layer's shape.", ""]
         _img(lines, plots.demo_layers_plot(perf, plot_dir / "demo_layers.png"), "digits CNN layers")
-    lines += ["| workload | config | batch | RTL cycles | model | utilization | shape bound |", "|---|---|---|---|---|---|---|"]
+    lines += ["| workload | config | batch | RTL cycles | model estimate | utilization | shape bound |", "|---|---|---|---|---|---|---|"]
     for r in perf["rows"]:
         if r["name"].startswith("digits"):
             bound = "-" if r["shape_bound"] is None else f"{r['shape_bound']:.1%}"

@@ -134,7 +134,8 @@ def scalesim_rows(perf_json: Path, quick: bool = False) -> list[dict]:
                      "macs": r["macs"], "gemms": [list(layer.gemm) for layer in layers],
                      "topology": [{"name": layer.name, "mode": layer.mode, "dims": list(layer.dims)}
                                   for layer in layers],
-                     "rtl_cycles": r["cycles"], "scalesim_cycles": ss,
+                     "rtl_cycles": r["cycles"], "rtl_load_busy": r.get("busy", {}).get("load"),
+                     "scalesim_cycles": ss,
                      "scalesim_cycles_with_prefetch": sum(x["cycles_with_prefetch"] for x in reps),
                      "scalesim_utilization": r["macs"] / (size * size * ss),
                      "ratio": r["cycles"] / ss})
@@ -150,8 +151,11 @@ def scalesim_markdown(rows: list[dict], meta: dict) -> str:
         "ours = the hardware's cycle counter on the RTL (native harness, DRAM traffic included; from "
         "`bench/perf.json`); SCALE-Sim = its \"Total Cycles\", weight stationary, bandwidth CALC "
         "(compute only: fill and drain, no DRAM); ratio = ours / SCALE-Sim's. A padded convolution "
-        "goes to SCALE-Sim with the padded input size (same output, window and filters: the same GEMM); "
-        "a batched convolution as the GEMM M = batch x OH x OW; a network as the sum of its layers.", "",
+        "goes to SCALE-Sim (which has no padding) with its padded input cut to the rows and columns its "
+        "windows reach (same output, window and filters: the same GEMM, `systolica/scalesim_files.py`); "
+        "a batched convolution as the GEMM M = batch x OH x OW; a network as the sum of its layers. Our "
+        "single layers ran on 16x16 with a 128-bit bus, the digits models on the demo's 8x8 with a 64-bit "
+        "bus (as in `bench/perf.md`).", "",
         "| workload | array | batch | GEMMs (M x K x N) | ours (RTL) | SCALE-Sim | ratio | our util "
         "| SCALE-Sim util |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -167,4 +171,8 @@ def scalesim_markdown(rows: list[dict], meta: dict) -> str:
                   "below 1: fewer cycles end to end than SCALE-Sim's compute alone (our array's weights are double "
                   "buffered: the next tile shifts in while the current one computes, and the DMA overlaps compute; "
                   "SCALE-Sim's WS model loads each fold's weights before streaming it)."]
+        if worst["ratio"] > 1 and worst.get("rtl_load_busy"):
+            lines += ["", f"Above 1: layers whose DRAM traffic, absent from SCALE-Sim's count, takes most of our time "
+                      f"({worst['name']}: the load unit is busy {worst['rtl_load_busy']:,} of its "
+                      f"{worst['rtl_cycles']:,} cycles)."]
     return "\n".join(lines) + "\n"
