@@ -36,7 +36,7 @@ fuzz: $(STAMP)
 formal: $(STAMP)
 	$(VENV)/bin/systolica formal
 
-## make bench: bench/array.md and bench/array.json
+## make bench: every section (bench/*.md + .json), then bench/README.md with plots (systolica bench --only report)
 bench: $(STAMP)
 	$(VENV)/bin/systolica bench -o bench
 

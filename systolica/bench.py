@@ -117,7 +117,8 @@ def _dma(rows: int, cols: int, bus_bits: int) -> dict:
                 "cases": json.loads(res.read_text())}
 
 
-SECTIONS = ("array", "requant", "dma", "system", "native", "native_build", "fpga", "cost", "perf")
+SECTIONS = ("array", "requant", "dma", "system", "native", "native_build", "fpga", "cost", "perf",
+            "scalesim", "sweep", "report")
 
 
 def run_bench(out_dir: Path = Path("bench"), quick: bool = False, only: tuple[str, ...] = SECTIONS) -> int:
@@ -225,10 +226,33 @@ def _perf_section(out_dir: Path, quick: bool, meta: dict) -> None:
     _write(out_dir, "perf", {"meta": meta, "rows": rows}, perf_markdown(rows, meta))
 
 
+def _scalesim_section(out_dir: Path, quick: bool, meta: dict) -> None:
+    from .bench_scalesim import ensure_venv, scalesim_markdown, scalesim_rows
+
+    versions = ensure_venv()
+    meta = {**meta, "scalesim": versions["scalesim"], "scalesim_numpy": versions["numpy"]}
+    rows = scalesim_rows(out_dir / "perf.json", quick)
+    _write(out_dir, "scalesim", {"meta": meta, "rows": rows}, scalesim_markdown(rows, meta))
+
+
+def _sweep_section(out_dir: Path, quick: bool, meta: dict) -> None:
+    from .bench_sweep import sweep_markdown, sweep_data
+
+    data = sweep_data(quick)
+    _write(out_dir, "sweep", {"meta": meta, **data}, sweep_markdown(data, meta))
+
+
+def _report_section(out_dir: Path, quick: bool, meta: dict) -> None:
+    from .bench_report import write_report
+
+    write_report(out_dir)
+
+
 _SECTION_RUNNERS = {"array": _array_section, "requant": _requant_section, "dma": _dma_section,
                     "system": _system_section, "native": _native_section,
                     "native_build": _native_build_section, "fpga": _fpga_section, "cost": _cost_section,
-                    "perf": _perf_section}
+                    "perf": _perf_section, "scalesim": _scalesim_section, "sweep": _sweep_section,
+                    "report": _report_section}
 
 
 def _requant_markdown(rows: list[dict], meta: dict) -> str:

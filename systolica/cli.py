@@ -283,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("-o", "--output", default="bench", help="report folder (default bench)")
     b.add_argument("--quick", action="store_true", help="small configurations only")
     b.add_argument("--only", help="comma list of sections: array, requant, dma, system, native, "
-                   "native_build, fpga, cost (default all)")
+                   "native_build, fpga, cost, perf, scalesim, sweep, report (default all; report: "
+                   "bench/README.md and plots from the JSONs only)")
     b.set_defaults(func=cmd_bench)
 
     fz = sub.add_parser("fuzz", help="random legal and illegal programs: machine model == RTL "
