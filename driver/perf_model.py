@@ -51,7 +51,7 @@ from ..model.config import AcceleratorConfig
 from ..model.dma import AXI_MAX_BEATS
 from ..model.isa import COMMAND_BYTES, Command, Opcode, Queue, QUEUE_OF
 
-__all__ = ["Latencies", "MEASURED", "Memory", "Estimate", "estimate", "load_beats"]
+__all__ = ["Latencies", "MEASURED", "Memory", "Estimate", "estimate", "load_beats", "compute_gap", "lower_bound"]
 
 
 @dataclass(frozen=True)
@@ -373,6 +373,32 @@ def _run(cfg: AcceleratorConfig, commands: list[Command], lat: Latencies, mem: M
             break
         cycles, prev, prev_acc = new, model.fetch_r, model.acc_windows
     return model, cycles, times
+
+
+def compute_gap(cfg: AcceleratorConfig, lat: Latencies = MEASURED) -> int:
+    """Fewest cycles between two COMPUTEs' first data beats in :meth:`_Model._compute`:
+    the next one's weight rows enter only once this one's data has started
+    (``rows + weight_rows_extra``), then ``data_start``."""
+    return cfg.rows + lat.weight_rows_extra + lat.data_start
+
+
+def lower_bound(cfg: AcceleratorConfig, commands, lat: Latencies = MEASURED, mem: Memory | None = None) -> int:
+    """Cycles :func:`estimate` never predicts below for ``commands``: the larger of the
+    array's (COMPUTEs stream ``count`` beats one after the other, first beats at least
+    :func:`compute_gap` apart) and the load engine's (LOADs one after the other, each at
+    least ``load_ar + read_latency + beats + padded rows + load_tail``)."""
+    mem = mem or Memory()
+    gap = compute_gap(cfg, lat)
+    counts, load = [], 0
+    fixed = lat.load_ar + mem.read_latency + lat.load_tail
+    for cmd in commands:
+        if cmd.opcode is Opcode.COMPUTE:
+            counts.append(max(cmd.body["count"], 1))
+        elif cmd.opcode is Opcode.LOAD:
+            _, beats, pad = load_beats(cfg, cmd.body["desc"])
+            load += fixed + beats + pad
+    array = sum(max(c, gap) for c in counts[:-1]) + counts[-1] if counts else 0
+    return max(array, load)
 
 
 def estimate(cfg: AcceleratorConfig, commands: list[Command], lat: Latencies | None = None,

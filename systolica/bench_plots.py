@@ -41,12 +41,17 @@ def utilization_plot(sweep: dict, perf: dict | None, path: Path) -> Path:
             ax.plot(r["k"], 100 * r["utilization"], "k*", ms=11)
     if perf:
         ax.plot([], [], "k*", ms=11, label="16x16 (RTL, perf.json)")
+    return _save_utilization(fig, ax, "m (m x m x m GEMM)", 8, path)
+
+
+def _save_utilization(fig, ax, xlabel: str, legend_size: int, path: Path) -> Path:
+    """The axes both utilization plots share (log2 x, utilization % y), then saved."""
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("m (m x m x m GEMM)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("utilization %")
     ax.set_ylim(0, 105)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=legend_size)
     return _save(fig, path)
 
 
@@ -63,13 +68,7 @@ def array_plot(sweep: dict, array: dict | None, path: Path) -> Path:
         sim = [r for r in array["rows"] if "ws" in r]
         ax.plot([r["rows"] for r in sim], [100 * r["ws"]["utilization"] for r in sim], "ks-",
                 label="array alone, WS, M = 256 (RTL, array.json)")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("array rows = cols")
-    ax.set_ylabel("utilization %")
-    ax.set_ylim(0, 105)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return _save(fig, path)
+    return _save_utilization(fig, ax, "array rows = cols", 7, path)
 
 
 def roofline_plot(sweep: dict, perf: dict | None, path: Path) -> Path:

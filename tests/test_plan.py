@@ -8,7 +8,7 @@ import pytest
 
 from systolica.driver.compiler import linear as linear_mod, conv as conv_mod, plan
 from systolica.driver.compiler import compile_conv2d, compile_linear
-from systolica.driver.perf_model import estimate
+from systolica.driver.perf_model import estimate, lower_bound
 from systolica.driver.workloads import random_conv, random_linear, Conv
 from systolica.model.config import AcceleratorConfig
 
@@ -52,7 +52,7 @@ def _exhaustive(cfg, specs, out_rows):
         ops = plan._schedule(cfg, specs, t)[0]
         cmds = plan.emit(cfg, ops)
         est = estimate(cfg, cmds)
-        out.append((t, (est.cycles, est.dram_bytes, len(cmds)), plan.lower_bound(cfg, ops),
+        out.append((t, (est.cycles, est.dram_bytes, len(cmds)), lower_bound(cfg, cmds),
                     plan._array_bound(cfg, specs, t)))
     return out
 

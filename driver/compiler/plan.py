@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ...model.config import AcceleratorConfig
-from ...model.isa import Command, Opcode, encode_program
+from ...model.isa import Command, encode_program
 from .common import MAX_COUNT, CompileError
 from .emit import Op, emit
 from .gemm import ORDERS, GemmSpec, Tiling, fits, regions, schedule
@@ -77,37 +77,13 @@ def _schedule(cfg: AcceleratorConfig, specs: list[GemmSpec], t: Tiling) -> tuple
     return ops, tiles, steps
 
 
-def lower_bound(cfg: AcceleratorConfig, ops: list[Op]) -> int:
-    """Cycles the performance model (:func:`~systolica.driver.perf_model.estimate` with
-    its default latencies and memory) never predicts below for ``ops``: the larger of
-
-    - the array's: it streams one COMPUTE's ``count`` data beats after the other, and the
-      next COMPUTE's first beat comes at least ``rows + weight_rows_extra + data_start``
-      after this one's (its weight rows enter only once this one's data has started);
-    - the load engine's: LOADs run one after the other, each at least ``load_ar +
-      read_latency + beats + padded rows + load_tail`` cycles."""
-    from ..perf_model import MEASURED, Memory, load_beats
-
-    lat = MEASURED
-    step = cfg.rows + lat.weight_rows_extra + lat.data_start
-    counts = [max(o.cmd.body["count"], 1) for o in ops if o.cmd.opcode is Opcode.COMPUTE]
-    array = sum(max(c, step) for c in counts[:-1]) + counts[-1] if counts else 0
-    fixed = lat.load_ar + Memory().read_latency + lat.load_tail
-    load = 0
-    for o in ops:
-        if o.cmd.opcode is Opcode.LOAD:
-            _, beats, pad = load_beats(cfg, o.cmd.body["desc"])
-            load += fixed + beats + pad
-    return max(array, load)
-
-
 def _array_bound(cfg: AcceleratorConfig, specs: list[GemmSpec], t: Tiling) -> int:
-    """The array's part of :func:`lower_bound` from the tiling alone (before scheduling):
-    every box streams through the array once per chunk and channel tile (the last
-    COMPUTE may take less than a step: subtracted)."""
-    from ..perf_model import MEASURED
+    """The array's part of :func:`~systolica.driver.perf_model.lower_bound` from the tiling
+    alone (before scheduling): every box streams through the array once per chunk and
+    channel tile (the last COMPUTE may take less than a step: subtracted)."""
+    from ..perf_model import compute_gap
 
-    step = cfg.rows + MEASURED.weight_rows_extra + MEASURED.data_start
+    step = compute_gap(cfg)
     total, least = 0, step
     for spec in specs:
         per_box = len(spec.chunks) * -(-spec.n // cfg.cols)
@@ -150,9 +126,9 @@ def choose(cfg: AcceleratorConfig, specs: list[GemmSpec], weight_image: bytes, o
     groups of a convolution) with ``tile``, or with the fastest candidate by the
     performance model. Candidates go in the order of a lower bound of their prediction
     (:func:`_array_bound`), and stop once the bound exceeds the best prediction; a scheduled
-    candidate is skipped when its :func:`lower_bound` does, or (a long one) when its
+    candidate is skipped when its :func:`~systolica.driver.perf_model.lower_bound` does, or (a long one) when its
     extrapolation (:data:`PREFIX_BOXES`) is not within :data:`NEAR` of it."""
-    from ..perf_model import estimate
+    from ..perf_model import estimate, lower_bound
 
     if tile is not None:
         why = fits(cfg, tile)
@@ -176,7 +152,7 @@ def choose(cfg: AcceleratorConfig, specs: list[GemmSpec], weight_image: bytes, o
             continue
         seen.add(sig)
         if best is not None:
-            if lower_bound(cfg, ops) > best[0][0]:
+            if lower_bound(cfg, (o.cmd for o in ops)) > best[0][0]:
                 continue
             guess = _extrapolated(cfg, specs, t)
             if guess is not None and guess > best[0][0] * NEAR:
