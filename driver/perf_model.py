@@ -10,21 +10,27 @@ after a load in program order may take the read channel before it):
 - **fetch**: one AR per command word (``fetch_ar_gap`` apart, at most
   ``FETCH_OUTSTANDING`` words ahead of the decoder, never while a load holds the AR
   channel), answered in AR order on the read channel ``read_latency`` after the AR at the
-  earliest, one beat per cycle; the decoder hands the word to its queue
-  ``fetch_take + fetch_hand`` after its last beat, once the queue (``queue_depth``) has room;
+  earliest, one beat per cycle; the decoder takes the words in order ``fetch_take`` after
+  their last beat and hands each to its queue ``fetch_hand`` later, once the queue has
+  room (the ``queue_depth``-th command of that queue before it has started); while it
+  waits, fetch stops asking after ``FETCH_OUTSTANDING`` more words;
 - **start** = max(handed over + ``dispatch``, the unit free, every popped token's push
   + ``token``): the ``k``-th pop of a channel takes the ``k``-th push (queues run in order);
-- **LOAD**: its first AR ``load_ar`` after the start; the command words fetch asks for
-  before that AR (up to ``FETCH_OUTSTANDING`` ahead in program order) are placed first;
-  its bus beats (:func:`load_beats`: a run of ``n`` bytes at byte ``o`` of a bus word
-  covers ``ceil((o + n) / bus_bytes)`` beats, a gathered element one beat, one cycle per
-  row wholly in the padding) follow the read channel's earlier bursts; it holds the AR
-  channel until its last AR; done ``load_tail`` after its last beat;
+- **LOAD**: its first AR ``load_ar`` after the start; every command word fetch asks for
+  before that AR is placed on the read channel first (fetch runs ahead of the commands
+  in program order, as far as the decoder has taken words); its bus beats
+  (:func:`load_beats`: a run of ``n`` bytes at byte ``o`` of a bus word covers
+  ``ceil((o + n) / bus_bytes)`` beats, a gathered element one beat) follow the read
+  channel's earlier bursts; a row wholly in the padding (:func:`pad_rows_around`) costs
+  a cycle: hidden under the first beat's latency before the data, holding the read
+  channel between data rows, after the last beat at the end; it holds the AR channel
+  until its last AR; done ``load_tail`` after its last row;
 - **COMPUTE** (weight-stationary): weight rows enter ``exec_accept`` after the start
   (``rows + weight_rows_extra`` cycles, while the previous tile still streams: the array
   double-buffers them, unless the input stream holds the same scratchpad bank), data beats
   ``count`` back to back with the previous tile's, the last result written
-  ``exec_latency`` after the last beat; at most ``TILES_IN_FLIGHT`` tiles in flight;
+  ``rows + cols + exec_latency`` after the last beat (the array's skew, de-skew and the
+  accumulator write); at most ``TILES_IN_FLIGHT`` tiles in flight;
 - **STORE**: accumulator rows read one per cycle from ``store_read`` after the start,
   except while the array accumulates into the same bank (the accumulate path has its
   read port), and one W beat per bus word a row covers (a row that is not aligned to the
@@ -74,7 +80,7 @@ class Latencies:
     exec_accept: int = 2        #: COMPUTE started -> its first weight row read
     weight_rows_extra: int = 1  #: weight rows into the array: rows + this
     data_start: int = 1         #: weights in -> the first data beat
-    exec_latency: int = 34      #: last data beat -> last result written (completed)
+    exec_latency: int = 2       #: last data beat -> last result written (completed): rows + cols + this
     store_read: int = 2         #: STORE started -> its first accumulator row read
     store_tail: int = 13        #: its last row read -> completed (B responses back)
     requant_cycles: int = 1     #: per lane a REQUANT writes
@@ -96,13 +102,15 @@ class Memory:
 @dataclass
 class Estimate:
     """Predicted ``cycles`` of a program, the busy cycles of each queue's unit (cycles in
-    which a command of it runs), the DRAM bytes its LOADs and STOREs move, and every
-    command's ``(start, finish)``."""
+    which a command of it runs), the DRAM bytes its LOADs and STOREs move, every
+    command's ``(start, finish)`` and the read channel's bursts ``(first beat, end)`` (a
+    command word's, or a LOAD's beats and the padding rows between them)."""
 
     cycles: int
     busy: dict
     dram_bytes: int
     times: list = field(default_factory=list, repr=False)
+    reads: list = field(default_factory=list, repr=False)
 
 
 def load_beats(cfg: AcceleratorConfig, desc) -> tuple[int, int, int]:
@@ -134,6 +142,24 @@ def _load_beats(bb: int, desc) -> tuple[int, int, int]:
     return bursts, beats, pad_rows
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def pad_rows_around(desc) -> tuple[int, int, int]:
+    """Rows wholly in the padding of a LOAD of ``desc`` (rows in order over the padded
+    ``(p0, p1, p2)``): ``(before the first data row, between data rows, after the last)``.
+    The load engine completes a padding row in one cycle when it reaches it: before the
+    first data row while the first beat is still on its way, between data rows holding
+    the read channel (it takes no beat that cycle), after the last beat before the end."""
+    if desc.transpose:
+        return 0, 0, 0
+    p, b, n = desc.padded_sizes, desc.pad_before, desc.sizes
+    index = lambda i0, i1, i2: (i0 * p[1] + i1) * p[2] + i2
+    first = index(b[0], b[1], b[2])
+    last = index(b[0] + n[0] - 1, b[1] + n[1] - 1, b[2] + n[2] - 1)
+    total = p[0] * p[1] * p[2] - n[0] * n[1] * n[2]
+    after = p[0] * p[1] * p[2] - 1 - last
+    return first, total - first - after, after
+
+
 def _bank(cfg: AcceleratorConfig, row: int) -> int:
     return row // (cfg.spad_rows // cfg.spad_banks)
 
@@ -146,15 +172,17 @@ class _ReadChannel:
     def __init__(self):
         self.ars: list[float] = []
         self.ends: list[float] = []
+        self.beats: list[tuple[float, float]] = []    # (first beat, end) of every burst placed
 
     def served(self, t: float) -> float:
         k = bisect.bisect_left(self.ars, t)
         return self.ends[k - 1] if k else 0.0
 
-    def add(self, ar: float, end: float) -> None:
+    def add(self, ar: float, first: float, end: float) -> None:
         k = bisect.bisect_right(self.ars, ar)
         self.ars.insert(k, ar)
         self.ends.insert(k, end)
+        self.beats.append((first, end))
 
 
 class _Model:
@@ -171,8 +199,14 @@ class _Model:
         self.cfg, self.commands, self.lat, self.mem = cfg, commands, lat, mem
         self.tiles_in_flight, self.fetch_outstanding = TILES_IN_FLIGHT, FETCH_OUTSTANDING
         self.cmd_beats = -(-COMMAND_BYTES // cfg.bus_bytes)
+        self.drain = cfg.rows + cfg.cols + lat.exec_latency    # last data beat -> last result written
         self.r = _ReadChannel()
         self.prev_fetch = prev_fetch
+        seen = {q: 0 for q in Queue}
+        self.position = []                     # per command: commands of its queue before it
+        for c in commands:
+            self.position.append(seen[QUEUE_OF[c.opcode]])
+            seen[QUEUE_OF[c.opcode]] += 1
         # accumulating result windows per accumulator bank, (compute index, first, end) in
         # program order (so also in time order): of the previous pass and of this one
         self.prev_acc = prev_acc
@@ -180,6 +214,7 @@ class _Model:
         self.fetch_r = _ReadChannel()
         self.ar_held: list[tuple[float, float]] = []   # loads holding the AR channel, by start
         self.fetch_ar: list[float] = []
+        self.fetch_end: list[float] = []       # the cycle after word i's last beat
         self.load_ar: list[float] = []
         self.taken: list[float] = []           # the decoder took command i's word
         self.handed: list[float] = []
@@ -209,40 +244,85 @@ class _Model:
         return t
 
     def _next_fetch_ar(self) -> float:
-        """The AR of command ``len(self.handed)``'s word."""
-        lat, i = self.lat, len(self.handed)
+        """The AR of the next word fetch asks for (``len(self.fetch_ar)``)."""
+        lat, i = self.lat, len(self.fetch_ar)
         t = lat.fetch_first if i == 0 else self.fetch_ar[-1] + lat.fetch_ar_gap
         if i >= self.fetch_outstanding:
             t = max(t, self.taken[i - self.fetch_outstanding] + lat.fetch_room)
         return self._ar_free_from(t)
 
+    def _can_ask(self) -> bool:
+        """Whether the next word's AR can be placed: the word ``FETCH_OUTSTANDING`` before
+        it has been taken by the decoder."""
+        i = len(self.fetch_ar)
+        return i <= len(self.commands) and (i < self.fetch_outstanding
+                                            or len(self.taken) > i - self.fetch_outstanding)
+
+    def _ask(self) -> None:
+        """Place the next word's AR and its beats on the read channel."""
+        t = self._next_fetch_ar()
+        first = max(t + self.mem.read_latency, self.r.served(t))
+        end = first + self.cmd_beats
+        self.r.add(t, first, end)
+        self.fetch_r.add(t, first, end)
+        self.fetch_ar.append(t)
+        self.fetch_end.append(end)
+
     def fetched(self, i: int) -> float:
         """Cycle command ``i`` of :attr:`commands` is handed to its queue (fetched now
         unless a load's look-ahead fetched it already)."""
         while len(self.handed) <= i:
-            self.fetch(self._queue_of(len(self.handed)))
+            if len(self.taken) == len(self.handed):
+                if len(self.fetch_ar) == len(self.taken):
+                    self._ask()
+                self._take()
+            self._hand()
         return self.handed[i]
+
+    def _room_known(self, i: int) -> bool:
+        """Whether command ``i``'s hand-over can be placed now: its queue's ``queue_depth``-th
+        command before it (whose start makes room) has been placed, or there is none."""
+        q = self._queue_of(i)
+        if q is None:
+            return True
+        before = self.position[i]          # commands of q before i
+        return before < self.cfg.queue_depth or len(self.queue_started[q]) > before - self.cfg.queue_depth
 
     def _queue_of(self, i: int) -> Queue | None:
         return QUEUE_OF[self.commands[i].opcode] if i < len(self.commands) else None
 
-    def fetch(self, q: Queue | None) -> float:
-        """Cycle command ``len(self.handed)`` is handed to queue ``q`` (None: END)."""
-        lat = self.lat
-        t = self._next_fetch_ar()
-        first = max(t + self.mem.read_latency, self.r.served(t))
-        end = first + self.cmd_beats
-        self.r.add(t, end)
-        self.fetch_r.add(t, end)
-        self.fetch_ar.append(t)
-        taken = max(end - 1 + lat.fetch_take, self.handed[-1] + 1 if self.handed else 0)
-        hand = taken + lat.fetch_hand
-        mine = self.queue_started[q] if q is not None else []
-        if len(mine) >= self.cfg.queue_depth:
-            hand = max(hand, mine[-self.cfg.queue_depth] + 1)
-        self.taken.append(taken)
+    def _take(self) -> None:
+        """The decoder takes word ``len(self.taken)``: its beats are in and the word before
+        it was handed over."""
+        i = len(self.taken)
+        self.taken.append(max(self.fetch_end[i] - 1 + self.lat.fetch_take, self.handed[-1] + 1 if self.handed else 0))
+
+    def _hand(self) -> None:
+        """The decoder hands word ``len(self.handed)`` (taken) to its queue once the queue
+        has room; END is handed to no queue."""
+        i = len(self.handed)
+        q = self._queue_of(i)
+        hand = self.taken[i] + self.lat.fetch_hand
+        if q is not None and self.position[i] >= self.cfg.queue_depth:
+            # room once the queue_depth-th command of the queue before this one started
+            hand = max(hand, self.queue_started[q][self.position[i] - self.cfg.queue_depth] + 1)
         self.handed.append(hand)
-        return hand
+
+    def _ask_before(self, t: float) -> None:
+        """Place every fetch AR that comes before cycle ``t`` (the read channel answers in
+        AR order): the decoder takes words as their beats arrive, and hands them over
+        where their queue's room is already known."""
+        while True:
+            if self._can_ask():
+                if self._next_fetch_ar() >= t:
+                    return
+                self._ask()
+            elif len(self.taken) < len(self.fetch_ar) and len(self.taken) == len(self.handed):
+                self._take()
+            elif len(self.handed) < len(self.taken) and self._room_known(len(self.handed)):
+                self._hand()
+            else:
+                return
 
     # -- one command -----------------------------------------------------------------------------
     def command(self, i: int) -> tuple[float, float]:
@@ -282,13 +362,13 @@ class _Model:
         first_ar = t + lat.load_ar
         # the words fetch asks for before this load's first AR are answered before its
         # beats (the read channel answers in AR order): fetch them first
-        for _ in range(self.fetch_outstanding):
-            if len(self.handed) > len(self.commands) or self._next_fetch_ar() >= first_ar:
-                break
-            self.fetch(self._queue_of(len(self.handed)))
-        first = max(first_ar + self.mem.read_latency, self.r.served(first_ar), self.prev_fetch.served(first_ar))
-        last = first + beats + pad - 1
-        self.r.add(first_ar, last + 1)
+        self._ask_before(first_ar)
+        before, between, after = pad_rows_around(desc)
+        first = max(first_ar + self.mem.read_latency, self.r.served(first_ar), self.prev_fetch.served(first_ar),
+                    first_ar + before)
+        r_end = first + beats + between         # the read channel is the load's until then
+        last = r_end - 1 + after
+        self.r.add(first_ar, first, r_end)
         bisect.insort(self.ar_held, (first_ar, max(first_ar + bursts - 1, last - 7)))
         self.load_ar.append(first_ar)
         finish = last + lat.load_tail
@@ -311,8 +391,8 @@ class _Model:
         self.last_a_bank = _bank(cfg, b["a_row"])
         if b["accumulate"]:
             bank = b["c_row"] // (cfg.acc_rows // cfg.acc_banks)
-            self.acc_windows[bank].append((len(self.done), d0 + lat.exec_latency, d1 + lat.exec_latency))
-        finish = max(d1 + lat.exec_latency, self.done[-1] + 1 if self.done else 0)
+            self.acc_windows[bank].append((len(self.done), d0 + self.drain, d1 + self.drain))
+        finish = max(d1 + self.drain, self.done[-1] + 1 if self.done else 0)
         self.done.append(finish)
         self.free[Queue.EXECUTE] = t + 1
         return t, finish
@@ -386,17 +466,19 @@ def lower_bound(cfg: AcceleratorConfig, commands, lat: Latencies = MEASURED, mem
     """Cycles :func:`estimate` never predicts below for ``commands``: the larger of the
     array's (COMPUTEs stream ``count`` beats one after the other, first beats at least
     :func:`compute_gap` apart) and the load engine's (LOADs one after the other, each at
-    least ``load_ar + read_latency + beats + padded rows + load_tail``)."""
+    least ``load_ar + max(read_latency, padded rows before the data) + beats + other
+    padded rows + load_tail``)."""
     mem = mem or Memory()
     gap = compute_gap(cfg, lat)
     counts, load = [], 0
-    fixed = lat.load_ar + mem.read_latency + lat.load_tail
+    fixed = lat.load_ar + lat.load_tail
     for cmd in commands:
         if cmd.opcode is Opcode.COMPUTE:
             counts.append(max(cmd.body["count"], 1))
         elif cmd.opcode is Opcode.LOAD:
-            _, beats, pad = load_beats(cfg, cmd.body["desc"])
-            load += fixed + beats + pad
+            _, beats, _ = load_beats(cfg, cmd.body["desc"])
+            before, between, after = pad_rows_around(cmd.body["desc"])
+            load += fixed + max(mem.read_latency, before) + beats + between + after
     array = sum(max(c, gap) for c in counts[:-1]) + counts[-1] if counts else 0
     return max(array, load)
 
@@ -407,5 +489,6 @@ def estimate(cfg: AcceleratorConfig, commands: list[Command], lat: Latencies | N
     recurrence runs ``passes`` times at most: each pass takes the command fetches of the
     one before into account for the loads (until the prediction no longer changes)."""
     model, cycles, times = _run(cfg, commands, lat or MEASURED, mem or Memory(), passes)
-    return Estimate(cycles, {q.name.lower(): int(_union(model.spans[q])) for q in Queue}, model.dram, times)
+    return Estimate(cycles, {q.name.lower(): int(_union(model.spans[q])) for q in Queue}, model.dram, times,
+                    sorted(model.r.beats))
 

@@ -45,22 +45,48 @@ def test_load_bursts_and_beats_are_the_hardwares(batch):
     assert (sum(c[0] for c in counts), sum(c[1] for c in counts)) == (load_id.ar, load_id.r)
 
 
-@pytest.mark.parametrize("what", ["gemm64", "random0", "random2"])
-def test_cycles_within_five_percent_of_the_counter(what):
-    """A 64x64x64 GEMM and two random networks (fixed seeds: the figure of the issue, 5%
-    on random compiled networks; the 2% on the bench's 16x16 layers is bench/perf.md's)."""
+@pytest.mark.parametrize("what", ["gemm64", "random0", "random2", "random14", "random27", "cnn8", "random"])
+def test_cycles_within_five_percent_of_the_counter(what, seed):
+    """A 64x64x64 GEMM, the digits CNN on 8 images and random networks (5% on random
+    compiled networks is the issue's figure; the 2% on the bench's layers is
+    bench/perf.md's). Seeds 14 and 27 and the CNN were 7-13% off before the model placed
+    every fetch AR that precedes a load's on the read channel first; "random" draws one."""
     from systolica.driver.workloads import random_network
 
     if what == "gemm64":
         net, batch = one_layer(random_linear(64, 64, seed=3)), 64
+    elif what == "cnn8":
+        net, batch = digits_models()["cnn"].quantized_net, 8
     else:
-        seed = int(what[len("random"):])
-        net, batch = random_network(seed), 1 + seed % 4
+        net_seed = seed % 10_000 if what == "random" else int(what[len("random"):])
+        net, batch = random_network(net_seed), 1 + net_seed % 4
     prog, out = _run_rtl(net, random_input(net, batch, seed=3))
     cycles = out.counters["cycles"]
     predicted = estimate(CFG, prog.commands).cycles
     print(f"{what} on {CFG.name}: counter {cycles}, estimate {predicted} ({predicted / cycles - 1:+.2%})")
     assert abs(predicted / cycles - 1) <= 0.05
+
+
+def test_padding_rows_are_counted_before_between_and_after_the_data(seed):
+    """pad_rows_around against a row-by-row walk of the padded rows, on random
+    descriptors: every row wholly in the padding is before the first data row, between
+    two data rows or after the last."""
+    from systolica.driver.perf_model import pad_rows_around
+    from systolica.model.dma import TensorDescriptor
+
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        sizes = tuple(int(x) for x in rng.integers(1, 4, 4))
+        before = tuple(int(x) for x in rng.integers(0, 3, 4))
+        after = tuple(int(x) for x in rng.integers(0, 3, 4))
+        d = TensorDescriptor(base=0, sizes=sizes, strides=(64, 32, 8, 1), elem_bytes=1,
+                             pad_before=before, pad_after=after)
+        p = d.padded_sizes
+        data = [all(before[k] <= i[k] < before[k] + sizes[k] for k in range(3))
+                for i in np.ndindex(p[0], p[1], p[2])]
+        first, last = data.index(True), len(data) - 1 - data[::-1].index(True)
+        want = (first, sum(not x for x in data[first:last]), len(data) - 1 - last)
+        assert pad_rows_around(d) == want, (d, want)
 
 
 def test_estimate_is_deterministic_and_counts_dram_bytes():
