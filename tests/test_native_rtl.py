@@ -18,7 +18,7 @@ from systolica.model.isa import COMMAND_BYTES, Opcode, decode
 from systolica.model.machine import Status, run
 from systolica.model.numerics import RequantParams
 from systolica.sim.native import (Case, DramSettings, DumpDram, Fault, HarnessError, NativeJob, Poke,
-                                  Stalls, run_native)
+                                  Stalls, WaitCycles, WaitIrq, run_native)
 from systolica.sim.native_build import build_native
 from systolica.sim.native_top import declared_limits, program_steps, read_back, run_program_native
 from systolica.sim.top_job import run_program
@@ -144,6 +144,31 @@ def test_several_programs_and_cases_in_one_process(seed):
         rb = read_back(steps_of)
         assert rb.status["error"] == res.status.value and rb.irq_cleared and rb.timer is not None
         assert dump == want
+
+
+def test_reset_in_the_middle_of_a_program(seed):
+    """A program cut off by a reset at a random cycle (data in flight in the array; the PEs'
+    data registers have no reset, hw/pe.py), then, on the same model, the reset and another
+    program: its image, status and counters equal those of the same program on a fresh
+    model, and the machine's."""
+    rng = np.random.default_rng(seed)
+    image, base, window = _gemm(rng, m=16, k=20, n=12)
+    other, obase, owindow = _gemm(rng, m=20, k=16, n=16)
+    steps, limits = program_steps(base, (len(image) - base) // COMMAND_BYTES, window) + [DumpDram()], declared_limits(CFG)
+    (clean,) = run_native(build_native(CFG), NativeJob([Case(image, steps, limits=limits, fresh=True)]))
+    ostart = program_steps(obase, (len(other) - obase) // COMMAND_BYTES, owindow)
+    ostart = ostart[:next(i for i, s in enumerate(ostart) if isinstance(s, WaitIrq))]
+    cut = int(rng.integers(20, read_back(clean.steps[:-1]).timer))
+    print(f"reset {cut} cycles after the first program's doorbell")
+    job = NativeJob([Case(other, ostart + [WaitCycles(cut)], limits=limits, fresh=True, name="cut"),
+                     Case(image, steps, limits=limits, name="after-reset")])
+    _, after = run_native(build_native(CFG), job)
+    assert after.ok, after.report()
+    result, golden = _golden(image, base, window)
+    rb, rb_clean = read_back(after.steps[:-1]), read_back(clean.steps[:-1])
+    assert rb.status["error"] == result.status.value == Status.OK.value, rb.status
+    assert after.dumps[0] == golden == clean.dumps[0]
+    assert rb.counters == rb_clean.counters and rb.timer == rb_clean.timer
 
 
 def test_harness_failures_are_clear_errors(tmp_path):
