@@ -215,3 +215,17 @@ def test_other_bus_and_address_widths(fields, seed):
         out = run_program_native(cfg, image, base, window, settings=settings)
         assert out.status["error"] == result.status.value and out.dram == bytes(dram)
         assert out.counters["useful_macs"] == result.counters.useful_macs
+
+
+def test_extra_verilator_flags_reach_the_command_and_the_cache_key(monkeypatch):
+    """SYSTOLICA_NATIVE_VERILATOR_FLAGS adds options to the Verilator command line, so to
+    the build's cache key; unset, the command is the default one."""
+    from systolica.sim.native_build import HARNESS_TOP, _verilator_command, native_source_hash
+
+    monkeypatch.delenv("SYSTOLICA_NATIVE_VERILATOR_FLAGS", raising=False)
+    plain, key = _verilator_command(CFG, HARNESS_TOP, 2), native_source_hash(CFG)
+    assert "--threads" not in plain
+    monkeypatch.setenv("SYSTOLICA_NATIVE_VERILATOR_FLAGS", "--threads 2")
+    cmd = _verilator_command(CFG, HARNESS_TOP, 2)
+    assert cmd[cmd.index("--threads") + 1] == "2" and cmd[-4:] == plain[-4:]
+    assert native_source_hash(CFG) != key
