@@ -147,10 +147,10 @@ def test_several_programs_and_cases_in_one_process(seed):
 
 
 def test_reset_in_the_middle_of_a_program(seed):
-    """A program cut off by a reset at a random cycle (data in flight in the array; the PEs'
-    data registers have no reset, hw/pe.py), then, on the same model, the reset and another
-    program: its image, status and counters equal those of the same program on a fresh
-    model, and the machine's."""
+    """Programs cut off by a reset at random cycles (data in flight in the array; the PEs'
+    data registers have no reset, hw/pe.py), each followed, on the same model, by the reset
+    and another program: its image, status and counters equal those of the same program on
+    a fresh model, and the machine's."""
     rng = np.random.default_rng(seed)
     image, base, window = _gemm(rng, m=16, k=20, n=12)
     other, obase, owindow = _gemm(rng, m=20, k=16, n=16)
@@ -159,23 +159,28 @@ def test_reset_in_the_middle_of_a_program(seed):
     (clean,) = run_native(build_native(CFG), NativeJob([Case(image, steps, limits=limits, fresh=True)]))
     ostart = program_steps(obase, (len(other) - obase) // COMMAND_BYTES, owindow)
     ostart = ostart[:next(i for i, s in enumerate(ostart) if isinstance(s, WaitIrq))]
-    cut = int(rng.integers(20, read_back(clean.steps[:-1]).timer))
-    print(f"reset {cut} cycles after the first program's doorbell")
-    job = NativeJob([Case(other, ostart + [WaitCycles(cut)], limits=limits, fresh=True, name="cut"),
-                     Case(image, steps, limits=limits, name="after-reset")])
-    _, after = run_native(build_native(CFG), job)
-    # The design's reset is synchronous and harness_top registers rst: in cycles 0 and 1
-    # of the case its registers still hold the cut program's state, so a VALID may be
-    # high there, and the monitor, which treats a case's first cycles as reset, flags it
-    # (RESET_VALID). Any other violation, or one later, fails.
-    assert after.ended == "ok", after.report()
-    assert all(v.rule == "RESET_VALID" and v.cycle <= 1 for v in after.violations), after.report()
-    assert after.violation_count == len(after.violations), after.report()
+    cuts = sorted(int(c) for c in rng.integers(20, read_back(clean.steps[:-1]).timer, size=8))
+    print(f"resets {cuts} cycles after the first program's doorbell")
+    cases = [Case(other, ostart, limits=limits, fresh=True, name="start")]
+    for cut in cuts:
+        cases += [Case(other, ostart + [WaitCycles(cut)], limits=limits, name=f"cut-{cut}"),
+                  Case(image, steps, limits=limits, name=f"after-{cut}")]
+    results = run_native(build_native(CFG), NativeJob(cases))
     result, golden = _golden(image, base, window)
-    rb, rb_clean = read_back(after.steps[:-1]), read_back(clean.steps[:-1])
-    assert rb.status["error"] == result.status.value == Status.OK.value, rb.status
-    assert after.dumps[0] == golden == clean.dumps[0]
-    assert rb.counters == rb_clean.counters and rb.timer == rb_clean.timer
+    rb_clean = read_back(clean.steps[:-1])
+    assert result.status is Status.OK and clean.dumps[0] == golden
+    for cut, after in zip(cuts, results[2::2]):
+        # The design's reset is synchronous and harness_top registers rst: in cycles 0 and
+        # 1 of a case its registers still hold the cut program's state, so a VALID may be
+        # high there, and the monitor, which treats a case's first cycles as reset, flags
+        # it (RESET_VALID). Any other violation, or one later, fails.
+        assert after.ended == "ok", after.report()
+        assert all(v.rule == "RESET_VALID" and v.cycle <= 1 for v in after.violations), after.report()
+        assert after.violation_count == len(after.violations), after.report()
+        rb = read_back(after.steps[:-1])
+        assert rb.status["error"] == Status.OK.value, (cut, rb.status)
+        assert after.dumps[0] == golden, f"reset {cut} cycles into the other program: DRAM != golden"
+        assert rb.counters == rb_clean.counters and rb.timer == rb_clean.timer, cut
 
 
 def test_harness_failures_are_clear_errors(tmp_path):
