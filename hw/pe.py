@@ -20,6 +20,28 @@ loads while the current one computes.
 
 Drain: when ``ctrl.drain`` is set, ``d <= d_in`` (the drain register of the PE above);
 the array times the drain so it never meets a capture.
+
+Reset: only the control state has a reset value -- ``ctrl_out`` (``valid``, ``drain``, ...),
+the buffer flags ``full``, the weight beat's ``valid`` on ``t_out`` and the OS accumulator
+``acc`` (a tile's first beat adds to it). The data path -- ``a_out``, ``v_out``, ``d_out``,
+the weights ``w0``/``w1`` and the weight beat's ``buf``/``w`` -- has none
+(``reset_less``): Amaranth's synchronous reset is a multiplexer in front of every
+register, evaluated every cycle for ``rows * cols`` PEs, and an FPGA would route the reset
+to each of them for nothing. After a reset these registers hold whatever they held (their
+initial value after power-up); none of it reaches an output:
+
+- ``a_out``, ``v_out``: a value computed from a stale operand is a bubble's; the array
+  takes a result only from a wavefront whose ``ctrl.valid`` (reset) is set, and each
+  wavefront's sum is built from its own ``a``, its own ``v_in`` (zero, or the B operand,
+  at the top edge) and a weight; OS ``acc`` accumulates only on ``ctrl.valid``.
+- ``w0``/``w1``: a WS wavefront enters the array only once its tile's weight beats have
+  all entered since reset (the array's ``wt_loaded`` counter, reset), and beat ``p``
+  reaches row ``p`` before the tile's first wavefront does, so the buffer ``ctrl.sel``
+  picks was written since reset.
+- ``t_out`` payload: read only with ``t_out.valid`` (reset) set.
+- ``d_out``: the array drains only after an OS tile's ``last`` beat (its
+  ``drain_pending``, reset), which has written every ``d`` of the column first; the drain
+  shifts ``rows`` values, all of them written by that ``last`` beat.
 """
 
 from __future__ import annotations
@@ -92,7 +114,10 @@ class ProcessingElement(wiring.Component):
         ctrl = self.ctrl_in
         is_os = (ctrl.dataflow == Dataflow.OS) if ws and os_ else Const(int(os_), 1)
 
-        m.d.sync += [self.a_out.eq(self.a_in), self.ctrl_out.eq(self.ctrl_in)]
+        m.d.sync += self.ctrl_out.eq(self.ctrl_in)
+        m.d.sync += _data_register(m, "a", self.a_out).eq(self.a_in)
+        d_reg = _data_register(m, "d", self.d_out)
+        v_reg = _data_register(m, "v", self.v_out)
 
         weight = self._weight_buffers(m, ctrl) if ws else 0
         b = ar.acc_to_operand(self.v_in)
@@ -100,37 +125,47 @@ class ProcessingElement(wiring.Component):
             self.a_in, Mux(is_os, b, weight) if ws and os_ else (weight if ws else b)))
 
         if os_:
-            acc = Signal(ar.acc_shape)
+            acc = Signal(ar.acc_shape)         # reset: the first beat of a tile adds to it
             total = _wire(m, "total", ar.accumulate(Mux(is_os, acc, self.v_in) if ws else acc, product),
                           ar.acc_shape)
             finish = ctrl.valid & is_os & ctrl.last
             with m.If(ctrl.valid & is_os):
                 m.d.sync += acc.eq(Mux(ctrl.last, 0, total))
             with m.If(ctrl.drain):
-                m.d.sync += self.d_out.eq(self.d_in)
+                m.d.sync += d_reg.eq(self.d_in)
             with m.Elif(finish):
-                m.d.sync += self.d_out.eq(total)
+                m.d.sync += d_reg.eq(total)
         else:
             total = _wire(m, "total", ar.accumulate(self.v_in, product), ar.acc_shape)
-        m.d.sync += self.v_out.eq(Mux(is_os, self.v_in, total) if os_ and ws else (total if ws else self.v_in))
+        m.d.sync += v_reg.eq(Mux(is_os, self.v_in, total) if os_ and ws else (total if ws else self.v_in))
         return m
 
     def _weight_buffers(self, m: Module, ctrl):
         """Two stationary weights; returns the one ``ctrl.sel`` picks."""
         op = self.arith.operand_shape
-        w = [Signal(op, name=f"w{i}") for i in range(2)]
+        w = [Signal(op, name=f"w{i}", reset_less=True) for i in range(2)]
         full = Signal(2)
         t = self.t_in
         take = t.valid & ~full.bit_select(t.buf, 1)
-        m.d.sync += self.t_out.eq(t)
+        # the beat's valid bit is reset; its payload is not
+        t_valid = Signal(name="t_valid")
+        t_reg = Signal(weight_beat_layout(op), name="t_reg", reset_less=True)
+        m.d.comb += [self.t_out.eq(t_reg), self.t_out.valid.eq(t_valid)]
+        m.d.sync += [t_valid.eq(t.valid & ~take), t_reg.eq(t)]
         with m.If(take):
-            m.d.sync += self.t_out.valid.eq(0)
             m.d.sync += full.eq(Mux(t.buf, 0b10, 0b01))
             with m.If(t.buf):
                 m.d.sync += w[1].eq(t.w)
             with m.Else():
                 m.d.sync += w[0].eq(t.w)
         return Mux(ctrl.sel, w[1], w[0])
+
+
+def _data_register(m: Module, name: str, port) -> Signal:
+    """A register without reset driving output ``port`` (see the module docstring)."""
+    reg = Signal(port.shape(), name=f"{name}_reg", reset_less=True)
+    m.d.comb += port.eq(reg)
+    return reg
 
 
 def _wire(m: Module, name: str, value, shape=None) -> Signal:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
-from amaranth.hdl import Value
+from amaranth.hdl import ClockDomain, Module, Value
 from amaranth.sim import Simulator
 
 from ..hw.systolic_array import SystolicArray, data_beat_layout, result_beat_layout, weight_row_layout
@@ -85,19 +85,29 @@ def decode_result(cfg: AcceleratorConfig, raw: int) -> ArrayOutput:
 
 
 def run_array_pysim(cfg: AcceleratorConfig, tiles: list, *, gap: float = 0.0,
-                    rng: random.Random | None = None) -> list[ArrayOutput]:
+                    rng: random.Random | None = None, before: list = (),
+                    reset_after: int = 0) -> list[ArrayOutput]:
     """Stream ``tiles`` through the array in Amaranth's simulator; every result vector,
     including any that come out after the expected ones (``rows + cols + 4`` quiet cycles
-    are watched). ``gap``: probability that an input stream offers nothing in a cycle."""
+    are watched). ``gap``: probability that an input stream offers nothing in a cycle.
+
+    ``before``: tiles streamed first, for ``reset_after`` cycles at most, then the array's
+    synchronous reset is held for one cycle (whatever is in flight is dropped) and
+    ``tiles`` run; only their results are returned. This shows that no state a reset
+    leaves alone (the PEs' data registers have none) reaches a result."""
     dut = SystolicArray(cfg)
+    top = Module()
+    top.domains.sync = sync = ClockDomain()
+    top.submodules.array = dut
     rng = rng or random.Random(0)
-    data_beats, weight_beats = streams_for(cfg, tiles)
-    budget = 4 * (len(data_beats) + len(weight_beats)) + 8 * (cfg.rows + cfg.cols) + 64
     outs: list[ArrayOutput] = []
 
-    async def bench(ctx):
+    async def stream(ctx, data_beats, weight_beats, cycles: int | None, keep: bool):
+        budget = 4 * (len(data_beats) + len(weight_beats)) + 8 * (cfg.rows + cfg.cols) + 64
         di = wi = quiet = cycle = 0
         while di < len(data_beats) or wi < len(weight_beats) or quiet < cfg.rows + cfg.cols + 4:
+            if cycles is not None and cycle >= cycles:
+                return
             assert cycle < budget, f"timeout: {di}/{len(data_beats)} data, {wi}/{len(weight_beats)} weights"
             offer_d = di < len(data_beats) and not (gap and rng.random() < gap)
             offer_w = wi < len(weight_beats) and not (gap and rng.random() < gap)
@@ -109,13 +119,23 @@ def run_array_pysim(cfg: AcceleratorConfig, tiles: list, *, gap: float = 0.0,
                 ctx.set(Value.cast(dut.weights.payload), weight_beats[wi])
             took_d = offer_d and ctx.get(dut.data.ready)
             took_w = offer_w and ctx.get(dut.weights.ready)
-            if ctx.get(dut.result.valid):
+            if keep and ctx.get(dut.result.valid):
                 outs.append(decode_result(cfg, ctx.get(Value.cast(dut.result.payload))))
             quiet = quiet + 1 if di == len(data_beats) and wi == len(weight_beats) else 0
             await ctx.tick()
             di, wi, cycle = di + took_d, wi + took_w, cycle + 1
 
-    sim = Simulator(dut)
+    async def bench(ctx):
+        if before:
+            await stream(ctx, *streams_for(cfg, before), reset_after, keep=False)
+            ctx.set(dut.data.valid, 0)
+            ctx.set(dut.weights.valid, 0)
+            ctx.set(sync.rst, 1)
+            await ctx.tick()
+            ctx.set(sync.rst, 0)
+        await stream(ctx, *streams_for(cfg, tiles), None, keep=True)
+
+    sim = Simulator(top)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()

