@@ -102,34 +102,31 @@ class Memory:
 @dataclass
 class Estimate:
     """Predicted ``cycles`` of a program, the busy cycles of each queue's unit (cycles in
-    which a command of it runs), the DRAM bytes its LOADs and STOREs move, every
-    command's ``(start, finish)`` and the read channel's bursts ``(first beat, end)`` (a
-    command word's, or a LOAD's beats and the padding rows between them)."""
+    which a command of it runs), the DRAM bytes its LOADs and STOREs move, and every
+    command's ``(start, finish)``."""
 
     cycles: int
     busy: dict
     dram_bytes: int
     times: list = field(default_factory=list, repr=False)
-    reads: list = field(default_factory=list, repr=False)
 
 
-def load_beats(cfg: AcceleratorConfig, desc) -> tuple[int, int, int]:
-    """``(bursts, bus beats, rows wholly in the padding)`` of a LOAD of ``desc``: a run
-    of ``n`` bytes at byte ``o`` of a bus word covers ``ceil((o + n) / bus_bytes)`` beats
-    (bursts split at aligned addresses only); a gathered element is a run of its own."""
+def load_beats(cfg: AcceleratorConfig, desc) -> tuple[int, int]:
+    """``(bursts, bus beats)`` of a LOAD of ``desc``: a run of ``n`` bytes at byte ``o`` of
+    a bus word covers ``ceil((o + n) / bus_bytes)`` beats (bursts split at aligned
+    addresses only); a gathered element is a run of its own. Its rows wholly in the
+    padding: :func:`pad_rows_around`."""
     return _load_beats(cfg.bus_bytes, desc)
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _load_beats(bb: int, desc) -> tuple[int, int, int]:
+def _load_beats(bb: int, desc) -> tuple[int, int]:
     n0, n1, n2, n3 = desc.sizes
     s0, s1, s2, s3 = desc.strides
     eb = desc.elem_bytes
-    p = desc.padded_sizes
     rows = n0 * n1 * n2
-    pad_rows = 0 if desc.transpose else p[0] * p[1] * p[2] - rows
     if s3 != eb:
-        return rows * n3, rows * n3, pad_rows
+        return rows * n3, rows * n3
     run = n3 * eb
     if rows == 1 or all(s % bb == 0 for s in (s0, s1, s2)):
         off = desc.base % bb
@@ -139,7 +136,7 @@ def _load_beats(bb: int, desc) -> tuple[int, int, int]:
                 + np.arange(n2)[None, None, :] * s2) % bb
         beats = int(((offs + run + bb - 1) // bb).sum())
     bursts = rows * max(1, -(-run // (AXI_MAX_BEATS * bb)))
-    return bursts, beats, pad_rows
+    return bursts, beats
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -172,17 +169,15 @@ class _ReadChannel:
     def __init__(self):
         self.ars: list[float] = []
         self.ends: list[float] = []
-        self.beats: list[tuple[float, float]] = []    # (first beat, end) of every burst placed
 
     def served(self, t: float) -> float:
         k = bisect.bisect_left(self.ars, t)
         return self.ends[k - 1] if k else 0.0
 
-    def add(self, ar: float, first: float, end: float) -> None:
+    def add(self, ar: float, end: float) -> None:
         k = bisect.bisect_right(self.ars, ar)
         self.ars.insert(k, ar)
         self.ends.insert(k, end)
-        self.beats.append((first, end))
 
 
 class _Model:
@@ -263,8 +258,8 @@ class _Model:
         t = self._next_fetch_ar()
         first = max(t + self.mem.read_latency, self.r.served(t))
         end = first + self.cmd_beats
-        self.r.add(t, first, end)
-        self.fetch_r.add(t, first, end)
+        self.r.add(t, end)
+        self.fetch_r.add(t, end)
         self.fetch_ar.append(t)
         self.fetch_end.append(end)
 
@@ -358,7 +353,7 @@ class _Model:
 
     def _load(self, t: float, desc) -> tuple[float, float]:
         lat = self.lat
-        bursts, beats, pad = load_beats(self.cfg, desc)
+        bursts, beats = load_beats(self.cfg, desc)
         first_ar = t + lat.load_ar
         # the words fetch asks for before this load's first AR are answered before its
         # beats (the read channel answers in AR order): fetch them first
@@ -368,7 +363,7 @@ class _Model:
                     first_ar + before)
         r_end = first + beats + between         # the read channel is the load's until then
         last = r_end - 1 + after
-        self.r.add(first_ar, first, r_end)
+        self.r.add(first_ar, r_end)
         bisect.insort(self.ar_held, (first_ar, max(first_ar + bursts - 1, last - 7)))
         self.load_ar.append(first_ar)
         finish = last + lat.load_tail
@@ -476,7 +471,7 @@ def lower_bound(cfg: AcceleratorConfig, commands, lat: Latencies = MEASURED, mem
         if cmd.opcode is Opcode.COMPUTE:
             counts.append(max(cmd.body["count"], 1))
         elif cmd.opcode is Opcode.LOAD:
-            _, beats, _ = load_beats(cfg, cmd.body["desc"])
+            _, beats = load_beats(cfg, cmd.body["desc"])
             before, between, after = pad_rows_around(cmd.body["desc"])
             load += fixed + max(mem.read_latency, before) + beats + between + after
     array = sum(max(c, gap) for c in counts[:-1]) + counts[-1] if counts else 0
@@ -489,6 +484,5 @@ def estimate(cfg: AcceleratorConfig, commands: list[Command], lat: Latencies | N
     recurrence runs ``passes`` times at most: each pass takes the command fetches of the
     one before into account for the loads (until the prediction no longer changes)."""
     model, cycles, times = _run(cfg, commands, lat or MEASURED, mem or Memory(), passes)
-    return Estimate(cycles, {q.name.lower(): int(_union(model.spans[q])) for q in Queue}, model.dram, times,
-                    sorted(model.r.beats))
+    return Estimate(cycles, {q.name.lower(): int(_union(model.spans[q])) for q in Queue}, model.dram, times)
 
