@@ -177,25 +177,50 @@ class CommandFrontEnd:
 
 
 class BeatLanes:
-    """Which byte lanes of the next data beat belong to the head burst ``head``: lanes
-    ``offset .. offset + k - 1``; ``last`` on its final beat. Call :meth:`advance` with
-    the beat's handshake."""
+    """Which byte lanes of the next data beat belong to the head burst: lanes ``offset ..
+    offset + k - 1``; ``last`` on its final beat. Call :meth:`advance` with the beat's
+    handshake.
+
+    The burst queue holds :meth:`entry` values (layout :meth:`layout`): the burst plus its
+    first beat's ``k`` and ``last``, computed as the burst is queued. A later beat's ``k``
+    and ``last`` are registers set when the beat before it is taken. So no arithmetic lies
+    between the queue's output and the beat's lanes and handshake (the engines' critical
+    path on the FPGA before; cycle for cycle the same behaviour)."""
+
+    @staticmethod
+    def layout(burst_shape, bus_bytes: int) -> data.StructLayout:
+        return data.StructLayout({"burst": burst_shape, "k": range(bus_bytes + 1), "last": 1})
+
+    @staticmethod
+    def entry(m: Module, burst, bus_bytes: int):
+        """The queue entry of ``burst`` (a view of the burst layout), as a value."""
+        e = Signal(BeatLanes.layout(burst.shape(), bus_bytes), name="beat_entry")
+        room = bus_bytes - burst.offset
+        m.d.comb += [e.burst.eq(burst), e.k.eq(Mux(room < burst.nbytes, room, burst.nbytes)),
+                     e.last.eq(burst.nbytes <= room)]
+        return e.as_value()
 
     def __init__(self, m: Module, bus_bytes: int, head):
-        bb = bus_bytes
+        bb = self._bb = bus_bytes
+        burst = head.burst
         self.first = Signal(init=1)                # the next beat is its burst's first
         self.rem = Signal(range(256 * bb + 1))     # bytes of the head burst after this beat
-        self.offset = Mux(self.first, head.offset, 0)
-        left = Mux(self.first, head.nbytes, self.rem)
+        self._k_next = Signal(range(bb + 1))       # k and last of a beat that is not the first
+        self._last_next = Signal()
+        self.offset = Mux(self.first, burst.offset, 0)
         self.k = Signal(range(bb + 1))
-        m.d.comb += self.k.eq(Mux(bb - self.offset < left, bb - self.offset, left))
-        self.last = self.k == left
-        self._left = left
+        self.last = Signal()
+        m.d.comb += [self.k.eq(Mux(self.first, head.k, self._k_next)),
+                     self.last.eq(Mux(self.first, head.last, self._last_next))]
+        self._left = Mux(self.first, burst.nbytes, self.rem)
 
     def advance(self, m: Module, pop) -> None:
         """The beat was taken: the next one continues the burst, or starts the next (and
         ``pop`` is asserted to release the head burst)."""
-        m.d.sync += [self.first.eq(self.last), self.rem.eq(self._left - self.k)]
+        rem = Signal.like(self.rem, name="rem_next")
+        m.d.comb += rem.eq(self._left - self.k)
+        m.d.sync += [self.first.eq(self.last), self.rem.eq(rem),
+                     self._k_next.eq(Mux(rem < self._bb, rem, self._bb)), self._last_next.eq(rem <= self._bb)]
         with m.If(self.last):
             m.d.comb += pop.eq(1)
 

@@ -73,23 +73,35 @@ class DmaLoad(wiring.Component):
         running, start, finished = front.running, front.start, front.finished
 
         # -- AR: every burst is issued and remembered for the R beats -----------------------
-        m.submodules.pending = pending = SyncFIFOBuffered(
-            width=len(gen.bursts.payload.as_value()), depth=OUTSTANDING_BURSTS)
+        entry = BeatLanes.layout(gen.bursts.payload.shape(), bb)
+        m.submodules.pending = pending = SyncFIFOBuffered(width=entry.size, depth=OUTSTANDING_BURSTS)
         ar, b = self.axi, gen.bursts
         m.d.comb += [
             ar.arvalid.eq(b.valid & pending.w_rdy),
             ar.araddr.eq(b.payload.addr), ar.arlen.eq(b.payload.beats - 1),
             ar.arsize.eq(lanes), ar.arburst.eq(AxiBurst.INCR),
             b.ready.eq(ar.arready & pending.w_rdy),
-            pending.w_en.eq(b.valid & ar.arready), pending.w_data.eq(b.payload.as_value()),
+            pending.w_en.eq(b.valid & ar.arready), pending.w_data.eq(BeatLanes.entry(m, b.payload, bb)),
         ]
-        head = data.View(gen.bursts.payload.shape(), pending.r_data)
+        head = data.View(entry, pending.r_data)
 
         # -- the padded row walker --------------------------------------------------------
+        # `j` is the source row's padded index per dimension; whether it is a data row and
+        # which dimensions are at their end are registers set with `j` from its next value
+        # (timing: the beat handshake and the row writes start at registers, no cycle changes)
         j = [Signal(17, name=f"j{d}") for d in range(3)]
-        inside = [(j[d] >= dec.pb[d]) & (j[d] < dec.pb[d] + dec.n[d]) for d in range(3)]
-        data_row = inside[0] & inside[1] & inside[2]
-        j_end = [j[d] == dec.p[d] - 1 for d in range(3)]
+        data_row = Signal()
+        j_end = [Signal(name=f"j_end{d}") for d in range(3)]
+
+        def row_flags(jv):
+            inside = [(jv[d] >= dec.pb[d]) & (jv[d] < dec.pb[d] + dec.n[d]) for d in range(3)]
+            return [data_row.eq(inside[0] & inside[1] & inside[2])] + [
+                j_end[d].eq(jv[d] == dec.p[d] - 1) for d in range(3)]
+
+        j_adv = [Signal(17, name=f"j_adv{d}") for d in range(3)]   # the row after `j`
+        m.d.comb += [j_adv[2].eq(Mux(j_end[2], 0, j[2] + 1)),
+                     j_adv[1].eq(Mux(~j_end[2], j[1], Mux(j_end[1], 0, j[1] + 1))),
+                     j_adv[0].eq(Mux(j_end[2] & j_end[1], j[0] + 1, j[0]))]
         last_src_row = j_end[0] & j_end[1] & j_end[2]
         eb = dec.eb
         need = Signal(20)       # data bytes of one row vector
@@ -160,12 +172,7 @@ class DmaLoad(wiring.Component):
             m.d.sync += [buf.eq(pattern), got.eq(0)]
             with m.If(last_src_row):
                 m.d.sync += src_done.eq(1)
-            with m.If(~j_end[2]):
-                m.d.sync += j[2].eq(j[2] + 1)
-            with m.Elif(~j_end[1]):
-                m.d.sync += [j[2].eq(0), j[1].eq(j[1] + 1)]
-            with m.Else():
-                m.d.sync += [j[2].eq(0), j[1].eq(0), j[0].eq(j[0] + 1)]
+            m.d.sync += [j[d].eq(j_adv[d]) for d in range(3)] + row_flags(j_adv)
 
         with m.If(out_valid & out_ready):
             m.d.sync += out_valid.eq(0)
@@ -190,7 +197,7 @@ class DmaLoad(wiring.Component):
         emitted = Signal(52)
         with m.If(start):
             m.d.sync += [emitted.eq(0), src_done.eq(0), draining.eq(0), r.eq(0), got.eq(0),
-                         buf.eq(pattern)] + [x.eq(0) for x in j]
+                         buf.eq(pattern)] + [x.eq(0) for x in j] + row_flags([Const(0, 17)] * 3)
             beat_lanes.restart(m)
         m.d.comb += [self.spad_write.payload.addr.eq(c.row + emitted - 1),
                      self.acc_write.payload.addr.eq(c.row + emitted - 1)]

@@ -115,12 +115,13 @@ class DmaStore(wiring.Component):
         # (W does not wait for its AW: AXI4 allows write data before the address, and a slave
         # that takes few addresses ahead would otherwise starve the W channel)
         shape = gen.bursts.payload.shape()
-        m.submodules.pending = pending = SyncFIFO(width=shape.size, depth=OUTSTANDING_BURSTS)
+        entry = BeatLanes.layout(shape, bb)
+        m.submodules.pending = pending = SyncFIFO(width=entry.size, depth=OUTSTANDING_BURSTS)
         m.submodules.addresses = addresses = SyncFIFO(width=shape.size, depth=OUTSTANDING_BURSTS)
         b = gen.bursts
         both = pending.w_rdy & addresses.w_rdy
         m.d.comb += [b.ready.eq(both),
-                     pending.w_en.eq(b.valid & both), pending.w_data.eq(b.payload.as_value()),
+                     pending.w_en.eq(b.valid & both), pending.w_data.eq(BeatLanes.entry(m, b.payload, bb)),
                      addresses.w_en.eq(b.valid & both), addresses.w_data.eq(b.payload.as_value())]
         ax = self.axi
         aw = data.View(shape, addresses.r_data)
@@ -133,7 +134,7 @@ class DmaStore(wiring.Component):
             ax.awsize.eq(lanes), ax.awburst.eq(AxiBurst.INCR),
             addresses.r_en.eq(ax.awvalid & ax.awready),
         ]
-        head = data.View(shape, pending.r_data)
+        head = data.View(entry, pending.r_data)
         with m.If(ax.awvalid & ax.awready):
             m.d.sync += issued.eq(issued + 1)
 

@@ -32,8 +32,9 @@ never negative, so ``INT32_MIN * INT32_MIN`` cannot occur.
 Parameters change only while the pipeline is empty: ``param`` is accepted when no
 vector is in flight and holds off new vectors while it waits. What later stages derive
 from the parameters alone (shift amounts, the single-rounding constant, the scale's
-exponent) is held in registers, new the cycle after a write -- before any vector reaches
-stage 2 -- so those paths start at a register (timing; no cycle changes).
+exponent, the multiplier's parameter operand) is held in registers, new the cycle after
+a write -- before any vector reaches stage 2 -- so those paths start at a register; stage 3
+chooses the multiplier's data operand (timing; no cycle changes).
 
 FP8 configurations use :class:`systolica.hw.requant_fp8.Fp8RequantLane` instead (exact
 sum x float32 scale rounded once to FP8 or int8; same latency, same unit around it); the
@@ -148,17 +149,16 @@ class RequantLane(wiring.Component):
         up3 = norm2[7] & (norm2[8] | (norm2[:7] != 0))
         m25 = Signal(25, name="m25")
         m.d.comb += m25.eq(norm2[8:] + up3)
-        mant3 = reg("mant3", 24, Mux(m25[24], 1 << 23, m25[:24]))
+        mant3 = Mux(m25[24], 1 << 23, m25[:24])           # the float's 24-bit mantissa
         e3 = reg("e3", signed(8), e2 + m25[24])           # value = mant3 * 2^(e3 - 23)
-        y3 = reg("y3", signed(32), y2)
+        # the shared multiplier's operands, chosen here (timing: stage 4 starts at registers)
+        a3 = reg("a3", signed(32), Mux(onnx, mant3, y2))  # 24-bit magnitude / signed 32
         sign3 = reg("sign3", 1, sign2)
         zero3 = reg("zero3", 1, zero2)
 
         # 4: the shared multiplier; float exponent
-        smant = Cat(p.scale[:23], 1)
-        a_op = Mux(onnx, mant3, y3)                      # signed 32 / 24-bit magnitude
-        b_op = Mux(onnx, smant, p.multiplier)            # both < 2^31, unsigned
-        p4 = reg("p4", signed(64), a_op * b_op)
+        b_op = derived("b_op", 31, Mux(onnx, Cat(p.scale[:23], 1), p.multiplier))  # both < 2^31
+        p4 = reg("p4", signed(64), a3 * b_op)
         e4 = reg("e4", signed(10), e3 + scale_exp)        # product = p4 * 2^(e4 - 46)
         sign4 = reg("sign4", 1, sign3)
         tiny4 = reg("tiny4", 1, zero3 | scale_tiny)
