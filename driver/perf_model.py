@@ -80,7 +80,7 @@ class Latencies:
     exec_accept: int = 2        #: COMPUTE started -> its first weight row read
     weight_rows_extra: int = 1  #: weight rows into the array: rows + this
     data_start: int = 1         #: weights in -> the first data beat
-    exec_latency: int = 2       #: last data beat -> last result written (completed): rows + cols + this
+    exec_latency: int = 3       #: last data beat -> last result written (completed): rows + cols + this
     store_read: int = 2         #: STORE started -> its first accumulator row read
     store_tail: int = 13        #: its last row read -> completed (B responses back)
     requant_cycles: int = 1     #: per lane a REQUANT writes

@@ -2,38 +2,45 @@
 
 Every PE is the same module (the array instances it ``rows * cols`` times). Per cycle it
 does one multiply and one add, in the arithmetic of the configured input type
-(:mod:`systolica.hw.arith`).
+(:mod:`systolica.hw.arith`), in two stages: the product is a register (``p``), so the
+multiplier's path (operand select -> multiplier -> register) and the adder's (register
+-> add -> register) are timed apart -- on an FPGA the route to and from the DSP block
+was three quarters of the array's critical path.
 
-Dataflows, chosen per wavefront by ``ctrl.dataflow``:
+Stage 1, the cycle a wavefront reaches the PE (``ctrl_in``): ``p <= a * w[ctrl.sel]``
+(WS) or ``p <= a * b`` (OS), and the operands pass on registered (``a_out``, ``b_out``,
+``ctrl_out``). Stage 2, the next cycle, with the wavefront's control in ``ctrl_out``:
 
-- **WS**: ``v_out <= v_in + a * w[ctrl.sel]``: partial sums flow down the column while the
-  two weight buffers stay put. ``ctrl.sel`` picks the buffer the wavefront's tile uses.
-- **OS**: ``v_out <= v_in`` carries the B operand down; ``acc <= acc + a * b``. On the
-  tile's ``last`` wavefront the final sum goes to the drain register ``d`` and ``acc``
-  restarts at zero.
+- **WS**: ``v_out <= v_in + p``: partial sums flow down the column one cycle behind the
+  operands, while the two weight buffers stay put. ``ctrl.sel`` picks the buffer the
+  wavefront's tile uses.
+- **OS**: ``acc <= acc + p``; the B operand travels down on its own chain (``b_in`` ->
+  ``b_out``, with the operands). On the tile's ``last`` wavefront the final sum goes to
+  the drain register ``d`` and ``acc`` restarts at zero.
 
 Weight delivery (double buffering): weight beats travel down the column on ``t``. A PE
 captures the first beat aimed at a buffer it has not filled yet and removes it from the
 chain; later beats of that tile pass on. Capturing into one buffer marks the other as
 free for the tile after. So beat ``p`` of a tile lands in row ``p`` and the next tile
-loads while the current one computes.
+loads while the current one computes (a weight is read in stage 1 only).
 
-Drain: when ``ctrl.drain`` is set, ``d <= d_in`` (the drain register of the PE above);
-the array times the drain so it never meets a capture.
+Drain: when ``ctrl.drain`` is set (in stage 2: ``ctrl_out.drain``), ``d <= d_in`` (the
+drain register of the PE above); the array times the drain so it never meets a capture.
 
 Reset: only the control state has a reset value -- ``ctrl_out`` (``valid``, ``drain``, ...),
 the buffer flags ``full``, the weight beat's ``valid`` on ``t_out`` and the OS accumulator
-``acc`` (a tile's first beat adds to it). The data path -- ``a_out``, ``v_out``, ``d_out``,
-the weights ``w0``/``w1`` and the weight beat's ``buf``/``w`` -- has none
-(``reset_less``): Amaranth's synchronous reset is a multiplexer in front of every
-register, evaluated every cycle for ``rows * cols`` PEs, and an FPGA would route the reset
-to each of them for nothing. After a reset these registers hold whatever they held (their
-initial value after power-up); none of it reaches an output:
+``acc`` (a tile's first beat adds to it). The data path -- ``a_out``, ``b_out``, the
+product ``p``, ``v_out``, ``d_out``, the weights ``w0``/``w1`` and the weight beat's
+``buf``/``w`` -- has none (``reset_less``): Amaranth's synchronous reset is a multiplexer
+in front of every register, evaluated every cycle for ``rows * cols`` PEs, and an FPGA
+would route the reset to each of them for nothing. After a reset these registers hold
+whatever they held (their initial value after power-up); none of it reaches an output:
 
-- ``a_out``, ``v_out``: a value computed from a stale operand is a bubble's; the array
-  takes a result only from a wavefront whose ``ctrl.valid`` (reset) is set, and each
-  wavefront's sum is built from its own ``a``, its own ``v_in`` (zero, or the B operand,
-  at the top edge) and a weight; OS ``acc`` accumulates only on ``ctrl.valid``.
+- ``a_out``, ``b_out``, ``p``, ``v_out``: a value computed from a stale operand is a
+  bubble's; the array takes a result only from a wavefront whose ``ctrl.valid`` (reset)
+  is set, and each wavefront's sum is built from its own ``a``, its own ``b`` or weight
+  and its own ``v_in`` (zero at the top edge); OS ``acc`` accumulates only on
+  ``ctrl.valid``.
 - ``w0``/``w1``: a WS wavefront enters the array only once its tile's weight beats have
   all entered since reset (the array's ``wt_loaded`` counter, reset), and beat ``p``
   reaches row ``p`` before the tile's first wavefront does, so the buffer ``ctrl.sel``
@@ -72,7 +79,7 @@ def weight_beat_layout(operand_shape) -> data.StructLayout:
 
 
 class ProcessingElement(wiring.Component):
-    """One multiply-accumulate cell.
+    """One multiply-accumulate cell, two stages (see the module docstring).
 
     Parameters
     ----------
@@ -83,12 +90,14 @@ class ProcessingElement(wiring.Component):
     Attributes
     ----------
     a_in, ctrl_in : In
-        Operand from the left and its control bits; passed on registered as ``a_out``,
-        ``ctrl_out`` (one cycle per column).
+        Operand and control bits of the wavefront from the left; passed on registered as
+        ``a_out``, ``ctrl_out`` (one cycle per column).
+    b_in, b_out : In/Out(operand)
+        OS B operand from the PE above, with the wavefront; passed on registered.
     v_in : In(signed(acc_bits))
-        From the PE above: WS partial sum, or OS B operand (sign-extended).
+        WS partial sum from the PE above, one cycle behind its wavefront.
     v_out : Out
-        Registered: WS ``v_in + a * w``; OS ``v_in``.
+        Registered: WS ``v_in + p`` (one cycle behind the wavefront).
     d_in, d_out : In/Out(signed(acc_bits))
         OS drain chain: ``d_out`` is this PE's drain register.
     t_in, t_out : In/Out(weight_beat_layout)
@@ -101,9 +110,9 @@ class ProcessingElement(wiring.Component):
         op, acc = self.arith.operand_shape, self.arith.acc_shape
         beat = weight_beat_layout(op)
         super().__init__({
-            "a_in": In(op), "ctrl_in": In(pe_ctrl_layout), "v_in": In(acc),
+            "a_in": In(op), "ctrl_in": In(pe_ctrl_layout), "b_in": In(op), "v_in": In(acc),
             "d_in": In(acc), "t_in": In(beat),
-            "a_out": Out(op), "ctrl_out": Out(pe_ctrl_layout), "v_out": Out(acc),
+            "a_out": Out(op), "ctrl_out": Out(pe_ctrl_layout), "b_out": Out(op), "v_out": Out(acc),
             "d_out": Out(acc), "t_out": Out(beat),
         })
 
@@ -111,33 +120,42 @@ class ProcessingElement(wiring.Component):
         m = Module()
         ar = self.arith
         ws, os_ = self.cfg.supports("ws"), self.cfg.supports("os")
+
+        def os_mode(ctrl):
+            return (ctrl.dataflow == Dataflow.OS) if ws and os_ else Const(int(os_), 1)
+
+        # stage 1: the product of the wavefront that arrives; operands and control pass on
         ctrl = self.ctrl_in
-        is_os = (ctrl.dataflow == Dataflow.OS) if ws and os_ else Const(int(os_), 1)
-
-        m.d.sync += self.ctrl_out.eq(self.ctrl_in)
+        m.d.sync += self.ctrl_out.eq(ctrl)
         m.d.sync += _data_register(m, "a", self.a_out).eq(self.a_in)
-        d_reg = _data_register(m, "d", self.d_out)
-        v_reg = _data_register(m, "v", self.v_out)
-
         weight = self._weight_buffers(m, ctrl) if ws else 0
-        b = ar.acc_to_operand(self.v_in)
-        product = _wire(m, "product", ar.multiply(
-            self.a_in, Mux(is_os, b, weight) if ws and os_ else (weight if ws else b)))
+        if os_:
+            m.d.sync += _data_register(m, "b", self.b_out).eq(self.b_in)
+        else:
+            m.d.comb += self.b_out.eq(0)
+        operand = Mux(os_mode(ctrl), self.b_in, weight) if ws and os_ else (weight if ws else self.b_in)
+        product = ar.multiply(self.a_in, operand)
+        p = Signal(product.shape(), name="p", reset_less=True)
+        m.d.sync += p.eq(product)
 
+        # stage 2: the same wavefront one cycle later, its control now in ctrl_out
+        ctrl2 = self.ctrl_out
+        if ws:
+            m.d.sync += _data_register(m, "v", self.v_out).eq(
+                _wire(m, "sum", ar.accumulate(self.v_in, p), ar.acc_shape))
+        else:
+            m.d.comb += self.v_out.eq(0)
+        d_reg = _data_register(m, "d", self.d_out)
         if os_:
             acc = Signal(ar.acc_shape)         # reset: the first beat of a tile adds to it
-            total = _wire(m, "total", ar.accumulate(Mux(is_os, acc, self.v_in) if ws else acc, product),
-                          ar.acc_shape)
-            finish = ctrl.valid & is_os & ctrl.last
-            with m.If(ctrl.valid & is_os):
-                m.d.sync += acc.eq(Mux(ctrl.last, 0, total))
-            with m.If(ctrl.drain):
+            total = _wire(m, "total", ar.accumulate(acc, p), ar.acc_shape)
+            is_os2 = os_mode(ctrl2)
+            with m.If(ctrl2.valid & is_os2):
+                m.d.sync += acc.eq(Mux(ctrl2.last, 0, total))
+            with m.If(ctrl2.drain):
                 m.d.sync += d_reg.eq(self.d_in)
-            with m.Elif(finish):
+            with m.Elif(ctrl2.valid & is_os2 & ctrl2.last):
                 m.d.sync += d_reg.eq(total)
-        else:
-            total = _wire(m, "total", ar.accumulate(self.v_in, product), ar.acc_shape)
-        m.d.sync += v_reg.eq(Mux(is_os, self.v_in, total) if os_ and ws else (total if ws else self.v_in))
         return m
 
     def _weight_buffers(self, m: Module, ctrl):

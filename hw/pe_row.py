@@ -59,9 +59,9 @@ class PeRow(wiring.Component):
     ----------
     a_in, ctrl_in : In
         Operand and control into column 0.
-    v_in, d_in, t_in : In(ArrayLayout(..., cols))
-        From the row above (per column), as the PE's ``v_in``, ``d_in``, ``t_in``.
-    v_out, d_out, t_out : Out(ArrayLayout(..., cols))
+    b_in, v_in, d_in, t_in : In(ArrayLayout(..., cols))
+        From the row above (per column), as the PE's ``b_in``, ``v_in``, ``d_in``, ``t_in``.
+    b_out, v_out, d_out, t_out : Out(ArrayLayout(..., cols))
         This row's PE registers, to the row below.
     ctrl_out : Out(pe_ctrl_layout)
         Control leaving the last column (the array's output tags).
@@ -72,11 +72,12 @@ class PeRow(wiring.Component):
         ar = arithmetic_for(cfg)
         C = cfg.cols
         acc_vec = data.ArrayLayout(ar.acc_shape, C)
+        op_vec = data.ArrayLayout(ar.operand_shape, C)
         beat_vec = data.ArrayLayout(weight_beat_layout(ar.operand_shape), C)
         super().__init__({
             "a_in": In(ar.operand_shape), "ctrl_in": In(pe_ctrl_layout),
-            "v_in": In(acc_vec), "d_in": In(acc_vec), "t_in": In(beat_vec),
-            "v_out": Out(acc_vec), "d_out": Out(acc_vec), "t_out": Out(beat_vec),
+            "b_in": In(op_vec), "v_in": In(acc_vec), "d_in": In(acc_vec), "t_in": In(beat_vec),
+            "b_out": Out(op_vec), "v_out": Out(acc_vec), "d_out": Out(acc_vec), "t_out": Out(beat_vec),
             "ctrl_out": Out(pe_ctrl_layout),
         })
 
@@ -87,7 +88,8 @@ class PeRow(wiring.Component):
         for j in range(self.cfg.cols):
             if not modules_separate():
                 pe = m.submodules[f"pe_{j}"] = ProcessingElement(self.cfg)
-                m.d.comb += [pe.a_in.eq(a_in), pe.ctrl_in.eq(ctrl_in), pe.v_in.eq(self.v_in[j]),
+                m.d.comb += [pe.a_in.eq(a_in), pe.ctrl_in.eq(ctrl_in), pe.b_in.eq(self.b_in[j]),
+                             pe.v_in.eq(self.v_in[j]), self.b_out[j].eq(pe.b_out),
                              pe.d_in.eq(self.d_in[j]), pe.t_in.eq(self.t_in[j]),
                              self.v_out[j].eq(pe.v_out), self.d_out[j].eq(pe.d_out),
                              self.t_out[j].eq(pe.t_out)]
@@ -99,7 +101,8 @@ class PeRow(wiring.Component):
                 PE_MODULE_NAME,
                 i_clk=ClockSignal(), i_rst=ResetSignal(),
                 i_a_in=_v(a_in), i_ctrl_in=_v(ctrl_in),
-                i_v_in=_v(self.v_in[j]), i_d_in=_v(self.d_in[j]), i_t_in=_v(self.t_in[j]),
+                i_b_in=_v(self.b_in[j]), i_v_in=_v(self.v_in[j]), i_d_in=_v(self.d_in[j]), i_t_in=_v(self.t_in[j]),
+                o_b_out=_v(self.b_out[j]),
                 o_a_out=a_out, o_ctrl_out=_v(ctrl_out),
                 o_v_out=_v(self.v_out[j]), o_d_out=_v(self.d_out[j]), o_t_out=_v(self.t_out[j]),
             )

@@ -4,17 +4,19 @@ Ports take and give *aligned* vectors; skew and de-skew registers live inside.
 
 Timing (all cycles counted from the clock edge that accepts a beat, "cycle n"):
 
-- A data beat accepted at ``n`` reaches PE ``(i, j)`` at ``n + 1 + i + j``; every value of
-  one beat (A element from the left, B or partial sum from above, control bits) meets in
-  the PE in the same cycle: a *wavefront*. Bubbles are wavefronts with ``valid = 0``.
-- WS: the result vector of data beat ``n`` leaves on ``result`` at ``n + rows + cols``.
+- A data beat accepted at ``n`` reaches PE ``(i, j)`` at ``n + 1 + i + j``; every operand
+  of one beat (A element from the left, B from above, control bits) meets in the PE in
+  the same cycle: a *wavefront*. Bubbles are wavefronts with ``valid = 0``. The PE
+  registers the product there and adds it a cycle later (:mod:`.pe`), so partial sums,
+  OS accumulation and the drain run one cycle behind the wavefront.
+- WS: the result vector of data beat ``n`` leaves on ``result`` at ``n + rows + cols + 1``.
   Weight beat ``p`` of a tile is captured by row ``p``. A tile's data may enter once all
   its ``rows`` weight beats have entered; the next tile's weights may enter once the
   tile before the current one has seen its ``last`` beat. So the next tile loads while
   the current one computes, and a tile costs ``max(M, rows)`` cycles at the port.
 - OS: the ``last`` beat of a tile accepted at ``T`` is captured into the PEs' drain
-  registers by ``T + rows + j``; column ``j`` then shifts out, bottom row first, during
-  ``T + rows + 1 + j .. T + 2*rows + j`` and the de-skew aligns the columns. A new OS
+  registers by ``T + rows + j + 1``; column ``j`` then shifts out, bottom row first, during
+  ``T + rows + 2 + j .. T + 2*rows + 1 + j`` and the de-skew aligns the columns. A new OS
   ``last`` beat, or any WS beat, is held off until ``T + rows`` so drains never overlap
   or meet WS results at the bottom edge. An OS tile costs ``max(K, rows)`` cycles.
 
@@ -194,8 +196,7 @@ class SystolicArray(wiring.Component):
             row_ctrl.append(c)
         a_lanes = _skew(m, "a", [beat.a[i] for i in range(R)], ar.operand_shape, extra=1)
         if os_:
-            b_in = [Mux(beat_os, beat.b[j], 0) for j in range(C)]
-            b_lanes = _skew(m, "b", b_in, ar.operand_shape, extra=1)
+            b_lanes = _skew(m, "b", [beat.b[j] for j in range(C)], ar.operand_shape, extra=1)
         if ws:
             wb = weight_beat_layout(ar.operand_shape)
             w_in = []
@@ -210,20 +211,21 @@ class SystolicArray(wiring.Component):
         # grid wires are plain vectors: layout-typed ones would make Amaranth name every PE
         acc = ar.acc_shape
         aw = Shape.cast(acc).width
+        ow = Shape.cast(ar.operand_shape).width
         wb_shape = weight_beat_layout(ar.operand_shape)
         tw = Shape.cast(wb_shape).width
-        top_v = Signal(C * aw, name="top_v")
+        top_b = Signal(C * ow, name="top_b")   # OS B operands
+        top_v = Signal(C * aw, name="top_v")   # WS partial sums start at zero
         top_t = Signal(C * tw, name="top_t")
         if os_:
-            b_acc = [Signal(acc, name=f"b_acc{j}") for j in range(C)]  # extended to acc width
-            m.d.comb += [b_acc[j].eq(ar.operand_to_acc(b_lanes[j])) for j in range(C)]
-            m.d.comb += top_v.eq(Cat(*b_acc))
+            m.d.comb += top_b.eq(Cat(*b_lanes))
         if ws:
             m.d.comb += top_t.eq(Cat(*t_lanes))
-        v_in, d_in, t_in = top_v, Signal(C * aw, name="top_d"), top_t
+        b_in, v_in, d_in, t_in = top_b, top_v, Signal(C * aw, name="top_d"), top_t
         for i in range(R):
             ctrl0 = Signal(pe_ctrl_layout, name=f"ctrl_in{i}")
             m.d.comb += [ctrl0.eq(row_ctrl[i]), ctrl0.drain.eq((phase != 0) & (phase <= i))]
+            b_out = Signal(C * ow, name=f"b_{i}")
             v_out = Signal(C * aw, name=f"v_{i}")
             d_out = Signal(C * aw, name=f"d_{i}")
             t_out = Signal(C * tw, name=f"t_{i}")
@@ -232,26 +234,29 @@ class SystolicArray(wiring.Component):
                 m.submodules[f"row_{i}"] = Instance(
                     ROW_MODULE_NAME, i_clk=ClockSignal(), i_rst=ResetSignal(),
                     i_a_in=_v(a_lanes[i]), i_ctrl_in=_v(ctrl0),
-                    i_v_in=v_in, i_d_in=d_in, i_t_in=t_in,
-                    o_v_out=v_out, o_d_out=d_out, o_t_out=t_out, o_ctrl_out=_v(edge_ctrl))
+                    i_b_in=b_in, i_v_in=v_in, i_d_in=d_in, i_t_in=t_in,
+                    o_b_out=b_out, o_v_out=v_out, o_d_out=d_out, o_t_out=t_out, o_ctrl_out=_v(edge_ctrl))
             else:  # a real submodule: simulable
                 row = m.submodules[f"row_{i}"] = PeRow(cfg)
-                m.d.comb += [row.a_in.eq(a_lanes[i]), row.ctrl_in.eq(ctrl0), row.v_in.eq(v_in),
+                m.d.comb += [row.a_in.eq(a_lanes[i]), row.ctrl_in.eq(ctrl0), row.b_in.eq(b_in),
+                             b_out.eq(row.b_out), row.v_in.eq(v_in),
                              row.d_in.eq(d_in), row.t_in.eq(t_in), v_out.eq(row.v_out),
                              d_out.eq(row.d_out), t_out.eq(row.t_out), edge_ctrl.eq(row.ctrl_out)]
-            v_in, d_in, t_in = v_out, d_out, t_out
+            b_in, v_in, d_in, t_in = b_out, v_out, d_out, t_out
 
         # -- bottom edge: WS sums or OS drain, then de-skew -----------------------------
-        drain_v = Signal(C, name="drain_valid")   # bit j: column j is draining this cycle
-        drain_last = Signal(C, name="drain_last")
-        m.d.comb += [drain_v[0].eq(phase != 0), drain_last[0].eq(phase == R)]
+        # (the PEs' second stage: sums and drain shifts are one cycle behind the control)
+        drain_v = Signal(C, name="drain_valid")   # bit j: column j's bottom drain register holds
+        drain_last = Signal(C, name="drain_last")  # a drained value this cycle
+        m.d.sync += [drain_v[0].eq(phase != 0), drain_last[0].eq(phase == R)]
         if C > 1:
             m.d.sync += [drain_v[1:].eq(drain_v[:-1]), drain_last[1:].eq(drain_last[:-1])]
         bottom = [Mux(drain_v[j], d_out[j * aw:(j + 1) * aw], v_out[j * aw:(j + 1) * aw]).as_signed()
                   for j in range(C)]
         aligned = _deskew(m, "c", bottom, acc)
 
-        edge = edge_ctrl  # control leaving the bottom-right PE
+        edge = Signal(pe_ctrl_layout, name="edge")  # the bottom-right PE's second stage
+        m.d.sync += edge.eq(edge_ctrl)
         ws_out = edge.valid & (edge.dataflow == Dataflow.WS)
         os_out = drain_v[C - 1]
         res = self.result.payload

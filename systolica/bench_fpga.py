@@ -5,8 +5,8 @@ Per run: LUT4 (nextpnr's TRELLIS_COMB), FF, MULT18X18D, DP16KD after place and r
 Fmax of the clock (target 100 MHz) and the critical path (the blocks it crosses, from its
 first register to its last). A size that cannot fit is listed with the resource that
 stops it. Each run's build folder is ``out/bench-fpga/<unit>-<config>``; a finished run
-whose report matches the configuration and the generator sources is reused (delete the
-folder to run it again), so ``systolica fpga --unit top --rows 8 --cols 8 -o
+whose configuration matches and whose design file is the Verilog the generator emits now
+is reused (delete the folder to run it again), so ``systolica fpga --unit top --rows 8 --cols 8 -o
 out/bench-fpga/top-8x8_int8`` fills one row. ``--quick``: 4x4 and 8x8; the full bench adds
 12x12 and 16x16. Place and route of an 8x8 top takes tens of minutes on 2 cores.
 """
@@ -32,6 +32,14 @@ def _generator_hash() -> str:
     return source_hash()
 
 
+def _same_design(cfg: AcceleratorConfig, unit: str, out: Path) -> bool:
+    """Whether ``out`` holds a run of the Verilog the generator emits now for ``unit``."""
+    from .hw.generate import UNITS, generate_verilog
+
+    design = out / f"{UNITS[unit]}.v"
+    return design.exists() and design.read_text() == generate_verilog(cfg, unit).text
+
+
 def _run(cfg: AcceleratorConfig, unit: str) -> dict:
     from .fpga import run_fpga
     from .fpga_report import DoesNotFit
@@ -41,14 +49,17 @@ def _run(cfg: AcceleratorConfig, unit: str) -> dict:
     row = {"unit": unit, "config_name": cfg.name, "config_hash": cfg.config_hash(), "generator": _generator_hash()}
     if report.exists():
         old = json.loads(report.read_text())
-        if (old.get("config") == cfg.to_dict() and old.get("unit") == unit and old.get("pnr")
-                and old.get("generator") == row["generator"]):
-            print(f"[bench] fpga {unit} {cfg.name}: reusing {report}", flush=True)
+        if (old.get("config") == cfg.to_dict() and old.get("unit") == unit
+                and (old.get("pnr") or old.get("does_not_fit")) and _same_design(cfg, unit, out)):
+            print(f"[bench] fpga {unit} {cfg.name}: reusing {report} (same Verilog)", flush=True)
             return {**row, **old}
     try:
         result = run_fpga(cfg, unit=unit, out_dir=out)
     except DoesNotFit as e:
-        return {**row, "does_not_fit": str(e)}
+        # kept like a finished run: synthesis alone decides it, and it takes minutes
+        refused = {"config": cfg.to_dict(), "unit": unit, "generator": row["generator"], "does_not_fit": str(e)}
+        report.write_text(json.dumps(refused, indent=2) + "\n")
+        return {**row, **refused}
     return {**row, **result.to_json()}
 
 
@@ -81,5 +92,12 @@ def fpga_markdown(rows: list[dict], meta: dict) -> str:
         lines.append(f"| {row['unit']} | {row['config_name']} | {res.get('LUT4', 0)} | {res.get('FF', 0)} | "
                      f"{res.get('MULT18X18D', 0)} | {res.get('DP16KD', 0)} | {f['achieved_mhz']:.1f} | {cp} | "
                      f"{row['seconds'].get('synth', 0):.0f} | {row['seconds'].get('pnr', 0):.0f} |")
-    lines += ["", "Reproduce one row: `systolica fpga --unit top --rows 8 --cols 8` (or `make fpga UNIT=top`).", ""]
+    gens = sorted({row["generator"] for row in rows if row.get("generator")})
+    lines += ["", "Reproduce one row: `systolica fpga --unit top --rows 8 --cols 8` (or `make fpga UNIT=top`). "
+              "`array` is the systolic array alone, `top` the whole accelerator (array, scratchpad, accumulator, "
+              "requantization, DMA, controller, CSRs) without pins; the critical path names the blocks it "
+              "crosses and its first and last register. Generator sources: "
+              + ", ".join(f"`{g}`" for g in gens) + " (`systolica.sim.runner.source_hash`).", "",
+              "Target: the 8x8 int8 top at >= 100 MHz. Timing closure block by block (each block of the top "
+              "out of context), what was pipelined and what is next: [fpga_timing.md](fpga_timing.md).", ""]
     return "\n".join(lines)

