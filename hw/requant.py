@@ -1,6 +1,6 @@
 """Requantization unit: accumulator vectors in, 8-bit activation vectors out.
 
-One lane per array column, seven pipeline stages, one vector per cycle. Each lane
+One lane per array column, eight pipeline stages, one vector per cycle. Each lane
 computes, bit for bit, :func:`systolica.model.numerics.requantize` for its column with
 the scheme its parameters select (:data:`systolica.model.requant.LANE_PARAMS`):
 
@@ -15,9 +15,12 @@ stage  TFLite fixed point              ONNX float32 scale
        -- one shared 32 x 31 multiplier --
 5      double: ``r = (p + 2^30) >> 31`` normalise the product, round to 24 bits (nearest
        single: ``p + 2^(total-1)``     even): the float32 product
-6      double: RoundingDivideByPOT     float32 -> integer, round half to even
-       single: ``>> total``, wrap32    (|F| >= 1024 saturates, |F| < 0.5 is 0)
-7      ``t = wrap32(v + zero_point)``, clamp to ``[qmin, qmax]``, low 8 bits
+6      double: RoundingDivideByPOT:    float32 -> integer: the shifted magnitude, round
+       shift, round-up decision;       half to even's decision
+       single: ``>> total``, wrap32
+7      the rounding increment          the increment; |F| >= 1024 saturates, |F| < 0.5
+                                       is 0; the sign
+8      ``t = wrap32(v + zero_point)``, clamp to ``[qmin, qmax]``, low 8 bits
 ====== =============================== ====================================================
 
 The float path implements IEEE binary32 round-to-nearest-even exactly for every value
@@ -57,7 +60,7 @@ __all__ = ["RequantLane", "RequantUnit", "acc_vector_layout", "out_vector_layout
            "param_write_layout", "stage_register", "LATENCY"]
 
 #: Cycles from accepting an accumulator vector to its output vector being valid.
-LATENCY = 7
+LATENCY = 8
 
 
 def acc_vector_layout(cfg: AcceleratorConfig) -> data.StructLayout:
@@ -183,34 +186,39 @@ class RequantLane(wiring.Component):
         big5 = reg("big5", 1, e5 >= 10)
 
         # 6: TFLite RoundingDivideByPOT (double) or the final shift (single) |
-        #    float -> int, round half to even
+        #    float -> int: the shifts and the rounding decisions
         r32 = r5[:32].as_signed()
         rem = r32 & mask
         thr = (mask >> 1) + r32[-1]
-        rdbpot = (r32 >> right) + (rem > thr)
-        single_out = (r5 >> (rsh + 1))[:32].as_signed()
-        tflite6 = Mux(single, single_out, rdbpot)
+        t6 = reg("t6", signed(32), Mux(single, (r5 >> (rsh + 1))[:32].as_signed(), r32 >> right))
+        inc6 = reg("inc6", 1, ~single & (rem > thr))      # RoundingDivideByPOT rounds up
 
         ip = mant5 >> sh
         half = Const(1, 24) << sh1
         frac = mant5 & ((Const(1, 25) << sh) - 1)
-        up6 = (frac > half) | ((frac == half) & ip[0])
+        ip6 = reg("ip6", 11, ip[:11])                    # < 1024 when neither zero nor big
+        up6 = reg("up6", 1, (frac > half) | ((frac == half) & ip[0]))   # half to even
+        zero6 = reg("zero6", 1, zero5)
+        big6 = reg("big6", 1, big5)
+        sign6 = reg("sign6", 1, sign5)
+
+        # 7: the rounding increments; |F| >= 1024 saturates, |F| < 0.5 is 0
         fmag = Signal(11, name="fmag")
-        with m.If(zero5):
+        with m.If(zero6):
             m.d.comb += fmag.eq(0)
-        with m.Elif(big5):
+        with m.Elif(big6):
             m.d.comb += fmag.eq(1024)
         with m.Else():
-            m.d.comb += fmag.eq(ip + up6)
-        onnx6 = Mux(sign5, -fmag, fmag)
-        v6 = reg("v6", signed(32), Mux(onnx, onnx6, tflite6))
+            m.d.comb += fmag.eq(ip6 + up6)
+        onnx7 = Mux(sign6, -fmag, fmag)
+        v7 = reg("v7", signed(32), Mux(onnx, onnx7, t6 + inc6))
 
-        # 7: zero point (int32 add), clamp, output bits
-        t = Signal(signed(32), name="t7")
-        m.d.comb += t.eq(v6 + p.zero_point)
+        # 8: zero point (int32 add), clamp, output bits
+        t = Signal(signed(32), name="t8")
+        m.d.comb += t.eq(v7 + p.zero_point)
         c = Mux(t < p.qmin, p.qmin, Mux(t > p.qmax, p.qmax, t))
-        q7 = reg("q7", OUT_BITS, c[:OUT_BITS])
-        m.d.comb += self.q.eq(q7)
+        q8 = reg("q8", OUT_BITS, c[:OUT_BITS])
+        m.d.comb += self.q.eq(q8)
         return m
 
 

@@ -3,7 +3,7 @@
 
 Every output type (E4M3, E5M2, int8, uint8), ReLU, scales from subnormal to huge,
 biases in accumulator units, partial sums on rounding ties, subnormal outputs,
-saturation and NaN / infinity flags; one element per cycle through the seven stages.
+saturation and NaN / infinity flags; one element per cycle through the lane's stages.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 from amaranth.hdl import Shape, Value
 from amaranth.sim import Simulator
 
+from systolica.hw.requant import LATENCY
 from systolica.hw.requant_fp8 import Fp8RequantLane
 from systolica.model import accum
 from systolica.model.bits import pack
@@ -24,7 +25,6 @@ from systolica.model.requant_fp8 import fp8_lane_fields, fp8_lane_params, fp8_re
 from systolica.sim.requant_fp8_stimulus import (OUTS, events, random_elements, random_fixed_bias,
                                                 random_fp8_params)
 
-LATENCY = 7
 CONFIGS = [dict(input_type="fp8_e4m3"), dict(input_type="fp8_e5m2"),
            dict(input_type="fp8_e4m3", weight_type="fp8_e5m2"), dict(input_type="fp8_e4m3", acc_bits=37)]
 
