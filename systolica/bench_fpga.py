@@ -1,5 +1,6 @@
 """``systolica bench --only fpga``: ``bench/fpga.md``, the open flow on the ULX3S's ECP5-85F
-(speed 6), out of context: the array alone and the whole accelerator top, int8, per size.
+(speed 6), out of context: the array alone and the whole accelerator top, int8, per size, and
+FP8 arrays.
 
 Per run: LUT4 (nextpnr's TRELLIS_COMB), FF, MULT18X18D, DP16KD after place and route,
 Fmax of the clock (target 100 MHz) and the critical path (the blocks it crosses, from its
@@ -8,7 +9,7 @@ stops it. Each run's build folder is ``out/bench-fpga/<unit>-<config>``; a finis
 whose configuration matches and whose design file is the Verilog the generator emits now
 is reused (delete the folder to run it again), so ``systolica fpga --unit top --rows 8 --cols 8 -o
 out/bench-fpga/top-8x8_int8`` fills one row. ``--quick``: 4x4 and 8x8; the full bench adds
-12x12 and 16x16. Place and route of an 8x8 top takes tens of minutes on 2 cores.
+12x12 and 16x16 and the FP8 8x8 arrays (E4M3, E5M2). Place and route of an 8x8 top takes tens of minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from pathlib import Path
 
 from .model.config import AcceleratorConfig
 
-__all__ = ["fpga_section", "fpga_markdown", "SIZES", "QUICK_SIZES", "BUILD_ROOT"]
+__all__ = ["fpga_section", "fpga_markdown", "bench_runs", "SIZES", "QUICK_SIZES", "FP8_ARRAYS", "BUILD_ROOT"]
 
 SIZES = [(4, 4), (8, 8), (12, 12), (16, 16)]
 QUICK_SIZES = [(4, 4), (8, 8)]
 UNITS = ("array", "top")
+#: FP8 arrays of the full bench: (rows, cols, input type; weights of the same type).
+FP8_ARRAYS = [(8, 8, "fp8_e4m3"), (8, 8, "fp8_e5m2")]
 BUILD_ROOT = Path("out/bench-fpga")
 
 
@@ -63,12 +66,19 @@ def _run(cfg: AcceleratorConfig, unit: str) -> dict:
     return {**row, **result.to_json()}
 
 
+def bench_runs(quick: bool) -> list[tuple[AcceleratorConfig, str]]:
+    """The (configuration, unit) runs of the section, in order."""
+    runs = [(AcceleratorConfig(rows=r, cols=c), unit) for r, c in (QUICK_SIZES if quick else SIZES) for unit in UNITS]
+    if not quick:
+        runs += [(AcceleratorConfig(rows=r, cols=c, input_type=t), "array") for r, c, t in FP8_ARRAYS]
+    return runs
+
+
 def fpga_section(out_dir: Path, quick: bool, meta: dict, write) -> None:
     rows = []
-    for r, c in QUICK_SIZES if quick else SIZES:
-        for unit in UNITS:
-            print(f"[bench] fpga {unit} {r}x{c}: synthesis, place and route (ECP5-85F)", flush=True)
-            rows.append(_run(AcceleratorConfig(rows=r, cols=c), unit))
+    for cfg, unit in bench_runs(quick):
+        print(f"[bench] fpga {unit} {cfg.name}: synthesis, place and route (ECP5-85F)", flush=True)
+        rows.append(_run(cfg, unit))
     write(out_dir, "fpga", {"meta": meta, "rows": rows}, fpga_markdown(rows, meta))
 
 
