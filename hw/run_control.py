@@ -16,7 +16,7 @@ The rules are the machine model's (:mod:`systolica.model.machine`, "How a progra
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -107,9 +107,7 @@ class RunControl(wiring.Component):
         m.d.sync += before.eq(quiescent)
         m.d.comb += self.finish.eq(quiescent & before)
 
-        lowest = (1 << 32) - 1
-        for k in range(len(QUEUES)):
-            lowest = Mux(self.head_valid[k] & (self.head_index[k] < lowest), self.head_index[k], lowest)
+        lowest = _lowest_head(m, self.head_valid, self.head_index)
         left = self.head_valid.as_value().any() | self.fetch_blocked | ~self.fetch_stopped
         fetch_error = self.fetch_stopped & (self.fetch_status != Status.OK)
         with m.If(self.finish):
@@ -130,3 +128,24 @@ class RunControl(wiring.Component):
         with m.If(go):
             m.d.sync += [self.status.eq(Status.OK), self.index.eq(0), self.dma_error.eq(DmaError.OK)]
         return m
+
+
+def _lowest_head(m: Module, valid, index) -> Signal:
+    """The lowest ``index[k]`` with ``valid[k]`` (all ones when none is), registered.
+
+    ``finish`` comes after two quiescent cycles in a row: in the first no command was
+    handed to a queue or taken from one, so the heads this register holds at ``finish``
+    are that cycle's. The queues' read ports to the status register was the whole top's
+    critical path (three chained 32-bit compares); here the compares run side by side."""
+    n = len(index)
+    keys = [Cat(index[k], ~valid[k]) for k in range(n)]      # not waiting: above every index
+    lowest = Signal(32, name="lowest_head", init=(1 << 32) - 1)
+    value = Mux(valid.as_value().any(), 0, (1 << 32) - 1)
+    for k in range(n):  # key k wins when below the keys before it and not above those after
+        wins = 1
+        for j in range(n):
+            if j != k:
+                wins = wins & ((keys[k] < keys[j]) if j < k else (keys[k] <= keys[j]))
+        value = value | Mux(wins & valid[k], index[k], 0)
+    m.d.sync += lowest.eq(value)
+    return lowest
