@@ -61,6 +61,7 @@ def _run(cfg: AcceleratorConfig, unit: str) -> dict:
     except DoesNotFit as e:
         # kept like a finished run: synthesis alone decides it, and it takes minutes
         refused = {"config": cfg.to_dict(), "unit": unit, "generator": row["generator"], "does_not_fit": str(e)}
+        out.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(refused, indent=2) + "\n")
         return {**row, **refused}
     return {**row, **result.to_json()}

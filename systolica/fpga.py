@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fpga_report import (DEVICES, Device, DoesNotFit, block_resources, check_fits, format_report, pnr_summary,
-                          synth_resources)
+from .fpga_report import (DEVICES, Device, DoesNotFit, block_resources, check_fits, format_report,
+                          multipliers_at_least, pnr_summary, synth_resources)
 from .fpga_blocks import BLOCK_UNITS, block_component
 from .fpga_tools import run_tool
 from .model.config import AcceleratorConfig
@@ -164,6 +164,7 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
     device = DEVICES[BOARDS[board][2]]
     if unit == "board":
         _check_dram(cfg, device)
+    check_fits(multipliers_at_least(cfg, unit, device), device, f"{cfg.name} {unit}", at_least=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     print(f"[fpga] {cfg.name} ({cfg.config_hash()}) unit {unit} on {board} ({device}): elaborating...", flush=True)

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Device", "DEVICES", "synth_resources", "block_resources", "check_fits", "DoesNotFit", "pnr_summary",
-           "format_report"]
+__all__ = ["Device", "DEVICES", "synth_resources", "block_resources", "check_fits", "multipliers_at_least",
+           "DoesNotFit", "pnr_summary", "format_report"]
 
 
 @dataclass(frozen=True)
@@ -87,11 +87,27 @@ class DoesNotFit(ValueError):
     """The design needs more of a resource than the device has."""
 
 
-def check_fits(used: dict, device: Device, what: str) -> None:
-    over = [f"{res}: {used[res]} needed, {device.capacity[res]} on the {device}" for res in device.capacity
+def check_fits(used: dict, device: Device, what: str, *, at_least: bool = False) -> None:
+    """Raise :class:`DoesNotFit` naming every resource ``used`` exceeds (``at_least``: the
+    counts are lower bounds known before synthesis)."""
+    more = "at least " if at_least else ""
+    over = [f"{res}: {more}{used[res]} needed, {device.capacity[res]} on the {device}" for res in device.capacity
             if used.get(res, 0) > device.capacity[res]]
     if over:
         raise DoesNotFit(f"{what} does not fit the {device}: " + "; ".join(over))
+
+
+def multipliers_at_least(cfg, unit: str, device: Device) -> dict:
+    """MULT18X18D an int8 ``unit`` (``array``, ``top``, ``board``) needs at least, known
+    before synthesis: ``synth_ecp5`` maps every multiply whose operands are 2 to 18 bits
+    wide to one MULT18X18D (its ``DSP_A/B_MINWIDTH`` 2, ``MAXWIDTH`` 18) and a wider one to
+    18-bit pieces, so each PE's 8 x 8 product takes one and each requantization lane's
+    32 x 31 product four (the DMA and controller take more; not counted). Empty for FP8 and
+    for other devices."""
+    if device.family != "ecp5" or (cfg.input_type, cfg.weight_type) != ("int8", "int8") or unit not in (
+            "array", "top", "board"):
+        return {}
+    return {"MULT18X18D": cfg.rows * cfg.cols + (4 * cfg.cols if unit != "array" else 0)}
 
 
 # -- after place and route -----------------------------------------------------------------

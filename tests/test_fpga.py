@@ -12,7 +12,7 @@ from systolica.cli import main
 from systolica.fpga import CONSTRAINT_FILES, board_constraints, run_fpga, synthesize_component
 from systolica.hw.axi_ram import AxiRam
 from systolica.hw.uart_bridge import UartBridge
-from systolica.fpga_report import DEVICES, DoesNotFit, check_fits
+from systolica.fpga_report import DEVICES, DoesNotFit, check_fits, multipliers_at_least
 from systolica.hw.board_pins import uart_divisor
 from systolica.model.config import AcceleratorConfig, ConfigError
 
@@ -69,6 +69,7 @@ def test_small_top_synthesizes_for_ecp5_and_fits(tmp_path):
     result = run_fpga(cfg, unit="top", out_dir=tmp_path, synth_only=True)
     used = result.synth_resources
     assert used["MULT18X18D"] >= cfg.pes, used
+    assert used["MULT18X18D"] >= multipliers_at_least(cfg, "top", ECP5)["MULT18X18D"], used
     assert used["LUT4"] > 0 and used["FF"] > 0
     check_fits(used, ECP5, "2x2 top")
     report = json.loads((tmp_path / "report.json").read_text())
@@ -99,6 +100,23 @@ def test_board_dram_too_big_for_the_block_ram_is_refused_before_synthesis(tmp_pa
     with pytest.raises(DoesNotFit, match=r"board_dram_bytes=1048576 needs 512 DP16KD .* LFE5U-85F has 208"):
         run_fpga(cfg, out_dir=tmp_path)
     assert not any(tmp_path.iterdir()), "nothing is written before the check"
+
+
+@pytest.mark.parametrize("rows, unit, need", [(16, "array", 256), (12, "top", 192), (16, "board", 320)])
+def test_int8_array_beyond_the_multipliers_is_refused_before_synthesis(tmp_path, rows, unit, need):
+    """One MULT18X18D per int8 PE and four per requantization lane are known before synthesis."""
+    with pytest.raises(DoesNotFit, match=rf"MULT18X18D: at least {need} needed, 156 on the LFE5U-85F"):
+        run_fpga(AcceleratorConfig(rows=rows, cols=rows), unit=unit, out_dir=tmp_path)
+    assert not any(tmp_path.iterdir()), "nothing is written before the check"
+
+
+def test_multiplier_bound_is_below_what_synthesis_maps():
+    """The bound before synthesis: one per int8 PE (the 4x4 array synthesizes to exactly
+    that, above), plus four per requantization lane in a top (`bench/fpga.md`'s 8x8 top
+    maps 116, the bound is 96); nothing for FP8."""
+    assert multipliers_at_least(AcceleratorConfig(rows=4, cols=4), "array", ECP5) == {"MULT18X18D": 16}
+    assert multipliers_at_least(AcceleratorConfig(rows=8, cols=8), "top", ECP5) == {"MULT18X18D": 96}
+    assert multipliers_at_least(AcceleratorConfig(rows=8, cols=8, input_type="fp8_e4m3"), "array", ECP5) == {}
 
 
 def test_resource_check_names_the_resource():
