@@ -75,12 +75,12 @@ class Latencies:
                                 #: pipelined check, hw.command_check.LATENCY + 1 cycles)
     dispatch: int = 1           #: handed over (or unit free) -> started
     token: int = 1              #: a command completed -> a command popping its token starts
-    load_ar: int = 2            #: LOAD started -> its first AR
+    load_ar: int = 3            #: LOAD started -> its first AR
     load_tail: int = 3          #: its last R beat (or padding row) -> completed
     exec_accept: int = 2        #: COMPUTE started -> its first weight row read
     weight_rows_extra: int = 1  #: weight rows into the array: rows + this
     data_start: int = 1         #: weights in -> the first data beat
-    exec_latency: int = 3       #: last data beat -> last result written (completed): rows + cols + this
+    exec_latency: int = 4       #: last data beat -> last result written (completed): rows + cols + this
     store_read: int = 2         #: STORE started -> its first accumulator row read
     store_tail: int = 14        #: its last row read -> completed (B responses back; includes requant.LATENCY)
     requant_cycles: int = 1     #: per lane a REQUANT writes

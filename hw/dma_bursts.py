@@ -5,6 +5,12 @@ row-major order (``sizes[3] * elem_bytes`` bytes) when the innermost stride is o
 element, else one run per element; each run split greedily at its end, at 256 beats and
 at 4 KiB boundaries. Addresses are computed by adding strides (no multiplier); they wrap
 at ``addr_bits``, which cannot matter because the window check passed first.
+
+The bursts leave from a register (timing: the burst's size is two minimums and an adder
+from the walker's state, and the AXI address channel and the engines' burst queues start
+at this register): the first burst of a command is valid the second cycle after
+``start``, and the walker moves on whenever the register is free or being taken, so a
+burst per cycle as before.
 """
 
 from __future__ import annotations
@@ -43,9 +49,9 @@ class BurstGen(wiring.Component):
     start : In(1)
         Begin walking ``cmd`` (ignored while busy).
     bursts : Out(stream.Signature(burst_layout(cfg)))
-        The bursts; ``last`` marks the command's final one.
+        The bursts (from a register); ``last`` marks the command's final one.
     busy : Out(1)
-        Bursts remain to be given.
+        Bursts remain to be given (in the walker or in the output register).
     """
 
     def __init__(self, cfg: AcceleratorConfig):
@@ -70,7 +76,8 @@ class BurstGen(wiring.Component):
         cur = Signal(aw)
         rem = Signal(20)                                     # bytes left in the run
         busy = Signal()
-        m.d.comb += self.busy.eq(busy)
+        out_valid = Signal()
+        m.d.comb += [self.busy.eq(busy | out_valid), self.bursts.valid.eq(out_valid)]
 
         # -- the next burst from `cur` ---------------------------------------------------
         offset = cur[:lanes] if lanes else 0
@@ -85,9 +92,8 @@ class BurstGen(wiring.Component):
         at_end = [i[d] == n[d] - 1 for d in range(4)]
         run_done = rem == nbytes
         last_run = at_end[0] & at_end[1] & at_end[2] & (dec.contiguous | at_end[3])
-        out = self.bursts.payload
+        out = Signal(burst_layout(cfg), name="next_burst")
         m.d.comb += [
-            self.bursts.valid.eq(busy),
             out.addr.eq(cur),
             out.nbytes.eq(nbytes),
             out.offset.eq(offset),
@@ -102,10 +108,17 @@ class BurstGen(wiring.Component):
                                 Mux(~at_end[2], a[2] + dec.s[2],
                                 Mux(~at_end[1], a[1] + dec.s[1], a[0] + dec.s[0]))))
 
+        # -- the output register: takes the walker's burst when free or being taken ------------
+        advance = busy & (~out_valid | self.bursts.ready)
+        with m.If(advance):
+            m.d.sync += [self.bursts.payload.eq(out), out_valid.eq(1)]
+        with m.Elif(self.bursts.ready):
+            m.d.sync += out_valid.eq(0)
+
         with m.If(self.start & ~busy):
             m.d.sync += [busy.eq(1), cur.eq(self.cmd.base), rem.eq(dec.run_bytes)]
             m.d.sync += [x.eq(0) for x in i] + [x.eq(self.cmd.base) for x in a]
-        with m.Elif(self.bursts.valid & self.bursts.ready):
+        with m.Elif(advance):
             m.d.sync += [cur.eq(cur + nbytes), rem.eq(rem - nbytes)]
             with m.If(run_done):
                 m.d.sync += [cur.eq(new_addr), rem.eq(dec.run_bytes), a[3].eq(new_addr)]

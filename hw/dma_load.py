@@ -109,8 +109,12 @@ class DmaLoad(wiring.Component):
         m.d.comb += [need.eq(dec.bytes_of(dec.n[3])), off0.eq(dec.bytes_of(dec.pb[3]))]
 
         # row templates: `pattern` for data rows (pad_value in the pad elements, 0 where the
-        # data goes and past the vector), `pad_row` for rows that are all padding
+        # data goes and past the vector), `pad_row` for rows that are all padding. They are
+        # registers of the command (timing), valid from RUN's first cycle (`run1`): the row
+        # buffer takes `pattern` then; no beat can come before (its AR comes first)
+        pattern_c, pad_row_c = Signal(rb * 8), Signal(rb * 8)
         pattern, pad_row = Signal(rb * 8), Signal(rb * 8)
+        m.d.sync += [pattern.eq(pattern_c), pad_row.eq(pad_row_c)]
         pb3, n3, p3 = dec.pb[3], dec.n[3], dec.p[3]
         sizes = encodable_elem_bytes(cfg)
         pad_value = c.pad_value
@@ -124,22 +128,25 @@ class DmaLoad(wiring.Component):
                     byte = pad_value[8 * (x % e):8 * (x % e) + 8]
                     in_vector = el < p3
                     in_data = (el >= pb3) & (el < pb3 + n3)
-                    m.d.comb += [pattern[8 * x:8 * x + 8].eq(Mux(in_vector & ~in_data, byte, 0)),
-                                 pad_row[8 * x:8 * x + 8].eq(Mux(in_vector, byte, 0))]
+                    m.d.comb += [pattern_c[8 * x:8 * x + 8].eq(Mux(in_vector & ~in_data, byte, 0)),
+                                 pad_row_c[8 * x:8 * x + 8].eq(Mux(in_vector, byte, 0))]
 
         # -- R beats into the row buffer ----------------------------------------------------
+        # the row's bytes so far are counted by two registers set a beat ahead: `pos`, where
+        # the beat's bytes go (`off0` + bytes so far; narrow: it is a shift), and `left`, the
+        # bytes the row still needs (`need` - bytes so far), so the beat that completes the
+        # row is `k == left`: no adder between the beat's byte count and the handshake
         buf = Signal(rb * 8)
-        got = Signal(20)
         beat_lanes = BeatLanes(m, bb, head)
         o, k = beat_lanes.offset, beat_lanes.k
         beat = (self.axi.rdata >> (o * 8)) & ((Const(1, bb * 8 + 1) << (k * 8)) - 1)
-        pos = Signal(range(rb + 1))         # where the beat's bytes go (narrow: it is a shift)
-        m.d.comb += pos.eq(off0 + got)
+        pos = Signal(range(rb + 1))
+        left = Signal(20)
         filled = Signal(rb * 8)
         m.d.comb += filled.eq(buf | (beat << (pos * 8))[:rb * 8])
 
         # a row is complete: a pad row at once, a data row with the beat that fills it
-        completes = Mux(data_row, got + k == need, 1)
+        completes = Mux(data_row, k == left, 1)
         row_done = Signal()
         row_value = Mux(data_row, filled, pad_row)
 
@@ -162,14 +169,14 @@ class DmaLoad(wiring.Component):
         beat_taken = self.axi.rvalid & take_beat
         m.d.comb += self.moved.eq(Mux(beat_taken, k, 0))
         with m.If(beat_taken):
-            m.d.sync += [buf.eq(filled), got.eq(got + k)]
+            m.d.sync += [buf.eq(filled), pos.eq(pos + k), left.eq(left - k)]
             beat_lanes.advance(m, pending.r_en)
             with m.If((self.axi.rresp == AxiResp.SLVERR) & (err == DmaError.OK)):
                 m.d.sync += err.eq(DmaError.AXI_SLVERR)
             with m.If((self.axi.rresp == AxiResp.DECERR) & (err == DmaError.OK)):
                 m.d.sync += err.eq(DmaError.AXI_DECERR)
         with m.If(row_done):
-            m.d.sync += [buf.eq(pattern), got.eq(0)]
+            m.d.sync += [buf.eq(pattern), pos.eq(off0), left.eq(need)]
             with m.If(last_src_row):
                 m.d.sync += src_done.eq(1)
             m.d.sync += [j[d].eq(j_adv[d]) for d in range(3)] + row_flags(j_adv)
@@ -195,9 +202,13 @@ class DmaLoad(wiring.Component):
 
         # row addresses: consecutive from the command's row
         emitted = Signal(52)
+        run1 = Signal()
+        m.d.sync += run1.eq(start)
+        with m.If(run1 & ~row_done):
+            m.d.sync += buf.eq(pattern)
         with m.If(start):
-            m.d.sync += [emitted.eq(0), src_done.eq(0), draining.eq(0), r.eq(0), got.eq(0),
-                         buf.eq(pattern)] + [x.eq(0) for x in j] + row_flags([Const(0, 17)] * 3)
+            m.d.sync += [emitted.eq(0), src_done.eq(0), draining.eq(0), r.eq(0), pos.eq(off0), left.eq(need)
+                         ] + [x.eq(0) for x in j] + row_flags([Const(0, 17)] * 3)
             beat_lanes.restart(m)
         m.d.comb += [self.spad_write.payload.addr.eq(c.row + emitted - 1),
                      self.acc_write.payload.addr.eq(c.row + emitted - 1)]

@@ -125,21 +125,22 @@ class DmaStore(wiring.Component):
                      addresses.w_en.eq(b.valid & both), addresses.w_data.eq(b.payload.as_value())]
         ax = self.axi
         aw = data.View(shape, addresses.r_data)
-        issued = Signal(52)       # bursts whose AW was taken
-        answered = Signal(52)     # bursts whose B came back
+        awaiting = Signal(range(OUTSTANDING_WRITES + 1))   # bursts whose AW was taken, no B yet
         # at most OUTSTANDING_WRITES awaiting B: once AW is valid this stays true (only B moves)
         m.d.comb += [
-            ax.awvalid.eq(addresses.r_rdy & (issued - answered < OUTSTANDING_WRITES)),
+            ax.awvalid.eq(addresses.r_rdy & (awaiting < OUTSTANDING_WRITES)),
             ax.awaddr.eq(aw.addr), ax.awlen.eq(aw.beats - 1),
             ax.awsize.eq(lanes), ax.awburst.eq(AxiBurst.INCR),
             addresses.r_en.eq(ax.awvalid & ax.awready),
         ]
         head = data.View(entry, pending.r_data)
-        with m.If(ax.awvalid & ax.awready):
-            m.d.sync += issued.eq(issued + 1)
+        m.d.sync += awaiting.eq(awaiting + (ax.awvalid & ax.awready) - ax.bvalid)
 
         # -- W: bytes of the head row, placed at the burst's byte lanes ----------------------
+        # `left`, the head row's bytes not yet sent, is a register (n3 - rp): the beat that
+        # ends the row is `k == left`, no adder between the beat's byte count and the pop
         rp = Signal(range(width + 1))            # next byte of the head row
+        left = Signal.like(dec.n[3], name="row_left")
         beat_lanes = BeatLanes(m, bb, head)
         o, k = beat_lanes.offset, beat_lanes.k
         row_bytes = (rowq.r_data >> (rp * 8))[:bb * 8]
@@ -153,25 +154,23 @@ class DmaStore(wiring.Component):
         ]
         m.d.comb += self.moved.eq(Mux(w.wvalid & w.wready, k, 0))
         with m.If(w.wvalid & w.wready):
-            m.d.sync += rp.eq(rp + k)
+            m.d.sync += [rp.eq(rp + k), left.eq(left - k)]
             beat_lanes.advance(m, pending.r_en)
-            with m.If(rp + k == dec.n[3]):
+            with m.If(k == left):
                 m.d.comb += rowq.r_en.eq(1)
-                m.d.sync += [rp.eq(0), consumed.eq(consumed + 1)]
+                m.d.sync += [rp.eq(0), left.eq(dec.n[3]), consumed.eq(consumed + 1)]
 
         # -- B: count the answers, keep the first error --------------------------------------
         m.d.comb += w.bready.eq(1)
         with m.If(w.bvalid):
-            m.d.sync += answered.eq(answered + 1)
             with m.If((w.bresp == AxiResp.SLVERR) & (err == DmaError.OK)):
                 m.d.sync += err.eq(DmaError.AXI_SLVERR)
             with m.If((w.bresp == AxiResp.DECERR) & (err == DmaError.OK)):
                 m.d.sync += err.eq(DmaError.AXI_DECERR)
 
         with m.If(start):
-            m.d.sync += [requested.eq(0), consumed.eq(0), issued.eq(0), answered.eq(0),
-                         rp.eq(0)]
+            m.d.sync += [requested.eq(0), consumed.eq(0), awaiting.eq(0), rp.eq(0), left.eq(dec.n[3])]
             beat_lanes.restart(m)
         m.d.comb += finished.eq(~gen.busy & (consumed == rows) & ~pending.r_rdy & ~addresses.r_rdy &
-                                (answered == issued))
+                                (awaiting == 0))
         return m

@@ -2,16 +2,20 @@
 
 Every PE is the same module (the array instances it ``rows * cols`` times). Per cycle it
 does one multiply and one add, in the arithmetic of the configured input type
-(:mod:`systolica.hw.arith`), in two stages: the product is a register (``p``), so the
-multiplier's path (operand select -> multiplier -> register) and the adder's (register
--> add -> register) are timed apart -- on an FPGA the route to and from the DSP block
-was three quarters of the array's critical path.
+(:mod:`systolica.hw.arith`), in three stages: the multiplier's operands are registers and
+so is the product (``p``), so the operand select (stage 1), the multiplier (stage 2) and
+the adder (stage 3) are timed apart -- on an FPGA the route to and from the DSP block was
+three quarters of the array's critical path, and the operand select's control bits are
+the same along an anti-diagonal, so synthesis merges them into one flip-flop that drives
+PEs far apart.
 
-Stage 1, the cycle a wavefront reaches the PE (``ctrl_in``): ``p <= a * w[ctrl.sel]``
-(WS) or ``p <= a * b`` (OS), and the operands pass on registered (``a_out``, ``b_out``,
-``ctrl_out``). Stage 2, the next cycle, with the wavefront's control in ``ctrl_out``:
+Stage 1, the cycle a wavefront reaches the PE (``ctrl_in``): the operand register ``o``
+takes ``w[ctrl.sel]`` (WS) or ``b_in`` (OS); ``a_in``, ``b_in`` and the control pass on
+registered (``a_out``, ``b_out``, ``ctrl_out``; ``a_out`` is the multiplier's A operand).
+Stage 2, the next cycle: ``p <= a_out * o``; the control moves on to ``ctrl2``. Stage 3,
+with the wavefront's control in ``ctrl2``:
 
-- **WS**: ``v_out <= v_in + p``: partial sums flow down the column one cycle behind the
+- **WS**: ``v_out <= v_in + p``: partial sums flow down the column two cycles behind the
   operands, while the two weight buffers stay put. ``ctrl.sel`` picks the buffer the
   wavefront's tile uses.
 - **OS**: ``acc <= acc + p``; the B operand travels down on its own chain (``b_in`` ->
@@ -24,19 +28,19 @@ chain; later beats of that tile pass on. Capturing into one buffer marks the oth
 free for the tile after. So beat ``p`` of a tile lands in row ``p`` and the next tile
 loads while the current one computes (a weight is read in stage 1 only).
 
-Drain: when ``ctrl.drain`` is set (in stage 2: ``ctrl_out.drain``), ``d <= d_in`` (the
+Drain: when ``ctrl.drain`` is set (in stage 3: ``ctrl2.drain``), ``d <= d_in`` (the
 drain register of the PE above); the array times the drain so it never meets a capture.
 
-Reset: only the control state has a reset value -- ``ctrl_out`` (``valid``, ``drain``, ...),
+Reset: only the control state has a reset value -- ``ctrl_out`` and ``ctrl2`` (``valid``, ``drain``, ...),
 the buffer flags ``full``, the weight beat's ``valid`` on ``t_out`` and the OS accumulator
 ``acc`` (a tile's first beat adds to it). The data path -- ``a_out``, ``b_out``, the
-product ``p``, ``v_out``, ``d_out``, the weights ``w0``/``w1`` and the weight beat's
+operand ``o``, the product ``p``, ``v_out``, ``d_out``, the weights ``w0``/``w1`` and the weight beat's
 ``buf``/``w`` -- has none (``reset_less``): Amaranth's synchronous reset is a multiplexer
 in front of every register, evaluated every cycle for ``rows * cols`` PEs, and an FPGA
 would route the reset to each of them for nothing. After a reset these registers hold
 whatever they held (their initial value after power-up); none of it reaches an output:
 
-- ``a_out``, ``b_out``, ``p``, ``v_out``: a value computed from a stale operand is a
+- ``a_out``, ``b_out``, ``o``, ``p``, ``v_out``: a value computed from a stale operand is a
   bubble's; the array takes a result only from a wavefront whose ``ctrl.valid`` (reset)
   is set, and each wavefront's sum is built from its own ``a``, its own ``b`` or weight
   and its own ``v_in`` (zero at the top edge); OS ``acc`` accumulates only on
@@ -79,7 +83,7 @@ def weight_beat_layout(operand_shape) -> data.StructLayout:
 
 
 class ProcessingElement(wiring.Component):
-    """One multiply-accumulate cell, two stages (see the module docstring).
+    """One multiply-accumulate cell, three stages (see the module docstring).
 
     Parameters
     ----------
@@ -95,9 +99,9 @@ class ProcessingElement(wiring.Component):
     b_in, b_out : In/Out(operand)
         OS B operand from the PE above, with the wavefront; passed on registered.
     v_in : In(signed(acc_bits))
-        WS partial sum from the PE above, one cycle behind its wavefront.
+        WS partial sum from the PE above, two cycles behind its wavefront.
     v_out : Out
-        Registered: WS ``v_in + p`` (one cycle behind the wavefront).
+        Registered: WS ``v_in + p`` (two cycles behind the wavefront).
     d_in, d_out : In/Out(signed(acc_bits))
         OS drain chain: ``d_out`` is this PE's drain register.
     t_in, t_out : In/Out(weight_beat_layout)
@@ -124,22 +128,27 @@ class ProcessingElement(wiring.Component):
         def os_mode(ctrl):
             return (ctrl.dataflow == Dataflow.OS) if ws and os_ else Const(int(os_), 1)
 
-        # stage 1: the product of the wavefront that arrives; operands and control pass on
+        # stage 1: the operand of the wavefront that arrives; operands and control pass on
         ctrl = self.ctrl_in
         m.d.sync += self.ctrl_out.eq(ctrl)
-        m.d.sync += _data_register(m, "a", self.a_out).eq(self.a_in)
+        a_reg = _data_register(m, "a", self.a_out)
+        m.d.sync += a_reg.eq(self.a_in)
         weight = self._weight_buffers(m, ctrl) if ws else 0
         if os_:
             m.d.sync += _data_register(m, "b", self.b_out).eq(self.b_in)
         else:
             m.d.comb += self.b_out.eq(0)
         operand = Mux(os_mode(ctrl), self.b_in, weight) if ws and os_ else (weight if ws else self.b_in)
-        product = ar.multiply(self.a_in, operand)
-        p = Signal(product.shape(), name="p", reset_less=True)
-        m.d.sync += p.eq(product)
+        o = Signal(ar.operand_shape, name="o", reset_less=True)
+        m.d.sync += o.eq(operand)
 
-        # stage 2: the same wavefront one cycle later, its control now in ctrl_out
-        ctrl2 = self.ctrl_out
+        # stage 2: the product, from registers to a register
+        product = ar.multiply(a_reg, o)
+        p = Signal(product.shape(), name="p", reset_less=True)
+        ctrl2 = Signal(pe_ctrl_layout, name="ctrl2")
+        m.d.sync += [p.eq(product), ctrl2.eq(self.ctrl_out)]
+
+        # stage 3: the same wavefront two cycles after it arrived, its control in ctrl2
         if ws:
             m.d.sync += _data_register(m, "v", self.v_out).eq(
                 _wire(m, "sum", ar.accumulate(self.v_in, p), ar.acc_shape))

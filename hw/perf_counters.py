@@ -7,7 +7,7 @@ RTL harness checks against its own count (:mod:`systolica.sim.native`).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -53,6 +53,8 @@ class PerfCounters(wiring.Component):
     loaded, stored : In(range(bus_bytes + 1))
         Bytes the DMA moved this cycle.
     counters : Out(counters_layout())
+        A cycle's ``running``, ``busy``, ``stall``, ``completed``, ``loaded`` and
+        ``stored`` are in the counters two cycles later (they are registered first).
     """
 
     def __init__(self, cfg: AcceleratorConfig):
@@ -74,17 +76,24 @@ class PerfCounters(wiring.Component):
         t_valid, macs, macs_valid = Signal(), Signal(32), Signal()
         m.d.sync += [t.eq(self.tile.payload), t_valid.eq(self.tile.valid),
                      macs.eq(t.count * t.rows * t.cols), macs_valid.eq(t_valid)]
+        # the per-cycle inputs are registered first (timing: the engines' handshakes end
+        # at a register, not in a 64-bit adder); a clear drops its cycle's events as before
+        ev = {}
+        for name in ("running", "busy", "stall", "completed", "loaded", "stored"):
+            port = getattr(self, name)
+            ev[name] = Signal.like(port, name=f"{name}_r")
+            m.d.sync += ev[name].eq(Mux(self.clear, 0, port))
         incr = {name: 0 for name in COUNTER_NAMES}
-        incr["cycles"] = self.running
+        incr["cycles"] = ev["running"]
         for k, q in enumerate(QUEUES):
             p = QUEUE_PREFIX[q]
-            incr[f"{p}_busy"] = self.busy[k] & self.running
-            incr[f"{p}_stall"] = self.stall[k] & self.running
-            incr[f"{p}_commands"] = self.completed[k]
+            incr[f"{p}_busy"] = ev["busy"][k] & ev["running"]
+            incr[f"{p}_stall"] = ev["stall"][k] & ev["running"]
+            incr[f"{p}_commands"] = ev["completed"][k]
         with m.If(macs_valid):
             m.d.sync += cnt.useful_macs.eq(cnt.useful_macs + macs)
-        incr["dma_bytes_loaded"] = self.loaded
-        incr["dma_bytes_stored"] = self.stored
+        incr["dma_bytes_loaded"] = ev["loaded"]
+        incr["dma_bytes_stored"] = ev["stored"]
         for name in COUNTER_NAMES:
             if name != "useful_macs":
                 m.d.sync += getattr(cnt, name).eq(getattr(cnt, name) + incr[name])

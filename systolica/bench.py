@@ -121,9 +121,14 @@ SECTIONS = ("array", "requant", "dma", "system", "native", "native_build", "fpga
             "scalesim", "sweep", "report")
 
 
+def bench_meta() -> dict:
+    """What every report says about the machine it was measured on."""
+    return {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version()}
+
+
 def run_bench(out_dir: Path = Path("bench"), quick: bool = False, only: tuple[str, ...] = SECTIONS) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version()}
+    meta = bench_meta()
     for section in only:
         if section not in SECTIONS:
             raise ValueError(f"section={section!r}: allowed {list(SECTIONS)}")

@@ -43,12 +43,13 @@ def _same_design(cfg: AcceleratorConfig, unit: str, out: Path) -> bool:
     return design.exists() and design.read_text() == generate_verilog(cfg, unit).text
 
 
-def _row(cfg: AcceleratorConfig, unit: str) -> dict:
-    return {"unit": unit, "config_name": cfg.name, "config_hash": cfg.config_hash(), "generator": _generator_hash()}
+def _row(cfg: AcceleratorConfig, unit: str, generator: str) -> dict:
+    return {"unit": unit, "config_name": cfg.name, "config_hash": cfg.config_hash(), "generator": generator}
 
 
-def _finished(cfg: AcceleratorConfig, unit: str) -> dict | None:
-    """The row of a finished run of this configuration's current Verilog, if there is one."""
+def _finished(cfg: AcceleratorConfig, unit: str, generator: str) -> dict | None:
+    """The row of a finished run of this configuration's current Verilog, if there is one
+    (``generator``: today's generator hash, :func:`_generator_hash`)."""
     out = BUILD_ROOT / f"{unit}-{cfg.name}"
     report = out / "report.json"
     if not report.exists():
@@ -57,30 +58,30 @@ def _finished(cfg: AcceleratorConfig, unit: str) -> dict | None:
     if (old.get("config") == cfg.to_dict() and old.get("unit") == unit
             and (old.get("pnr") or old.get("does_not_fit")) and _same_design(cfg, unit, out)):
         print(f"[bench] fpga {unit} {cfg.name}: reusing {report} (same Verilog)", flush=True)
-        return {**old, **_row(cfg, unit)}       # the same Verilog as today's generator emits
+        return {**old, **_row(cfg, unit, generator)}   # the same Verilog as today's generator emits
     return None
 
 
 def _refused_at_once(cfg: AcceleratorConfig, unit: str) -> bool:
-    """Whether the flow refuses this run before synthesis (too many multipliers)."""
-    from .fpga_report import DEVICES, DoesNotFit, check_fits, multipliers_at_least
+    """Whether the flow refuses this run before synthesis (:func:`systolica.fpga.precheck`)."""
+    from .fpga import precheck
+    from .fpga_report import DoesNotFit
 
-    device = DEVICES["LFE5U-85F"]
     try:
-        check_fits(multipliers_at_least(cfg, unit, device), device, "", at_least=True)
+        precheck(cfg, unit)
     except DoesNotFit:
         return True
     return False
 
 
-def _run(cfg: AcceleratorConfig, unit: str) -> dict:
+def _run(cfg: AcceleratorConfig, unit: str, generator: str) -> dict:
     from .fpga import run_fpga
     from .fpga_report import DoesNotFit
 
     out = BUILD_ROOT / f"{unit}-{cfg.name}"
     report = out / "report.json"
-    row = _row(cfg, unit)
-    done = _finished(cfg, unit)
+    row = _row(cfg, unit, generator)
+    done = _finished(cfg, unit, generator)
     if done is not None:
         return done
     try:
@@ -106,15 +107,16 @@ def fpga_section(out_dir: Path, quick: bool, meta: dict, write, *, finished_only
     """Run (or reuse) every run of the section and write the report; ``finished_only``:
     report the finished runs (and refusals known before synthesis), list the others."""
     rows, missing = [], []
+    generator = _generator_hash()
     for cfg, unit in bench_runs(quick):
         if finished_only and not _refused_at_once(cfg, unit):
-            row = _finished(cfg, unit)
+            row = _finished(cfg, unit, generator)
             if row is None:
                 missing.append(f"{unit} {cfg.name}")
                 continue
         else:
             print(f"[bench] fpga {unit} {cfg.name}: synthesis, place and route (ECP5-85F)", flush=True)
-            row = _run(cfg, unit)
+            row = _run(cfg, unit, generator)
         rows.append(row)
     write(out_dir, "fpga", {"meta": meta, "rows": rows, "not_run": missing}, fpga_markdown(rows, meta, missing))
 
@@ -156,10 +158,8 @@ def fpga_markdown(rows: list[dict], meta: dict, missing: list[str] = ()) -> str:
 def main(argv=None) -> int:
     """``python -m systolica.bench_fpga [--quick] [--finished] [-o bench]``."""
     import argparse
-    import os
-    import platform
 
-    from .bench import _write
+    from .bench import _write, bench_meta
 
     ap = argparse.ArgumentParser(prog="python -m systolica.bench_fpga", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="4x4 and 8x8 only")
@@ -167,7 +167,7 @@ def main(argv=None) -> int:
                     help="report the finished runs in out/bench-fpga, run nothing that takes long")
     ap.add_argument("-o", "--out", type=Path, default=Path("bench"), help="report folder (default bench)")
     args = ap.parse_args(argv)
-    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version()}
+    meta = bench_meta()
     args.out.mkdir(parents=True, exist_ok=True)
     fpga_section(args.out, args.quick, meta, _write, finished_only=args.finished)
     return 0

@@ -153,10 +153,9 @@ def _check_dram(cfg: AcceleratorConfig, device: Device) -> None:
                          f"(at most {device.capacity[device.bram] * device.bram_bytes} bytes)")
 
 
-def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board", out_dir: Path = Path("out/fpga"),
-             baud: int = 115200, freq_mhz: float = DEFAULT_OOC_MHZ, synth_only: bool = False,
-             seed: int | None = None, clock_mhz: float | None = None) -> FpgaResult:
-    """Run the flow (see the module docstring); print and return the report."""
+def precheck(cfg: AcceleratorConfig, unit: str, board: str = "ulx3s") -> Device:
+    """The checks that refuse a run before synthesis (``DoesNotFit`` naming the resource:
+    the board's DRAM in block RAM, the multipliers); returns the board's device."""
     if board not in BOARDS:
         raise ValueError(f"board={board!r}: allowed one of {sorted(BOARDS)}")
     if unit not in FPGA_UNITS:
@@ -165,6 +164,14 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
     if unit == "board":
         _check_dram(cfg, device)
     check_fits(multipliers_at_least(cfg, unit, device), device, f"{cfg.name} {unit}", at_least=True)
+    return device
+
+
+def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board", out_dir: Path = Path("out/fpga"),
+             baud: int = 115200, freq_mhz: float = DEFAULT_OOC_MHZ, synth_only: bool = False,
+             seed: int | None = None, clock_mhz: float | None = None) -> FpgaResult:
+    """Run the flow (see the module docstring); print and return the report."""
+    device = precheck(cfg, unit, board)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     print(f"[fpga] {cfg.name} ({cfg.config_hash()}) unit {unit} on {board} ({device}): elaborating...", flush=True)
