@@ -1,6 +1,6 @@
 """Requantization unit: accumulator vectors in, 8-bit activation vectors out.
 
-One lane per array column, eight pipeline stages, one vector per cycle. Each lane
+One lane per array column, nine pipeline stages, one vector per cycle. Each lane
 computes, bit for bit, :func:`systolica.model.numerics.requantize` for its column with
 the scheme its parameters select (:data:`systolica.model.requant.LANE_PARAMS`):
 
@@ -13,14 +13,16 @@ stage  TFLite fixed point              ONNX float32 scale
 3      --                              round the mantissa to 24 bits (nearest even)
 4      ``p = y * multiplier`` (64 b)   ``p = mant * scale_mant`` (48 b), exponents added
        -- one shared 32 x 31 multiplier --
-5      double: ``r = (p + 2^30) >> 31`` normalise the product, round to 24 bits (nearest
-       single: ``p + 2^(total-1)``     even): the float32 product
-6      double: RoundingDivideByPOT:    float32 -> integer: the shifted magnitude, round
+5      double: ``r = (p + 2^30) >> 31`` normalise the product: its 24-bit mantissa, guard
+       single: ``p + 2^(total-1)``     and sticky bits
+6      --                              round to 24 bits (nearest even): the float32
+                                       product, its exponent and shift amounts
+7      double: RoundingDivideByPOT:    float32 -> integer: the shifted magnitude, round
        shift, round-up decision;       half to even's decision
        single: ``>> total``, wrap32
-7      the rounding increment          the increment; |F| >= 1024 saturates, |F| < 0.5
+8      the rounding increment          the increment; |F| >= 1024 saturates, |F| < 0.5
                                        is 0; the sign
-8      ``t = wrap32(v + zero_point)``, clamp to ``[qmin, qmax]``, low 8 bits
+9      ``t = wrap32(v + zero_point)``, clamp to ``[qmin, qmax]``, low 8 bits
 ====== =============================== ====================================================
 
 The float path implements IEEE binary32 round-to-nearest-even exactly for every value
@@ -30,7 +32,8 @@ float32, also any subnormal ``scale``) rounds to 0 in stage 6 as it would throug
 subnormal path; a product of magnitude >= 1024 (including float32 overflow to inf) lies
 beyond every clamp bound (``|qmin - zp|, |qmax - zp| <= 383``), as the float does. The
 TFLite path's SaturatingRoundingDoublingHighMul cannot saturate here: the multiplier is
-never negative, so ``INT32_MIN * INT32_MIN`` cannot occur.
+never negative, so ``INT32_MIN * INT32_MIN`` cannot occur. (Stage 6 of the TFLite path
+only passes ``r`` on: the float path's rounding was split in two for timing.)
 
 Parameters change only while the pipeline is empty: ``param`` is accepted when no
 vector is in flight and holds off new vectors while it waits. What later stages derive
@@ -60,7 +63,7 @@ __all__ = ["RequantLane", "RequantUnit", "acc_vector_layout", "out_vector_layout
            "param_write_layout", "stage_register", "LATENCY"]
 
 #: Cycles from accepting an accumulator vector to its output vector being valid.
-LATENCY = 8
+LATENCY = 9
 
 
 def acc_vector_layout(cfg: AcceleratorConfig) -> data.StructLayout:
@@ -166,43 +169,50 @@ class RequantLane(wiring.Component):
         sign4 = reg("sign4", 1, sign3)
         tiny4 = reg("tiny4", 1, zero3 | scale_tiny)
 
-        # 5: TFLite SRDHM (double) or the rounding add (single) | float product rounding
+        # 5: TFLite SRDHM (double) or the rounding add (single) | the float product
+        #    normalised: its mantissa, guard and sticky bits
         srdhm = (p4 + (1 << 30)) >> 31
         r5 = reg("r5", signed(64), Mux(single, p4 + single_round, srdhm))
-        hi = p4[47]
-        mant = Mux(hi, p4[24:48], p4[23:47])
-        guard = Mux(hi, p4[23], p4[22])
-        sticky = Mux(hi, p4[:23] != 0, p4[:22] != 0)
-        m25b = Signal(25, name="m25b")
-        m.d.comb += m25b.eq(mant + (guard & (sticky | mant[0])))
-        mant5 = reg("mant5", 24, Mux(m25b[24], 1 << 23, m25b[:24]))
-        e5 = Signal(signed(10), name="e5")                 # F = mant5 * 2^(e5 - 23)
-        m.d.comb += e5.eq(e4 + hi + m25b[24])
+        hi5 = reg("hi5", 1, p4[47])
+        mant5n = reg("mant5n", 24, Mux(p4[47], p4[24:48], p4[23:47]))
+        guard5 = reg("guard5", 1, Mux(p4[47], p4[23], p4[22]))
+        sticky5 = reg("sticky5", 1, Mux(p4[47], p4[:23] != 0, p4[:22] != 0))
+        e5n = reg("e5n", signed(10), e4)
         sign5 = reg("sign5", 1, sign4)
-        # stage 6's shift amounts and ranges of F, from e5 here (registered)
-        sh = reg("sh5", 5, 23 - e5)                        # 23 - e5 for e5 in -1..9
-        sh1 = reg("sh1_5", 5, 22 - e5)
-        zero5 = reg("zero5", 1, tiny4 | (e5 < -1))
-        big5 = reg("big5", 1, e5 >= 10)
+        tiny5 = reg("tiny5", 1, tiny4)
 
-        # 6: TFLite RoundingDivideByPOT (double) or the final shift (single) |
+        # 6: TFLite passes r on | the float product rounded to 24 bits (nearest even)
+        r6 = reg("r6", signed(64), r5)
+        m25b = Signal(25, name="m25b")
+        m.d.comb += m25b.eq(mant5n + (guard5 & (sticky5 | mant5n[0])))
+        mant6 = reg("mant6", 24, Mux(m25b[24], 1 << 23, m25b[:24]))
+        e6 = Signal(signed(10), name="e6")                 # F = mant6 * 2^(e6 - 23)
+        m.d.comb += e6.eq(e5n + hi5 + m25b[24])
+        sign6r = reg("sign6r", 1, sign5)
+        # stage 7's shift amounts and ranges of F, from e6 here (registered)
+        sh = reg("sh6", 5, 23 - e6)                        # 23 - e6 for e6 in -1..9
+        sh1 = reg("sh1_6", 5, 22 - e6)
+        zero6r = reg("zero6r", 1, tiny5 | (e6 < -1))
+        big6r = reg("big6r", 1, e6 >= 10)
+
+        # 7: TFLite RoundingDivideByPOT (double) or the final shift (single) |
         #    float -> int: the shifts and the rounding decisions
-        r32 = r5[:32].as_signed()
+        r32 = r6[:32].as_signed()
         rem = r32 & mask
         thr = (mask >> 1) + r32[-1]
-        t6 = reg("t6", signed(32), Mux(single, (r5 >> (rsh + 1))[:32].as_signed(), r32 >> right))
-        inc6 = reg("inc6", 1, ~single & (rem > thr))      # RoundingDivideByPOT rounds up
+        t6 = reg("t7", signed(32), Mux(single, (r6 >> (rsh + 1))[:32].as_signed(), r32 >> right))
+        inc6 = reg("inc7", 1, ~single & (rem > thr))      # RoundingDivideByPOT rounds up
 
-        ip = mant5 >> sh
+        ip = mant6 >> sh
         half = Const(1, 24) << sh1
-        frac = mant5 & ((Const(1, 25) << sh) - 1)
-        ip6 = reg("ip6", 11, ip[:11])                    # < 1024 when neither zero nor big
-        up6 = reg("up6", 1, (frac > half) | ((frac == half) & ip[0]))   # half to even
-        zero6 = reg("zero6", 1, zero5)
-        big6 = reg("big6", 1, big5)
-        sign6 = reg("sign6", 1, sign5)
+        frac = mant6 & ((Const(1, 25) << sh) - 1)
+        ip6 = reg("ip7", 11, ip[:11])                    # < 1024 when neither zero nor big
+        up6 = reg("up7", 1, (frac > half) | ((frac == half) & ip[0]))   # half to even
+        zero6 = reg("zero7", 1, zero6r)
+        big6 = reg("big7", 1, big6r)
+        sign6 = reg("sign7", 1, sign6r)
 
-        # 7: the rounding increments; |F| >= 1024 saturates, |F| < 0.5 is 0
+        # 8: the rounding increments; |F| >= 1024 saturates, |F| < 0.5 is 0
         fmag = Signal(11, name="fmag")
         with m.If(zero6):
             m.d.comb += fmag.eq(0)
@@ -211,13 +221,13 @@ class RequantLane(wiring.Component):
         with m.Else():
             m.d.comb += fmag.eq(ip6 + up6)
         onnx7 = Mux(sign6, -fmag, fmag)
-        v7 = reg("v7", signed(32), Mux(onnx, onnx7, t6 + inc6))
+        v7 = reg("v8", signed(32), Mux(onnx, onnx7, t6 + inc6))
 
-        # 8: zero point (int32 add), clamp, output bits
-        t = Signal(signed(32), name="t8")
+        # 9: zero point (int32 add), clamp, output bits
+        t = Signal(signed(32), name="t9")
         m.d.comb += t.eq(v7 + p.zero_point)
         c = Mux(t < p.qmin, p.qmin, Mux(t > p.qmax, p.qmax, t))
-        q8 = reg("q8", OUT_BITS, c[:OUT_BITS])
+        q8 = reg("q9", OUT_BITS, c[:OUT_BITS])
         m.d.comb += self.q.eq(q8)
         return m
 

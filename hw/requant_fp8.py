@@ -2,7 +2,7 @@
 
 Computes, bit for bit, :func:`systolica.model.requant_fp8.requantize_fp8` for one column:
 an exact fixed-point sum with its NaN/infinity flags in, an FP8 code (E4M3 or E5M2,
-saturating, NaN kept) or an int8/uint8 value out, eight pipeline stages like the int8
+saturating, NaN kept) or an int8/uint8 value out, as many pipeline stages as the int8
 lane (:class:`systolica.hw.requant.RequantLane`), one element per cycle:
 
 ===== ==============================================================================
@@ -20,7 +20,7 @@ stage
       the next binade by itself); integer ``+-K + zero_point``
 7     saturate (FP8: beyond the largest finite code; integers: clamp to ``[qmin, qmax]``),
       special values, the sign
-8     output register (the int8 lane's :data:`~systolica.hw.requant.LATENCY`)
+8, 9  output registers (up to the int8 lane's :data:`~systolica.hw.requant.LATENCY`)
 ===== ==============================================================================
 """
 
@@ -37,7 +37,7 @@ from ..model.accum import acc_layout
 from ..model.config import INPUT_TYPES, AcceleratorConfig
 from ..model.requant import OUT_BITS
 from ..model.requant_fp8 import fp8_lane_params
-from .requant import stage_register
+from .requant import LATENCY, stage_register
 
 __all__ = ["Fp8RequantLane", "INT_MAN_BITS"]
 
@@ -178,5 +178,7 @@ class Fp8RequantLane(wiring.Component):
             m.d.comb += t.eq(t6)
         clamped = Mux(t < p.qmin, p.qmin, Mux(t > p.qmax, p.qmax, t))
         q7 = reg("q7", OUT_BITS, Mux(is_int, clamped[:OUT_BITS], fp8_code))
-        m.d.comb += self.q.eq(reg("q8", OUT_BITS, q7))   # the int8 lane's latency
+        for n in range(8, LATENCY + 1):                    # the int8 lane's latency
+            q7 = reg(f"q{n}", OUT_BITS, q7)
+        m.d.comb += self.q.eq(q7)
         return m
