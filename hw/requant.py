@@ -1,6 +1,6 @@
 """Requantization unit: accumulator vectors in, 8-bit activation vectors out.
 
-One lane per array column, nine pipeline stages, one vector per cycle. Each lane
+One lane per array column, ten pipeline stages, one vector per cycle. Each lane
 computes, bit for bit, :func:`systolica.model.numerics.requantize` for its column with
 the scheme its parameters select (:data:`systolica.model.requant.LANE_PARAMS`):
 
@@ -12,17 +12,18 @@ stage  TFLite fixed point              ONNX float32 scale
        single: ``y = x``               normalise
 3      --                              round the mantissa to 24 bits (nearest even)
 4      ``p = y * multiplier`` (64 b)   ``p = mant * scale_mant`` (48 b), exponents added
-       -- one shared 32 x 31 multiplier --
-5      double: ``r = (p + 2^30) >> 31`` normalise the product: its 24-bit mantissa, guard
+       -- one shared 32 x 31 multiplier: four 16-bit partial products --
+5      -- the partial products added: the exact product --
+6      double: ``r = (p + 2^30) >> 31`` normalise the product: its 24-bit mantissa, guard
        single: ``p + 2^(total-1)``     and sticky bits
-6      --                              round to 24 bits (nearest even): the float32
+7      --                              round to 24 bits (nearest even): the float32
                                        product, its exponent and shift amounts
-7      double: RoundingDivideByPOT:    float32 -> integer: the shifted magnitude, round
+8      double: RoundingDivideByPOT:    float32 -> integer: the shifted magnitude, round
        shift, round-up decision;       half to even's decision
        single: ``>> total``, wrap32
-8      the rounding increment          the increment; |F| >= 1024 saturates, |F| < 0.5
+9      the rounding increment          the increment; |F| >= 1024 saturates, |F| < 0.5
                                        is 0; the sign
-9      ``t = wrap32(v + zero_point)``, clamp to ``[qmin, qmax]``, low 8 bits
+10     ``t = wrap32(v + zero_point)``, clamp to ``[qmin, qmax]``, low 8 bits
 ====== =============================== ====================================================
 
 The float path implements IEEE binary32 round-to-nearest-even exactly for every value
@@ -32,7 +33,7 @@ float32, also any subnormal ``scale``) rounds to 0 in stage 6 as it would throug
 subnormal path; a product of magnitude >= 1024 (including float32 overflow to inf) lies
 beyond every clamp bound (``|qmin - zp|, |qmax - zp| <= 383``), as the float does. The
 TFLite path's SaturatingRoundingDoublingHighMul cannot saturate here: the multiplier is
-never negative, so ``INT32_MIN * INT32_MIN`` cannot occur. (Stage 6 of the TFLite path
+never negative, so ``INT32_MIN * INT32_MIN`` cannot occur. (Stage 7 of the TFLite path
 only passes ``r`` on: the float path's rounding was split in two for timing.)
 
 Parameters change only while the pipeline is empty: ``param`` is accepted when no
@@ -63,7 +64,7 @@ __all__ = ["RequantLane", "RequantUnit", "acc_vector_layout", "out_vector_layout
            "param_write_layout", "stage_register", "LATENCY"]
 
 #: Cycles from accepting an accumulator vector to its output vector being valid.
-LATENCY = 9
+LATENCY = 10
 
 
 def acc_vector_layout(cfg: AcceleratorConfig) -> data.StructLayout:
@@ -162,14 +163,27 @@ class RequantLane(wiring.Component):
         sign3 = reg("sign3", 1, sign2)
         zero3 = reg("zero3", 1, zero2)
 
-        # 4: the shared multiplier; float exponent
+        # 4: the shared multiplier's four 16-bit partial products (one DSP block each);
+        #    float exponent
         b_op = derived("b_op", 31, Mux(onnx, Cat(p.scale[:23], 1), p.multiplier))  # both < 2^31
-        p4 = reg("p4", signed(64), a3 * b_op)
-        e4 = reg("e4", signed(10), e3 + scale_exp)        # product = p4 * 2^(e4 - 46)
-        sign4 = reg("sign4", 1, sign3)
-        tiny4 = reg("tiny4", 1, zero3 | scale_tiny)
+        a_lo, a_hi = a3[:16], a3[16:].as_signed()
+        b_lo, b_hi = b_op[:16], b_op[16:]
+        pp_ll = reg("pp_ll", 32, a_lo * b_lo)
+        pp_lh = reg("pp_lh", 31, a_lo * b_hi)
+        pp_hl = reg("pp_hl", signed(33), a_hi * b_lo)
+        pp_hh = reg("pp_hh", signed(32), a_hi * b_hi)
+        e4a = reg("e4a", signed(10), e3 + scale_exp)
+        sign4a = reg("sign4a", 1, sign3)
+        tiny4a = reg("tiny4a", 1, zero3 | scale_tiny)
 
-        # 5: TFLite SRDHM (double) or the rounding add (single) | the float product
+        # 5: the product, exact: pp_hh * 2^32 + pp_ll (no overlap) + the middle terms * 2^16
+        mid = pp_lh + pp_hl
+        p4 = reg("p4", signed(64), Cat(pp_ll, pp_hh).as_signed() + (mid << 16))
+        e4 = reg("e4", signed(10), e4a)                   # product = p4 * 2^(e4 - 46)
+        sign4 = reg("sign4", 1, sign4a)
+        tiny4 = reg("tiny4", 1, tiny4a)
+
+        # 6: TFLite SRDHM (double) or the rounding add (single) | the float product
         #    normalised: its mantissa, guard and sticky bits
         srdhm = (p4 + (1 << 30)) >> 31
         r5 = reg("r5", signed(64), Mux(single, p4 + single_round, srdhm))
@@ -181,7 +195,7 @@ class RequantLane(wiring.Component):
         sign5 = reg("sign5", 1, sign4)
         tiny5 = reg("tiny5", 1, tiny4)
 
-        # 6: TFLite passes r on | the float product rounded to 24 bits (nearest even)
+        # 7: TFLite passes r on | the float product rounded to 24 bits (nearest even)
         r6 = reg("r6", signed(64), r5)
         m25b = Signal(25, name="m25b")
         m.d.comb += m25b.eq(mant5n + (guard5 & (sticky5 | mant5n[0])))
@@ -195,7 +209,7 @@ class RequantLane(wiring.Component):
         zero6r = reg("zero6r", 1, tiny5 | (e6 < -1))
         big6r = reg("big6r", 1, e6 >= 10)
 
-        # 7: TFLite RoundingDivideByPOT (double) or the final shift (single) |
+        # 8: TFLite RoundingDivideByPOT (double) or the final shift (single) |
         #    float -> int: the shifts and the rounding decisions
         r32 = r6[:32].as_signed()
         rem = r32 & mask
@@ -212,7 +226,7 @@ class RequantLane(wiring.Component):
         big6 = reg("big7", 1, big6r)
         sign6 = reg("sign7", 1, sign6r)
 
-        # 8: the rounding increments; |F| >= 1024 saturates, |F| < 0.5 is 0
+        # 9: the rounding increments; |F| >= 1024 saturates, |F| < 0.5 is 0
         fmag = Signal(11, name="fmag")
         with m.If(zero6):
             m.d.comb += fmag.eq(0)
@@ -223,7 +237,7 @@ class RequantLane(wiring.Component):
         onnx7 = Mux(sign6, -fmag, fmag)
         v7 = reg("v8", signed(32), Mux(onnx, onnx7, t6 + inc6))
 
-        # 9: zero point (int32 add), clamp, output bits
+        # 10: zero point (int32 add), clamp, output bits
         t = Signal(signed(32), name="t9")
         m.d.comb += t.eq(v7 + p.zero_point)
         c = Mux(t < p.qmin, p.qmin, Mux(t > p.qmax, p.qmax, t))
