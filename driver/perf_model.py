@@ -73,7 +73,7 @@ class Latencies:
     fetch_take: int = 1         #: last beat of a command's word -> the decoder takes it
     fetch_hand: int = 4         #: the decoder takes a word -> hands it to its queue (CHECK: the
                                 #: pipelined check, hw.command_check.LATENCY + 1 cycles)
-    dispatch: int = 1           #: handed over (or unit free) -> started
+    dispatch: int = 2           #: handed over (or unit free) -> started
     token: int = 1              #: a command completed -> a command popping its token starts
     load_ar: int = 3            #: LOAD started -> its first AR
     load_tail: int = 3          #: its last R beat (or padding row) -> completed

@@ -53,10 +53,12 @@ class Dispatcher(wiring.Component):
     head : In(stream.Signature(entry_layout(cfg)))
         The queue's oldest command (the queue FIFO's read side). Taken when it starts.
     issue : Out(stream.Signature(entry_layout(cfg)))
-        The started command, to the unit. ``valid`` rises when the head may start: its pops
-        are ``available``, its pushes have ``room``, ``halt`` is low and fewer than
-        ``in_flight`` commands run; the start is the handshake (tokens are then popped and
-        the pushes reserved).
+        The started command, to the unit, from a register. The head starts (its tokens are
+        popped and its pushes reserved, it counts as running) when its pops are
+        ``available``, its pushes have ``room``, ``halt`` is low, fewer than ``in_flight``
+        commands run and the register is free or being taken; ``valid`` rises the next
+        cycle (timing: the token counters and the unit's command register are a register
+        apart; +1 cycle per command start).
     complete : In(stream.Signature(completion_layout(), always_ready=True))
         The oldest running command finished (``error`` OK, or a bus error).
     available, room : In(channel_events_layout())
@@ -109,13 +111,20 @@ class Dispatcher(wiring.Component):
             else:
                 tokens_ok = tokens_ok & (~getattr(header, bit) | getattr(self.room, name))
         may_start = Signal()
+        held = Signal(entry_layout(self.cfg), name="held")      # the issue register
+        held_valid = Signal(name="held_valid")
+        start = Signal()
         m.d.comb += [
             may_start.eq(self.head.valid & tokens_ok & ~self.halt),
             self.startable.eq(may_start),
-            self.issue.valid.eq(may_start & (running.level < self.in_flight)),
-            self.issue.payload.eq(self.head.payload),
+            start.eq(may_start & (running.level < self.in_flight) & (~held_valid | self.issue.ready)),
+            self.issue.valid.eq(held_valid),
+            self.issue.payload.eq(held),
         ]
-        start = self.issue.valid & self.issue.ready
+        with m.If(start):
+            m.d.sync += [held.eq(self.head.payload), held_valid.eq(1)]
+        with m.Elif(self.issue.ready):
+            m.d.sync += held_valid.eq(0)
         new = Signal(track)
         m.d.comb += [self.head.ready.eq(start), new.header.eq(header), new.index.eq(self.head.payload.index),
                      running.w_en.eq(start), running.w_data.eq(new.as_value())]

@@ -82,7 +82,8 @@ def _dispatcher_bench(queue: Queue, in_flight: int, seed: int):
 
     async def bench(ctx):
         heads = [_entry(rng, CFG, queue, i) for i in range(300)]
-        running = []                 # (entry, cycles left)
+        running = []                 # [entry, cycles left once handed to the unit, handed]
+        held = None                  # the started command in the issue register
         h = 0
         for cycle in range(4000):
             head = heads[h] if h < len(heads) else None
@@ -98,17 +99,23 @@ def _dispatcher_bench(queue: Queue, in_flight: int, seed: int):
                 ctx.set(dut.head.payload, head)
             unit_ready = int(rng.random() < 0.7)
             ctx.set(dut.issue.ready, unit_ready)
-            finish = bool(running) and running[0][1] <= 0
+            finish = bool(running) and running[0][2] and running[0][1] <= 0
             error = DmaError.AXI_SLVERR if finish and rng.random() < 0.1 else DmaError.OK
             ctx.set(dut.complete.valid, int(finish))
             ctx.set(dut.complete.payload.error, error)
             await ctx.delay(1e-9)
-            # the start rule
+            # the start rule: the head starts into the issue register (free or being taken)
             ok = head is not None and not halt and len(running) < in_flight and all(
                 (avail if b.startswith("pop") else room)[n] or not head["cmd"]["header"][b]
                 for b, n in bits.items())
-            assert ctx.get(dut.issue.valid) == ok, (cycle, head, avail, room, halt, len(running))
-            started = ok and unit_ready
+            assert ctx.get(dut.issue.valid) == int(held is not None), (cycle, held)
+            if held is not None:
+                assert ctx.get(dut.issue.payload.index) == held["index"]
+            handed = held is not None and unit_ready
+            started = ok and (held is None or handed)
+            assert ctx.get(dut.startable) == int(head is not None and not halt and all(
+                (avail if b.startswith("pop") else room)[n] or not head["cmd"]["header"][b]
+                for b, n in bits.items()))
             for b, n in bits.items():
                 set_ = int(started and head["cmd"]["header"][b])
                 port = dut.pop if b.startswith("pop") else dut.reserve
@@ -131,9 +138,13 @@ def _dispatcher_bench(queue: Queue, in_flight: int, seed: int):
             await ctx.tick()
             if finish:
                 running.pop(0)
-            running = [(e, t - 1) for e, t in running]
+            running = [[e, t - 1 if done else t, done] for e, t, done in running]
+            if handed:
+                next(r for r in running if not r[2])[2] = True
+                held = None
             if started:
-                running.append((head, int(rng.integers(0, 6))))
+                running.append([head, int(rng.integers(0, 6)), False])
+                held = head
                 h += 1
                 stats["started"] += 1
         assert h > 100, "too few commands started"
