@@ -109,13 +109,15 @@ def fpga_section(out_dir: Path, quick: bool, meta: dict, write, *, finished_only
     rows, missing = [], []
     generator = _generator_hash()
     for cfg, unit in bench_runs(quick):
-        if finished_only and not _refused_at_once(cfg, unit):
+        refused = _refused_at_once(cfg, unit)
+        if finished_only and not refused:
             row = _finished(cfg, unit, generator)
             if row is None:
                 missing.append(f"{unit} {cfg.name}")
                 continue
         else:
-            print(f"[bench] fpga {unit} {cfg.name}: synthesis, place and route (ECP5-85F)", flush=True)
+            what = "refused before synthesis" if refused else "synthesis, place and route (ECP5-85F)"
+            print(f"[bench] fpga {unit} {cfg.name}: {what}", flush=True)
             row = _run(cfg, unit, generator)
         rows.append(row)
     write(out_dir, "fpga", {"meta": meta, "rows": rows, "not_run": missing}, fpga_markdown(rows, meta, missing))
