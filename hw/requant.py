@@ -203,7 +203,7 @@ class RequantLane(wiring.Component):
         e6 = Signal(signed(10), name="e6")                 # F = mant6 * 2^(e6 - 23)
         m.d.comb += e6.eq(e5n + hi5 + m25b[24])
         sign6r = reg("sign6r", 1, sign5)
-        # stage 7's shift amounts and ranges of F, from e6 here (registered)
+        # stage 8's shift amounts and ranges of F, from e6 here (registered)
         sh = reg("sh6", 5, 23 - e6)                        # 23 - e6 for e6 in -1..9
         sh1 = reg("sh1_6", 5, 22 - e6)
         zero6r = reg("zero6r", 1, tiny5 | (e6 < -1))
