@@ -82,7 +82,7 @@ class Latencies:
     data_start: int = 1         #: weights in -> the first data beat
     exec_latency: int = 4       #: last data beat -> last result written (completed): rows + cols + this
     store_read: int = 2         #: STORE started -> its first accumulator row read
-    store_tail: int = 16        #: its last row read -> completed (B responses back; includes requant.LATENCY)
+    store_tail: int = 17        #: its last row read -> completed (B responses back; includes requant.LATENCY)
     requant_cycles: int = 1     #: per lane a REQUANT writes
     end_latency: int = 3        #: the last completion -> the program's end
 

@@ -13,7 +13,8 @@
 
 The semantics -- which command runs when, how a program ends, what each counter counts --
 are the machine model's (:mod:`systolica.model.machine`); each block's docstring says its
-part. The window, base and length are latched at the doorbell; commands are checked
+part. The queues keep their heads in registers (:mod:`systolica.hw.head_fifo`).
+The window, base and length are latched at the doorbell; commands are checked
 before they are queued, so the DMA engines get only legal commands.
 """
 
@@ -21,13 +22,13 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, ResetInserter, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import AcceleratorConfig
 from ..model.dma import DmaError, dma_command_layout
 from ..model.isa import Opcode, Queue, Status, compute_layout
 from .axi import axi4_read_members
+from .head_fifo import HeadFIFO
 from .dispatcher import Dispatcher, entry_layout
 from .dma_common import window_layout
 from .fetch import FETCH_ID, Fetch
@@ -121,7 +122,7 @@ class Controller(wiring.Component):
         for k, q in enumerate(Queue):
             name = QUEUES[k]
             fifo = m.submodules[f"{name}_queue"] = ResetInserter(flush)(
-                SyncFIFO(width=entry.size, depth=cfg.queue_depth))
+                HeadFIFO(width=entry.size, depth=cfg.queue_depth))
             d = dispatchers[q] = m.submodules[f"{name}_dispatch"] = Dispatcher(cfg, q, in_flight[q])
             src = getattr(fetch, name)
             m.d.comb += [fifo.w_en.eq(src.valid), fifo.w_data.eq(src.payload.as_value()),

@@ -6,16 +6,22 @@ element, else one run per element; each run split greedily at its end, at 256 be
 at 4 KiB boundaries. Addresses are computed by adding strides (no multiplier); they wrap
 at ``addr_bits``, which cannot matter because the window check passed first.
 
-The bursts leave from a register (timing: the burst's size is two minimums and an adder
-from the walker's state, and the AXI address channel and the engines' burst queues start
-at this register): the first burst of a command is valid the second cycle after
+The bursts leave from a register (timing: the AXI address channel and the engines' burst
+queues start at it): the first burst of a command is valid the second cycle after
 ``start``, and the walker moves on whenever the register is free or being taken, so a
-burst per cycle as before.
+burst per cycle. The walker's loop is short (timing): the limit of the burst at ``cur``
+(the smaller of the bytes to the 4 KiB boundary and those 256 beats allow) is a register
+``lim`` computed with ``cur``, so the burst is ``min(rem, lim)`` and whether it ends the
+run is ``rem <= lim``, one compare of registers. A burst that does not end its run stops
+at a page or 256-beat boundary, so the next one starts at byte lane 0 and its limit
+follows from the page bytes left (``page_left``, a register too); a run's first burst
+takes its limits from its address. Which dimensions are at their end (``at_end``) are
+registers as well, set as the indices step.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -70,27 +76,27 @@ class BurstGen(wiring.Component):
         aw = cfg.addr_bits
         bb = cfg.bus_bytes
         lanes = (bb - 1).bit_length()
+        max_bytes = AXI_MAX_BEATS * bb                       # one burst's bytes at most
 
         i = [Signal(16, name=f"i{d}") for d in range(4)]
         a = [Signal(aw, name=f"a{d}") for d in range(4)]   # address of (i0..id, 0, ...)
+        at_end = [Signal(name=f"at_end{d}") for d in range(4)]   # i[d] == n[d] - 1
         cur = Signal(aw)
         rem = Signal(20)                                     # bytes left in the run
+        # the limits of the burst at `cur`: bytes to the next 4 KiB boundary, and the
+        # smaller of those and the bytes 256 beats from `cur` allow
+        page_left = Signal(range(AXI_PAGE_BYTES + 1))
+        lim = Signal(range(min(AXI_PAGE_BYTES, max_bytes) + 1))
         busy = Signal()
         out_valid = Signal()
         m.d.comb += [self.busy.eq(busy | out_valid), self.bursts.valid.eq(out_valid)]
 
-        # -- the next burst from `cur` ---------------------------------------------------
+        # -- the burst at `cur`: the rest of the run, or up to its limit ---------------------
+        run_done = rem <= lim
+        nbytes = Signal(range(max_bytes + 1))
+        m.d.comb += nbytes.eq(Mux(run_done, rem, lim))
         offset = cur[:lanes] if lanes else 0
-        page_left = Signal(range(AXI_PAGE_BYTES + 1))
-        beats_left = Signal(range(AXI_MAX_BEATS * bb + 1))
-        m.d.comb += [page_left.eq(AXI_PAGE_BYTES - cur[:12]),
-                     beats_left.eq(AXI_MAX_BEATS * bb - offset)]
-        nbytes = Signal(range(AXI_MAX_BEATS * bb + 1))
-        m.d.comb += nbytes.eq(_min(_min(rem, page_left), beats_left))
-
         n = dec.n
-        at_end = [i[d] == n[d] - 1 for d in range(4)]
-        run_done = rem == nbytes
         last_run = at_end[0] & at_end[1] & at_end[2] & (dec.contiguous | at_end[3])
         out = Signal(burst_layout(cfg), name="next_burst")
         m.d.comb += [
@@ -108,6 +114,25 @@ class BurstGen(wiring.Component):
                                 Mux(~at_end[2], a[2] + dec.s[2],
                                 Mux(~at_end[1], a[1] + dec.s[1], a[0] + dec.s[0]))))
 
+        # -- the limits of a run's first burst (from its address, the command's base when
+        # idle) and of a later one (it starts 4 KiB- or 256-beat-aligned, so at lane 0)
+        run_addr = Signal(aw)
+        m.d.comb += run_addr.eq(Mux(busy, new_addr, self.cmd.base))
+        run_page = Signal.like(page_left)
+        m.d.comb += run_page.eq(AXI_PAGE_BYTES - run_addr[:12])
+        run_lim = _min(run_page, max_bytes - (run_addr[:lanes] if lanes else 0))
+        rest = page_left - lim
+        cont_page = Signal.like(page_left)
+        m.d.comb += cont_page.eq(Mux(rest == 0, AXI_PAGE_BYTES, rest))
+        cont_lim = _min(cont_page, max_bytes)
+
+        # which dimensions are at their end after stepping i[d] (i[d] + 1) or restarting it
+        stepped_end = [Signal(name=f"stepped_end{d}") for d in range(4)]
+        for d in range(4):
+            stepped = Signal(16, name=f"i{d}_next")
+            m.d.comb += [stepped.eq(i[d] + 1), stepped_end[d].eq(stepped == n[d] - 1)]
+        restart_end = [Const(0, 16) == n[d] - 1 for d in range(4)]
+
         # -- the output register: takes the walker's burst when free or being taken ------------
         advance = busy & (~out_valid | self.bursts.ready)
         with m.If(advance):
@@ -116,25 +141,32 @@ class BurstGen(wiring.Component):
             m.d.sync += out_valid.eq(0)
 
         with m.If(self.start & ~busy):
-            m.d.sync += [busy.eq(1), cur.eq(self.cmd.base), rem.eq(dec.run_bytes)]
+            m.d.sync += [busy.eq(1), cur.eq(self.cmd.base), rem.eq(dec.run_bytes),
+                         page_left.eq(run_page), lim.eq(run_lim)]
             m.d.sync += [x.eq(0) for x in i] + [x.eq(self.cmd.base) for x in a]
+            m.d.sync += [at_end[d].eq(restart_end[d]) for d in range(4)]
         with m.Elif(advance):
-            m.d.sync += [cur.eq(cur + nbytes), rem.eq(rem - nbytes)]
+            m.d.sync += [cur.eq(cur + lim), rem.eq(rem - lim), page_left.eq(cont_page), lim.eq(cont_lim)]
             with m.If(run_done):
-                m.d.sync += [cur.eq(new_addr), rem.eq(dec.run_bytes), a[3].eq(new_addr)]
+                m.d.sync += [cur.eq(new_addr), rem.eq(dec.run_bytes), a[3].eq(new_addr),
+                             page_left.eq(run_page), lim.eq(run_lim)]
                 with m.If(last_run):
                     m.d.sync += busy.eq(0)
                 with m.Elif(next_elem):
-                    m.d.sync += i[3].eq(i[3] + 1)
+                    m.d.sync += [i[3].eq(i[3] + 1), at_end[3].eq(stepped_end[3])]
                 with m.Else():
-                    m.d.sync += i[3].eq(0)
+                    m.d.sync += [i[3].eq(0), at_end[3].eq(restart_end[3])]
                     # the innermost row dimension that steps; the ones inside it restart
                     with m.If(~at_end[2]):
-                        m.d.sync += [i[2].eq(i[2] + 1), a[2].eq(new_addr)]
+                        m.d.sync += [i[2].eq(i[2] + 1), at_end[2].eq(stepped_end[2]), a[2].eq(new_addr)]
                     with m.Elif(~at_end[1]):
-                        m.d.sync += [i[2].eq(0), i[1].eq(i[1] + 1), a[2].eq(new_addr), a[1].eq(new_addr)]
+                        m.d.sync += [i[2].eq(0), at_end[2].eq(restart_end[2]),
+                                     i[1].eq(i[1] + 1), at_end[1].eq(stepped_end[1]),
+                                     a[2].eq(new_addr), a[1].eq(new_addr)]
                     with m.Else():
-                        m.d.sync += [i[2].eq(0), i[1].eq(0), i[0].eq(i[0] + 1),
+                        m.d.sync += [i[2].eq(0), at_end[2].eq(restart_end[2]),
+                                     i[1].eq(0), at_end[1].eq(restart_end[1]),
+                                     i[0].eq(i[0] + 1), at_end[0].eq(stepped_end[0]),
                                      a[2].eq(new_addr), a[1].eq(new_addr), a[0].eq(new_addr)]
         return m
 

@@ -50,10 +50,13 @@ class Decoded:
         m.d.comb += self.contiguous.eq(self.s[3] == self.eb)
         self.run_bytes = Signal(20, name="run_bytes")
         m.d.comb += self.run_bytes.eq(Mux(self.contiguous, self.bytes_of(self.n[3]), self.eb))
-        #: on-chip rows, a register valid from the second cycle after ``c`` was set (two
-        #: stages, one multiplier each), and elements per row vector
-        self.onchip_rows = product_register(m, "onchip_rows", self.p[0], self.p[1],
-                                            Mux(c.transpose, self.p[3], self.p[2]))
+        #: on-chip rows, a register valid from the third cycle after ``c`` was set (the
+        #: padded sizes registered, then two stages of one multiplier each: timing), and
+        #: elements per row vector
+        p_r = [Signal(17, name=f"padded{d}_r") for d in range(3)]
+        m.d.sync += [p_r[0].eq(self.p[0]), p_r[1].eq(self.p[1]),
+                     p_r[2].eq(Mux(c.transpose, self.p[3], self.p[2]))]
+        self.onchip_rows = product_register(m, "onchip_rows", *p_r)
         self.row_len = Signal(17, name="row_len")
         m.d.comb += self.row_len.eq(Mux(c.transpose, self.p[2], self.p[3]))
 
@@ -152,6 +155,10 @@ class CommandFrontEnd:
         m.d.comb += gen.cmd.eq(c)
         self.finished = Signal()
         self.start = gen.start
+        #: the command is being taken into ``c`` (engines may register what they derive
+        #: from ``engine.cmd.payload`` then: it is ``c``'s from the next cycle)
+        self.taking = Signal()
+        m.d.comb += self.taking.eq(engine.cmd.valid & engine.cmd.ready)
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.comb += engine.cmd.ready.eq(1)

@@ -112,10 +112,15 @@ class DmaLoad(wiring.Component):
         # data goes and past the vector), `pad_row` for rows that are all padding. They are
         # registers of the command (timing), valid from RUN's first cycle (`run1`): the row
         # buffer takes `pattern` then; no beat can come before (its AR comes first)
+        # (their element bounds are registers too, taken with the command into `c`)
         pattern_c, pad_row_c = Signal(rb * 8), Signal(rb * 8)
         pattern, pad_row = Signal(rb * 8), Signal(rb * 8)
         m.d.sync += [pattern.eq(pattern_c), pad_row.eq(pad_row_c)]
-        pb3, n3, p3 = dec.pb[3], dec.n[3], dec.p[3]
+        pb3, end3, p3 = Signal(8, name="tpl_pb3"), Signal(17, name="tpl_end3"), Signal(17, name="tpl_p3")
+        nxt = self.cmd.payload
+        with m.If(front.taking):
+            m.d.sync += [pb3.eq(nxt.pad_before[3]), end3.eq(nxt.pad_before[3] + nxt.sizes[3]),
+                         p3.eq(nxt.pad_before[3] + nxt.sizes[3] + nxt.pad_after[3])]
         sizes = encodable_elem_bytes(cfg)
         pad_value = c.pad_value
         if 16 in sizes:                                  # sign-extended for 16-byte elements
@@ -127,7 +132,7 @@ class DmaLoad(wiring.Component):
                     el = x // e
                     byte = pad_value[8 * (x % e):8 * (x % e) + 8]
                     in_vector = el < p3
-                    in_data = (el >= pb3) & (el < pb3 + n3)
+                    in_data = (el >= pb3) & (el < end3)
                     m.d.comb += [pattern_c[8 * x:8 * x + 8].eq(Mux(in_vector & ~in_data, byte, 0)),
                                  pad_row_c[8 * x:8 * x + 8].eq(Mux(in_vector, byte, 0))]
 
@@ -214,7 +219,9 @@ class DmaLoad(wiring.Component):
                      self.acc_write.payload.addr.eq(c.row + emitted - 1)]
         with m.If((c.transpose & draining & out_free) | (~c.transpose & row_done)):
             m.d.sync += emitted.eq(emitted + 1)
-        # (`onchip_rows` is valid from RUN's second cycle; in its first `src_done` is low)
+        # (`onchip_rows` is valid from RUN's third cycle; `src_done` is low before its
+        # fourth: every command has a data row, done no earlier than its first R beat,
+        # which follows an AR whose burst leaves the walker's register in RUN's second)
         m.d.comb += finished.eq(src_done & ~draining & ~out_valid & (emitted == dec.onchip_rows))
 
         # -- element conversion to the target's row -----------------------------------------

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import AcceleratorConfig
 from ..model.dma import DmaError, dma_command_layout
 from .axi import AxiBurst, AxiResp, axi4_write_members
 from .dma_common import BeatLanes, CommandFrontEnd, product_register, window_layout
+from .head_fifo import HeadFIFO
 
 __all__ = ["DmaStore", "store_req_layout", "store_row_layout", "STORE_READ_AHEAD", "OUTSTANDING_WRITES"]
 
@@ -116,8 +117,8 @@ class DmaStore(wiring.Component):
         # that takes few addresses ahead would otherwise starve the W channel)
         shape = gen.bursts.payload.shape()
         entry = BeatLanes.layout(shape, bb)
-        m.submodules.pending = pending = SyncFIFO(width=entry.size, depth=OUTSTANDING_BURSTS)
-        m.submodules.addresses = addresses = SyncFIFO(width=shape.size, depth=OUTSTANDING_BURSTS)
+        m.submodules.pending = pending = HeadFIFO(width=entry.size, depth=OUTSTANDING_BURSTS)
+        m.submodules.addresses = addresses = HeadFIFO(width=shape.size, depth=OUTSTANDING_BURSTS)
         b = gen.bursts
         both = pending.w_rdy & addresses.w_rdy
         m.d.comb += [b.ready.eq(both),

@@ -1,6 +1,6 @@
 """Requantization unit: accumulator vectors in, 8-bit activation vectors out.
 
-One lane per array column, ten pipeline stages, one vector per cycle. Each lane
+One lane per array column, eleven pipeline stages, one vector per cycle. Each lane
 computes, bit for bit, :func:`systolica.model.numerics.requantize` for its column with
 the scheme its parameters select (:data:`systolica.model.requant.LANE_PARAMS`):
 
@@ -8,39 +8,42 @@ the scheme its parameters select (:data:`systolica.model.requant.LANE_PARAMS`):
 stage  TFLite fixed point              ONNX float32 scale
 ====== =============================== ====================================================
 1      ``x = wrap32(acc + bias)``      same
-2      double: ``y = wrap32(x << left)`` int32 -> float32: sign, magnitude, leading zeros,
-       single: ``y = x``               normalise
-3      --                              round the mantissa to 24 bits (nearest even)
-4      ``p = y * multiplier`` (64 b)   ``p = mant * scale_mant`` (48 b), exponents added
+2      double: ``y = wrap32(x << left)`` int32 -> float32: sign, magnitude, its leading
+       single: ``y = x``               zeros
+3      --                              normalise (shift out the leading zeros)
+4      --                              round the mantissa to 24 bits (nearest even)
+5      ``p = y * multiplier`` (64 b)   ``p = mant * scale_mant`` (48 b), exponents added
        -- one shared 32 x 31 multiplier: four 16-bit partial products --
-5      -- the partial products added: the exact product --
-6      double: ``r = (p + 2^30) >> 31`` normalise the product: its 24-bit mantissa, guard
+6      -- the partial products added: the exact product --
+7      double: ``r = (p + 2^30) >> 31`` normalise the product: its 24-bit mantissa, guard
        single: ``p + 2^(total-1)``     and sticky bits
-7      --                              round to 24 bits (nearest even): the float32
+8      --                              round to 24 bits (nearest even): the float32
                                        product, its exponent and shift amounts
-8      double: RoundingDivideByPOT:    float32 -> integer: the shifted magnitude, round
+9      double: RoundingDivideByPOT:    float32 -> integer: the shifted magnitude, round
        shift, round-up decision;       half to even's decision
        single: ``>> total``, wrap32
-9      the rounding increment          the increment; |F| >= 1024 saturates, |F| < 0.5
+10     the rounding increment          the increment; |F| >= 1024 saturates, |F| < 0.5
                                        is 0; the sign
-10     ``t = wrap32(v + zero_point)``, clamp to ``[qmin, qmax]``, low 8 bits
+11     ``t = wrap32(v + zero_point)``, clamp to ``[qmin, qmax]``, low 8 bits
 ====== =============================== ====================================================
+
+Registers are named after the stage that computes them (``norm3``, ``p6``, ``q11``).
 
 The float path implements IEEE binary32 round-to-nearest-even exactly for every value
 that can influence the output. Three ranges are decided without building the IEEE
 special values, each exactly equivalent: a product below 2^-126 (subnormal or zero in
-float32, also any subnormal ``scale``) rounds to 0 in stage 6 as it would through the
+float32, also any subnormal ``scale``) rounds to 0 in stage 8 as it would through the
 subnormal path; a product of magnitude >= 1024 (including float32 overflow to inf) lies
 beyond every clamp bound (``|qmin - zp|, |qmax - zp| <= 383``), as the float does. The
 TFLite path's SaturatingRoundingDoublingHighMul cannot saturate here: the multiplier is
-never negative, so ``INT32_MIN * INT32_MIN`` cannot occur. (Stage 7 of the TFLite path
-only passes ``r`` on: the float path's rounding was split in two for timing.)
+never negative, so ``INT32_MIN * INT32_MIN`` cannot occur. (Stages 3, 4 and 8 of the
+TFLite path only pass values on: the float path's normalisations were split for timing.)
 
 Parameters change only while the pipeline is empty: ``param`` is accepted when no
 vector is in flight and holds off new vectors while it waits. What later stages derive
 from the parameters alone (shift amounts, the single-rounding constant, the scale's
 exponent, the multiplier's parameter operand) is held in registers, new the cycle after
-a write -- before any vector reaches stage 2 -- so those paths start at a register; stage 3
+a write -- before any vector reaches stage 2 -- so those paths start at a register; stage 4
 chooses the multiplier's data operand (timing; no cycle changes).
 
 FP8 configurations use :class:`systolica.hw.requant_fp8.Fp8RequantLane` instead (exact
@@ -64,7 +67,7 @@ __all__ = ["RequantLane", "RequantUnit", "acc_vector_layout", "out_vector_layout
            "param_write_layout", "stage_register", "LATENCY"]
 
 #: Cycles from accepting an accumulator vector to its output vector being valid.
-LATENCY = 10
+LATENCY = 11
 
 
 def acc_vector_layout(cfg: AcceleratorConfig) -> data.StructLayout:
@@ -126,7 +129,7 @@ class RequantLane(wiring.Component):
         onnx = p.scheme
         single = p.single
         reg = functools.partial(stage_register, m, self.en)
-        # what stages 2..6 derive from the parameters alone, registered: the parameters
+        # what stages 2..9 derive from the parameters alone, registered: the parameters
         # change only while no vector is in flight, so a vector reaches stage 2 no earlier
         # than these are the new parameters' (a write, then the vector in stage 1)
         derived = functools.partial(_derived_register, m)
@@ -142,107 +145,112 @@ class RequantLane(wiring.Component):
         # 1: bias (int32 wraparound; narrower accumulators sign-extend)
         x1 = reg("x1", signed(32), self.x + p.bias)
 
-        # 2: TFLite left shift | int -> float: magnitude and normalisation
+        # 2: TFLite left shift | int -> float: sign, magnitude and its leading zeros
         y2 = reg("y2", signed(32), Mux(single, x1, x1 << left))
         mag = Signal(32, name="mag")
         m.d.comb += mag.eq(Mux(x1[-1], -x1, x1))          # |INT32_MIN| = 2^31 fits
-        lz = _clz32(m, "lz", mag)
-        norm2 = reg("norm2", 32, mag << lz)
-        e2 = reg("e2", signed(8), 31 - lz)                # value = norm2 * 2^(e2 - 31)
+        mag2 = reg("mag2", 32, mag)
+        lz2 = reg("lz2", range(33), _clz32(m, "lz", mag))
         sign2 = reg("sign2", 1, x1[-1])
         zero2 = reg("zero2", 1, mag == 0)
 
-        # 3: round the int to a 24-bit mantissa (nearest even); TFLite passes through
-        up3 = norm2[7] & (norm2[8] | (norm2[:7] != 0))
-        m25 = Signal(25, name="m25")
-        m.d.comb += m25.eq(norm2[8:] + up3)
-        mant3 = Mux(m25[24], 1 << 23, m25[:24])           # the float's 24-bit mantissa
-        e3 = reg("e3", signed(8), e2 + m25[24])           # value = mant3 * 2^(e3 - 23)
-        # the shared multiplier's operands, chosen here (timing: stage 4 starts at registers)
-        a3 = reg("a3", signed(32), Mux(onnx, mant3, y2))  # 24-bit magnitude / signed 32
+        # 3: TFLite passes y on | normalise the magnitude
+        y3 = reg("y3", signed(32), y2)
+        norm3 = reg("norm3", 32, mag2 << lz2)
+        e3 = reg("e3", signed(8), 31 - lz2)               # value = norm3 * 2^(e3 - 31)
         sign3 = reg("sign3", 1, sign2)
         zero3 = reg("zero3", 1, zero2)
 
-        # 4: the shared multiplier's four 16-bit partial products (one DSP block each);
+        # 4: round the int to a 24-bit mantissa (nearest even); TFLite passes through
+        up = norm3[7] & (norm3[8] | (norm3[:7] != 0))
+        m25 = Signal(25, name="m25")
+        m.d.comb += m25.eq(norm3[8:] + up)
+        mant = Mux(m25[24], 1 << 23, m25[:24])            # the float's 24-bit mantissa
+        e4 = reg("e4", signed(8), e3 + m25[24])           # value = mant * 2^(e4 - 23)
+        # the shared multiplier's operands, chosen here (timing: stage 5 starts at registers)
+        a4 = reg("a4", signed(32), Mux(onnx, mant, y3))   # 24-bit magnitude / signed 32
+        sign4 = reg("sign4", 1, sign3)
+        zero4 = reg("zero4", 1, zero3)
+
+        # 5: the shared multiplier's four 16-bit partial products (one DSP block each);
         #    float exponent
         b_op = derived("b_op", 31, Mux(onnx, Cat(p.scale[:23], 1), p.multiplier))  # both < 2^31
-        a_lo, a_hi = a3[:16], a3[16:].as_signed()
+        a_lo, a_hi = a4[:16], a4[16:].as_signed()
         b_lo, b_hi = b_op[:16], b_op[16:]
-        pp_ll = reg("pp_ll", 32, a_lo * b_lo)
-        pp_lh = reg("pp_lh", 31, a_lo * b_hi)
-        pp_hl = reg("pp_hl", signed(33), a_hi * b_lo)
-        pp_hh = reg("pp_hh", signed(32), a_hi * b_hi)
-        e4a = reg("e4a", signed(10), e3 + scale_exp)
-        sign4a = reg("sign4a", 1, sign3)
-        tiny4a = reg("tiny4a", 1, zero3 | scale_tiny)
-
-        # 5: the product, exact: pp_hh * 2^32 + pp_ll (no overlap) + the middle terms * 2^16
-        mid = pp_lh + pp_hl
-        p4 = reg("p4", signed(64), Cat(pp_ll, pp_hh).as_signed() + (mid << 16))
-        e4 = reg("e4", signed(10), e4a)                   # product = p4 * 2^(e4 - 46)
-        sign4 = reg("sign4", 1, sign4a)
-        tiny4 = reg("tiny4", 1, tiny4a)
-
-        # 6: TFLite SRDHM (double) or the rounding add (single) | the float product
-        #    normalised: its mantissa, guard and sticky bits
-        srdhm = (p4 + (1 << 30)) >> 31
-        r5 = reg("r5", signed(64), Mux(single, p4 + single_round, srdhm))
-        hi5 = reg("hi5", 1, p4[47])
-        mant5n = reg("mant5n", 24, Mux(p4[47], p4[24:48], p4[23:47]))
-        guard5 = reg("guard5", 1, Mux(p4[47], p4[23], p4[22]))
-        sticky5 = reg("sticky5", 1, Mux(p4[47], p4[:23] != 0, p4[:22] != 0))
-        e5n = reg("e5n", signed(10), e4)
+        pp_ll = reg("pp_ll5", 32, a_lo * b_lo)
+        pp_lh = reg("pp_lh5", 31, a_lo * b_hi)
+        pp_hl = reg("pp_hl5", signed(33), a_hi * b_lo)
+        pp_hh = reg("pp_hh5", signed(32), a_hi * b_hi)
+        e5 = reg("e5", signed(10), e4 + scale_exp)
         sign5 = reg("sign5", 1, sign4)
-        tiny5 = reg("tiny5", 1, tiny4)
+        tiny5 = reg("tiny5", 1, zero4 | scale_tiny)
 
-        # 7: TFLite passes r on | the float product rounded to 24 bits (nearest even)
-        r6 = reg("r6", signed(64), r5)
+        # 6: the product, exact: pp_hh * 2^32 + pp_ll (no overlap) + the middle terms * 2^16
+        mid = pp_lh + pp_hl
+        p6 = reg("p6", signed(64), Cat(pp_ll, pp_hh).as_signed() + (mid << 16))
+        e6 = reg("e6", signed(10), e5)                    # product = p6 * 2^(e6 - 46)
+        sign6 = reg("sign6", 1, sign5)
+        tiny6 = reg("tiny6", 1, tiny5)
+
+        # 7: TFLite SRDHM (double) or the rounding add (single) | the float product
+        #    normalised: its mantissa, guard and sticky bits
+        srdhm = (p6 + (1 << 30)) >> 31
+        r7 = reg("r7", signed(64), Mux(single, p6 + single_round, srdhm))
+        hi7 = reg("hi7", 1, p6[47])
+        mant7 = reg("mant7", 24, Mux(p6[47], p6[24:48], p6[23:47]))
+        guard7 = reg("guard7", 1, Mux(p6[47], p6[23], p6[22]))
+        sticky7 = reg("sticky7", 1, Mux(p6[47], p6[:23] != 0, p6[:22] != 0))
+        e7 = reg("e7", signed(10), e6)
+        sign7 = reg("sign7", 1, sign6)
+        tiny7 = reg("tiny7", 1, tiny6)
+
+        # 8: TFLite passes r on | the float product rounded to 24 bits (nearest even)
+        r8 = reg("r8", signed(64), r7)
         m25b = Signal(25, name="m25b")
-        m.d.comb += m25b.eq(mant5n + (guard5 & (sticky5 | mant5n[0])))
-        mant6 = reg("mant6", 24, Mux(m25b[24], 1 << 23, m25b[:24]))
-        e6 = Signal(signed(10), name="e6")                 # F = mant6 * 2^(e6 - 23)
-        m.d.comb += e6.eq(e5n + hi5 + m25b[24])
-        sign6r = reg("sign6r", 1, sign5)
-        # stage 8's shift amounts and ranges of F, from e6 here (registered)
-        sh = reg("sh6", 5, 23 - e6)                        # 23 - e6 for e6 in -1..9
-        sh1 = reg("sh1_6", 5, 22 - e6)
-        zero6r = reg("zero6r", 1, tiny5 | (e6 < -1))
-        big6r = reg("big6r", 1, e6 >= 10)
+        m.d.comb += m25b.eq(mant7 + (guard7 & (sticky7 | mant7[0])))
+        mant8 = reg("mant8", 24, Mux(m25b[24], 1 << 23, m25b[:24]))
+        ef = Signal(signed(10), name="ef")                 # F = mant8 * 2^(ef - 23)
+        m.d.comb += ef.eq(e7 + hi7 + m25b[24])
+        sign8 = reg("sign8", 1, sign7)
+        # stage 9's shift amounts and ranges of F, from ef here (registered)
+        sh8 = reg("sh8", 5, 23 - ef)                       # 23 - ef for ef in -1..9
+        sh1_8 = reg("sh1_8", 5, 22 - ef)
+        zero8 = reg("zero8", 1, tiny7 | (ef < -1))
+        big8 = reg("big8", 1, ef >= 10)
 
-        # 8: TFLite RoundingDivideByPOT (double) or the final shift (single) |
+        # 9: TFLite RoundingDivideByPOT (double) or the final shift (single) |
         #    float -> int: the shifts and the rounding decisions
-        r32 = r6[:32].as_signed()
+        r32 = r8[:32].as_signed()
         rem = r32 & mask
         thr = (mask >> 1) + r32[-1]
-        t6 = reg("t7", signed(32), Mux(single, (r6 >> (rsh + 1))[:32].as_signed(), r32 >> right))
-        inc6 = reg("inc7", 1, ~single & (rem > thr))      # RoundingDivideByPOT rounds up
+        t9 = reg("t9", signed(32), Mux(single, (r8 >> (rsh + 1))[:32].as_signed(), r32 >> right))
+        inc9 = reg("inc9", 1, ~single & (rem > thr))      # RoundingDivideByPOT rounds up
 
-        ip = mant6 >> sh
-        half = Const(1, 24) << sh1
-        frac = mant6 & ((Const(1, 25) << sh) - 1)
-        ip6 = reg("ip7", 11, ip[:11])                    # < 1024 when neither zero nor big
-        up6 = reg("up7", 1, (frac > half) | ((frac == half) & ip[0]))   # half to even
-        zero6 = reg("zero7", 1, zero6r)
-        big6 = reg("big7", 1, big6r)
-        sign6 = reg("sign7", 1, sign6r)
+        ip = mant8 >> sh8
+        half = Const(1, 24) << sh1_8
+        frac = mant8 & ((Const(1, 25) << sh8) - 1)
+        ip9 = reg("ip9", 11, ip[:11])                    # < 1024 when neither zero nor big
+        up9 = reg("up9", 1, (frac > half) | ((frac == half) & ip[0]))   # half to even
+        zero9 = reg("zero9", 1, zero8)
+        big9 = reg("big9", 1, big8)
+        sign9 = reg("sign9", 1, sign8)
 
-        # 9: the rounding increments; |F| >= 1024 saturates, |F| < 0.5 is 0
+        # 10: the rounding increments; |F| >= 1024 saturates, |F| < 0.5 is 0
         fmag = Signal(11, name="fmag")
-        with m.If(zero6):
+        with m.If(zero9):
             m.d.comb += fmag.eq(0)
-        with m.Elif(big6):
+        with m.Elif(big9):
             m.d.comb += fmag.eq(1024)
         with m.Else():
-            m.d.comb += fmag.eq(ip6 + up6)
-        onnx7 = Mux(sign6, -fmag, fmag)
-        v7 = reg("v8", signed(32), Mux(onnx, onnx7, t6 + inc6))
+            m.d.comb += fmag.eq(ip9 + up9)
+        v10 = reg("v10", signed(32), Mux(onnx, Mux(sign9, -fmag, fmag), t9 + inc9))
 
-        # 10: zero point (int32 add), clamp, output bits
-        t = Signal(signed(32), name="t9")
-        m.d.comb += t.eq(v7 + p.zero_point)
+        # 11: zero point (int32 add), clamp, output bits
+        t = Signal(signed(32), name="t11")
+        m.d.comb += t.eq(v10 + p.zero_point)
         c = Mux(t < p.qmin, p.qmin, Mux(t > p.qmax, p.qmax, t))
-        q8 = reg("q9", OUT_BITS, c[:OUT_BITS])
-        m.d.comb += self.q.eq(q8)
+        q11 = reg("q11", OUT_BITS, c[:OUT_BITS])
+        m.d.comb += self.q.eq(q11)
         return m
 
 
