@@ -16,7 +16,8 @@ run is ``rem <= lim``, one compare of registers. A burst that does not end its r
 at a page or 256-beat boundary, so the next one starts at byte lane 0 and its limit
 follows from the page bytes left (``page_left``, a register too); a run's first burst
 takes its limits from its address. Which dimensions are at their end (``at_end``) are
-registers as well, set as the indices step.
+registers as well, set as the indices step, and so are whether runs are whole row vectors
+and their bytes (taken at ``start``).
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ class BurstGen(wiring.Component):
         # smaller of those and the bytes 256 beats from `cur` allow
         page_left = Signal(range(AXI_PAGE_BYTES + 1))
         lim = Signal(range(min(AXI_PAGE_BYTES, max_bytes) + 1))
+        # what the command gives every run, registered at `start` (timing)
+        contiguous = Signal()
+        run_bytes = Signal.like(dec.run_bytes, name="run_bytes_r")
         busy = Signal()
         out_valid = Signal()
         m.d.comb += [self.busy.eq(busy | out_valid), self.bursts.valid.eq(out_valid)]
@@ -97,7 +101,7 @@ class BurstGen(wiring.Component):
         m.d.comb += nbytes.eq(Mux(run_done, rem, lim))
         offset = cur[:lanes] if lanes else 0
         n = dec.n
-        last_run = at_end[0] & at_end[1] & at_end[2] & (dec.contiguous | at_end[3])
+        last_run = at_end[0] & at_end[1] & at_end[2] & (contiguous | at_end[3])
         out = Signal(burst_layout(cfg), name="next_burst")
         m.d.comb += [
             out.addr.eq(cur),
@@ -108,7 +112,7 @@ class BurstGen(wiring.Component):
         ]
 
         # -- the next run: element i3 + 1 (gathers), else the next row vector ---------------
-        next_elem = ~dec.contiguous & ~at_end[3]
+        next_elem = ~contiguous & ~at_end[3]
         new_addr = Signal(aw)
         m.d.comb += new_addr.eq(Mux(next_elem, a[3] + dec.s[3],
                                 Mux(~at_end[2], a[2] + dec.s[2],
@@ -142,13 +146,14 @@ class BurstGen(wiring.Component):
 
         with m.If(self.start & ~busy):
             m.d.sync += [busy.eq(1), cur.eq(self.cmd.base), rem.eq(dec.run_bytes),
-                         page_left.eq(run_page), lim.eq(run_lim)]
+                         page_left.eq(run_page), lim.eq(run_lim),
+                         contiguous.eq(dec.contiguous), run_bytes.eq(dec.run_bytes)]
             m.d.sync += [x.eq(0) for x in i] + [x.eq(self.cmd.base) for x in a]
             m.d.sync += [at_end[d].eq(restart_end[d]) for d in range(4)]
         with m.Elif(advance):
             m.d.sync += [cur.eq(cur + lim), rem.eq(rem - lim), page_left.eq(cont_page), lim.eq(cont_lim)]
             with m.If(run_done):
-                m.d.sync += [cur.eq(new_addr), rem.eq(dec.run_bytes), a[3].eq(new_addr),
+                m.d.sync += [cur.eq(new_addr), rem.eq(run_bytes), a[3].eq(new_addr),
                              page_left.eq(run_page), lim.eq(run_lim)]
                 with m.If(last_run):
                     m.d.sync += busy.eq(0)
