@@ -74,7 +74,10 @@ class Latencies:
     fetch_hand: int = 4         #: the decoder takes a word -> hands it to its queue (CHECK: the
                                 #: pipelined check, hw.command_check.LATENCY + 1 cycles)
     dispatch: int = 2           #: handed over (or unit free) -> started
-    token: int = 1              #: a command completed -> a command popping its token starts
+    token: int = 2              #: a command completed -> a command popping its token starts
+                                #: (the dispatcher's issue register: + 1)
+    unit_free: int = 2          #: LOAD/STORE/REQUANT completed -> its queue's next command starts
+                                #: (the dispatcher's issue register: + 1)
     load_ar: int = 3            #: LOAD started -> its first AR
     load_tail: int = 3          #: its last R beat (or padding row) -> completed
     exec_accept: int = 2        #: COMPUTE started -> its first weight row read
@@ -343,7 +346,7 @@ class _Model:
         else:
             start = t
             finish = t + lat.requant_cycles * (self.cfg.cols if cmd.body["lane"] is None else 1)
-            self.free[q] = finish + 1
+            self.free[q] = finish + lat.unit_free
         self.spans[q].append((start, finish))
         for bit, other in (("push_prev", -1), ("push_next", 1)):
             if getattr(cmd, bit):
@@ -367,7 +370,7 @@ class _Model:
         bisect.insort(self.ar_held, (first_ar, max(first_ar + bursts - 1, last - 7)))
         self.load_ar.append(first_ar)
         finish = last + lat.load_tail
-        self.free[Queue.LOAD] = finish + 1
+        self.free[Queue.LOAD] = finish + lat.unit_free
         self.dram += math.prod(desc.sizes) * desc.elem_bytes
         return t, finish
 
@@ -416,7 +419,7 @@ class _Model:
         # one W beat per bus word a row covers (a row not aligned to the bus takes two)
         last = max(last, t + lat.store_read + load_beats(cfg, desc)[1] - 1)
         finish = last + lat.store_tail
-        self.free[Queue.STORE] = finish + 1
+        self.free[Queue.STORE] = finish + lat.unit_free
         self.dram += math.prod(desc.sizes)
         return t, finish
 
