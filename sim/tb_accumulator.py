@@ -174,6 +174,14 @@ class AccumulatorBench:
             cov["read of the row being written"] += write is not None and write[0] == row
 
 
+ACC_EVENTS = [
+    "accumulate into the row written the cycle before", "accumulate wraps",
+    "dma_write waits for write", "dma_write accepted", "response held by backpressure",
+    "read waits for an accumulate in its bank", "read as the previous response is taken",
+    "read of the row written the cycle before", "read of the row written two cycles before",
+    "read of the row being written"]
+
+
 @cocotb.test()
 async def test_random_traffic_matches_model(dut):
     """All ports at once: array writes (mostly accumulates, hot rows, back to back into
@@ -183,19 +191,14 @@ async def test_random_traffic_matches_model(dut):
     ab = AccumulatorBench(dut)
     await ab.start()
     row = HotRows(rng, CFG.acc_rows, CFG.acc_banks, hot=4)
-    for _ in range(1500):
+    for _ in ab.coverage.until(ACC_EVENTS, least=1500, most=15000):
         write = (row(), _sums(rng), bool(rng.random() < 0.8)) if rng.random() < 0.6 else None
         dma = (row(), _sums(rng)) if rng.random() < 0.3 else None
         read = row() if rng.random() < 0.6 else None
         await ab.cycle(write, dma, read, resp_ready=bool(rng.random() < 0.7))
     await ab.drain()
     await ab.read_back(sorted(ab.touched), rng)
-    ab.coverage.require([
-        "accumulate into the row written the cycle before", "accumulate wraps",
-        "dma_write waits for write", "dma_write accepted", "response held by backpressure",
-        "read waits for an accumulate in its bank", "read as the previous response is taken",
-        "read of the row written the cycle before", "read of the row written two cycles before",
-        "read of the row being written"])
+    ab.coverage.require(ACC_EVENTS)
 
 
 @cocotb.test()

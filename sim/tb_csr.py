@@ -297,7 +297,9 @@ async def test_random_writes_with_strobes_match_the_map_model(dut):
     random pauses on every channel, the controller's status changing between rounds."""
     tb = await CsrBench.start(dut, "random_writes")
     rng = tb.rng
-    for rnd in range(24):
+    wanted = ["aw_first", "w_first", "aw_w_together", "b_backpressure", "r_backpressure",
+              "write_contiguous", "write_narrow", "write_sparse", "write_no_strobe"]
+    for rnd in tb.cov.until(wanted, least=24, most=240):
         tb.set_stalls(0.6 if rnd % 2 else 0.0)
         await tb.set_inputs(**_random_inputs(rng))
         names = list(rng.choice(PLAIN, size=int(rng.integers(1, 8)), replace=False))
@@ -312,8 +314,7 @@ async def test_random_writes_with_strobes_match_the_map_model(dut):
         await tb.expect_all(list(rng.permutation(PLAIN)), concurrent=True)
         await tb.check_outputs()
     tb.aw_w_order()
-    tb.cov.require(["aw_first", "w_first", "aw_w_together", "b_backpressure", "r_backpressure",
-                    "write_contiguous", "write_narrow", "write_sparse", "write_no_strobe"])
+    tb.cov.require(wanted)
 
 
 @csr_test
@@ -351,11 +352,8 @@ async def test_doorbell_pulses_once_per_write_unless_busy(dut):
     tb = await CsrBench.start(dut, "doorbell", stall=0.5)
     rng = tb.rng
     wanted = ["rang", "ignored_busy", "ignored", "stopped", "not_stopped"]
-    # at least 40 writes, then on until every case came up ("stopped" is about 1 in 10:
-    # a fixed 40 missed it for about 1 seed in 60)
-    for n in range(400):
-        if n >= 40 and all(tb.cov[e] for e in wanted):
-            break
+    # "stopped" is about 1 write in 10: a fixed 40 missed it for about 1 seed in 60
+    for _ in tb.cov.until(wanted, least=40, most=400):
         busy = int(rng.random() < 0.3)
         if busy != tb.model.inputs["busy"]:
             await tb.set_inputs(busy=busy)
@@ -433,7 +431,8 @@ async def test_64bit_counter_reads_are_consistent_while_counting(dut):
     tb.steps = [int(rng.integers(1 << 28, 1 << 31)) for _ in COUNTER_NAMES]
     tb.model.counters[0] = (-tb.steps[0] * 300) & U64        # wraps past 2^64 during the test
     last_lo: dict[int, tuple[int, int, int]] = {}              # counter -> (lo, first, last cycle)
-    for _ in range(240):
+    wanted = ["consistent_pair", "high_half_moved_since_lo", "hi_before_lo"]
+    for _ in tb.cov.until(wanted, least=240, most=2400):
         i = int(rng.integers(len(COUNTER_NAMES)))
         half = "HI" if i in last_lo and rng.random() < 0.5 else str(rng.choice(["LO", "HI"]))
         name = counter_register(COUNTER_NAMES[i], half)
@@ -456,4 +455,4 @@ async def test_64bit_counter_reads_are_consistent_while_counting(dut):
         tb.cov["consistent_pair"] += 1
         if value != tb.counter(i, c1) >> 32:
             tb.cov["high_half_moved_since_lo"] += 1
-    tb.cov.require(["consistent_pair", "high_half_moved_since_lo", "hi_before_lo"])
+    tb.cov.require(wanted)

@@ -144,18 +144,18 @@ async def test_random_traffic_matches_model(dut):
     sp = ScratchpadBench(dut)
     await sp.start()
     row = HotRows(rng, CFG.spad_rows, CFG.spad_banks)
-    for _ in range(1500):
-        offers = {r: row() for r in SPAD_READERS if rng.random() < 0.6}
-        write = (row(), _random_row(rng), _random_mask(rng)) if rng.random() < 0.6 else None
-        await sp.cycle(offers, write)
-    await sp.drain()
-    await sp.read_back(sorted(sp.written))
     required = ["read_b waits", "read_dma waits", "read of the row being written",
                 "read of the row written the cycle before", "read and write in one bank"]
     if CFG.spad_banks > 1:
         required.append("reads to different banks in one cycle")
     if CFG.spad_banks > 2:
         required.append("three reads in one cycle")
+    for _ in sp.coverage.until(required, least=1500, most=15000):
+        offers = {r: row() for r in SPAD_READERS if rng.random() < 0.6}
+        write = (row(), _random_row(rng), _random_mask(rng)) if rng.random() < 0.6 else None
+        await sp.cycle(offers, write)
+    await sp.drain()
+    await sp.read_back(sorted(sp.written))
     sp.coverage.require(required)
 
 
