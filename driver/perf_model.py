@@ -71,7 +71,7 @@ class Latencies:
     fetch_ar_gap: int = 2       #: between two fetch ARs, at least
     fetch_room: int = 2         #: the decoder takes word i-2 -> AR i may go
     fetch_take: int = 1         #: last beat of a command's word -> the decoder takes it
-    fetch_hand: int = 4         #: the decoder takes a word -> hands it to its queue (CHECK: the
+    fetch_hand: int = 7         #: the decoder takes a word -> hands it to its queue (CHECK: the
                                 #: pipelined check, hw.command_check.LATENCY + 1 cycles)
     dispatch: int = 2           #: handed over (or unit free) -> started
     token: int = 2              #: a command completed -> a command popping its token starts

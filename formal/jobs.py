@@ -60,11 +60,11 @@ def _proof(kind: str, component: str, make, depths: dict[int, int], quick=(), be
 PROOFS: list[Proof] = [
     # On a 32-bit bus one command is a 16-beat read: handing it on and a next program's read
     # lie beyond these depths (the 64-bit proofs reach them; the rules do not depend on it).
-    # The pipelined command check (hw/command_check.py LATENCY) keeps a command in CHECK
-    # two cycles longer: the depths grew by two, so the covers below are reached again.
-    *_proof("fetch", "Fetch (AR/R), controller's promises assumed", FetchProof, {64: 24, 32: 26},
+    # The pipelined command check (hw/command_check.py LATENCY, 5) keeps a command in CHECK
+    # five cycles longer than a combinational one would: the depths grew with the stages, so the covers below are reached again.
+    *_proof("fetch", "Fetch (AR/R), controller's promises assumed", FetchProof, {64: 27, 32: 29},
             beyond={32: ("next_program_reads",)}),
-    *_proof("controller_fetch", "Controller.fetch port (Fetch in place)", ControllerFetchProof, {64: 26, 32: 16},
+    *_proof("controller_fetch", "Controller.fetch port (Fetch in place)", ControllerFetchProof, {64: 29, 32: 19},
             beyond={32: ("command_done", "next_program_reads")}),
     *_proof("dma_load", "DmaLoad (AR/R)", DmaLoadProof, {64: 14, 32: 14}),
     # The burst walker's output register (hw/dma_bursts.py) delays a command's first burst

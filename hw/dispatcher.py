@@ -121,10 +121,11 @@ class Dispatcher(wiring.Component):
             self.issue.valid.eq(held_valid),
             self.issue.payload.eq(held),
         ]
-        with m.If(start):
-            m.d.sync += [held.eq(self.head.payload), held_valid.eq(1)]
-        with m.Elif(self.issue.ready):
-            m.d.sync += held_valid.eq(0)
+        # the register takes the head whenever it is free or being taken, started or not
+        # (its bits mean something only with ``held_valid``): so its wide enable does not
+        # hang on the token counters (timing: the controller's critical path before)
+        with m.If(~held_valid | self.issue.ready):
+            m.d.sync += [held.eq(self.head.payload), held_valid.eq(start)]
         new = Signal(track)
         m.d.comb += [self.head.ready.eq(start), new.header.eq(header), new.index.eq(self.head.payload.index),
                      running.w_en.eq(start), running.w_data.eq(new.as_value())]

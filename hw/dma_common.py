@@ -67,7 +67,7 @@ class Decoded:
 
 #: Registers deep the pipelined check is (``check_command`` with ``stage``): its status
 #: is valid this many cycles after the command and window became stable.
-CHECK_STAGES = 2
+CHECK_STAGES = 5
 
 
 def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store, *, stage=None):
@@ -75,10 +75,11 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
 
     ``store`` is the command's direction: a Python bool (an engine knows its own) or a
     1-bit value (the fetch unit checks both kinds). ``stage`` (``stage(name, value)``
-    -> a register of ``value``'s shape holding it) pipelines the check: the products of the
-    sizes and strides are registered, then the on-chip row count and the extent, so the
-    status is valid :data:`CHECK_STAGES` cycles after the command and the window became
-    stable (they must stay so). Without ``stage`` the check is combinational."""
+    -> a register of ``value``'s shape holding it) pipelines the check so that every
+    multiplier has registers on both sides and no adder follows one in the same stage
+    (see the stage comments), so the status is valid :data:`CHECK_STAGES` cycles after
+    the command and the window became stable (they must stay so). Without ``stage`` the
+    check is combinational."""
     reg = stage or (lambda name, value: value)
     c = dec.c
     to_acc = c.target
@@ -109,22 +110,53 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
         pad_ok = pad_ok | ((dec.eb == e) & ((top == 0) | (top == (1 << len(top)) - 1)))
     bad = ~direction_ok | ~eb_ok | ~shape_ok | (dec.row_len > width) | empty | ~pad_ok
 
-    # stage 1: the products (one multiplier deep each)
+    # stage 1: the multipliers' operands. A span (size - 1) * stride is taken as two
+    # products of at most 18 x 18 bits (one DSP each): the stride's low 17 bits
+    # (unsigned) and the rest (signed). ``room`` is what the on-chip rows may take.
     bad = reg("check_bad", bad)
-    rows01 = reg("check_rows01", dec.p[0] * dec.p[1])
+    p = [reg(f"check_padded{d}", dec.p[d]) for d in range(2)]
     rows2 = reg("check_rows2", Mux(c.transpose, dec.p[3], dec.p[2]))
-    spans = [reg(f"check_span{d}", (dec.n[d] - 1) * dec.s[d]) for d in range(DIMS)]
-    # stage 2: on-chip rows; the extent: lowest and one past the highest byte touched,
-    # exact (no wraparound)
+    room = reg("check_room", capacity - c.row)
+    n1 = [reg(f"check_n1_{d}", (dec.n[d] - 1)[:16]) for d in range(DIMS)]
+    s_lo = [reg(f"check_stride_lo{d}", dec.s[d].as_unsigned()[:17]) for d in range(DIMS)]
+    s_hi = [reg(f"check_stride_hi{d}", dec.s[d][17:].as_signed()) for d in range(DIMS)]
+    base = reg("check_base", c.base)
+    eb = reg("check_eb", dec.eb)
+    # stage 2: the products, one multiplier each
+    bad = reg("check_bad2", bad)
+    rows01 = reg("check_rows01", p[0] * p[1])
+    rows2, room, base, eb = (reg(f"{n}2", v) for n, v in
+                             (("check_rows2", rows2), ("check_room", room), ("check_base", base), ("check_eb", eb)))
+    span_lo = [reg(f"check_span_lo{d}", n1[d] * s_lo[d]) for d in range(DIMS)]
+    span_hi = [reg(f"check_span_hi{d}", n1[d] * s_hi[d]) for d in range(DIMS)]
+    # stage 3: the spans (one adder); rows0 * rows1 clamped to a width the last product
+    # can take in one multiplier: every padded size is at least one (else ``bad``), so a
+    # clamped value above ``capacity`` still fails the row check, as the exact one would
+    bad = reg("check_bad3", bad)
+    sat = max(cfg.spad_rows, cfg.acc_rows).bit_length() + 1
+    rows01 = reg("check_rows01_sat", Mux(rows01[sat:] != 0, (1 << sat) - 1, rows01[:sat]))
+    rows2, room, base, eb = (reg(f"{n}3", v) for n, v in
+                             (("check_rows2", rows2), ("check_room", room), ("check_base", base), ("check_eb", eb)))
+    spans = [reg(f"check_span{d}", (span_hi[d] << 17) + span_lo[d]) for d in range(DIMS)]
+    # stage 4: on-chip rows (one multiplier); the extent's terms summed in pairs
+    bad = reg("check_bad4", bad)
+    room = reg("check_room4", room)
     onchip_rows = reg("check_onchip_rows", rows01 * rows2)
-    lo_sum = reg("check_extent_lo", c.base + sum(Mux(x < 0, x, 0) for x in spans))
-    hi_sum = reg("check_extent_hi", c.base + sum(Mux(x > 0, x, 0) for x in spans) + dec.eb)
+    pairs = [spans[d:d + 2] for d in range(0, DIMS, 2)]
+    neg = [reg(f"check_neg{k}", sum(Mux(x < 0, x, 0) for x in pair)) for k, pair in enumerate(pairs)]
+    pos = [reg(f"check_pos{k}", sum(Mux(x > 0, x, 0) for x in pair)) for k, pair in enumerate(pairs)]
+    base, base_end = reg("check_base4", base), reg("check_base_end", base + eb)
+    # stage 5: the extent, lowest and one past the highest byte touched, exact (no
+    # wraparound)
+    bad, room, onchip_rows = reg("check_bad5", bad), reg("check_room5", room), reg("check_onchip_rows5", onchip_rows)
+    lo_sum = reg("check_extent_lo", base + sum(neg))
+    hi_sum = reg("check_extent_hi", base_end + sum(pos))
     outside = (lo_sum < window.lo) | (hi_sum > window.hi)
 
     err = Signal(DmaError, name="check_error")
     with m.If(bad):
         m.d.comb += err.eq(DmaError.BAD_DESCRIPTOR)
-    with m.Elif(c.row + onchip_rows > capacity):
+    with m.Elif(onchip_rows > room):
         m.d.comb += err.eq(DmaError.ROW_RANGE)
     with m.Elif(outside):
         m.d.comb += err.eq(DmaError.WINDOW)

@@ -49,7 +49,7 @@ class PerfCounters(wiring.Component):
         Per queue (load, execute, store): a command runs; the head waits with nothing
         running; a command finished (one cycle).
     tile : In(stream.Signature(tile_macs_layout(cfg), always_ready=True))
-        A tile started (its MACs are added three cycles later).
+        A tile started (its MACs are added four cycles later).
     loaded, stored : In(range(bus_bytes + 1))
         Bytes the DMA moved this cycle.
     counters : Out(counters_layout())
@@ -71,11 +71,14 @@ class PerfCounters(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cnt = self.counters
-        # a tile's MACs: operands registered, product registered, then added
+        # a tile's MACs: operands registered, rows * cols registered, the product
+        # registered, then added (one multiplier per stage: timing)
         t = Signal(tile_macs_layout(self.cfg))
-        t_valid, macs, macs_valid = Signal(), Signal(32), Signal()
+        t_valid, area, count, area_valid = Signal(), Signal(16), Signal(16), Signal()
+        macs, macs_valid = Signal(32), Signal()
         m.d.sync += [t.eq(self.tile.payload), t_valid.eq(self.tile.valid),
-                     macs.eq(t.count * t.rows * t.cols), macs_valid.eq(t_valid)]
+                     area.eq(t.rows * t.cols), count.eq(t.count), area_valid.eq(t_valid),
+                     macs.eq(count * area), macs_valid.eq(area_valid)]
         # the per-cycle inputs are registered first (timing: the engines' handshakes end
         # at a register, not in a 64-bit adder); a clear drops its cycle's events as before
         ev = {}

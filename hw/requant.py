@@ -62,12 +62,17 @@ from amaranth.lib.wiring import In, Out
 from ..model.config import AcceleratorConfig
 from ..model.requant import LANE_PARAMS, OUT_BITS, lane_params_layout, lane_reset
 from .arith import arithmetic_for
+from .head_fifo import HeadFIFO
 
 __all__ = ["RequantLane", "RequantUnit", "acc_vector_layout", "out_vector_layout",
-           "param_write_layout", "stage_register", "LATENCY"]
+           "param_write_layout", "stage_register", "LATENCY", "OUT_QUEUE"]
 
 #: Cycles from accepting an accumulator vector to its output vector being valid.
 LATENCY = 11
+#: Vectors :class:`RequantUnit` may have taken and not yet handed out: those in the lanes
+#: plus its output queue. More than :data:`LATENCY`, so without backpressure the credit
+#: never holds off ``acc``.
+OUT_QUEUE = LATENCY + 1
 
 
 def acc_vector_layout(cfg: AcceleratorConfig) -> data.StructLayout:
@@ -255,19 +260,27 @@ class RequantLane(wiring.Component):
 
 
 class RequantUnit(wiring.Component):
-    """``cols`` lanes behind one stall-together pipeline.
+    """``cols`` lanes behind one free-running pipeline and an output queue.
+
+    The lanes advance every cycle (no clock enable: on the FPGA the enable fanned out to
+    every stage register from the consumer's ``ready``, the 4x4 top's critical path). A
+    vector is taken only while fewer than :data:`OUT_QUEUE` are taken and not yet handed
+    out (a credit count, a register), so each one emerging from the lanes has room in the
+    queue behind them; while that queue is empty it goes straight out. Without
+    backpressure a vector comes out :data:`LATENCY` cycles after it was taken, one per
+    cycle; backpressure holds the results, not the lanes.
 
     Attributes
     ----------
     acc : In(stream.Signature(acc_vector_layout(cfg)))
         Accumulator vectors (``last`` passes through).
     out : Out(stream.Signature(out_vector_layout(cfg)))
-        8-bit vectors, :data:`LATENCY` cycles later; backpressure stalls the pipeline.
+        8-bit vectors, in order, :data:`LATENCY` cycles later at the earliest.
     param : In(stream.Signature(param_write_layout(cfg)))
         Writes one lane's parameters (:data:`LANE_PARAMS`, or the FP8 word); accepted only
-        while ``busy`` is low, and a waiting write holds off ``acc``.
+        while no vector is in the lanes, and a waiting write holds off ``acc``.
     busy : Out(1)
-        A vector is in flight.
+        A vector is taken and not yet handed out.
     """
 
     def __init__(self, cfg: AcceleratorConfig):
@@ -284,19 +297,28 @@ class RequantUnit(wiring.Component):
         C = self.cfg.cols
         valid = Signal(LATENCY)
         last = Signal(LATENCY)
-        en = Signal()
-        m.d.comb += [
-            en.eq(~self.out.valid | self.out.ready),
-            self.busy.eq(valid != 0),
-            self.param.ready.eq(valid == 0),
-            self.acc.ready.eq(en & ~self.param.valid),
-            self.out.valid.eq(valid[-1]),
-            self.out.payload.last.eq(last[-1]),
-        ]
+        owed = Signal(range(OUT_QUEUE + 1))          # taken, not yet handed out
+        width = len(self.out.payload.as_value())
+        m.submodules.queue = queue = HeadFIFO(width=width, depth=OUT_QUEUE)
+        result = Signal(out_vector_layout(self.cfg))
+        emerging = valid[-1]
         take = self.acc.valid & self.acc.ready
-        with m.If(en):
-            m.d.sync += [valid.eq(Cat(take, valid[:-1])),
-                         last.eq(Cat(self.acc.payload.last, last[:-1]))]
+        given = self.out.valid & self.out.ready
+        m.d.comb += [
+            self.busy.eq(owed != 0),
+            self.param.ready.eq(valid == 0),
+            self.acc.ready.eq((owed != OUT_QUEUE) & ~self.param.valid),
+            result.last.eq(last[-1]),
+            # the queue's head first; an emerging vector goes out straight only past an
+            # empty queue, else it is queued behind
+            self.out.valid.eq(queue.r_rdy | emerging),
+            self.out.payload.eq(Mux(queue.r_rdy, queue.r_data, result.as_value())),
+            queue.r_en.eq(self.out.ready),
+            queue.w_en.eq(emerging & (queue.r_rdy | ~self.out.ready)),
+            queue.w_data.eq(result.as_value()),
+        ]
+        m.d.sync += [valid.eq(Cat(take, valid[:-1])), last.eq(Cat(self.acc.payload.last, last[:-1])),
+                     owed.eq(owed + take - given)]
 
         from .requant_fp8 import Fp8RequantLane  # it builds on stage_register, defined here
         lane_class = Fp8RequantLane if self.cfg.is_float else RequantLane
@@ -307,6 +329,6 @@ class RequantUnit(wiring.Component):
             with m.If(w.valid & w.ready & (w.payload.lane == j)):
                 m.d.sync += params[j].eq(w.payload.p)
             lane = m.submodules[f"lane{j}"] = lane_class(self.cfg)
-            m.d.comb += [lane.x.eq(self.acc.payload.c[j]), lane.p.eq(params[j]), lane.en.eq(en),
-                         self.out.payload.q[j].eq(lane.q)]
+            m.d.comb += [lane.x.eq(self.acc.payload.c[j]), lane.p.eq(params[j]), lane.en.eq(1),
+                         result.q[j].eq(lane.q)]
         return m

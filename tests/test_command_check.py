@@ -8,8 +8,10 @@ from amaranth.sim import Simulator
 
 from systolica.hw.command_check import LATENCY, CommandCheck
 from systolica.model.config import AcceleratorConfig
-from systolica.model.isa import Status, check_command
-from systolica.sim.commands import random_command
+from systolica.model.bits import pack
+from systolica.model.dma import DIMS
+from systolica.model.isa import Opcode, Status, check_command, command_layout
+from systolica.sim.commands import _pick, random_command, random_dma_fields
 
 CONFIGS = [
     AcceleratorConfig(rows=4, cols=4, spad_rows=64, acc_rows=32),
@@ -55,3 +57,64 @@ def test_decoder_equals_isa_checker(cfg, seed):
     for need in (Status.OK, Status.ILLEGAL_OPCODE, Status.ILLEGAL_TOKENS, Status.COMPUTE_RANGE,
                  Status.BAD_REQUANT, "BAD_DESCRIPTOR", "ROW_RANGE", "WINDOW"):
         assert need in kinds, f"never produced {need}: {kinds}"
+
+
+def _extreme_dma(rng, cfg, window) -> int:
+    """A LOAD or STORE whose sizes, pads, strides and base reach the check's widths: sizes
+    up to 0xFFFF, 255-element pads, strides over the whole 32-bit range, on-chip row
+    counts around the room left above ``row`` (the row check's boundary, and products of
+    two sizes far beyond the clamp the pipelined check applies), bases anywhere."""
+    store = bool(rng.random() < 0.5)
+    fields = random_dma_fields(rng, cfg, window, store=store)
+    capacity = cfg.acc_rows if fields["target"] else cfg.spad_rows
+    big = lambda: int(_pick(rng, [1, 2, 3, 0xFFFF, 0xFFFE, int(rng.integers(1, 1 << 16))]))
+    sizes = [big() if rng.random() < 0.5 else int(rng.integers(1, 5)) for _ in range(DIMS)]
+    if rng.random() < 0.5:         # on-chip rows just below, at or just above the room
+        room = capacity - fields["row"]
+        want = max(1, room + int(rng.integers(-1, 2)))
+        d0 = int(rng.integers(1, 5))
+        sizes[:3] = [d0, max(1, want // d0), 1]
+    pads = lambda: [int(_pick(rng, [0, 0, 1, 255])) if rng.random() < 0.3 else 0 for _ in range(DIMS)]
+    fields.update(sizes=sizes, pad_before=pads() if not store else [0] * DIMS,
+                  pad_after=pads() if not store else [0] * DIMS,
+                  strides=[int(_pick(rng, [0, 1, -1, (1 << 31) - 1, -(1 << 31), 1 << 17, -(1 << 17),
+                                           int(rng.integers(-(1 << 31), 1 << 31))])) for _ in range(DIMS)],
+                  base=int(rng.integers(1 << cfg.addr_bits)) if rng.random() < 0.5 else window[0])
+    opcode = Opcode.STORE if store else Opcode.LOAD
+    layout = command_layout(cfg)
+    return (pack(layout["header"].shape, {"opcode": opcode.value})
+            | (pack(layout["body"].shape, {"dma": fields}) << layout["body"].offset))
+
+
+@pytest.mark.parametrize("cfg", CONFIGS[:3], ids=lambda c: c.name + "_" + c.config_hash()[:4])
+def test_decoder_equals_isa_checker_at_the_limits(cfg, seed):
+    """DMA commands at the extremes of every field the pipelined check multiplies or sums
+    (split span products, clamped row product, extent sums), any window."""
+    rng = np.random.default_rng(seed)
+    dut = CommandCheck(cfg)
+    width = len(dut.cmd.as_value())
+    seen = set()
+
+    async def bench(ctx):
+        n = 0
+        while n < 300 or ({"OK", "ROW_RANGE", "WINDOW", "BAD_DESCRIPTOR"} - seen and n < 3000):
+            n += 1
+            lo = int(rng.integers(0, 1 << cfg.addr_bits))
+            window = (lo, int(rng.integers(lo, 1 << cfg.addr_bits)) if rng.random() < 0.5 else (1 << cfg.addr_bits) - 1)
+            raw = _extreme_dma(rng, cfg, window)
+            ctx.set(dut.cmd.as_value(), raw & ((1 << width) - 1))
+            ctx.set(dut.window.lo, window[0])
+            ctx.set(dut.window.hi, window[1])
+            await ctx.tick().repeat(LATENCY)
+            want = check_command(cfg, raw, window)
+            got = (Status(ctx.get(dut.status)), ctx.get(dut.dma_error))
+            if want[0] is not Status.DMA:
+                got = (got[0], want[1])
+            assert got == want, f"command {raw:#x} window {window}: RTL {got}, model {want}"
+            seen.add(want[1].name if want[0] is Status.DMA else want[0].name)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert {"OK", "ROW_RANGE", "WINDOW", "BAD_DESCRIPTOR"} <= seen, seen
