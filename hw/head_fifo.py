@@ -13,7 +13,7 @@ every cycle (``tests/test_head_fifo_sim.py`` runs both side by side).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -31,7 +31,8 @@ class HeadFIFO(wiring.Component):
     w_rdy : Out(1)
         Fewer than ``depth`` entries are queued.
     r_data : Out(width)
-        The oldest entry (a register), valid while ``r_rdy``.
+        The oldest entry (a register), valid while ``r_rdy`` (otherwise any value: it is
+        not reset).
     r_rdy : Out(1)
         The queue holds an entry.
     r_en : In(1)
@@ -54,7 +55,12 @@ class HeadFIFO(wiring.Component):
         m = Module()
         level = Signal(range(self.depth + 1))
         head_valid = Signal()
-        head = Signal(self.width)
+        # the head's bits mean something only with ``head_valid``: they are not reset (a
+        # flush of the controller's queues touches the valid bit, the level and the
+        # pointers, not some 300 data bits) and load on every refill (their enable is
+        # ``refill`` alone). Timing: both tops' critical paths ended at this register's
+        # reset (run control's end of program -> the queues' flush).
+        head = Signal(self.width, reset_less=True)
         m.d.comb += [self.level.eq(level), self.w_rdy.eq(level != self.depth),
                      self.r_rdy.eq(head_valid), self.r_data.eq(head)]
         write = self.w_en & self.w_rdy
@@ -69,12 +75,8 @@ class HeadFIFO(wiring.Component):
             m.submodules.behind = behind = SyncFIFO(width=self.width, depth=self.depth - 1)
             m.d.comb += [behind_rdy.eq(behind.r_rdy), behind_data.eq(behind.r_data), behind.r_en.eq(refill)]
         with m.If(refill):
-            with m.If(behind_rdy):
-                m.d.sync += [head.eq(behind_data), head_valid.eq(1)]
-            with m.Elif(write):
-                m.d.sync += [head.eq(self.w_data), head_valid.eq(1)]
-            with m.Else():
-                m.d.sync += head_valid.eq(0)
+            m.d.sync += [head.eq(Mux(behind_rdy, behind_data, self.w_data)),
+                         head_valid.eq(behind_rdy | write)]
         if self.depth > 1:
             # a write waits behind the head unless it goes straight into the free head
             m.d.comb += [behind.w_data.eq(self.w_data),
