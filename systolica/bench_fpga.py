@@ -8,18 +8,22 @@ first register to its last). A size that cannot fit is listed with the resource 
 stops it. Each run's build folder is ``out/bench-fpga/<unit>-<config>``; a finished run
 whose configuration matches and whose design file is the Verilog the generator emits now
 is reused (delete the folder to run it again), so ``systolica fpga --unit top --rows 8 --cols 8 -o
-out/bench-fpga/top-8x8_int8`` fills one row. ``--quick``: 4x4 and 8x8; the full bench adds
+out/bench-fpga/top-8x8_int8`` fills one row. Each row keeps ``design_sha256``, the SHA-256 of
+the Verilog it placed: a row of the report already written (``<out>/fpga.json``) whose
+configuration and Verilog are today's is reused too, so a fresh clone without
+``out/bench-fpga`` keeps the rows that no change of ``hw/`` touched. ``--quick``: 4x4 and 8x8; the full bench adds
 12x12 and 16x16 and the FP8 8x8 arrays (E4M3, E5M2). Place and route of an 8x8 top takes tens of minutes on 2 cores.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 from .model.config import AcceleratorConfig
 
-__all__ = ["fpga_section", "fpga_markdown", "bench_runs", "SIZES", "QUICK_SIZES", "FP8_ARRAYS", "BUILD_ROOT"]
+__all__ = ["fpga_section", "fpga_markdown", "bench_runs", "design_sha256", "SIZES", "QUICK_SIZES", "FP8_ARRAYS", "BUILD_ROOT"]
 
 SIZES = [(4, 4), (8, 8), (12, 12), (16, 16)]
 QUICK_SIZES = [(4, 4), (8, 8)]
@@ -35,30 +39,44 @@ def _generator_hash() -> str:
     return source_hash()
 
 
-def _same_design(cfg: AcceleratorConfig, unit: str, out: Path) -> bool:
-    """Whether ``out`` holds a run of the Verilog the generator emits now for ``unit``."""
-    from .hw.generate import UNITS, generate_verilog
+def design_sha256(cfg: AcceleratorConfig, unit: str) -> str:
+    """SHA-256 of the Verilog the generator emits now for ``unit`` of ``cfg``."""
+    from .hw.generate import generate_verilog
+
+    return hashlib.sha256(generate_verilog(cfg, unit).text.encode()).hexdigest()
+
+
+def _same_design(unit: str, out: Path, sha: str) -> bool:
+    """Whether ``out`` holds a run of the Verilog whose SHA-256 is ``sha``."""
+    from .hw.generate import UNITS
 
     design = out / f"{UNITS[unit]}.v"
-    return design.exists() and design.read_text() == generate_verilog(cfg, unit).text
+    return design.exists() and hashlib.sha256(design.read_bytes()).hexdigest() == sha
 
 
-def _row(cfg: AcceleratorConfig, unit: str, generator: str) -> dict:
-    return {"unit": unit, "config_name": cfg.name, "config_hash": cfg.config_hash(), "generator": generator}
+def _row(cfg: AcceleratorConfig, unit: str, generator: str, sha: str | None) -> dict:
+    return {"unit": unit, "config_name": cfg.name, "config_hash": cfg.config_hash(), "generator": generator,
+            "design_sha256": sha}
 
 
-def _finished(cfg: AcceleratorConfig, unit: str, generator: str) -> dict | None:
-    """The row of a finished run of this configuration's current Verilog, if there is one
+def _finished(cfg: AcceleratorConfig, unit: str, generator: str, previous: list[dict] = ()) -> dict | None:
+    """The row of a finished run of this configuration's current Verilog, if there is one:
+    in its run folder, or else among ``previous`` (the rows of the report written before)
     (``generator``: today's generator hash, :func:`_generator_hash`)."""
-    out = BUILD_ROOT / f"{unit}-{cfg.name}"
-    report = out / "report.json"
-    if not report.exists():
+    report = BUILD_ROOT / f"{unit}-{cfg.name}" / "report.json"
+    candidates = [(json.loads(report.read_text()), report)] if report.exists() else []
+    candidates += [(row, "the row of the report written before") for row in previous]
+    candidates = [(old, where) for old, where in candidates
+                  if old.get("config") == cfg.to_dict() and old.get("unit") == unit
+                  and (old.get("pnr") or old.get("does_not_fit"))]
+    if not candidates:
         return None
-    old = json.loads(report.read_text())
-    if (old.get("config") == cfg.to_dict() and old.get("unit") == unit
-            and (old.get("pnr") or old.get("does_not_fit")) and _same_design(cfg, unit, out)):
-        print(f"[bench] fpga {unit} {cfg.name}: reusing {report} (same Verilog)", flush=True)
-        return {**old, **_row(cfg, unit, generator)}   # the same Verilog as today's generator emits
+    sha = design_sha256(cfg, unit)         # elaborates: only when there is something to compare
+    for old, where in candidates:
+        same = _same_design(unit, report.parent, sha) if where == report else old.get("design_sha256") == sha
+        if same:
+            print(f"[bench] fpga {unit} {cfg.name}: reusing {where} (same Verilog)", flush=True)
+            return {**old, **_row(cfg, unit, generator, sha)}   # the same Verilog as today's generator emits
     return None
 
 
@@ -74,16 +92,19 @@ def _refused_at_once(cfg: AcceleratorConfig, unit: str) -> bool:
     return False
 
 
-def _run(cfg: AcceleratorConfig, unit: str, generator: str) -> dict:
+def _run(cfg: AcceleratorConfig, unit: str, generator: str, previous: list[dict], refused: bool) -> dict:
+    """One run, or a finished one reused; ``refused``: the flow refuses it before synthesis
+    (at once: nothing to reuse, no Verilog to hash)."""
     from .fpga import run_fpga
     from .fpga_report import DoesNotFit
 
     out = BUILD_ROOT / f"{unit}-{cfg.name}"
     report = out / "report.json"
-    row = _row(cfg, unit, generator)
-    done = _finished(cfg, unit, generator)
-    if done is not None:
-        return done
+    if not refused:
+        done = _finished(cfg, unit, generator, previous)
+        if done is not None:
+            return done
+    row = _row(cfg, unit, generator, None if refused else design_sha256(cfg, unit))
     try:
         result = run_fpga(cfg, unit=unit, out_dir=out)
     except DoesNotFit as e:
@@ -108,17 +129,19 @@ def fpga_section(out_dir: Path, quick: bool, meta: dict, write, *, finished_only
     report the finished runs (and refusals known before synthesis), list the others."""
     rows, missing = [], []
     generator = _generator_hash()
+    written = out_dir / "fpga.json"
+    previous = json.loads(written.read_text()).get("rows", []) if written.exists() else []
     for cfg, unit in bench_runs(quick):
         refused = _refused_at_once(cfg, unit)
         if finished_only and not refused:
-            row = _finished(cfg, unit, generator)
+            row = _finished(cfg, unit, generator, previous)
             if row is None:
                 missing.append(f"{unit} {cfg.name}")
                 continue
         else:
             what = "refused before synthesis" if refused else "synthesis, place and route (ECP5-85F)"
             print(f"[bench] fpga {unit} {cfg.name}: {what}", flush=True)
-            row = _run(cfg, unit, generator)
+            row = _run(cfg, unit, generator, previous, refused)
         rows.append(row)
     write(out_dir, "fpga", {"meta": meta, "rows": rows, "not_run": missing}, fpga_markdown(rows, meta, missing))
 

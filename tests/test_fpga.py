@@ -238,3 +238,29 @@ def test_bench_report_of_finished_runs_lists_what_did_not_run(tmp_path, monkeypa
     report = json.loads((tmp_path / "bench" / "fpga.json").read_text())
     assert "top 4x4_int8" in report["not_run"] and len(report["rows"]) == 3
     assert json.loads((tmp_path / "runs" / "top-12x12_int8" / "report.json").read_text())["does_not_fit"]
+
+
+def test_bench_reuses_a_written_row_only_for_the_same_verilog(tmp_path, monkeypatch):
+    """A fresh clone has no `out/bench-fpga`: a row of the report already written is kept
+    while its `design_sha256` is the SHA-256 of the Verilog emitted now, and named as not
+    run when it is not."""
+    from systolica import bench_fpga
+
+    monkeypatch.setattr(bench_fpga, "BUILD_ROOT", tmp_path / "runs")
+    cfg = AcceleratorConfig(rows=4, cols=4)
+    sha = bench_fpga.design_sha256(cfg, "array")
+    pnr = {"resources": {"LUT4": 1, "FF": 2, "MULT18X18D": 16, "DP16KD": 0},
+           "fmax": {"clk": {"achieved_mhz": 123.4}},
+           "critical_paths": [{"delay_ns": 8.1, "levels": 1, "blocks": ["row_0"], "start": "a", "end": "b"}]}
+    row = {"unit": "array", "config": cfg.to_dict(), "pnr": pnr, "seconds": {"synth": 1, "pnr": 2},
+           "design_sha256": sha, "generator": "old"}
+    stale = {**row, "config": AcceleratorConfig(rows=8, cols=8).to_dict(), "design_sha256": sha}
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "fpga.json").write_text(json.dumps({"rows": [row, stale]}))
+    assert bench_fpga.main(["--finished", "--quick", "-o", str(tmp_path / "bench")]) == 0
+    report = json.loads((tmp_path / "bench" / "fpga.json").read_text())
+    (kept,) = report["rows"]
+    assert kept["design_sha256"] == sha and kept["pnr"]["fmax"]["clk"]["achieved_mhz"] == 123.4
+    assert kept["generator"] == bench_fpga._generator_hash()
+    assert report["not_run"] == ["top 4x4_int8", "array 8x8_int8", "top 8x8_int8"]
+    assert "| array | 4x4_int8 | 1 | 2 | 16 | 0 | 123.4 |" in (tmp_path / "bench" / "fpga.md").read_text()
