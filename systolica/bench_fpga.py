@@ -66,8 +66,11 @@ def _finished(cfg: AcceleratorConfig, unit: str, generator: str, previous: list[
     report = BUILD_ROOT / f"{unit}-{cfg.name}" / "report.json"
     candidates = [(json.loads(report.read_text()), report)] if report.exists() else []
     candidates += [(row, "the row of the report written before") for row in previous]
+    from .fpga import default_router
+
     candidates = [(old, where) for old, where in candidates
                   if old.get("config") == cfg.to_dict() and old.get("unit") == unit
+                  and old.get("router", "router1") == default_router(unit)   # rows before --router: router1
                   and (old.get("pnr") or old.get("does_not_fit"))]
     if not candidates:
         return None

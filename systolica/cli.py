@@ -203,7 +203,8 @@ def cmd_fpga(args) -> int:
     cfg = _config_from_args(args)
     try:
         run_fpga(cfg, board=args.board, unit=args.unit, out_dir=Path(args.output), baud=args.baud,
-                 freq_mhz=args.freq, synth_only=args.synth_only, seed=args.seed, clock_mhz=args.clock_mhz)
+                 freq_mhz=args.freq, synth_only=args.synth_only, seed=args.seed, clock_mhz=args.clock_mhz,
+                 router=args.router)
     except (DoesNotFit, ValueError) as e:
         print(f"systolica fpga: {e}", file=sys.stderr)
         return 2
@@ -214,7 +215,7 @@ def cmd_fpga(args) -> int:
 
 
 def _add_fpga_parser(sub) -> None:
-    from .fpga import BOARDS, DEFAULT_OOC_MHZ, FPGA_UNITS
+    from .fpga import BOARDS, DEFAULT_OOC_MHZ, FPGA_UNITS, ROUTERS
 
     f = sub.add_parser("fpga", help="synthesis, place and route and bitstream with the open flow (yowasp)")
     _add_config_args(f)
@@ -230,6 +231,8 @@ def _add_fpga_parser(sub) -> None:
                    help="board unit on ECP5: run the design from a PLL at about this many MHz (yowasp-ecppll)")
     f.add_argument("--synth-only", action="store_true", dest="synth_only", help="stop after synthesis")
     f.add_argument("--seed", type=int, help="nextpnr placer seed")
+    f.add_argument("--router", choices=list(ROUTERS),
+                   help="nextpnr's router (default router2 for the board unit, router1 for the others)")
     f.add_argument("-o", "--output", default="out/fpga", help="build folder (default out/fpga)")
     f.add_argument("--write-constraints", dest="write_constraints", metavar="DIR",
                    help="only write every board's constraint file into DIR")

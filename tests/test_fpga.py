@@ -264,3 +264,25 @@ def test_bench_reuses_a_written_row_only_for_the_same_verilog(tmp_path, monkeypa
     assert kept["generator"] == bench_fpga._generator_hash()
     assert report["not_run"] == ["top 4x4_int8", "array 8x8_int8", "top 8x8_int8"]
     assert "| array | 4x4_int8 | 1 | 2 | 16 | 0 | 123.4 |" in (tmp_path / "bench" / "fpga.md").read_text()
+
+
+def test_board_top_routes_with_router2_and_others_with_router1():
+    """nextpnr's router: router2 for the board top (router1 did not finish routing a 2x2
+    board top), router1 for out-of-context runs, `--router` to choose; a bad name is refused."""
+    from systolica.fpga import default_router, nextpnr_args
+
+    board = nextpnr_args("ulx3s", "systolica_fpga.lpf", 100.0, None, default_router("board"))
+    ooc = nextpnr_args("ulx3s", None, 100.0, 3, default_router("top"))
+    assert board[board.index("--router") + 1] == "router2" and "--lpf" in board and "--out-of-context" not in board
+    assert ooc[ooc.index("--router") + 1] == "router1" and ooc[ooc.index("--seed") + 1] == "3"
+    with pytest.raises(ValueError, match="router='router3': allowed router1, router2"):
+        run_fpga(AcceleratorConfig(rows=2, cols=2), unit="array", router="router3")
+
+
+def test_router_progress_is_readable():
+    from systolica.fpga_tools import _readable
+
+    assert _readable("Info:      45000 |     4743      40190 |  533   467 |     54525|     499.56     760.72|") == \
+        "routing: iteration 45000, 54525 arcs left to route"
+    assert _readable("Info:     iter=7 wires=369659 overused=760 overuse=767 archfail=NA") == \
+        "routing (router2): pass 7, 760 wires still used more than once"
