@@ -235,8 +235,8 @@ def _speed(board: str) -> str:
 
 def default_router(unit: str) -> str:
     """nextpnr's router for ``unit``: router2 for the board top, whose routing router1 did not
-    finish (a 2x2 board top: 54,000 arcs left after 45,000 iterations and an hour, while
-    router2 routed it in 4 minutes; bench/fpga_timing.md), router1 (nextpnr's default, every
+    finish (a 2x2 board top: 54,000 arcs left after 45,000 iterations, the last 1,000 of them
+    taking 500 s, while router2 routed it in 4 minutes; bench/fpga_timing.md), router1 (nextpnr's default, every
     out-of-context figure of the bench) for the others."""
     return "router2" if unit == "board" else "router1"
 
