@@ -46,12 +46,12 @@ def design_sha256(cfg: AcceleratorConfig, unit: str) -> str:
     return hashlib.sha256(generate_verilog(cfg, unit).text.encode()).hexdigest()
 
 
-def _same_design(unit: str, out: Path, sha: str) -> bool:
-    """Whether ``out`` holds a run of the Verilog whose SHA-256 is ``sha``."""
+def _placed_sha256(unit: str, out: Path) -> str | None:
+    """SHA-256 of the design file a run in ``out`` placed (None without one)."""
     from .hw.generate import UNITS
 
     design = out / f"{UNITS[unit]}.v"
-    return design.exists() and hashlib.sha256(design.read_bytes()).hexdigest() == sha
+    return hashlib.sha256(design.read_bytes()).hexdigest() if design.exists() else None
 
 
 def _row(cfg: AcceleratorConfig, unit: str, generator: str, sha: str | None) -> dict:
@@ -63,21 +63,22 @@ def _finished(cfg: AcceleratorConfig, unit: str, generator: str, previous: list[
     """The row of a finished run of this configuration's current Verilog, if there is one:
     in its run folder, or else among ``previous`` (the rows of the report written before)
     (``generator``: today's generator hash, :func:`_generator_hash`)."""
-    report = BUILD_ROOT / f"{unit}-{cfg.name}" / "report.json"
-    candidates = [(json.loads(report.read_text()), report)] if report.exists() else []
-    candidates += [(row, "the row of the report written before") for row in previous]
     from .fpga import default_router
 
-    candidates = [(old, where) for old, where in candidates
-                  if old.get("config") == cfg.to_dict() and old.get("unit") == unit
+    out = BUILD_ROOT / f"{unit}-{cfg.name}"
+    report = out / "report.json"
+    # (row, where it comes from, the SHA-256 of the Verilog it placed)
+    candidates = [(json.loads(report.read_text()), report, _placed_sha256(unit, out))] if report.exists() else []
+    candidates += [(row, "the row of the report written before", row.get("design_sha256")) for row in previous]
+    candidates = [(old, where, placed) for old, where, placed in candidates
+                  if placed and old.get("config") == cfg.to_dict() and old.get("unit") == unit
                   and old.get("router", "router1") == default_router(unit)   # rows before --router: router1
                   and (old.get("pnr") or old.get("does_not_fit"))]
     if not candidates:
         return None
     sha = design_sha256(cfg, unit)         # elaborates: only when there is something to compare
-    for old, where in candidates:
-        same = _same_design(unit, report.parent, sha) if where == report else old.get("design_sha256") == sha
-        if same:
+    for old, where, placed in candidates:
+        if placed == sha:
             print(f"[bench] fpga {unit} {cfg.name}: reusing {where} (same Verilog)", flush=True)
             return {**old, **_row(cfg, unit, generator, sha)}   # the same Verilog as today's generator emits
     return None
@@ -97,7 +98,8 @@ def _refused_at_once(cfg: AcceleratorConfig, unit: str) -> bool:
 
 def _run(cfg: AcceleratorConfig, unit: str, generator: str, previous: list[dict], refused: bool) -> dict:
     """One run, or a finished one reused; ``refused``: the flow refuses it before synthesis
-    (at once: nothing to reuse, no Verilog to hash)."""
+    (at once: nothing to reuse, no Verilog written). A row's ``design_sha256`` is that of
+    the design file the run wrote, the Verilog it placed."""
     from .fpga import run_fpga
     from .fpga_report import DoesNotFit
 
@@ -107,16 +109,15 @@ def _run(cfg: AcceleratorConfig, unit: str, generator: str, previous: list[dict]
         done = _finished(cfg, unit, generator, previous)
         if done is not None:
             return done
-    row = _row(cfg, unit, generator, None if refused else design_sha256(cfg, unit))
     try:
         result = run_fpga(cfg, unit=unit, out_dir=out)
     except DoesNotFit as e:
         # kept like a finished run: synthesis alone decides it, and it takes minutes
-        refused = {"config": cfg.to_dict(), "unit": unit, "generator": row["generator"], "does_not_fit": str(e)}
+        stopped = {"config": cfg.to_dict(), "unit": unit, "generator": generator, "does_not_fit": str(e)}
         out.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(refused, indent=2) + "\n")
-        return {**row, **refused}
-    return {**row, **result.to_json()}
+        report.write_text(json.dumps(stopped, indent=2) + "\n")
+        return {**_row(cfg, unit, generator, None if refused else _placed_sha256(unit, out)), **stopped}
+    return {**_row(cfg, unit, generator, _placed_sha256(unit, out)), **result.to_json()}
 
 
 def bench_runs(quick: bool) -> list[tuple[AcceleratorConfig, str]]:
