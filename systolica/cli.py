@@ -249,8 +249,16 @@ def _add_formal_command(sub) -> None:
     f.set_defaults(func=run)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments get one line (which argument, what is allowed) and exit status 2, not
+    argparse's usage block; its subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="systolica", description=__doc__)
+    parser = _Parser(prog="systolica", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="write the Verilog of one configuration")
