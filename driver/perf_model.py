@@ -87,7 +87,7 @@ class Latencies:
     store_read: int = 2         #: STORE started -> its first accumulator row read
     store_tail: int = 17        #: its last row read -> completed (B responses back; includes requant.LATENCY)
     requant_cycles: int = 1     #: per lane a REQUANT writes
-    end_latency: int = 3        #: the last completion -> the program's end
+    end_latency: int = 4        #: the last completion -> the program's end (run control's registered finish: + 1)
 
 
 #: Latencies of the current RTL.

@@ -91,8 +91,7 @@ class Controller(wiring.Component):
         m.submodules.fetch = fetch = Fetch(cfg)
         m.submodules.tokens = tokens = TokenCounters()
         m.submodules.counters = perf = PerfCounters(cfg)
-        flush = Signal()
-        m.d.comb += flush.eq(run.start | run.finish)
+        flush = run.clear       # a register: at the start and the cycle after the end
 
         # -- CSRs and status -------------------------------------------------------------
         m.d.comb += [

@@ -145,18 +145,21 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
     pairs = [spans[d:d + 2] for d in range(0, DIMS, 2)]
     neg = [reg(f"check_neg{k}", sum(Mux(x < 0, x, 0) for x in pair)) for k, pair in enumerate(pairs)]
     pos = [reg(f"check_pos{k}", sum(Mux(x > 0, x, 0) for x in pair)) for k, pair in enumerate(pairs)]
-    base, base_end = reg("check_base4", base), reg("check_base_end", base + eb)
+    # (the base against the window's ends: the extent's compares become sign tests)
+    below_lo = reg("check_base_lo", base - window.lo)
+    above_hi = reg("check_base_hi", base + eb - window.hi)
     # stage 5: the extent, lowest and one past the highest byte touched, exact (no
-    # wraparound)
-    bad, room, onchip_rows = reg("check_bad5", bad), reg("check_room5", room), reg("check_onchip_rows5", onchip_rows)
-    lo_sum = reg("check_extent_lo", base + sum(neg))
-    hi_sum = reg("check_extent_hi", base_end + sum(pos))
-    outside = (lo_sum < window.lo) | (hi_sum > window.hi)
+    # wraparound), against the window; the on-chip rows against the room. Only flags
+    # are registered, so the status is a choice among register bits (timing: the
+    # compares after this stage were the controller's path)
+    bad = reg("check_bad5", bad)
+    rows_over = reg("check_rows_over", onchip_rows > room)
+    outside = reg("check_outside", ((below_lo + sum(neg)) < 0) | ((above_hi + sum(pos)) > 0))
 
     err = Signal(DmaError, name="check_error")
     with m.If(bad):
         m.d.comb += err.eq(DmaError.BAD_DESCRIPTOR)
-    with m.Elif(onchip_rows > room):
+    with m.Elif(rows_over):
         m.d.comb += err.eq(DmaError.ROW_RANGE)
     with m.Elif(outside):
         m.d.comb += err.eq(DmaError.WINDOW)

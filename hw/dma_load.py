@@ -144,11 +144,19 @@ class DmaLoad(wiring.Component):
         buf = Signal(rb * 8)
         beat_lanes = BeatLanes(m, bb, head)
         o, k = beat_lanes.offset, beat_lanes.k
-        beat = (self.axi.rdata >> (o * 8)) & ((Const(1, bb * 8 + 1) << (k * 8)) - 1)
         pos = Signal(range(rb + 1))
         left = Signal(20)
+        # the beat's lanes o .. o + k - 1 go to the row's bytes pos .. pos + k - 1 in one
+        # shift, by pos - o (biased by bb - 1 to stay unsigned), masked by bytes computed
+        # from registers alone (timing: two chained shifts, to lane 0 and then to pos, were
+        # the load engine's path; the same bytes land)
+        shift = Signal(range(rb + bb), name="beat_shift")
+        keep = Signal(rb, name="beat_bytes")
+        m.d.comb += [shift.eq(pos + (bb - 1) - o),
+                     keep.eq(((Const(1, bb + 1) << k) - 1) << pos)]
+        placed = (self.axi.rdata << (shift * 8))[(bb - 1) * 8:(bb - 1) * 8 + rb * 8]
         filled = Signal(rb * 8)
-        m.d.comb += filled.eq(buf | (beat << (pos * 8))[:rb * 8])
+        m.d.comb += filled.eq(buf | (placed & Cat(*(keep[x].replicate(8) for x in range(rb)))))
 
         # a row is complete: a pad row at once, a data row with the beat that fills it
         completes = Mux(data_row, k == left, 1)

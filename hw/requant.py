@@ -298,6 +298,9 @@ class RequantUnit(wiring.Component):
         valid = Signal(LATENCY)
         last = Signal(LATENCY)
         owed = Signal(range(OUT_QUEUE + 1))          # taken, not yet handed out
+        # ``valid == 0`` as a register of its own (timing: the parameter write enable of
+        # every lane hung on an 11-input compare)
+        empty = Signal(init=1)
         width = len(self.out.payload.as_value())
         m.submodules.queue = queue = HeadFIFO(width=width, depth=OUT_QUEUE)
         result = Signal(out_vector_layout(self.cfg))
@@ -306,7 +309,7 @@ class RequantUnit(wiring.Component):
         given = self.out.valid & self.out.ready
         m.d.comb += [
             self.busy.eq(owed != 0),
-            self.param.ready.eq(valid == 0),
+            self.param.ready.eq(empty),
             self.acc.ready.eq((owed != OUT_QUEUE) & ~self.param.valid),
             result.last.eq(last[-1]),
             # the queue's head first; an emerging vector goes out straight only past an
@@ -317,8 +320,9 @@ class RequantUnit(wiring.Component):
             queue.w_en.eq(emerging & (queue.r_rdy | ~self.out.ready)),
             queue.w_data.eq(result.as_value()),
         ]
-        m.d.sync += [valid.eq(Cat(take, valid[:-1])), last.eq(Cat(self.acc.payload.last, last[:-1])),
-                     owed.eq(owed + take - given)]
+        valid_next = Cat(take, valid[:-1])
+        m.d.sync += [valid.eq(valid_next), last.eq(Cat(self.acc.payload.last, last[:-1])),
+                     owed.eq(owed + take - given), empty.eq(valid_next == 0)]
 
         from .requant_fp8 import Fp8RequantLane  # it builds on stage_register, defined here
         lane_class = Fp8RequantLane if self.cfg.is_float else RequantLane

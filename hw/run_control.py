@@ -11,7 +11,8 @@ The rules are the machine model's (:mod:`systolica.model.machine`, "How a progra
   for queue room with no read in flight, no dispatcher runs a command and no head can start.
 - The status ranks: a bus error (the lowest failing index), then ``ABORTED``, then fetch's
   own stop (an error in front of a command), then ``DEADLOCK`` (commands were left: the
-  oldest waiting head's index), else ``OK``. ``finish`` clears the queues and tokens.
+  oldest waiting head's index), else ``OK``. The queues and tokens are cleared the cycle
+  after the end (``clear``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ class RunControl(wiring.Component):
         How the last program ended (valid with ``done``).
     start, finish : Out(1)
         One-cycle pulses: a program starts (the cycle after the doorbell, ``running``
-        already high, the parameters latched) / ends. Both clear queues and tokens.
+        already high, the parameters latched) / ends (``running`` falls, ``done`` rises
+        the next cycle).
+    clear : Out(1)
+        Clear the queues and tokens: with ``start``, and the cycle after ``finish``.
     halt : Out(1)
         A bus error or an abort: start nothing more.
     fetch_stopped, fetch_blocked, fetch_quiet : In(1)
@@ -67,7 +71,7 @@ class RunControl(wiring.Component):
             "program_base": In(cfg.addr_bits), "program_len": In(32), "window": In(window_layout(cfg)),
             "base": Out(cfg.addr_bits), "length": Out(32), "program_window": Out(window_layout(cfg)),
             "running": Out(1), "done": Out(1), "status": Out(Status), "index": Out(32),
-            "dma_error": Out(DmaError), "start": Out(1), "finish": Out(1), "halt": Out(1),
+            "dma_error": Out(DmaError), "start": Out(1), "finish": Out(1), "clear": Out(1), "halt": Out(1),
             "fetch_stopped": In(1), "fetch_blocked": In(1), "fetch_quiet": In(1),
             "fetch_status": In(Status), "fetch_index": In(32), "fetch_dma_error": In(DmaError),
             "busy": In(flags), "startable": In(flags), "head_valid": In(flags),
@@ -86,15 +90,20 @@ class RunControl(wiring.Component):
 
         # -- stop the world: bus errors (the lowest index kept) and abort -------------------
         failed, aborted = Signal(), Signal()
-        fail_index, fail_error = Signal(32), Signal(DmaError)
         m.d.comb += self.halt.eq(failed | aborted)
-        best_valid, best_index, best_error = failed, fail_index, fail_error
-        for f in (self.load_failure, self.store_failure):
-            take = f.valid & (~best_valid | (f.payload.index < best_index))
-            best_valid = best_valid | f.valid
-            best_index = Mux(take, f.payload.index, best_index)
-            best_error = Mux(take, f.payload.error, best_error)
-        m.d.sync += [failed.eq(best_valid), fail_index.eq(best_index), fail_error.eq(best_error)]
+        ld, st = self.load_failure, self.store_failure
+        m.d.sync += failed.eq(failed | ld.valid | st.valid)
+        # the lowest failing index, ranked a cycle behind ``failed`` in two stages (timing:
+        # the two chained 32-bit compares hung on the dispatchers' running-command FIFOs);
+        # ``finish`` comes at least three cycles after the last completion, when it is ranked
+        new_valid, new_index, new_error = Signal(), Signal(32), Signal(DmaError)
+        take_st = st.valid & (~ld.valid | (st.payload.index < ld.payload.index))
+        m.d.sync += [new_valid.eq(ld.valid | st.valid),
+                     new_index.eq(Mux(take_st, st.payload.index, ld.payload.index)),
+                     new_error.eq(Mux(take_st, st.payload.error, ld.payload.error))]
+        ranked, fail_index, fail_error = Signal(), Signal(32), Signal(DmaError)
+        with m.If(new_valid & (~ranked | (new_index < fail_index))):
+            m.d.sync += [ranked.eq(1), fail_index.eq(new_index), fail_error.eq(new_error)]
         with m.If(self.stop & self.running):
             m.d.sync += aborted.eq(1)
 
@@ -105,13 +114,20 @@ class RunControl(wiring.Component):
         m.d.comb += quiescent.eq(self.running & ~start & self.fetch_quiet & ~busy & settled)
         before = Signal()
         m.d.sync += before.eq(quiescent)
-        m.d.comb += self.finish.eq(quiescent & before)
+        # ``finish`` is a register: high the cycle after the second quiescent cycle (nothing
+        # can happen in between; an abort in that cycle is reported). Timing: the token
+        # counters -> a dispatcher's start decision -> the end of the program -> the flush of
+        # the queues was both tops' critical path. +1 cycle per program.
+        m.d.sync += self.finish.eq(quiescent & before & ~self.finish)
+        # ``clear`` is a register too: the cycle after the doorbell (with ``start``) and the
+        # cycle after ``finish`` (nothing moves then: ``running`` is low)
+        m.d.sync += self.clear.eq(go | self.finish)
 
         lowest = _lowest_head(m, self.head_valid, self.head_index)
         left = self.head_valid.as_value().any() | self.fetch_blocked | ~self.fetch_stopped
         fetch_error = self.fetch_stopped & (self.fetch_status != Status.OK)
         with m.If(self.finish):
-            m.d.sync += [self.running.eq(0), self.done.eq(1), failed.eq(0), aborted.eq(0)]
+            m.d.sync += [self.running.eq(0), self.done.eq(1), failed.eq(0), ranked.eq(0), aborted.eq(0)]
             with m.If(failed):
                 m.d.sync += [self.status.eq(Status.DMA), self.index.eq(fail_index),
                              self.dma_error.eq(fail_error)]

@@ -10,7 +10,7 @@ queue, makes its writer wait).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -41,7 +41,7 @@ class TokenCounters(wiring.Component):
     release : In(channel_events_layout())
         A reserved push is dropped: the command failed (bus error) and pushes nothing.
     available : Out(channel_events_layout())
-        ``count > 0``: a pop may start.
+        ``count > 0``: a pop may start (a register, as ``room``).
     room : Out(channel_events_layout())
         ``count + reserved < TOKEN_MAX``: a push may be reserved.
     count : Out(array of TOKEN_BITS)
@@ -60,14 +60,31 @@ class TokenCounters(wiring.Component):
         m = Module()
         for k, name in enumerate(CHANNELS):
             count = Signal(TOKEN_BITS, name=f"{name}_count")
-            reserved = Signal(TOKEN_BITS, name=f"{name}_reserved")
+            # count + reserved (at most TOKEN_MAX): a push moves a token from one to the other
+            total = Signal(TOKEN_BITS, name=f"{name}_total")
+            # ``available`` and ``room`` are registers, computed from the next counts: a
+            # dispatcher's start decision reads them with no adder or compare in front
+            # (timing: the counters' carry chains began both tops' critical paths)
+            available = Signal(name=f"{name}_available")
+            room = Signal(name=f"{name}_room", init=1)
             pop, res = getattr(self.pop, name), getattr(self.reserve, name)
             push, rel = getattr(self.push, name), getattr(self.release, name)
+            count_next = Signal(TOKEN_BITS, name=f"{name}_count_next")
+            total_next = Signal(TOKEN_BITS, name=f"{name}_total_next")
+            m.d.comb += [count_next.eq(count + push - pop), total_next.eq(total + res - pop - rel)]
+            # the next flags: compares of today's counts (beside the start decision, not after
+            # it) selected by the events (a count moves by at most one, the total by -2..+1)
+            up, down = push & ~pop, pop & ~push
+            available_next = Mux(down, count > 1, Mux(up, 1, count != 0))
+            grows = res & ~pop & ~rel                          # +1
+            shrinks = (pop & rel) | ((pop | rel) & ~res)       # -1 or -2
+            room_next = Mux(grows, total < TOKEN_MAX - 1, Mux(shrinks, 1, total < TOKEN_MAX))
             with m.If(self.clear):
-                m.d.sync += [count.eq(0), reserved.eq(0)]
+                m.d.sync += [count.eq(0), total.eq(0), available.eq(0), room.eq(1)]
             with m.Else():
-                m.d.sync += [count.eq(count + push - pop), reserved.eq(reserved + res - push - rel)]
-            m.d.comb += [getattr(self.available, name).eq(count != 0),
-                         getattr(self.room, name).eq(count + reserved < TOKEN_MAX),
+                m.d.sync += [count.eq(count_next), total.eq(total_next),
+                             available.eq(available_next), room.eq(room_next)]
+            m.d.comb += [getattr(self.available, name).eq(available),
+                         getattr(self.room, name).eq(room),
                          self.count[k].eq(count)]
         return m
