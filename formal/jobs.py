@@ -64,7 +64,9 @@ PROOFS: list[Proof] = [
     # five cycles longer than a combinational one would: the depths grew with the stages, so the covers below are reached again.
     *_proof("fetch", "Fetch (AR/R), controller's promises assumed", FetchProof, {64: 27, 32: 29},
             beyond={32: ("next_program_reads",)}),
-    *_proof("controller_fetch", "Controller.fetch port (Fetch in place)", ControllerFetchProof, {64: 29, 32: 19},
+    # Run control's registered end of program (hw/run_control.py ``finish``) starts the
+    # next program a cycle later: the 64-bit controller proof grew by one (29 -> 30).
+    *_proof("controller_fetch", "Controller.fetch port (Fetch in place)", ControllerFetchProof, {64: 30, 32: 19},
             beyond={32: ("command_done", "next_program_reads")}),
     *_proof("dma_load", "DmaLoad (AR/R)", DmaLoadProof, {64: 14, 32: 14}),
     # The burst walker's output register (hw/dma_bursts.py) delays a command's first burst
