@@ -23,6 +23,7 @@ from ..model.array import Dataflow
 from ..model.config import AcceleratorConfig
 from ..model.isa import compute_layout
 from .accumulator import acc_write_layout
+from .head_fifo import HeadFIFO
 from .scratchpad import read_port_signature, spad_row_layout
 from .systolic_array import data_beat_layout, result_beat_layout, weight_row_layout
 
@@ -36,7 +37,9 @@ TILES_IN_FLIGHT = 4
 
 def _tile_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     """What the result side needs of a tile."""
-    return data.StructLayout({"dataflow": Dataflow, "accumulate": 1, "c_row": range(cfg.acc_rows),
+    # ``start``: the accumulator row of its first result (WS: ``c_row``, OS: the bottom row,
+    # ``c_row + rows - 1``); the others follow it up (WS) or down (OS) one by one
+    return data.StructLayout({"dataflow": Dataflow, "accumulate": 1, "start": range(cfg.acc_rows),
                               "results": range(1, 1 << 16)})
 
 
@@ -69,7 +72,7 @@ class _Issuer:
 
     def __init__(self, m: Module, name: str, cfg: AcceleratorConfig, base, n, tag):
         self.layout = data.StructLayout({"base": range(cfg.spad_rows), "n": 17, "tag": len(tag)})
-        self.cmds = m.submodules[f"{name}_cmds"] = SyncFIFO(width=self.layout.size, depth=TILES_IN_FLIGHT)
+        self.cmds = m.submodules[f"{name}_cmds"] = HeadFIFO(width=self.layout.size, depth=TILES_IN_FLIGHT)
         self.entry = Signal(self.layout)
         m.d.comb += [self.entry.base.eq(base), self.entry.n.eq(n), self.entry.tag.eq(tag)]
         self.name = name
@@ -142,13 +145,15 @@ class Executor(wiring.Component):
         issue_a = _Issuer(m, "issue_a", cfg, new.a_row, new.count, Cat(0, new_os))
         issue_b = _Issuer(m, "issue_b", cfg, new.b_row,
                           Mux(new_os, new.count, R), ~new_os)
-        m.submodules.tiles = tiles = SyncFIFO(width=data.Layout.cast(_tile_layout(cfg)).size,
+        # (the head in a register: the result rows' addresses start at registers)
+        m.submodules.tiles = tiles = HeadFIFO(width=data.Layout.cast(_tile_layout(cfg)).size,
                                               depth=TILES_IN_FLIGHT)
         m.d.comb += self.cmd.ready.eq(issue_a.cmds.w_rdy & issue_b.cmds.w_rdy & tiles.w_rdy)
         accepted = self.cmd.valid & self.cmd.ready
         tile = Signal(_tile_layout(cfg))
         m.d.comb += [tile.dataflow.eq(Mux(new_os, Dataflow.OS, Dataflow.WS)),
-                     tile.accumulate.eq(new.accumulate), tile.c_row.eq(new.c_row),
+                     tile.accumulate.eq(new.accumulate),
+                     tile.start.eq(Mux(new_os, new.c_row + R - 1, new.c_row)),
                      tile.results.eq(Mux(new_os, R, new.count)),
                      tiles.w_en.eq(accepted), tiles.w_data.eq(tile.as_value())]
 
@@ -182,17 +187,25 @@ class Executor(wiring.Component):
         res = self.result
         head_os = head.dataflow == Dataflow.OS
         aw = self.acc_write
+        # the n-th result's row, start + n (WS) or start - n (OS), without an adder in front
+        # of the write: the tile's first takes ``start``, a later one the register stepped
+        # from the row before (timing: the tile queue -> c_row + n -> the accumulator's
+        # read address was the 4x4 top's path)
+        first = Signal(init=1)              # n == 0
+        following = Signal.like(aw.payload.addr)
+        addr = Mux(first, head.start, following)
         m.d.comb += [
             aw.valid.eq(res.valid),
-            aw.payload.addr.eq(Mux(head_os, head.c_row + R - 1 - n, head.c_row + n)),
+            aw.payload.addr.eq(addr),
             aw.payload.data.eq(res.payload.c),
             aw.payload.accumulate.eq(head.accumulate),
         ]
         with m.If(res.valid):
+            m.d.sync += following.eq(Mux(head_os, addr - 1, addr + 1))
             with m.If(n == head.results - 1):
-                m.d.sync += n.eq(0)
+                m.d.sync += [n.eq(0), first.eq(1)]
                 m.d.comb += [tiles.r_en.eq(1), self.done.eq(1)]
             with m.Else():
-                m.d.sync += n.eq(n + 1)
+                m.d.sync += [n.eq(n + 1), first.eq(0)]
         m.d.comb += self.busy.eq(issue_a.cmds.r_rdy | issue_b.cmds.r_rdy | tiles.r_rdy)
         return m
