@@ -13,12 +13,15 @@ from ..model.dma import DmaError, dma_command_layout, encodable_elem_bytes
 from .accumulator import acc_dma_write_layout
 from .axi import AxiBurst, AxiResp, axi4_read_members
 from .dma_common import BeatLanes, CommandFrontEnd, window_layout
+from .head_fifo import HeadFIFO
 from .scratchpad import spad_write_layout
 
 __all__ = ["DmaLoad", "OUTSTANDING_BURSTS"]
 
 #: Read bursts the load engine may have in flight.
 OUTSTANDING_BURSTS = 8
+#: R beats the engine holds before it places them (``rready`` is room among them).
+R_SLOTS = 2
 
 
 class DmaLoad(wiring.Component):
@@ -40,7 +43,8 @@ class DmaLoad(wiring.Component):
     check : bool
         Check commands (``window`` etc.) here; ``False`` when they arrive checked.
     axi : Out(AXI4 read channels)
-        AR/R of the shared manager port.
+        AR/R of the shared manager port. R beats enter a queue of :data:`R_SLOTS`
+        (``rready`` is room in it) and are placed in rows from there, one cycle later.
     spad_write : Out(stream.Signature(scratchpad.spad_write_layout(cfg)))
     acc_write : Out(stream.Signature(accumulator.acc_dma_write_layout(cfg)))
         Whole rows (all mask bits set), in ascending row order, straight into the
@@ -142,6 +146,15 @@ class DmaLoad(wiring.Component):
         # bytes the row still needs (`need` - bytes so far), so the beat that completes the
         # row is `k == left`: no adder between the beat's byte count and the handshake
         buf = Signal(rb * 8)
+        # R beats wait in a two-entry queue whose head is a register: ``rready`` is room in
+        # it (a register compare) and the row buffer takes a beat from registers, so neither
+        # hangs on the other side of the bus (timing: the 4x4 top's path was the head burst
+        # -> `k == left` -> rready, routed by RID at the top -> the row buffer's enable).
+        # Full rate; a beat is placed one cycle after it arrives (+1 cycle per LOAD)
+        rq = m.submodules.r_beats = HeadFIFO(width=len(self.axi.rdata) + 2, depth=R_SLOTS)
+        m.d.comb += [self.axi.rready.eq(rq.w_rdy), rq.w_en.eq(self.axi.rvalid),
+                     rq.w_data.eq(Cat(self.axi.rdata, self.axi.rresp))]
+        rdata, rresp = rq.r_data[:len(self.axi.rdata)], rq.r_data[len(self.axi.rdata):]
         beat_lanes = BeatLanes(m, bb, head)
         o, k = beat_lanes.offset, beat_lanes.k
         pos = Signal(range(rb + 1))
@@ -154,7 +167,7 @@ class DmaLoad(wiring.Component):
         keep = Signal(rb, name="beat_bytes")
         m.d.comb += [shift.eq(pos + (bb - 1) - o),
                      keep.eq(((Const(1, bb + 1) << k) - 1) << pos)]
-        placed = (self.axi.rdata << (shift * 8))[(bb - 1) * 8:(bb - 1) * 8 + rb * 8]
+        placed = (rdata << (shift * 8))[(bb - 1) * 8:(bb - 1) * 8 + rb * 8]
         filled = Signal(rb * 8)
         m.d.comb += filled.eq(buf | (placed & Cat(*(keep[x].replicate(8) for x in range(rb)))))
 
@@ -176,17 +189,17 @@ class DmaLoad(wiring.Component):
         emit_free = Mux(c.transpose, ~draining, out_free)
 
         take_beat = running & pending.r_rdy & ~src_done & data_row & ~draining & (~completes | emit_free)
-        m.d.comb += [self.axi.rready.eq(take_beat),
+        m.d.comb += [rq.r_en.eq(take_beat),
                      row_done.eq(running & ~src_done & ~draining & emit_free &
-                                 Mux(data_row, self.axi.rvalid & take_beat & completes, 1))]
-        beat_taken = self.axi.rvalid & take_beat
+                                 Mux(data_row, rq.r_rdy & take_beat & completes, 1))]
+        beat_taken = rq.r_rdy & take_beat
         m.d.comb += self.moved.eq(Mux(beat_taken, k, 0))
         with m.If(beat_taken):
             m.d.sync += [buf.eq(filled), pos.eq(pos + k), left.eq(left - k)]
             beat_lanes.advance(m, pending.r_en)
-            with m.If((self.axi.rresp == AxiResp.SLVERR) & (err == DmaError.OK)):
+            with m.If((rresp == AxiResp.SLVERR) & (err == DmaError.OK)):
                 m.d.sync += err.eq(DmaError.AXI_SLVERR)
-            with m.If((self.axi.rresp == AxiResp.DECERR) & (err == DmaError.OK)):
+            with m.If((rresp == AxiResp.DECERR) & (err == DmaError.OK)):
                 m.d.sync += err.eq(DmaError.AXI_DECERR)
         with m.If(row_done):
             m.d.sync += [buf.eq(pattern), pos.eq(off0), left.eq(need)]
