@@ -38,9 +38,10 @@ TILES_IN_FLIGHT = 4
 def _tile_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     """What the result side needs of a tile."""
     # ``start``: the accumulator row of its first result (WS: ``c_row``, OS: the bottom row,
-    # ``c_row + rows - 1``); the others follow it up (WS) or down (OS) one by one
+    # ``c_row + rows - 1``); the others follow it up (WS) or down (OS) one by one.
+    # ``one`` / ``two``: ``results`` is 1 / 2 (the tile's last result is then known from bits)
     return data.StructLayout({"dataflow": Dataflow, "accumulate": 1, "start": range(cfg.acc_rows),
-                              "results": range(1, 1 << 16)})
+                              "results": range(1, 1 << 16), "one": 1, "two": 1})
 
 
 class _RowQueue:
@@ -155,6 +156,8 @@ class Executor(wiring.Component):
                      tile.accumulate.eq(new.accumulate),
                      tile.start.eq(Mux(new_os, new.c_row + R - 1, new.c_row)),
                      tile.results.eq(Mux(new_os, R, new.count)),
+                     tile.one.eq(Mux(new_os, R == 1, new.count == 1)),
+                     tile.two.eq(Mux(new_os, R == 2, new.count == 2)),
                      tiles.w_en.eq(accepted), tiles.w_data.eq(tile.as_value())]
 
         # A rows tagged (last, os); B rows tagged weight (WS) or operand (OS). The B issuer
@@ -183,7 +186,6 @@ class Executor(wiring.Component):
 
         # -- results into the accumulator ---------------------------------------------------
         head = data.View(_tile_layout(cfg), tiles.r_data)
-        n = Signal(16)                      # results of the head tile written so far
         res = self.result
         head_os = head.dataflow == Dataflow.OS
         aw = self.acc_write
@@ -200,12 +202,22 @@ class Executor(wiring.Component):
             aw.payload.data.eq(res.payload.c),
             aw.payload.accumulate.eq(head.accumulate),
         ]
+        # whether this result is the tile's last, from registers: the tile's first result
+        # reads ``one``; a later one ``at_last``, set as the result before it is taken from
+        # ``two`` or from ``rest``, the results after the next one (timing: the tile queue's
+        # head -> ``n == results - 1`` -> the queue's read -> its write enable was the 8x8
+        # top's path at b175d54; cycle for cycle the same)
+        rest = Signal(16)
+        at_last = Signal()
+        last = Mux(first, head.one, at_last)
         with m.If(res.valid):
             m.d.sync += following.eq(Mux(head_os, addr - 1, addr + 1))
-            with m.If(n == head.results - 1):
-                m.d.sync += [n.eq(0), first.eq(1)]
+            with m.If(last):
+                m.d.sync += first.eq(1)
                 m.d.comb += [tiles.r_en.eq(1), self.done.eq(1)]
+            with m.Elif(first):
+                m.d.sync += [first.eq(0), rest.eq(head.results - 2), at_last.eq(head.two)]
             with m.Else():
-                m.d.sync += [n.eq(n + 1), first.eq(0)]
+                m.d.sync += [rest.eq(rest - 1), at_last.eq(rest == 1)]
         m.d.comb += self.busy.eq(issue_a.cmds.r_rdy | issue_b.cmds.r_rdy | tiles.r_rdy)
         return m

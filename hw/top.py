@@ -104,10 +104,15 @@ class Top(wiring.Component):
         """Store rows: scratchpad rows straight, accumulator rows through requantization.
         Every row request of one store command has the same target."""
         req, rsp = store.store_req, store.store_rsp
-        to_acc = Signal()
+        # where responses come from: the target of the last request. A response follows its
+        # request by a cycle or more (both memories register their reads) and a command's
+        # first request waits for every response of the command before, so no response
+        # meets a stale `target` (timing: it was `req.valid ? req.target : to_acc`, which put
+        # the store engine's request logic in front of the row queue's write; cycle for cycle
+        # the same)
+        target = Signal()
         with m.If(req.valid):
-            m.d.sync += to_acc.eq(req.payload.target)
-        target = Mux(req.valid, req.payload.target, to_acc)
+            m.d.sync += target.eq(req.payload.target)
         sp, ac = core.spad_read, core.acc_read
         m.d.comb += [
             sp.req.valid.eq(req.valid & ~req.payload.target), sp.req.payload.addr.eq(req.payload.addr),
