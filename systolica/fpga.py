@@ -61,12 +61,11 @@ class FpgaResult:
     bitstream: Path | None = None
     seconds: dict = field(default_factory=dict)
     router: str = "router1"               # nextpnr's --router
+    generator: str = ""                   # the generator sources' hash when the design was written
 
     def to_json(self) -> dict:
-        from .sim.runner import source_hash
-
         return {"board": self.board, "unit": self.unit, "device": self.device.name, "config": self.cfg.to_dict(),
-                "generator": source_hash(),
+                "generator": self.generator,
                 "config_name": self.cfg.name, "synth_resources": self.synth_resources, "blocks": self.blocks,
                 "pnr": self.summary, "router": self.router,
                 "bitstream": str(self.bitstream) if self.bitstream else None, "seconds": self.seconds}
@@ -181,8 +180,11 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     print(f"[fpga] {cfg.name} ({cfg.config_hash()}) unit {unit} on {board} ({device}): elaborating...", flush=True)
+    from .sim.runner import source_hash
+
+    generator = source_hash()       # before elaboration: the sources may change during a long run
     reads, top, constraint = _write_design(cfg, board, unit, baud, out, clock_mhz)
-    result = FpgaResult(board, unit, device, cfg, {}, router=router or default_router(unit))
+    result = FpgaResult(board, unit, device, cfg, {}, router=router or default_router(unit), generator=generator)
     result.synth_resources, result.seconds["synth"] = _synthesize(reads, top, device, out)
     result.blocks = block_resources(out / "synth.json", top, device, depth=3 if unit == "board" else 2 if unit in BLOCK_UNITS else 1)
     check_fits(result.synth_resources, device, f"{cfg.name} {unit}")
