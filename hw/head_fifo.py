@@ -71,14 +71,22 @@ class HeadFIFO(wiring.Component):
         refill = ~head_valid | read
         behind_rdy = Signal()
         behind_data = Signal(self.width)
-        if self.depth > 1:
+        # a write waits behind the head unless it goes straight into the free head
+        behind_write = write & ~(refill & ~behind_rdy)
+        if self.depth == 2:
+            # one entry behind: a register (a one-entry SyncFIFO's RAM has a zero-width
+            # address, which Verilator's lint rejects)
+            slot_valid = Signal(name="behind_valid")
+            slot = Signal(self.width, name="behind_entry", reset_less=True)
+            m.d.comb += [behind_rdy.eq(slot_valid), behind_data.eq(slot)]
+            m.d.sync += slot_valid.eq(behind_write | (slot_valid & ~refill))
+            with m.If(behind_write):
+                m.d.sync += slot.eq(self.w_data)
+        if self.depth > 2:
             m.submodules.behind = behind = SyncFIFO(width=self.width, depth=self.depth - 1)
-            m.d.comb += [behind_rdy.eq(behind.r_rdy), behind_data.eq(behind.r_data), behind.r_en.eq(refill)]
+            m.d.comb += [behind_rdy.eq(behind.r_rdy), behind_data.eq(behind.r_data), behind.r_en.eq(refill),
+                         behind.w_data.eq(self.w_data), behind.w_en.eq(behind_write)]
         with m.If(refill):
             m.d.sync += [head.eq(Mux(behind_rdy, behind_data, self.w_data)),
                          head_valid.eq(behind_rdy | write)]
-        if self.depth > 1:
-            # a write waits behind the head unless it goes straight into the free head
-            m.d.comb += [behind.w_data.eq(self.w_data),
-                         behind.w_en.eq(write & ~(refill & ~behind_rdy))]
         return m
