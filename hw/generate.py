@@ -22,6 +22,7 @@ from .board_top import BOARD_TOP_NAME, BoardTop
 from .core import Core
 from .csr import CsrBlock
 from .dma import Dma
+from .multiplier import TARGETS
 from .pe import ProcessingElement
 from .pe_row import PE_MODULE_NAME, ROW_MODULE_NAME, PeRow, separate_modules
 from .requant import RequantUnit
@@ -60,10 +61,10 @@ def _convert(component: wiring.Component, name: str) -> str:
         return verilog.convert(component, name=name, ports=component_ports(component), emit_src=False)
 
 
-def _array(cfg: AcceleratorConfig) -> list[str]:
+def _array(cfg: AcceleratorConfig, target: str) -> list[str]:
     return [_convert(SystolicArray(cfg), TOP_MODULE_NAME),
             _convert(PeRow(cfg), ROW_MODULE_NAME),
-            _convert(ProcessingElement(cfg), PE_MODULE_NAME)]
+            _convert(ProcessingElement(cfg, target), PE_MODULE_NAME)]
 
 
 #: Units generated as one module of their own: name -> (top module name, component class).
@@ -89,21 +90,26 @@ UNITS = {"array": TOP_MODULE_NAME,
 FP8_UNITS = tuple(UNITS)
 
 
-def _modules(cfg: AcceleratorConfig, unit: str) -> list[str]:
+def _modules(cfg: AcceleratorConfig, unit: str, target: str) -> list[str]:
     if unit == "array":
-        return _array(cfg)
+        return _array(cfg, target)
     if unit in _WITH_ARRAY:
         top, component = _WITH_ARRAY[unit]
-        return [_convert(component(cfg), top)] + _array(cfg)[1:]
+        return [_convert(component(cfg), top)] + _array(cfg, target)[1:]
     top, component = _SINGLE_MODULE[unit]
     return [_convert(component(cfg), top)]
 
 
-def generate_verilog(cfg: AcceleratorConfig, unit: str = "array") -> GeneratedVerilog:
-    """Elaborate ``unit`` of ``cfg`` and return its Verilog, one file (path independent)."""
+def generate_verilog(cfg: AcceleratorConfig, unit: str = "array", target: str = "generic") -> GeneratedVerilog:
+    """Elaborate ``unit`` of ``cfg`` and return its Verilog, one file (path independent).
+    ``target``: the PE multiplier's implementation (:data:`~systolica.hw.multiplier.TARGETS`;
+    ``"ecp5"`` instantiates the ECP5's ``MULT18X18D``, for that FPGA flow only)."""
     if unit not in UNITS:
         raise ValueError(f"unit={unit!r}: unknown, allowed one of {sorted(UNITS)}")
+    if target not in TARGETS:
+        raise ValueError(f"target={target!r}: unknown, allowed one of {list(TARGETS)}")
     t0 = time.perf_counter()
-    modules = _modules(cfg, unit)
-    header = f"// systolica {cfg.name} {unit}: generated from configuration {cfg.config_hash()}\n"
+    modules = _modules(cfg, unit, target)
+    on = "" if target == "generic" else f", multipliers for {target}"
+    header = f"// systolica {cfg.name} {unit}: generated from configuration {cfg.config_hash()}{on}\n"
     return GeneratedVerilog(header + "\n".join(modules), UNITS[unit], time.perf_counter() - t0)

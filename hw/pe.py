@@ -7,12 +7,14 @@ so is the product (``p``), so the operand select (stage 1), the multiplier (stag
 the adder (stage 3) are timed apart -- on an FPGA the route to and from the DSP block was
 three quarters of the array's critical path, and the operand select's control bits are
 the same along an anti-diagonal, so synthesis merges them into one flip-flop that drives
-PEs far apart.
+PEs far apart. The multiplier with its registers is a component of its own
+(:class:`~systolica.hw.multiplier.RegisteredMultiplier`): on the ECP5 its registers are the
+DSP block's own (``target="ecp5"``), elsewhere registers in the fabric.
 
-Stage 1, the cycle a wavefront reaches the PE (``ctrl_in``): the operand register ``o``
-takes ``w[ctrl.sel]`` (WS) or ``b_in`` (OS); ``a_in``, ``b_in`` and the control pass on
-registered (``a_out``, ``b_out``, ``ctrl_out``; ``a_out`` is the multiplier's A operand).
-Stage 2, the next cycle: ``p <= a_out * o``; the control moves on to ``ctrl2``. Stage 3,
+Stage 1, the cycle a wavefront reaches the PE (``ctrl_in``): the multiplier registers
+``a_in`` and the operand, ``w[ctrl.sel]`` (WS) or ``b_in`` (OS); ``a_in``, ``b_in`` and the
+control pass on registered (``a_out``, ``b_out``, ``ctrl_out``). Stage 2, the next cycle:
+the multiplier registers their product ``p``; the control moves on to ``ctrl2``. Stage 3,
 with the wavefront's control in ``ctrl2``:
 
 - **WS**: ``v_out <= v_in + p``: partial sums flow down the column two cycles behind the
@@ -34,13 +36,13 @@ drain register of the PE above); the array times the drain so it never meets a c
 Reset: only the control state has a reset value -- ``ctrl_out`` and ``ctrl2`` (``valid``, ``drain``, ...),
 the buffer flags ``full``, the weight beat's ``valid`` on ``t_out`` and the OS accumulator
 ``acc`` (a tile's first beat adds to it). The data path -- ``a_out``, ``b_out``, the
-operand ``o``, the product ``p``, ``v_out``, ``d_out``, the weights ``w0``/``w1`` and the weight beat's
+multiplier's operand and product registers, ``v_out``, ``d_out``, the weights ``w0``/``w1`` and the weight beat's
 ``buf``/``w`` -- has none (``reset_less``): Amaranth's synchronous reset is a multiplexer
 in front of every register, evaluated every cycle for ``rows * cols`` PEs, and an FPGA
 would route the reset to each of them for nothing. After a reset these registers hold
 whatever they held (their initial value after power-up); none of it reaches an output:
 
-- ``a_out``, ``b_out``, ``o``, ``p``, ``v_out``: a value computed from a stale operand is a
+- ``a_out``, ``b_out``, the multiplier's registers, ``v_out``: a value computed from a stale operand is a
   bubble's; the array takes a result only from a wavefront whose ``ctrl.valid`` (reset)
   is set, and each wavefront's sum is built from its own ``a``, its own ``b`` or weight
   and its own ``v_in`` (zero at the top edge); OS ``acc`` accumulates only on
@@ -64,6 +66,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.array import Dataflow
 from ..model.config import AcceleratorConfig
 from .arith import arithmetic_for
+from .multiplier import RegisteredMultiplier
 
 __all__ = ["ProcessingElement", "pe_ctrl_layout", "weight_beat_layout"]
 
@@ -90,6 +93,9 @@ class ProcessingElement(wiring.Component):
     cfg : AcceleratorConfig
         Gives the arithmetic (input type), ``acc_bits`` and the supported dataflows
         (logic for an unsupported dataflow is not generated).
+    target : str
+        The multiplier's implementation (:data:`systolica.hw.multiplier.TARGETS`):
+        ``"generic"`` registers, or the ECP5's ``MULT18X18D`` with its own registers.
 
     Attributes
     ----------
@@ -108,8 +114,8 @@ class ProcessingElement(wiring.Component):
         WS weight delivery chain (registered).
     """
 
-    def __init__(self, cfg: AcceleratorConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: AcceleratorConfig, target: str = "generic"):
+        self.cfg, self.target = cfg, target
         self.arith = arithmetic_for(cfg)
         op, acc = self.arith.operand_shape, self.arith.acc_shape
         beat = weight_beat_layout(op)
@@ -139,14 +145,12 @@ class ProcessingElement(wiring.Component):
         else:
             m.d.comb += self.b_out.eq(0)
         operand = Mux(os_mode(ctrl), self.b_in, weight) if ws and os_ else (weight if ws else self.b_in)
-        o = Signal(ar.operand_shape, name="o", reset_less=True)
-        m.d.sync += o.eq(operand)
-
-        # stage 2: the product, from registers to a register
-        product = ar.multiply(a_reg, o)
-        p = Signal(product.shape(), name="p", reset_less=True)
+        # stages 1 and 2: the multiplier registers a_in and the operand, then their product
+        mult = m.submodules.mult = RegisteredMultiplier(ar, self.target)
+        m.d.comb += [mult.a.eq(self.a_in), mult.b.eq(operand)]
+        p = mult.p
         ctrl2 = Signal(pe_ctrl_layout, name="ctrl2")
-        m.d.sync += [p.eq(product), ctrl2.eq(self.ctrl_out)]
+        m.d.sync += ctrl2.eq(self.ctrl_out)
 
         # stage 3: the same wavefront two cycles after it arrived, its control in ctrl2
         if ws:

@@ -40,10 +40,12 @@ def _generator_hash() -> str:
 
 
 def design_sha256(cfg: AcceleratorConfig, unit: str) -> str:
-    """SHA-256 of the Verilog the generator emits now for ``unit`` of ``cfg``."""
+    """SHA-256 of the Verilog the generator emits now for ``unit`` of ``cfg`` on the ULX3S
+    (the multipliers of :func:`~systolica.fpga.multiplier_target`)."""
+    from .fpga import multiplier_target
     from .hw.generate import generate_verilog
 
-    return hashlib.sha256(generate_verilog(cfg, unit).text.encode()).hexdigest()
+    return hashlib.sha256(generate_verilog(cfg, unit, multiplier_target("ulx3s")).text.encode()).hexdigest()
 
 
 def _placed_sha256(unit: str, out: Path) -> str | None:

@@ -32,7 +32,7 @@ from .fpga_blocks import BLOCK_UNITS, block_component
 from .fpga_tools import run_tool
 from .model.config import AcceleratorConfig
 
-__all__ = ["BOARDS", "FPGA_UNITS", "FpgaResult", "run_fpga", "synthesize_component", "board_constraints", "make_pll",
+__all__ = ["BOARDS", "FPGA_UNITS", "multiplier_target", "FpgaResult", "run_fpga", "synthesize_component", "board_constraints", "make_pll",
            "DoesNotFit",
            "DEFAULT_OOC_MHZ", "CONSTRAINT_FILES", "ROUTERS", "default_router", "nextpnr_args"]
 
@@ -131,7 +131,8 @@ def _write_design(cfg: AcceleratorConfig, board: str, unit: str, baud: int, out:
         constraint = next(n for n in plan.files if n.endswith((".lpf", ".xdc")))
         for name in (f"{_DESIGN}.il", constraint):
             (out / name).write_text(plan.files[name])
-        (out / "systolica_array.v").write_text(generate_verilog(cfg, "array").text)   # PE row and PE modules
+        (out / "systolica_array.v").write_text(   # PE row and PE modules
+            generate_verilog(cfg, "array", multiplier_target(board)).text)
         reads = [f"read_rtlil {_DESIGN}.il", "read_verilog systolica_array.v"]
         return reads + (["read_verilog systolica_pll.v"] if pll_hz else []), _DESIGN, constraint
     if unit in BLOCK_UNITS:
@@ -142,9 +143,16 @@ def _write_design(cfg: AcceleratorConfig, board: str, unit: str, baud: int, out:
         name, block = block_component(cfg, unit)
         (out / f"{name}.il").write_text(rtlil.convert(block, name=name, ports=component_ports(block)))
         return [f"read_rtlil {name}.il"], name, None
-    gen = generate_verilog(cfg, unit)
+    gen = generate_verilog(cfg, unit, multiplier_target(board))
     (out / f"{UNITS[unit]}.v").write_text(gen.text)
     return [f"read_verilog {UNITS[unit]}.v"], UNITS[unit], None
+
+
+def multiplier_target(board: str) -> str:
+    """The PE multipliers' implementation for ``board`` (:mod:`systolica.hw.multiplier`): the
+    ECP5's ``MULT18X18D`` with its own registers (``synth_ecp5`` leaves them in slices);
+    elsewhere the generic registers (``synth_xilinx`` moves them into the DSP48 itself)."""
+    return "ecp5" if BOARDS[board][2].startswith("LFE5") else "generic"
 
 
 def _check_dram(cfg: AcceleratorConfig, device: Device) -> None:
