@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .hw.generate import UNITS
+from .hw.multiplier import TARGETS
 from .model.config import AcceleratorConfig, ConfigError
 
 __all__ = ["main"]
@@ -62,7 +63,7 @@ def cmd_generate(args) -> int:
     from .hw.generate import generate_verilog
     from .sim.runner import WAIVERS
 
-    gen = generate_verilog(cfg, args.unit)
+    gen = generate_verilog(cfg, args.unit, args.target)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{gen.top}.v").write_text(gen.text)
@@ -266,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("-o", "--output", required=True, help="output folder")
     g.add_argument("--unit", default="array", choices=list(UNITS),
                    help="which block to generate on its own (default: array)")
+    g.add_argument("--target", default="generic", choices=list(TARGETS),
+                   help="the PE multipliers: generic registers (default, every simulator and "
+                        "vendor tool) or ecp5 (Lattice MULT18X18D with its own registers)")
     g.set_defaults(func=cmd_generate)
 
     d = sub.add_parser("demo", help="quantized digits MLP/CNN on the accelerator: golden and RTL")

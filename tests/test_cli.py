@@ -114,3 +114,16 @@ def test_fp8_units_generate_and_lint_clean(tmp_path):
                                    str(tmp_path / out / f"{top}.v"), "--top-module", top],
                                   capture_output=True, text=True, env=env)
             assert lint.returncode == 0 and "%Warning" not in lint.stderr + lint.stdout, (out, lint.stderr)
+
+
+def test_generate_target_ecp5_instantiates_the_dsp_cell_with_its_registers(tmp_path):
+    """``--target ecp5``: one MULT18X18D per PE module with registered A, B and P; the default
+    has none (generic registers); a bad target exits 2 naming the flag."""
+    r = _generate(["--rows", "2", "--cols", "2", "--target", "ecp5", "-o", "dsp"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "dsp" / "systolica_array.v").read_text()
+    assert text.count("MULT18X18D #(") == 1 and '.REG_OUTPUT_CLK("CLK0")' in text
+    r = _generate(["--rows", "2", "--cols", "2", "-o", "gen"], tmp_path)
+    assert r.returncode == 0 and "MULT18X18D" not in (tmp_path / "gen" / "systolica_array.v").read_text()
+    r = _generate(["--rows", "2", "--cols", "2", "--target", "xilinx", "-o", "bad"], tmp_path)
+    assert r.returncode == 2 and "--target" in r.stderr and "Traceback" not in r.stderr
