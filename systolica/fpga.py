@@ -139,10 +139,16 @@ def _write_design(cfg: AcceleratorConfig, board: str, unit: str, baud: int, out:
         from amaranth.back import rtlil
 
         from .hw.generate import component_ports
+        from .hw.pe_row import separate_modules
 
         name, block = block_component(cfg, unit)
-        (out / f"{name}.il").write_text(rtlil.convert(block, name=name, ports=component_ports(block)))
-        return [f"read_rtlil {name}.il"], name, None
+        if unit != "core":
+            (out / f"{name}.il").write_text(rtlil.convert(block, name=name, ports=component_ports(block)))
+            return [f"read_rtlil {name}.il"], name, None
+        with separate_modules():    # the PE rows by name: the top's PEs, from the board's Verilog
+            (out / f"{name}.il").write_text(rtlil.convert(block, name=name, ports=component_ports(block)))
+        (out / "systolica_array.v").write_text(generate_verilog(cfg, "array", multiplier_target(board)).text)
+        return [f"read_rtlil {name}.il", "read_verilog systolica_array.v"], name, None
     gen = generate_verilog(cfg, unit, multiplier_target(board))
     (out / f"{UNITS[unit]}.v").write_text(gen.text)
     return [f"read_verilog {UNITS[unit]}.v"], UNITS[unit], None
