@@ -34,6 +34,11 @@ from .arith import Int8Arithmetic
 
 __all__ = ["RegisteredMultiplier", "LATENCY", "TARGETS", "MULT18X18D_PARAMS", "mult18x18d_ports"]
 
+# The parameter names and defaults are the cell's in Yosys (share/lattice/cells_bb_ecp5.v);
+# what they select (a register per REG_*_CLK/CE/RST choice, SIGNEDx registered with its
+# operand) follows Lattice's simulation model of the cell; tests/test_multiplier_sim.py
+# models that behaviour and nextpnr-ecp5 times the cell by the same parameters.
+
 #: Cycles from the operands to their product on ``p``.
 LATENCY = 2
 #: Implementations of the multiplier (see the module docstring).
@@ -55,8 +60,8 @@ MULT18X18D_PARAMS = {
 
 def mult18x18d_ports(a18, b18, p, clk) -> dict:
     """``Instance`` port arguments of one ``MULT18X18D``: signed A and B (18 bits each) from
-    the A/B inputs, the low ``len(p)`` bits of P out (``p``: one signal per bit) (the rest unconnected), CLK0 from
-    ``clk``, CE0 high, RST0 low."""
+    the A/B inputs; P's low ``len(p)`` bits out, one signal per bit in ``p`` (the rest
+    unconnected); CLK0 from ``clk``, CE0 high, RST0 low."""
     ports = {f"i_A{i}": a18[i] for i in range(_WIDTH)}
     ports |= {f"i_B{i}": b18[i] for i in range(_WIDTH)}
     ports |= {f"i_C{i}": Const(0, 1) for i in range(_WIDTH)}
