@@ -22,7 +22,7 @@ from .board_top import BOARD_TOP_NAME, BoardTop
 from .core import Core
 from .csr import CsrBlock
 from .dma import Dma
-from .multiplier import TARGETS
+from .multiplier import check_target
 from .pe import ProcessingElement
 from .pe_row import PE_MODULE_NAME, ROW_MODULE_NAME, PeRow, separate_modules
 from .requant import RequantUnit
@@ -106,8 +106,7 @@ def generate_verilog(cfg: AcceleratorConfig, unit: str = "array", target: str = 
     ``"ecp5"`` instantiates the ECP5's ``MULT18X18D``, for that FPGA flow only)."""
     if unit not in UNITS:
         raise ValueError(f"unit={unit!r}: unknown, allowed one of {sorted(UNITS)}")
-    if target not in TARGETS:
-        raise ValueError(f"target={target!r}: unknown, allowed one of {list(TARGETS)}")
+    check_target(target)
     t0 = time.perf_counter()
     modules = _modules(cfg, unit, target)
     on = "" if target == "generic" else f", multipliers for {target}"

@@ -32,7 +32,7 @@ from amaranth.lib.wiring import In, Out
 
 from .arith import Int8Arithmetic
 
-__all__ = ["RegisteredMultiplier", "LATENCY", "TARGETS", "MULT18X18D_PARAMS", "mult18x18d_ports"]
+__all__ = ["RegisteredMultiplier", "LATENCY", "TARGETS", "check_target", "MULT18X18D_PARAMS", "mult18x18d_ports"]
 
 # The parameter names and defaults are the cell's in Yosys (share/lattice/cells_bb_ecp5.v);
 # what they select (a register per REG_*_CLK/CE/RST choice, SIGNEDx registered with its
@@ -56,6 +56,12 @@ MULT18X18D_PARAMS = {
     "CLK0_DIV": "ENABLED", "HIGHSPEED_CLK": "NONE", "GSR": "DISABLED", "CAS_MATCH_REG": "FALSE",
     "SOURCEB_MODE": "B_INPUT", "MULT_BYPASS": "DISABLED", "RESETMODE": "SYNC",
 }
+
+
+def check_target(target: str) -> None:
+    """Refuse a ``target`` that is not one of :data:`TARGETS`, naming the allowed ones."""
+    if target not in TARGETS:
+        raise ValueError(f"target={target!r}: unknown, allowed one of {list(TARGETS)}")
 
 
 def mult18x18d_ports(a18, b18, p, clk) -> dict:
@@ -90,8 +96,7 @@ class RegisteredMultiplier(wiring.Component):
     """
 
     def __init__(self, arith, target: str = "generic"):
-        if target not in TARGETS:
-            raise ValueError(f"target={target!r}: unknown, allowed one of {list(TARGETS)}")
+        check_target(target)
         self.arith, self.target = arith, target
         op = arith.operand_shape
         product = arith.multiply(Signal(op), Signal(op))

@@ -21,6 +21,7 @@ checked against the device, so a design that cannot fit stops before place and r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -131,9 +132,7 @@ def _write_design(cfg: AcceleratorConfig, board: str, unit: str, baud: int, out:
         constraint = next(n for n in plan.files if n.endswith((".lpf", ".xdc")))
         for name in (f"{_DESIGN}.il", constraint):
             (out / name).write_text(plan.files[name])
-        (out / "systolica_array.v").write_text(   # PE row and PE modules
-            generate_verilog(cfg, "array", multiplier_target(board)).text)
-        reads = [f"read_rtlil {_DESIGN}.il", "read_verilog systolica_array.v"]
+        reads = [f"read_rtlil {_DESIGN}.il", _write_pe_modules(cfg, board, out)]
         return reads + (["read_verilog systolica_pll.v"] if pll_hz else []), _DESIGN, constraint
     if unit in BLOCK_UNITS:
         from amaranth.back import rtlil
@@ -142,23 +141,30 @@ def _write_design(cfg: AcceleratorConfig, board: str, unit: str, baud: int, out:
         from .hw.pe_row import separate_modules
 
         name, block = block_component(cfg, unit)
-        if unit != "core":
+        # core: the PE rows by name (Instance), their modules the board's, as in the top
+        with separate_modules() if unit == "core" else contextlib.nullcontext():
             (out / f"{name}.il").write_text(rtlil.convert(block, name=name, ports=component_ports(block)))
-            return [f"read_rtlil {name}.il"], name, None
-        with separate_modules():    # the PE rows by name: the top's PEs, from the board's Verilog
-            (out / f"{name}.il").write_text(rtlil.convert(block, name=name, ports=component_ports(block)))
-        (out / "systolica_array.v").write_text(generate_verilog(cfg, "array", multiplier_target(board)).text)
-        return [f"read_rtlil {name}.il", "read_verilog systolica_array.v"], name, None
+        reads = [f"read_rtlil {name}.il"] + ([_write_pe_modules(cfg, board, out)] if unit == "core" else [])
+        return reads, name, None
     gen = generate_verilog(cfg, unit, multiplier_target(board))
     (out / f"{UNITS[unit]}.v").write_text(gen.text)
     return [f"read_verilog {UNITS[unit]}.v"], UNITS[unit], None
+
+
+def _write_pe_modules(cfg: AcceleratorConfig, board: str, out: Path) -> str:
+    """The PE row and PE modules (the array's Verilog, with ``board``'s multipliers) for a
+    design that instances them by name; the Yosys command that reads them."""
+    from .hw.generate import generate_verilog
+
+    (out / "systolica_array.v").write_text(generate_verilog(cfg, "array", multiplier_target(board)).text)
+    return "read_verilog systolica_array.v"
 
 
 def multiplier_target(board: str) -> str:
     """The PE multipliers' implementation for ``board`` (:mod:`systolica.hw.multiplier`): the
     ECP5's ``MULT18X18D`` with its own registers (``synth_ecp5`` leaves them in slices);
     elsewhere the generic registers (``synth_xilinx`` moves them into the DSP48 itself)."""
-    return "ecp5" if BOARDS[board][2].startswith("LFE5") else "generic"
+    return "ecp5" if DEVICES[BOARDS[board][2]].family == "ecp5" else "generic"
 
 
 def _check_dram(cfg: AcceleratorConfig, device: Device) -> None:
