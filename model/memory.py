@@ -21,7 +21,10 @@ Accumulator arbitration (:func:`acc_write_source`, :func:`acc_read_blocked`)
     One row enters the write pipeline per cycle: the array's ``write`` whenever it is
     valid (it never waits), else the DMA's ``dma_write``. An accumulating write uses its
     bank's read port in the cycle it is accepted, so a ``read`` request to that bank waits
-    that cycle; the response register must also be free or being emptied.
+    that cycle. A read's response is valid :data:`ACC_READ_LATENCY` cycles after its
+    request is accepted, in order, held until taken; at most :data:`ACC_READ_SLOTS` reads
+    are accepted and not yet taken, a response taken in this cycle no longer counting
+    (:func:`acc_read_room`), so one read a cycle flows while the consumer keeps up.
 """
 
 from __future__ import annotations
@@ -30,11 +33,19 @@ import numpy as np
 
 from .config import AcceleratorConfig
 
-__all__ = ["SPAD_READERS", "bank_of", "spad_read_grants", "acc_write_source", "acc_read_blocked",
-           "ScratchpadModel", "AccumulatorModel"]
+__all__ = ["SPAD_READERS", "ACC_READ_LATENCY", "ACC_READ_SLOTS", "bank_of", "spad_read_grants",
+           "acc_write_source", "acc_read_blocked", "acc_read_room", "ScratchpadModel",
+           "AccumulatorModel"]
 
 #: Scratchpad read ports, highest priority first.
 SPAD_READERS = ("read_a", "read_b", "read_dma")
+
+#: Cycles from an accumulator ``read`` request's acceptance to its response being valid.
+ACC_READ_LATENCY = 2
+
+#: Accumulator reads accepted and not yet taken, at most (the response register and one
+#: behind it: with :data:`ACC_READ_LATENCY` 2 that keeps one read a cycle flowing).
+ACC_READ_SLOTS = 2
 
 
 def bank_of(addr: int, rows: int, banks: int) -> int:
@@ -81,6 +92,16 @@ def acc_read_blocked(cfg: AcceleratorConfig, read_addr: int, write_addr: int | N
         return False
     return (bank_of(read_addr, cfg.acc_rows, cfg.acc_banks)
             == bank_of(write_addr, cfg.acc_rows, cfg.acc_banks))
+
+
+def acc_read_room(outstanding: int, taking: bool) -> bool:
+    """True when the accumulator has room for a ``read`` this cycle: ``outstanding`` reads
+    were accepted in earlier cycles and not yet taken, one of them taken this cycle when
+    ``taking``."""
+    if not 0 <= outstanding <= ACC_READ_SLOTS or (taking and outstanding == 0):
+        raise ValueError(f"outstanding={outstanding}, taking={taking}: allowed 0..{ACC_READ_SLOTS}, "
+                         "taking only with one outstanding")
+    return outstanding - int(taking) < ACC_READ_SLOTS
 
 
 class ScratchpadModel:

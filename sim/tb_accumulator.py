@@ -1,8 +1,9 @@
 """cocotb bench: the generated accumulator against the golden model, bit for bit.
 
 Every cycle the bench checks ``write.ready`` (always high), ``dma_write.ready`` and
-``read.req.ready`` against the rules of :mod:`systolica.model.memory`, and every read
-response, in order, against :class:`~systolica.model.memory.AccumulatorModel`. Offers that
+``read.req.ready`` against the rules of :mod:`systolica.model.memory`, every read
+response's ``valid`` against its latency and every response, in order, against
+:class:`~systolica.model.memory.AccumulatorModel`. Offers that
 are not accepted stay on their port, unchanged, until they are; the response consumer
 applies random backpressure. Reads ``SYSTOLICA_CONFIG`` (JSON) and ``SYSTOLICA_SEED``;
 every test prints its seed.
@@ -19,7 +20,8 @@ from cocotb.triggers import ReadOnly
 from ..hw.accumulator import acc_dma_write_layout, acc_row_layout, acc_write_layout
 from ..hw.scratchpad import read_request_layout
 from ..model.bits import pack, unpack
-from ..model.memory import AccumulatorModel, acc_read_blocked, acc_write_source
+from ..model.memory import (ACC_READ_LATENCY, AccumulatorModel, acc_read_blocked, acc_read_room,
+                             acc_write_source)
 from .tb_common import CFG, Coverage, HotRows, next_cycle, payload, rng_for, rows_equal, signal, start
 
 ROW, WRITE, DMA_WRITE = acc_row_layout(CFG), acc_write_layout(CFG), acc_dma_write_layout(CFG)
@@ -46,8 +48,10 @@ class AccumulatorBench:
         self.model = AccumulatorModel(CFG)
         self.dma_waiting: tuple[int, list[int]] | None = None
         self.read_waiting: int | None = None
-        self.responses: deque[tuple[int, np.ndarray]] = deque()  # accepted, not yet taken
-        self.recent: deque[int | None] = deque([None, None], maxlen=2)  # rows written 1, 2 cycles ago
+        # reads accepted, not yet taken: (row, expected row, first cycle of its response)
+        self.responses: deque[tuple[int, np.ndarray, int]] = deque()
+        self.now = 0
+        self.recent: deque[int | None] = deque([None] * 3, maxlen=3)  # rows written 1, 2, 3 cycles ago
         self.touched: set[int] = set()
         self.coverage = Coverage()
 
@@ -68,14 +72,18 @@ class AccumulatorBench:
         self.read_waiting = read if self.read_waiting is None else self.read_waiting
         self._drive(write, resp_ready)
         await ReadOnly()
-        pending = bool(self.responses)
-        self._check_response(resp_ready)
-        accepted = self._check_ready(write, not pending or resp_ready)
-        self._cover(accepted, write, pending, resp_ready)
+        outstanding = len(self.responses)
+        valid = bool(self.responses) and self.responses[0][2] <= self.now
+        self._check_response(valid, resp_ready)
+        room = acc_read_room(outstanding, valid and resp_ready)
+        accepted = self._check_ready(write, room)
+        self._cover(accepted, write, valid, resp_ready, outstanding, room)
         if "read" in accepted:
-            self.responses.append((self.read_waiting, self.model.read(self.read_waiting)))
+            row = self.read_waiting
+            self.responses.append((row, self.model.read(row), self.now + ACC_READ_LATENCY))
             self.read_waiting = None
         self.recent.appendleft(self._apply_write(accepted, write))
+        self.now += 1
         await next_cycle(self.dut)
         return accepted
 
@@ -107,17 +115,17 @@ class AccumulatorBench:
             dut.read__req__payload.value = pack(REQUEST, {"addr": self.read_waiting})
         dut.read__resp__ready.value = int(resp_ready)
 
-    def _check_response(self, resp_ready: bool) -> None:
+    def _check_response(self, want_valid: bool, resp_ready: bool) -> None:
         valid = signal(self.dut, "read__resp__valid")
-        assert valid == bool(self.responses), (
-            f"read.resp.valid={valid}, expected {int(bool(self.responses))} (responses pending: "
-            f"{[a for a, _ in self.responses]})")
+        assert valid == want_valid, (
+            f"read.resp.valid={valid}, expected {int(want_valid)} in cycle {self.now} (reads "
+            f"accepted, not taken: {[(a, c - ACC_READ_LATENCY) for a, _, c in self.responses]})")
         if valid and resp_ready:
-            addr, want = self.responses.popleft()
+            addr, want, _ = self.responses.popleft()
             got = unpack(ROW, payload(self.dut, "read__resp__payload"))
             rows_equal(f"read response for row {addr}", got, want)
 
-    def _check_ready(self, write, resp_free: bool) -> set[str]:
+    def _check_ready(self, write, room: bool) -> set[str]:
         dut, accepted = self.dut, set()
         assert signal(dut, "write__ready") == 1, "write.ready=0: the array's write was refused"
         source = acc_write_source(write is not None, self.dma_waiting is not None)
@@ -129,11 +137,11 @@ class AccumulatorBench:
                 f"dma_write.ready={ready} with write.valid={int(write is not None)}")
         if self.read_waiting is not None:
             blocked = write is not None and acc_read_blocked(CFG, self.read_waiting, write[0], write[2])
-            want = resp_free and not blocked
+            want = room and not blocked
             ready = signal(dut, "read__req__ready")
             assert ready == want, (
-                f"read.req.ready={ready} for row {self.read_waiting}, expected {int(want)} (response "
-                f"register free: {resp_free}, write (addr, accumulate): {write and write[::2]})")
+                f"read.req.ready={ready} for row {self.read_waiting}, expected {int(want)} (room for "
+                f"a response: {room}, write (addr, accumulate): {write and write[::2]})")
             if want:
                 accepted.add("read")
         return accepted
@@ -155,31 +163,37 @@ class AccumulatorBench:
         self.touched.add(addr)
         return addr
 
-    def _cover(self, accepted: set[str], write, pending: bool, resp_ready: bool) -> None:
+    def _cover(self, accepted: set[str], write, valid: bool, resp_ready: bool, outstanding: int,
+               room: bool) -> None:
         cov = self.coverage
         if "write" in accepted and write[2]:
             cov["accumulate into the row written the cycle before"] += write[0] == self.recent[0]
+            cov["accumulate into the row written two cycles before"] += write[0] == self.recent[1]
         cov["dma_write waits for write"] += self.dma_waiting is not None and "dma_write" not in accepted
         cov["dma_write accepted"] += "dma_write" in accepted
-        cov["response held by backpressure"] += pending and not resp_ready
+        cov["response held by backpressure"] += valid and not resp_ready
         if self.read_waiting is None:
             return
-        if "read" not in accepted and (not pending or resp_ready):
+        cov["read waits for room"] += not room
+        if "read" not in accepted and room:
             cov["read waits for an accumulate in its bank"] += 1
         if "read" in accepted:
             row = self.read_waiting
-            cov["read as the previous response is taken"] += pending
-            cov["read of the row written the cycle before"] += row == self.recent[0]
-            cov["read of the row written two cycles before"] += row == self.recent[1]
+            cov["read as the previous response is taken"] += valid
+            cov["read with two outstanding, one taken"] += outstanding == 2
+            for k, when in enumerate(("the cycle before", "two cycles before", "three cycles before")):
+                cov[f"read of the row written {when}"] += row == self.recent[k]
             cov["read of the row being written"] += write is not None and write[0] == row
 
 
 ACC_EVENTS = [
-    "accumulate into the row written the cycle before", "accumulate wraps",
+    "accumulate into the row written the cycle before",
+    "accumulate into the row written two cycles before", "accumulate wraps",
     "dma_write waits for write", "dma_write accepted", "response held by backpressure",
-    "read waits for an accumulate in its bank", "read as the previous response is taken",
+    "read waits for room", "read waits for an accumulate in its bank",
+    "read as the previous response is taken", "read with two outstanding, one taken",
     "read of the row written the cycle before", "read of the row written two cycles before",
-    "read of the row being written"]
+    "read of the row written three cycles before", "read of the row being written"]
 
 
 @cocotb.test()
