@@ -43,8 +43,9 @@ def uart_divisor(clock_hz: float, baud: int) -> int:
 
 
 class BoardPins(Elaboratable):
-    def __init__(self, cfg: AcceleratorConfig, baud: int, pll_hz: float | None = None):
-        self.cfg, self.baud, self.pll_hz = cfg, baud, pll_hz
+    def __init__(self, cfg: AcceleratorConfig, baud: int, pll_hz: float | None = None,
+                 target: str = "generic"):
+        self.cfg, self.baud, self.pll_hz, self.target = cfg, baud, pll_hz, target
 
     def elaborate(self, platform):
         m = Module()
@@ -64,7 +65,7 @@ class BoardPins(Elaboratable):
             platform.add_clock_constraint(pll_clk, self.pll_hz)
             reset, clock_hz = reset | ~locked, self.pll_hz
         m.submodules.reset_sync = ResetSynchronizer(reset, domain="sync")
-        m.submodules.board = board = BoardTop(self.cfg)
+        m.submodules.board = board = BoardTop(self.cfg, target=self.target)
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buf = rx = io.Buffer("i", uart.rx)
         m.submodules.tx_buf = tx = io.Buffer("o", uart.tx)

@@ -50,15 +50,15 @@ BOARD_TOP_NAME = "systolica_board"
 
 
 class BoardTop(wiring.Component):
-    def __init__(self, cfg: AcceleratorConfig, idle_bits: int = IDLE_BIT_TIMES):
-        self.cfg, self.idle_bits = cfg, idle_bits
+    def __init__(self, cfg: AcceleratorConfig, idle_bits: int = IDLE_BIT_TIMES, target: str = "generic"):
+        self.cfg, self.idle_bits, self.target = cfg, idle_bits, target
         super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1),
                           "uart_divisor": In(DIVISOR_BITS), "irq": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        m.submodules.top = top = Top(cfg)
+        m.submodules.top = top = Top(cfg, self.target)
         m.submodules.ram = ram = AxiRam(cfg.addr_bits, cfg.bus_bits, cfg.board_dram_bytes)
         m.submodules.bridge = bridge = UartBridge(cfg, self.idle_bits)
         connect(m, top.axi, ram.axi)

@@ -81,6 +81,10 @@ _WITH_ARRAY = {"core": ("systolica_core", Core), "top": (TOP_NAME, Top),
                "board": (BOARD_TOP_NAME, BoardTop)}
 
 
+#: Units whose own modules hold multipliers besides the PEs' (the requantization lanes').
+_WITH_MULTIPLIERS = ("requant", "top", "board")
+
+
 #: Units that can be generated (and simulated) on their own: name -> top module name.
 UNITS = {"array": TOP_MODULE_NAME,
          **{name: top for name, (top, _) in {**_SINGLE_MODULE, **_WITH_ARRAY}.items()}}
@@ -93,17 +97,20 @@ FP8_UNITS = tuple(UNITS)
 def _modules(cfg: AcceleratorConfig, unit: str, target: str) -> list[str]:
     if unit == "array":
         return _array(cfg, target)
+    # the units with requantization lanes take the target for their multipliers too
+    kwargs = {"target": target} if unit in _WITH_MULTIPLIERS else {}
     if unit in _WITH_ARRAY:
         top, component = _WITH_ARRAY[unit]
-        return [_convert(component(cfg), top)] + _array(cfg, target)[1:]
+        return [_convert(component(cfg, **kwargs), top)] + _array(cfg, target)[1:]
     top, component = _SINGLE_MODULE[unit]
-    return [_convert(component(cfg), top)]
+    return [_convert(component(cfg, **kwargs), top)]
 
 
 def generate_verilog(cfg: AcceleratorConfig, unit: str = "array", target: str = "generic") -> GeneratedVerilog:
     """Elaborate ``unit`` of ``cfg`` and return its Verilog, one file (path independent).
-    ``target``: the PE multiplier's implementation (:data:`~systolica.hw.multiplier.TARGETS`;
-    ``"ecp5"`` instantiates the ECP5's ``MULT18X18D``, for that FPGA flow only)."""
+    ``target``: the multipliers' implementation (:data:`~systolica.hw.multiplier.TARGETS`;
+    ``"ecp5"`` instantiates the ECP5's ``MULT18X18D`` for the PEs and the int8
+    requantization lanes, for that FPGA flow only)."""
     if unit not in UNITS:
         raise ValueError(f"unit={unit!r}: unknown, allowed one of {sorted(UNITS)}")
     check_target(target)

@@ -64,16 +64,16 @@ def check_target(target: str) -> None:
         raise ValueError(f"target={target!r}: unknown, allowed one of {list(TARGETS)}")
 
 
-def mult18x18d_ports(a18, b18, p, clk) -> dict:
+def mult18x18d_ports(a18, b18, p, clk, ce0=Const(1, 1)) -> dict:
     """``Instance`` port arguments of one ``MULT18X18D``: signed A and B (18 bits each) from
     the A/B inputs; P's low ``len(p)`` bits out, one signal per bit in ``p`` (the rest
-    unconnected); CLK0 from ``clk``, CE0 high, RST0 low."""
+    unconnected); CLK0 from ``clk``, CE0 from ``ce0`` (high unless given), RST0 low."""
     ports = {f"i_A{i}": a18[i] for i in range(_WIDTH)}
     ports |= {f"i_B{i}": b18[i] for i in range(_WIDTH)}
     ports |= {f"i_C{i}": Const(0, 1) for i in range(_WIDTH)}
     ports |= {f"o_P{i}": p[i] for i in range(len(p))}
     ports |= {"i_SIGNEDA": Const(1, 1), "i_SIGNEDB": Const(1, 1), "i_SOURCEA": Const(0, 1), "i_SOURCEB": Const(0, 1),
-              "i_CLK0": clk, "i_CE0": Const(1, 1), "i_RST0": Const(0, 1)}
+              "i_CLK0": clk, "i_CE0": ce0, "i_RST0": Const(0, 1)}
     return ports
 
 

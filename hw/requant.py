@@ -63,6 +63,8 @@ from ..model.config import AcceleratorConfig
 from ..model.requant import LANE_PARAMS, OUT_BITS, lane_params_layout, lane_reset
 from .arith import arithmetic_for
 from .head_fifo import HeadFIFO
+from .multiplier import check_target
+from .stage_multiplier import StageMultiplier
 
 __all__ = ["RequantLane", "RequantUnit", "acc_vector_layout", "out_vector_layout",
            "param_write_layout", "stage_register", "LATENCY", "OUT_QUEUE"]
@@ -121,12 +123,22 @@ class RequantLane(wiring.Component):
     p : In(LANE_PARAMS)          parameters (stable while data is in flight)
     en : In(1)                   advance the pipeline
     q : Out(8)                   output bits (int8 or uint8 per the clamp range)
+
+    ``target``: the partial products' implementation
+    (:class:`~systolica.hw.stage_multiplier.StageMultiplier`).
     """
 
-    def __init__(self, cfg: AcceleratorConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: AcceleratorConfig, target: str = "generic"):
+        check_target(target)
+        self.cfg, self.target = cfg, target
         super().__init__({"x": In(signed(cfg.acc_bits)), "p": In(LANE_PARAMS), "en": In(1),
                           "q": Out(OUT_BITS)})
+
+    def _partial_product(self, m: Module, name: str, a, b):
+        """Stage 5's registered ``a * b`` (``a`` is stage 4's value, taken with the stage)."""
+        mult = m.submodules[name] = StageMultiplier(a.shape(), b.shape(), self.target)
+        m.d.comb += [mult.a.eq(a), mult.b.eq(b), mult.en.eq(self.en)]
+        return mult.p
 
     def elaborate(self, platform):
         m = Module()
@@ -173,19 +185,21 @@ class RequantLane(wiring.Component):
         mant = Mux(m25[24], 1 << 23, m25[:24])            # the float's 24-bit mantissa
         e4 = reg("e4", signed(8), e3 + m25[24])           # value = mant * 2^(e4 - 23)
         # the shared multiplier's operands, chosen here (timing: stage 5 starts at registers)
-        a4 = reg("a4", signed(32), Mux(onnx, mant, y3))   # 24-bit magnitude / signed 32
+        a4_next = Signal(signed(32), name="a4_next")       # registered in the multipliers
+        m.d.comb += a4_next.eq(Mux(onnx, mant, y3))        # 24-bit magnitude / signed 32
         sign4 = reg("sign4", 1, sign3)
         zero4 = reg("zero4", 1, zero3)
 
-        # 5: the shared multiplier's four 16-bit partial products (one DSP block each);
+        # 5: the shared multiplier's four 16-bit partial products (one DSP block each, whose
+        #    registers hold the operand `a4`, the parameter operand and the products);
         #    float exponent
-        b_op = derived("b_op", 31, Mux(onnx, Cat(p.scale[:23], 1), p.multiplier))  # both < 2^31
-        a_lo, a_hi = a4[:16], a4[16:].as_signed()
+        b_op = Mux(onnx, Cat(p.scale[:23], 1), p.multiplier)[:31]      # both < 2^31
+        a_lo, a_hi = a4_next[:16], a4_next[16:].as_signed()
         b_lo, b_hi = b_op[:16], b_op[16:]
-        pp_ll = reg("pp_ll5", 32, a_lo * b_lo)
-        pp_lh = reg("pp_lh5", 31, a_lo * b_hi)
-        pp_hl = reg("pp_hl5", signed(33), a_hi * b_lo)
-        pp_hh = reg("pp_hh5", signed(32), a_hi * b_hi)
+        pp_ll = self._partial_product(m, "pp_ll5", a_lo, b_lo)
+        pp_lh = self._partial_product(m, "pp_lh5", a_lo, b_hi)
+        pp_hl = self._partial_product(m, "pp_hl5", a_hi, b_lo)
+        pp_hh = self._partial_product(m, "pp_hh5", a_hi, b_hi)
         e5 = reg("e5", signed(10), e4 + scale_exp)
         sign5 = reg("sign5", 1, sign4)
         tiny5 = reg("tiny5", 1, zero4 | scale_tiny)
@@ -250,10 +264,19 @@ class RequantLane(wiring.Component):
             m.d.comb += fmag.eq(ip9 + up9)
         v10 = reg("v10", signed(32), Mux(onnx, Mux(sign9, -fmag, fmag), t9 + inc9))
 
-        # 11: zero point (int32 add), clamp, output bits
+        # 11: t = wrap32(v10 + zero_point) clamped to [qmin, qmax], output bits. The bounds
+        # and the zero point are 9-bit, so (timing: no compare behind the 32-bit add):
+        # when v10 fits 11 bits, t is exact in 12 bits and clamped there; otherwise
+        # |t| > 767 lies beyond both bounds and t's sign (the wrapped sum's) picks one.
+        # The parameters are copied next to the stage (taken every cycle, like `derived`)
+        zp, qmin, qmax = (derived(f"{n}11", signed(9), p[n]) for n in ("zero_point", "qmin", "qmax"))
         t = Signal(signed(32), name="t11")
-        m.d.comb += t.eq(v10 + p.zero_point)
-        c = Mux(t < p.qmin, p.qmin, Mux(t > p.qmax, p.qmax, t))
+        t_small = Signal(signed(12), name="t11_small")
+        small = Signal(name="v10_small")
+        m.d.comb += [t.eq(v10 + zp), t_small.eq(v10[:11].as_signed() + zp),
+                     small.eq((v10[10:] == 0) | (v10[10:] == (1 << 22) - 1))]
+        inside = Mux(t_small < qmin, qmin, Mux(t_small > qmax, qmax, t_small))
+        c = Mux(small, inside, Mux(t[-1], qmin, qmax))
         q11 = reg("q11", OUT_BITS, c[:OUT_BITS])
         m.d.comb += self.q.eq(q11)
         return m
@@ -281,10 +304,14 @@ class RequantUnit(wiring.Component):
         while no vector is in the lanes, and a waiting write holds off ``acc``.
     busy : Out(1)
         A vector is taken and not yet handed out.
+
+    ``target``: the int8 lanes' partial products (:class:`RequantLane`); FP8 lanes keep
+    the fabric's registers.
     """
 
-    def __init__(self, cfg: AcceleratorConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: AcceleratorConfig, target: str = "generic"):
+        check_target(target)
+        self.cfg, self.target = cfg, target
         super().__init__({
             "acc": In(stream.Signature(acc_vector_layout(cfg))),
             "out": Out(stream.Signature(out_vector_layout(cfg))),
@@ -325,7 +352,8 @@ class RequantUnit(wiring.Component):
                      owed.eq(owed + take - given), empty.eq(valid_next == 0)]
 
         from .requant_fp8 import Fp8RequantLane  # it builds on stage_register, defined here
-        lane_class = Fp8RequantLane if self.cfg.is_float else RequantLane
+        def lane_class(cfg):
+            return Fp8RequantLane(cfg) if cfg.is_float else RequantLane(cfg, self.target)
         params = [Signal(lane_params_layout(self.cfg), name=f"params{j}", init=lane_reset(self.cfg))
                   for j in range(C)]
         w = self.param

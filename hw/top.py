@@ -30,6 +30,7 @@ from .csr import CsrBlock
 from .perf_counters import activity_layout
 from .dma_load import DmaLoad
 from .dma_store import DmaStore
+from .multiplier import check_target
 from .requant import RequantUnit
 
 __all__ = ["Top", "TOP_NAME"]
@@ -47,10 +48,14 @@ class Top(wiring.Component):
     activity : Out(activity_layout())                 Per cycle: running, each queue's busy and
                                                       stall (what the cycle counters count; for
                                                       testbenches and debug LEDs).
+
+    ``target``: the requantization lanes' multipliers (:mod:`systolica.hw.stage_multiplier`;
+    the array's PEs are modules of their own, generated with theirs).
     """
 
-    def __init__(self, cfg: AcceleratorConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: AcceleratorConfig, target: str = "generic"):
+        check_target(target)
+        self.cfg, self.target = cfg, target
         super().__init__({
             "axi": Out(axi4_signature(cfg.addr_bits, cfg.bus_bits)),
             "axil": In(axil_signature()),
@@ -66,7 +71,7 @@ class Top(wiring.Component):
         m.submodules.core = core = Core(cfg)
         m.submodules.load = load = DmaLoad(cfg, check=False)      # the fetch unit checks
         m.submodules.store = store = DmaStore(cfg, check=False)
-        m.submodules.requant = rq = RequantUnit(cfg)
+        m.submodules.requant = rq = RequantUnit(cfg, self.target)
         m.submodules.reads = reads = AxiReadArbiter(cfg.addr_bits, cfg.bus_bits, 0, FETCH_ID)
 
         # host side

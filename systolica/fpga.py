@@ -92,7 +92,7 @@ def _board_plan(cfg: AcceleratorConfig, board: str, baud: int, pll_hz: float | N
     from .hw.board_pins import BoardPins
 
     platform = _platform(board)
-    plan = platform.prepare(BoardPins(cfg, baud, pll_hz), name=_DESIGN)
+    plan = platform.prepare(BoardPins(cfg, baud, pll_hz, target=multiplier_target(board)), name=_DESIGN)
     return platform, plan
 
 
@@ -140,7 +140,7 @@ def _write_design(cfg: AcceleratorConfig, board: str, unit: str, baud: int, out:
         from .hw.generate import component_ports
         from .hw.pe_row import separate_modules
 
-        name, block = block_component(cfg, unit)
+        name, block = block_component(cfg, unit, multiplier_target(board))
         # core: the PE rows by name (Instance), their modules the board's, as in the top
         with separate_modules() if unit == "core" else contextlib.nullcontext():
             (out / f"{name}.il").write_text(rtlil.convert(block, name=name, ports=component_ports(block)))

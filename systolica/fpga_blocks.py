@@ -69,8 +69,15 @@ class RegisteredPorts(wiring.Component):
         return m
 
 
-def block_component(cfg: AcceleratorConfig, unit: str) -> tuple[str, wiring.Component]:
-    """(module name, the registered block) of block unit ``unit``."""
+#: Block units whose multipliers follow the board (``target``, :mod:`systolica.hw.stage_multiplier`).
+WITH_MULTIPLIERS = ("requant",)
+
+
+def block_component(cfg: AcceleratorConfig, unit: str, target: str = "generic") -> tuple[str, wiring.Component]:
+    """(module name, the registered block) of block unit ``unit``; ``target``: its
+    multipliers' implementation where it has its own (:data:`WITH_MULTIPLIERS`)."""
     name, module, cls, kwargs = BLOCK_UNITS[unit]
+    if unit in WITH_MULTIPLIERS:
+        kwargs = {**kwargs, "target": target}
     block = getattr(importlib.import_module(f"systolica.hw.{module}"), cls)(cfg, **kwargs)
     return name, RegisteredPorts(block)

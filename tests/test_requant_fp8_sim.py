@@ -13,13 +13,11 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from amaranth.hdl import Shape, Value
-from amaranth.sim import Simulator
+from amaranth.hdl import Shape
+from lane_sim import run_lane
 
-from systolica.hw.requant import LATENCY
 from systolica.hw.requant_fp8 import Fp8RequantLane
 from systolica.model import accum
-from systolica.model.bits import pack
 from systolica.model.config import AcceleratorConfig
 from systolica.model.requant_fp8 import fp8_lane_fields, fp8_lane_params, fp8_requant_lanes
 from systolica.sim.requant_fp8_stimulus import (OUTS, events, random_elements, random_fixed_bias,
@@ -31,27 +29,7 @@ CONFIGS = [dict(input_type="fp8_e4m3"), dict(input_type="fp8_e5m2"),
 
 def _run_lane(cfg, cases) -> list[list[int]]:
     """``cases``: (fields, elements); the lane's output for every element."""
-    dut = Fp8RequantLane(cfg)
-    got = []
-
-    async def bench(ctx):
-        ctx.set(dut.en, 1)
-        for fields, elems in cases:
-            ctx.set(Value.cast(dut.p), pack(fp8_lane_params(cfg), fields))
-            outs = []
-            for k in range(len(elems) + LATENCY):
-                if k < len(elems):
-                    ctx.set(Value.cast(dut.x), int(elems[k]) & ((1 << cfg.acc_elem_bits) - 1))
-                await ctx.tick()
-                if k >= LATENCY - 1 and len(outs) < len(elems):
-                    outs.append(ctx.get(dut.q))
-            got.append(outs)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return got
+    return run_lane(Fp8RequantLane(cfg), fp8_lane_params(cfg), cases, cfg.acc_elem_bits)
 
 
 @pytest.mark.parametrize("fields", CONFIGS, ids=lambda f: "-".join(str(v) for v in f.values()))

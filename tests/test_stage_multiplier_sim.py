@@ -1,0 +1,152 @@
+"""The requantization lane's partial products (hw/stage_multiplier.py) in Amaranth's
+simulator, for every target: the multiplier alone against its contract under a random
+enable, with mutants of the cell's settings, and the whole int8 lane with the ``"ecp5"``
+cells (replaced by the model of ``tests/mult18x18d_model.py``) against the golden model.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.hdl import Const, signed, unsigned
+from amaranth.sim import Simulator
+from lane_sim import run_lane
+from mult18x18d_model import modelled
+
+from systolica.hw.multiplier import TARGETS
+from systolica.hw.requant import RequantLane
+from systolica.hw.stage_multiplier import STAGE_MULT18X18D_PARAMS, StageMultiplier
+from systolica.model.config import AcceleratorConfig
+from systolica.model.numerics import INT32_MAX, INT32_MIN, RequantParams
+from systolica.model.requant import LANE_PARAMS, lane_fields, requant_lanes
+
+#: The lane's four partial products: (a, b) shapes.
+SHAPES = [(unsigned(16), unsigned(16)), (unsigned(16), unsigned(15)),
+          (signed(16), unsigned(16)), (signed(16), unsigned(15))]
+
+
+class _Modelled(StageMultiplier):
+    """The ``"ecp5"`` multiplier with the cell replaced by its model; ``mutate(model)`` may
+    change the model's parameters or ports (mutation checks)."""
+
+    mutate = staticmethod(lambda model: None)
+
+    def mult18x18d(self, a18, b18, p):
+        model = modelled(super().mult18x18d(a18, b18, p))
+        self.mutate(model)
+        return model
+
+
+def _value(shape, rng: random.Random) -> int:
+    lo, hi = (-(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1) if shape.signed else (0, (1 << shape.width) - 1)
+    return rng.choice([lo, hi, 0, 1, -1 if shape.signed else 2, rng.randint(lo, hi), rng.randint(lo, hi)])
+
+
+def _check_contract(dut, a_shape, b_shape, seed: int, cycles: int = 400) -> None:
+    """Random ``a``, ``b`` and ``en`` every cycle; after each cycle ``p`` must be the
+    contract's: ``a`` taken on ``en``, ``b`` every cycle, their product taken on ``en``."""
+    rng = random.Random(seed)
+    seen, want = [], []
+
+    async def bench(ctx):
+        a_reg = b_reg = p_reg = None
+        for _ in range(cycles):
+            a, b, en = _value(a_shape, rng), _value(b_shape, rng), rng.random() < 0.7
+            ctx.set(dut.a, a)
+            ctx.set(dut.b, b)
+            ctx.set(dut.en, en)
+            await ctx.tick()
+            if en:
+                p_reg = None if a_reg is None or b_reg is None else a_reg * b_reg
+                a_reg = a
+            b_reg = b
+            seen.append(ctx.get(dut.p))
+            want.append(p_reg)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    for t, (got, expected) in enumerate(zip(seen, want)):
+        if expected is not None:
+            assert got == expected, f"cycle {t}: p={got}, expected {expected} (seed {seed})"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("shapes", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_partial_product_contract(target, shapes, seed):
+    print(f"seed={seed}")
+    a_shape, b_shape = shapes
+    dut = (_Modelled if target == "ecp5" else StageMultiplier)(a_shape, b_shape, target)
+    assert dut.uses_dsp_primitive == (target == "ecp5")
+    _check_contract(dut, a_shape, b_shape, seed)
+
+
+def test_too_wide_operands_keep_fabric_registers():
+    """An unsigned operand of 18 bits does not fit the cell's signed 18: generic registers."""
+    assert not StageMultiplier(unsigned(18), unsigned(8), "ecp5").uses_dsp_primitive
+    assert StageMultiplier(unsigned(17), signed(18), "ecp5").uses_dsp_primitive
+    with pytest.raises(ValueError, match="target='xilinx'"):
+        StageMultiplier(unsigned(8), unsigned(8), "xilinx")
+
+
+def test_cell_parameters():
+    """A and P on CE0 (the enable), B on CE1 (tied high), all on CLK0, no pipeline register."""
+    p = STAGE_MULT18X18D_PARAMS
+    assert [p[f"REG_{r}_CLK"] for r in ("INPUTA", "INPUTB", "PIPELINE", "OUTPUT")] == ["CLK0", "CLK0", "NONE", "CLK0"]
+    assert (p["REG_INPUTA_CE"], p["REG_INPUTB_CE"], p["REG_OUTPUT_CE"]) == ("CE0", "CE1", "CE0")
+
+
+_MUTANTS = {
+    "B on the enable": lambda m: m.params.update(REG_INPUTB_CE="CE0"),
+    "A every cycle": lambda m: m.params.update(REG_INPUTA_CE="CE1"),
+    "no output register": lambda m: m.params.update(REG_OUTPUT_CLK="NONE"),
+    "A's sign mode lost": lambda m: m.ports.update(i_SIGNEDA=Const(0, 1)),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(_MUTANTS))
+def test_contract_check_catches_a_wrong_cell_setting(mutant):
+    class _Mutant(_Modelled):
+        mutate = staticmethod(_MUTANTS[mutant])
+
+    a_shape, b_shape = signed(16), unsigned(16)
+    with pytest.raises(AssertionError):
+        _check_contract(_Mutant(a_shape, b_shape, "ecp5"), a_shape, b_shape, seed=1)
+
+
+def _lane_cases(rng: np.random.Generator) -> list[RequantParams]:
+    cases = []
+    for rounding in ("double", "single"):
+        for mult in (1 << 30, INT32_MAX, int(rng.integers(1 << 30, 1 << 31))):
+            for shift in (-31, -8, -1, 0, 1, 30):
+                cases.append(RequantParams("tflite", int(rng.integers(-128, 128)), "int8", multiplier=mult,
+                                           shift=shift, rounding=rounding, qmin=-128, qmax=127))
+    for scale in (2.0 ** -8, float(np.float32(1e-40)), 2.0 ** 20, float(np.float32(2.0 ** rng.uniform(-30, 2)))):
+        cases.append(RequantParams("onnx", int(rng.integers(0, 256)), "uint8", scale=scale, qmin=0, qmax=255))
+    return cases
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_int8_lane_with_each_target_equals_golden(target, seed, monkeypatch):
+    """The whole lane, its partial products as ``target`` builds them (the ``"ecp5"``
+    cells modelled), on accumulator extremes and random values, == the golden model."""
+    print(f"seed={seed}")
+    if target == "ecp5":
+        cell = StageMultiplier.mult18x18d
+        monkeypatch.setattr(StageMultiplier, "mult18x18d", lambda self, *args: modelled(cell(self, *args)))
+    cfg = AcceleratorConfig(rows=1, cols=1)
+    rng = np.random.default_rng(seed)
+    dut = RequantLane(cfg, target)
+    pool = np.array([INT32_MIN, INT32_MAX, 0, 1, -1, 1 << 20, -(1 << 20)], dtype=np.int64)
+    cases = []
+    for params in _lane_cases(rng):
+        acc = np.concatenate([pool, rng.integers(INT32_MIN, INT32_MAX, size=9, endpoint=True)])
+        fields = lane_fields(params, 1, bias=int(rng.choice([0, 1000, -(1 << 20)])))[0]
+        cases.append((fields, acc))
+    got = run_lane(dut, LANE_PARAMS, cases, 32)
+    for (fields, acc), outs in zip(cases, got):
+        want = requant_lanes(cfg, acc[:, None], [fields])[:, 0]
+        assert list(want) == outs, f"{fields}: acc {list(acc)}: RTL {outs}, golden {list(want)}"
