@@ -151,7 +151,9 @@ class RequantLane(wiring.Component):
         # than these are the new parameters' (a write, then the vector in stage 1)
         derived = functools.partial(_derived_register, m)
         left = derived("left", 5, Mux(p.shift[-1], 0, p.shift.as_unsigned()))
-        rsh = derived("rsh", 6, 30 - p.shift)                         # single: total - 1 = 30 - shift
+        # single: the final shift by total = 31 - shift (1..62 for the shifts the fetch
+        # unit's REQUANT check lets through, -31..30)
+        rsh = derived("rsh", 6, 31 - p.shift)
         single_round = derived("single_round", 64, Const(1, 64) << (30 - p.shift)[:6])
         right = derived("right", 5, Mux(p.shift[-1], -p.shift, 0).as_unsigned()[:5])
         mask = derived("mask", 32, (Const(1, 33) << Mux(p.shift[-1], -p.shift, 0).as_unsigned()[:5]) - 1)
@@ -242,7 +244,7 @@ class RequantLane(wiring.Component):
         r32 = r8[:32].as_signed()
         rem = r32 & mask
         thr = (mask >> 1) + r32[-1]
-        t9 = reg("t9", signed(32), Mux(single, (r8 >> (rsh + 1))[:32].as_signed(), r32 >> right))
+        t9 = reg("t9", signed(32), Mux(single, (r8 >> rsh)[:32].as_signed(), r32 >> right))
         inc9 = reg("inc9", 1, ~single & (rem > thr))      # RoundingDivideByPOT rounds up
 
         ip = mant8 >> sh8
