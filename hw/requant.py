@@ -217,27 +217,34 @@ class RequantLane(wiring.Component):
         #    normalised: its mantissa, guard and sticky bits
         srdhm = (p6 + (1 << 30)) >> 31
         r7 = reg("r7", signed(64), Mux(single, p6 + single_round, srdhm))
-        hi7 = reg("hi7", 1, p6[47])
         mant7 = reg("mant7", 24, Mux(p6[47], p6[24:48], p6[23:47]))
         guard7 = reg("guard7", 1, Mux(p6[47], p6[23], p6[22]))
         sticky7 = reg("sticky7", 1, Mux(p6[47], p6[:23] != 0, p6[:22] != 0))
-        e7 = reg("e7", signed(10), e6)
+        eh7 = reg("eh7", signed(10), e6 + p6[47])         # the normalised product's exponent
         sign7 = reg("sign7", 1, sign6)
         tiny7 = reg("tiny7", 1, tiny6)
 
         # 8: TFLite passes r on | the float product rounded to 24 bits (nearest even)
         r8 = reg("r8", signed(64), r7)
-        m25b = Signal(25, name="m25b")
-        m.d.comb += m25b.eq(mant7 + (guard7 & (sticky7 | mant7[0])))
-        mant8 = reg("mant8", 24, Mux(m25b[24], 1 << 23, m25b[:24]))
-        ef = Signal(signed(10), name="ef")                 # F = mant8 * 2^(ef - 23)
-        m.d.comb += ef.eq(e7 + hi7 + m25b[24])
+        up8, m25b = Signal(name="up8"), Signal(25, name="m25b")
+        m.d.comb += [up8.eq(guard7 & (sticky7 | mant7[0])), m25b.eq(mant7 + up8)]
+        # the rounding carries out (m25b[24]) only from an all-ones mantissa, so it is known
+        # without the adder; what depends on ef = eh7 + carry (F = mant8 * 2^(ef - 23)) is
+        # computed for both values of the carry and chosen by it (timing: the exponent's
+        # adder and compares sat behind the mantissa's carry chain)
+        carry = Signal(name="carry8")
+        m.d.comb += carry.eq(up8 & (mant7 == (1 << 24) - 1))
+
+        def by_carry(f):
+            return Mux(carry, f(eh7 + 1), f(eh7))
+
+        mant8 = reg("mant8", 24, Mux(carry, 1 << 23, m25b[:24]))
         sign8 = reg("sign8", 1, sign7)
         # stage 9's shift amounts and ranges of F, from ef here (registered)
-        sh8 = reg("sh8", 5, 23 - ef)                       # 23 - ef for ef in -1..9
-        sh1_8 = reg("sh1_8", 5, 22 - ef)
-        zero8 = reg("zero8", 1, tiny7 | (ef < -1))
-        big8 = reg("big8", 1, ef >= 10)
+        sh8 = reg("sh8", 5, by_carry(lambda ef: 23 - ef))  # 23 - ef for ef in -1..9
+        sh1_8 = reg("sh1_8", 5, by_carry(lambda ef: 22 - ef))
+        zero8 = reg("zero8", 1, tiny7 | by_carry(lambda ef: ef < -1))
+        big8 = reg("big8", 1, by_carry(lambda ef: ef >= 10))
 
         # 9: TFLite RoundingDivideByPOT (double) or the final shift (single) |
         #    float -> int: the shifts and the rounding decisions

@@ -146,6 +146,10 @@ def test_int8_lane_with_each_target_equals_golden(target, seed, monkeypatch):
         acc = np.concatenate([pool, rng.integers(INT32_MIN, INT32_MAX, size=9, endpoint=True)])
         fields = lane_fields(params, 1, bias=int(rng.choice([0, 1000, -(1 << 20)])))[0]
         cases.append((fields, acc))
+    # the float product's rounding carries out of the mantissa (stage 8): 1103 x
+    # float32(0.029011786) = 31.99999994 rounds to 32.0
+    carry = RequantParams("onnx", 0, "int8", scale=float(np.float32(0.029011785984039307)), qmin=-128, qmax=127)
+    cases.append((lane_fields(carry, 1, bias=0)[0], np.array([1103, -1103, 1102, 1104, 2206], dtype=np.int64)))
     got = run_lane(dut, LANE_PARAMS, cases, 32)
     for (fields, acc), outs in zip(cases, got):
         want = requant_lanes(cfg, acc[:, None], [fields])[:, 0]
