@@ -232,7 +232,7 @@ class RequantLane(wiring.Component):
         # without the adder; what depends on ef = eh7 + carry (F = mant8 * 2^(ef - 23)) is
         # computed for both values of the carry and chosen by it (timing: the exponent's
         # adder and compares sat behind the mantissa's carry chain)
-        carry = Signal(name="carry8")
+        carry = Signal(name="round_carry")
         m.d.comb += carry.eq(up8 & (mant7 == (1 << 24) - 1))
 
         def by_carry(f):
@@ -242,11 +242,13 @@ class RequantLane(wiring.Component):
         sign8 = reg("sign8", 1, sign7)
         # stage 9's shift amounts and ranges of F, from ef here (registered)
         sh8 = reg("sh8", 5, by_carry(lambda ef: 23 - ef))  # 23 - ef for ef in -1..9
-        # the fraction's bits below sh8 and its half, as masks (timing: the decoders of
-        # the shift amounts sat in front of stage 9's compare); 24 bits hold them for
-        # ef in -1..9, the only range whose rounding is used
-        frac_mask8 = reg("frac_mask8", 24, by_carry(lambda ef: (Const(1, 25) << (23 - ef)[:5]) - 1))
-        half8 = reg("half8", 24, by_carry(lambda ef: Const(1, 24) << (22 - ef)[:5]))
+        # the fraction's bits below sh8 and its half as masks, for ef = eh7 (timing: the
+        # shift amounts' decoders sat in front of stage 9's compare); stage 9 halves them
+        # when the rounding carried (ef = eh7 + 1). 25 bits hold them for ef in -1..9, the
+        # only range whose rounding is used
+        frac_mask8 = reg("frac_mask8", 25, (Const(1, 26) << (23 - eh7)[:5]) - 1)
+        half8 = reg("half8", 25, Const(1, 25) << (22 - eh7)[:5])
+        carry8 = reg("carry8", 1, carry)
         zero8 = reg("zero8", 1, tiny7 | by_carry(lambda ef: ef < -1))
         big8 = reg("big8", 1, by_carry(lambda ef: ef >= 10))
 
@@ -259,9 +261,10 @@ class RequantLane(wiring.Component):
         inc9 = reg("inc9", 1, ~single & (rem > thr))      # RoundingDivideByPOT rounds up
 
         ip = mant8 >> sh8
-        frac = mant8 & frac_mask8
+        frac = mant8 & Mux(carry8, frac_mask8 >> 1, frac_mask8)
+        half = Mux(carry8, half8 >> 1, half8)
         ip9 = reg("ip9", 11, ip[:11])                    # < 1024 when neither zero nor big
-        up9 = reg("up9", 1, (frac > half8) | ((frac == half8) & ip[0]))   # half to even
+        up9 = reg("up9", 1, (frac > half) | ((frac == half) & ip[0]))   # half to even
         zero9 = reg("zero9", 1, zero8)
         big9 = reg("big9", 1, big8)
         sign9 = reg("sign9", 1, sign8)
