@@ -129,6 +129,12 @@ def _lane_cases(rng: np.random.Generator) -> list[RequantParams]:
     return cases
 
 
+#: (x, scale): x * scale (float32) rounds up to 0.5, 1.0, 2.0, 32.0 with a carry out of the
+#: 24-bit mantissa
+CARRIES = [(87785, 5.695733761967858e-06), (7415, 0.0001348617661278695),
+           (40391, 4.9515980208525434e-05), (1103, 0.029011785984039307)]
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_int8_lane_with_each_target_equals_golden(target, seed, monkeypatch):
     """The whole lane, its partial products as ``target`` builds them (the ``"ecp5"``
@@ -146,10 +152,12 @@ def test_int8_lane_with_each_target_equals_golden(target, seed, monkeypatch):
         acc = np.concatenate([pool, rng.integers(INT32_MIN, INT32_MAX, size=9, endpoint=True)])
         fields = lane_fields(params, 1, bias=int(rng.choice([0, 1000, -(1 << 20)])))[0]
         cases.append((fields, acc))
-    # the float product's rounding carries out of the mantissa (stage 8): 1103 x
-    # float32(0.029011786) = 31.99999994 rounds to 32.0
-    carry = RequantParams("onnx", 0, "int8", scale=float(np.float32(0.029011785984039307)), qmin=-128, qmax=127)
-    cases.append((lane_fields(carry, 1, bias=0)[0], np.array([1103, -1103, 1102, 1104, 2206], dtype=np.int64)))
+    # the float product's rounding carries out of the mantissa (stage 8) to 0.5, 1, 2 and
+    # 32 (e.g. 7415 x float32(0.00013486177) = 0.9999999958 rounds to 1.0): the exponent
+    # and the float -> int rounding masks follow the carry
+    for x, scale in CARRIES:
+        carry = RequantParams("onnx", 0, "int8", scale=float(np.float32(scale)), qmin=-128, qmax=127)
+        cases.append((lane_fields(carry, 1, bias=0)[0], np.array([x, -x, x - 1, x + 1, 2 * x], dtype=np.int64)))
     got = run_lane(dut, LANE_PARAMS, cases, 32)
     for (fields, acc), outs in zip(cases, got):
         want = requant_lanes(cfg, acc[:, None], [fields])[:, 0]
