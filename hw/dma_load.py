@@ -44,7 +44,8 @@ class DmaLoad(wiring.Component):
         Check commands (``window`` etc.) here; ``False`` when they arrive checked.
     axi : Out(AXI4 read channels)
         AR/R of the shared manager port. R beats enter a queue of :data:`R_SLOTS`
-        (``rready`` is room in it) and are placed in rows from there, one cycle later.
+        (``rready`` is room in it) and are placed in rows from there, one cycle later; a
+        placed beat is merged into its row a cycle after that.
     spad_write : Out(stream.Signature(scratchpad.spad_write_layout(cfg)))
     acc_write : Out(stream.Signature(accumulator.acc_dma_write_layout(cfg)))
         Whole rows (all mask bits set), in ascending row order, straight into the
@@ -168,13 +169,21 @@ class DmaLoad(wiring.Component):
         m.d.comb += [shift.eq(pos + (bb - 1) - o),
                      keep.eq(((Const(1, bb + 1) << k) - 1) << pos)]
         placed = (rdata << (shift * 8))[(bb - 1) * 8:(bb - 1) * 8 + rb * 8]
-        filled = Signal(rb * 8)
-        m.d.comb += filled.eq(buf | (placed & Cat(*(keep[x].replicate(8) for x in range(rb)))))
 
-        # a row is complete: a pad row at once, a data row with the beat that fills it
-        completes = Mux(data_row, k == left, 1)
-        row_done = Signal()
-        row_value = Mux(data_row, filled, pad_row)
+        # -- stage A takes a beat (or closes a pad row); stage B merges it into the row ------
+        # the placed beat is a register (`st_bytes`, its bytes alone) and is OR-ed into the
+        # row buffer a cycle later, so the shift and the row's output are a cycle apart
+        # (timing: the 8x8 top's path was the R beat -> the shift -> the row buffer ->
+        # `out_row`). Stage A walks the rows and their bytes exactly as before; stage B
+        # emits a row when the item that closes it leaves. Full rate; +1 cycle per LOAD.
+        # Stage A goes on while a transpose block drains (the item that closes the next
+        # block's first row waits in stage B), so a block still follows the one before
+        # without a gap
+        st_valid = Signal()
+        st_bytes = Signal(rb * 8)
+        st_row = Signal()          # the item closes a row: its last beat, or a pad row
+        st_pad = Signal()          # a pad row (no bytes)
+        st_blk_end = Signal()      # the row is the last of a transpose block
 
         # -- output rows: straight, or through the transpose block ----------------------------
         out_valid = Signal()
@@ -185,37 +194,52 @@ class DmaLoad(wiring.Component):
         draining = Signal()
         r = Signal(range(width + 1))       # source rows in the block
         col = Signal(17)                   # next block column to drain
-        src_done = Signal()                # every source row is complete
+        src_done = Signal()                # every source row is closed (stage A)
         emit_free = Mux(c.transpose, ~draining, out_free)
 
-        take_beat = running & pending.r_rdy & ~src_done & data_row & ~draining & (~completes | emit_free)
-        m.d.comb += [rq.r_en.eq(take_beat),
-                     row_done.eq(running & ~src_done & ~draining & emit_free &
-                                 Mux(data_row, rq.r_rdy & take_beat & completes, 1))]
+        st_go = st_valid & (~st_row | emit_free)     # stage B's item leaves this cycle
+        st_room = ~st_valid | st_go
+        emit = st_go & st_row
+        row_value = Mux(st_pad, pad_row, buf | st_bytes)
+
+        # a row is complete: a pad row at once, a data row with the beat that fills it
+        completes = Mux(data_row, k == left, 1)
+        take_beat = running & pending.r_rdy & ~src_done & data_row & st_room
         beat_taken = rq.r_rdy & take_beat
-        m.d.comb += self.moved.eq(Mux(beat_taken, k, 0))
+        closing = Signal()
+        m.d.comb += [rq.r_en.eq(take_beat),
+                     closing.eq(running & ~src_done & st_room &
+                                Mux(data_row, beat_taken & completes, 1)),
+                     self.moved.eq(Mux(beat_taken, k, 0))]
+        with m.If(st_go):
+            m.d.sync += st_valid.eq(0)
+        with m.If(beat_taken | closing):
+            m.d.sync += [st_valid.eq(1), st_row.eq(closing), st_pad.eq(~data_row), st_blk_end.eq(j_end[2]),
+                         st_bytes.eq(Mux(beat_taken, placed & Cat(*(keep[x].replicate(8) for x in range(rb))), 0))]
         with m.If(beat_taken):
-            m.d.sync += [buf.eq(filled), pos.eq(pos + k), left.eq(left - k)]
+            m.d.sync += [pos.eq(pos + k), left.eq(left - k)]
             beat_lanes.advance(m, pending.r_en)
             with m.If((rresp == AxiResp.SLVERR) & (err == DmaError.OK)):
                 m.d.sync += err.eq(DmaError.AXI_SLVERR)
             with m.If((rresp == AxiResp.DECERR) & (err == DmaError.OK)):
                 m.d.sync += err.eq(DmaError.AXI_DECERR)
-        with m.If(row_done):
-            m.d.sync += [buf.eq(pattern), pos.eq(off0), left.eq(need)]
+        with m.If(closing):
+            m.d.sync += [pos.eq(off0), left.eq(need)]
             with m.If(last_src_row):
                 m.d.sync += src_done.eq(1)
             m.d.sync += [j[d].eq(j_adv[d]) for d in range(3)] + row_flags(j_adv)
 
+        with m.If(st_go):
+            m.d.sync += buf.eq(Mux(st_row, pattern, buf | st_bytes))
         with m.If(out_valid & out_ready):
             m.d.sync += out_valid.eq(0)
         with m.If(c.transpose):
-            with m.If(row_done):
+            with m.If(emit):
                 for x in range(width):
                     with m.If(r == x):
                         m.d.sync += block[x].eq(row_value[:width * 8])
                 m.d.sync += r.eq(r + 1)
-                with m.If(j_end[2]):
+                with m.If(st_blk_end):
                     m.d.sync += [draining.eq(1), col.eq(0)]
             with m.If(draining & out_free):
                 column = Cat(Mux(x < r, block[x].word_select(col[:max(1, (width - 1).bit_length())], 8), 0)
@@ -223,22 +247,23 @@ class DmaLoad(wiring.Component):
                 m.d.sync += [out_valid.eq(1), out_row.eq(column), col.eq(col + 1)]
                 with m.If(col == p3 - 1):
                     m.d.sync += [draining.eq(0), r.eq(0)]
-        with m.Elif(row_done):
+        with m.Elif(emit):
             m.d.sync += [out_valid.eq(1), out_row.eq(row_value)]
 
         # row addresses: consecutive from the command's row
         emitted = Signal(52)
         run1 = Signal()
         m.d.sync += run1.eq(start)
-        with m.If(run1 & ~row_done):
+        with m.If(run1):                   # (stage B is empty: no item before RUN's second cycle)
             m.d.sync += buf.eq(pattern)
         with m.If(start):
-            m.d.sync += [emitted.eq(0), src_done.eq(0), draining.eq(0), r.eq(0), pos.eq(off0), left.eq(need)
+            m.d.sync += [emitted.eq(0), src_done.eq(0), draining.eq(0), r.eq(0), pos.eq(off0), left.eq(need),
+                         st_valid.eq(0)
                          ] + [x.eq(0) for x in j] + row_flags([Const(0, 17)] * 3)
             beat_lanes.restart(m)
         m.d.comb += [self.spad_write.payload.addr.eq(c.row + emitted - 1),
                      self.acc_write.payload.addr.eq(c.row + emitted - 1)]
-        with m.If((c.transpose & draining & out_free) | (~c.transpose & row_done)):
+        with m.If((c.transpose & draining & out_free) | (~c.transpose & emit)):
             m.d.sync += emitted.eq(emitted + 1)
         # (`onchip_rows` is valid from RUN's third cycle; `src_done` is low before its
         # fourth: every command has a data row, done no earlier than its first R beat,
