@@ -17,7 +17,9 @@ at a page or 256-beat boundary, so the next one starts at byte lane 0 and its li
 follows from the page bytes left (``page_left``, a register too); a run's first burst
 takes its limits from its address. Which dimensions are at their end (``at_end``) are
 registers as well, set as the indices step, and so are whether runs are whole row vectors
-and their bytes (taken at ``start``).
+and their bytes (taken at ``start``). The address a run starts at when dimension ``d``
+steps (``an[d]``: the address of ``(i0, .., id + 1, 0, ...)``) is a register, added a run
+ahead, so no stride add lies before the next run's limits.
 """
 
 from __future__ import annotations
@@ -80,7 +82,9 @@ class BurstGen(wiring.Component):
         max_bytes = AXI_MAX_BEATS * bb                       # one burst's bytes at most
 
         i = [Signal(16, name=f"i{d}") for d in range(4)]
-        a = [Signal(aw, name=f"a{d}") for d in range(4)]   # address of (i0..id, 0, ...)
+        # address of (i0, .., id + 1, 0, ...): the next run's address if dimension d steps,
+        # one register add ahead (timing: the stride add fed the next run's page limit)
+        an = [Signal(aw, name=f"an{d}") for d in range(4)]
         at_end = [Signal(name=f"at_end{d}") for d in range(4)]   # i[d] == n[d] - 1
         cur = Signal(aw)
         rem = Signal(20)                                     # bytes left in the run
@@ -114,9 +118,10 @@ class BurstGen(wiring.Component):
         # -- the next run: element i3 + 1 (gathers), else the next row vector ---------------
         next_elem = ~contiguous & ~at_end[3]
         new_addr = Signal(aw)
-        m.d.comb += new_addr.eq(Mux(next_elem, a[3] + dec.s[3],
-                                Mux(~at_end[2], a[2] + dec.s[2],
-                                Mux(~at_end[1], a[1] + dec.s[1], a[0] + dec.s[0]))))
+        m.d.comb += new_addr.eq(Mux(next_elem, an[3], Mux(~at_end[2], an[2], Mux(~at_end[1], an[1], an[0]))))
+
+        def at(*dims):        # the next run starts at new_addr: dimensions `dims` restart there
+            return [an[d].eq(new_addr + dec.s[d]) for d in dims]
 
         # -- the limits of a run's first burst (from its address, the command's base when
         # idle) and of a later one (it starts 4 KiB- or 256-beat-aligned, so at lane 0)
@@ -124,7 +129,14 @@ class BurstGen(wiring.Component):
         m.d.comb += run_addr.eq(Mux(busy, new_addr, self.cmd.base))
         run_page = Signal.like(page_left)
         m.d.comb += run_page.eq(AXI_PAGE_BYTES - run_addr[:12])
-        run_lim = _min(run_page, max_bytes - (run_addr[:lanes] if lanes else 0))
+        # the smaller of run_page (4096 - A) and max_bytes - L (L: A's byte lane) without
+        # comparing the two differences (timing): the page is no longer exactly when
+        # A - L >= 4096 - max_bytes, a compare of A's bus word with a constant
+        if max_bytes >= AXI_PAGE_BYTES:
+            page_first = Const(1)
+        else:
+            page_first = run_addr[lanes:12] >= (AXI_PAGE_BYTES - max_bytes) >> lanes
+        run_lim = Mux(page_first, run_page, max_bytes - (run_addr[:lanes] if lanes else 0))
         rest = page_left - lim
         cont_page = Signal.like(page_left)
         m.d.comb += cont_page.eq(Mux(rest == 0, AXI_PAGE_BYTES, rest))
@@ -148,13 +160,12 @@ class BurstGen(wiring.Component):
             m.d.sync += [busy.eq(1), cur.eq(self.cmd.base), rem.eq(dec.run_bytes),
                          page_left.eq(run_page), lim.eq(run_lim),
                          contiguous.eq(dec.contiguous), run_bytes.eq(dec.run_bytes)]
-            m.d.sync += [x.eq(0) for x in i] + [x.eq(self.cmd.base) for x in a]
+            m.d.sync += [x.eq(0) for x in i] + [an[d].eq(self.cmd.base + dec.s[d]) for d in range(4)]
             m.d.sync += [at_end[d].eq(restart_end[d]) for d in range(4)]
         with m.Elif(advance):
             m.d.sync += [cur.eq(cur + lim), rem.eq(rem - lim), page_left.eq(cont_page), lim.eq(cont_lim)]
             with m.If(run_done):
-                m.d.sync += [cur.eq(new_addr), rem.eq(run_bytes), a[3].eq(new_addr),
-                             page_left.eq(run_page), lim.eq(run_lim)]
+                m.d.sync += [cur.eq(new_addr), rem.eq(run_bytes), page_left.eq(run_page), lim.eq(run_lim)] + at(3)
                 with m.If(last_run):
                     m.d.sync += busy.eq(0)
                 with m.Elif(next_elem):
@@ -163,16 +174,14 @@ class BurstGen(wiring.Component):
                     m.d.sync += [i[3].eq(0), at_end[3].eq(restart_end[3])]
                     # the innermost row dimension that steps; the ones inside it restart
                     with m.If(~at_end[2]):
-                        m.d.sync += [i[2].eq(i[2] + 1), at_end[2].eq(stepped_end[2]), a[2].eq(new_addr)]
+                        m.d.sync += [i[2].eq(i[2] + 1), at_end[2].eq(stepped_end[2])] + at(2)
                     with m.Elif(~at_end[1]):
                         m.d.sync += [i[2].eq(0), at_end[2].eq(restart_end[2]),
-                                     i[1].eq(i[1] + 1), at_end[1].eq(stepped_end[1]),
-                                     a[2].eq(new_addr), a[1].eq(new_addr)]
+                                     i[1].eq(i[1] + 1), at_end[1].eq(stepped_end[1])] + at(2, 1)
                     with m.Else():
                         m.d.sync += [i[2].eq(0), at_end[2].eq(restart_end[2]),
                                      i[1].eq(0), at_end[1].eq(restart_end[1]),
-                                     i[0].eq(i[0] + 1), at_end[0].eq(stepped_end[0]),
-                                     a[2].eq(new_addr), a[1].eq(new_addr), a[0].eq(new_addr)]
+                                     i[0].eq(i[0] + 1), at_end[0].eq(stepped_end[0])] + at(2, 1, 0)
         return m
 
 

@@ -98,10 +98,19 @@ class DmaLoad(wiring.Component):
         data_row = Signal()
         j_end = [Signal(name=f"j_end{d}") for d in range(3)]
 
+        # (the bounds they are compared with are registers taken with the command: timing,
+        # the sum of three command fields sat in front of the compare)
+        data_hi = [Signal(17, name=f"data_hi{d}") for d in range(3)]       # pad_before + size
+        j_last = [Signal(signed(18), name=f"j_last{d}") for d in range(3)]  # padded size - 1
+        with m.If(front.taking):
+            hd = self.cmd.payload
+            m.d.sync += [data_hi[d].eq(hd.pad_before[d] + hd.sizes[d]) for d in range(3)]
+            m.d.sync += [j_last[d].eq(hd.pad_before[d] + hd.sizes[d] + hd.pad_after[d] - 1) for d in range(3)]
+
         def row_flags(jv):
-            inside = [(jv[d] >= dec.pb[d]) & (jv[d] < dec.pb[d] + dec.n[d]) for d in range(3)]
+            inside = [(jv[d] >= dec.pb[d]) & (jv[d] < data_hi[d]) for d in range(3)]
             return [data_row.eq(inside[0] & inside[1] & inside[2])] + [
-                j_end[d].eq(jv[d] == dec.p[d] - 1) for d in range(3)]
+                j_end[d].eq(jv[d] == j_last[d]) for d in range(3)]
 
         j_adv = [Signal(17, name=f"j_adv{d}") for d in range(3)]   # the row after `j`
         m.d.comb += [j_adv[2].eq(Mux(j_end[2], 0, j[2] + 1)),

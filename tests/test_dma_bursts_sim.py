@@ -1,5 +1,6 @@
 """The DMA's burst walker (``hw/dma_bursts.py``) alone, in Amaranth's simulator: for random
-commands (contiguous runs that cross 4 KiB pages and the 256-beat limit, gathers,
+commands (contiguous runs that cross 4 KiB pages and the 256-beat limit, runs that start
+where the two limits meet, gathers,
 strides of either sign, unaligned bases, every element size), the bursts it gives equal
 :func:`systolica.model.dma.bursts` in order, with random back-pressure, commands back to
 back, and ``busy`` low exactly once the last burst was taken."""
@@ -31,9 +32,12 @@ def _descriptor(rng, cfg: AcceleratorConfig) -> TensorDescriptor:
     hi = sum(max(0, s * (n - 1)) for s, n in zip(strides, sizes)) + eb
     room = (1 << cfg.addr_bits) - hi + lo
     base = int(rng.integers(0, room)) - lo
+    cross = 4096 - 256 * cfg.bus_bytes      # from here on the page ends before 256 beats do
     if rng.random() < 0.5:
         page_end = (base // 4096 + 1) * 4096
         near = page_end - int(rng.integers(1, 3 * cfg.bus_bytes))
+        if cross > 0 and rng.random() < 0.4:     # a bus word or two either side of `cross`
+            near = page_end - 4096 + cross + int(rng.integers(-2 * cfg.bus_bytes, 2 * cfg.bus_bytes))
         if 0 <= near + lo and near + hi <= 1 << cfg.addr_bits:
             base = near
     return TensorDescriptor(base, sizes, tuple(strides), eb)
