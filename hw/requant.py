@@ -8,8 +8,8 @@ the scheme its parameters select (:data:`systolica.model.requant.LANE_PARAMS`):
 stage  TFLite fixed point              ONNX float32 scale
 ====== =============================== ====================================================
 1      ``x = wrap32(acc + bias)``      same
-2      double: ``y = wrap32(x << left)`` int32 -> float32: sign, magnitude, its leading
-       single: ``y = x``               zeros
+2      double: ``y = wrap32(x << left)`` int32 -> float32: sign, magnitude, the leading
+       single: ``y = x``               zeros of its one's complement
 3      --                              normalise (shift out the leading zeros)
 4      --                              round the mantissa to 24 bits (nearest even)
 5      ``p = y * multiplier`` (64 b)   ``p = mant * scale_mant`` (48 b), exponents added
@@ -164,19 +164,26 @@ class RequantLane(wiring.Component):
         # 1: bias (int32 wraparound; narrower accumulators sign-extend)
         x1 = reg("x1", signed(32), self.x + p.bias)
 
-        # 2: TFLite left shift | int -> float: sign, magnitude and its leading zeros
+        # 2: TFLite left shift | int -> float: sign, magnitude and its leading zeros. The
+        #    zeros are counted on the one's complement (x, or ~x when negative: no adder in
+        #    front of the count, timing): one too many when |x| is a power of two (~x + 1
+        #    carries into a new top bit), which stage 3 sees as the shift's bit 32
         y2 = reg("y2", signed(32), Mux(single, x1, x1 << left))
         mag = Signal(32, name="mag")
         m.d.comb += mag.eq(Mux(x1[-1], -x1, x1))          # |INT32_MIN| = 2^31 fits
         mag2 = reg("mag2", 32, mag)
-        lz2 = reg("lz2", range(33), _clz32(m, "lz", mag))
+        lz2 = reg("lz2", range(33), _clz32(m, "lz", x1.as_unsigned() ^ x1[-1].replicate(32)))
         sign2 = reg("sign2", 1, x1[-1])
-        zero2 = reg("zero2", 1, mag == 0)
+        zero2 = reg("zero2", 1, x1 == 0)
 
-        # 3: TFLite passes y on | normalise the magnitude
+        # 3: TFLite passes y on | normalise the magnitude (a power of two shifted one too far
+        #    lands on bit 32, every lower bit 0: it is 2^31 with the exponent one higher)
         y3 = reg("y3", signed(32), y2)
-        norm3 = reg("norm3", 32, mag2 << lz2)
-        e3 = reg("e3", signed(8), 31 - lz2)               # value = norm3 * 2^(e3 - 31)
+        shifted = Signal(33, name="shifted")
+        m.d.comb += shifted.eq(mag2 << lz2)
+        norm3 = reg("norm3", 32, shifted[:32] | (shifted[32] << 31))
+        e3 = reg("e3", signed(8), 31 - lz2)               # value = norm3 * 2^(e3 + over3 - 31)
+        over3 = reg("over3", 1, shifted[32])
         sign3 = reg("sign3", 1, sign2)
         zero3 = reg("zero3", 1, zero2)
 
@@ -185,7 +192,8 @@ class RequantLane(wiring.Component):
         m25 = Signal(25, name="m25")
         m.d.comb += m25.eq(norm3[8:] + up)
         mant = Mux(m25[24], 1 << 23, m25[:24])            # the float's 24-bit mantissa
-        e4 = reg("e4", signed(8), e3 + m25[24])           # value = mant * 2^(e4 - 23)
+        # (a power of two, over3, has nothing to round: the two never add up)
+        e4 = reg("e4", signed(8), e3 + (m25[24] | over3))  # value = mant * 2^(e4 - 23)
         # the shared multiplier's operands, chosen here (timing: stage 5 starts at registers)
         a4_next = Signal(signed(32), name="a4_next")       # registered in the multipliers
         m.d.comb += a4_next.eq(Mux(onnx, mant, y3))        # 24-bit magnitude / signed 32
@@ -367,7 +375,7 @@ class RequantUnit(wiring.Component):
                      owed.eq(owed + take - given), empty.eq(valid_next == 0)]
 
         from .requant_fp8 import Fp8RequantLane  # it builds on stage_register, defined here
-        def lane_class(cfg):
+        def make_lane(cfg):
             return Fp8RequantLane(cfg) if cfg.is_float else RequantLane(cfg, self.target)
         params = [Signal(lane_params_layout(self.cfg), name=f"params{j}", init=lane_reset(self.cfg))
                   for j in range(C)]
@@ -375,7 +383,7 @@ class RequantUnit(wiring.Component):
         for j in range(C):
             with m.If(w.valid & w.ready & (w.payload.lane == j)):
                 m.d.sync += params[j].eq(w.payload.p)
-            lane = m.submodules[f"lane{j}"] = lane_class(self.cfg)
+            lane = m.submodules[f"lane{j}"] = make_lane(self.cfg)
             m.d.comb += [lane.x.eq(self.acc.payload.c[j]), lane.p.eq(params[j]), lane.en.eq(1),
                          result.q[j].eq(lane.q)]
         return m

@@ -158,6 +158,14 @@ def test_int8_lane_with_each_target_equals_golden(target, seed, monkeypatch):
     for x, scale in CARRIES:
         carry = RequantParams("onnx", 0, "int8", scale=float(np.float32(scale)), qmin=-128, qmax=127)
         cases.append((lane_fields(carry, 1, bias=0)[0], np.array([x, -x, x - 1, x + 1, 2 * x], dtype=np.int64)))
+    # int -> float: |x| a power of two (stage 2 counts the leading zeros of the one's
+    # complement, one too many there) and its neighbours, at scales that bring each
+    # exponent into the output's range
+    powers = [sg * ((1 << j) + d) for j in range(32) for d in (-1, 0, 1) for sg in (1, -1)]
+    powers = np.array([v for v in powers if INT32_MIN <= v <= INT32_MAX], dtype=np.int64)
+    for k in range(0, 25, 4):
+        pow2 = RequantParams("onnx", 0, "int8", scale=2.0 ** -k, qmin=-128, qmax=127)
+        cases.append((lane_fields(pow2, 1, bias=0)[0], powers))
     got = run_lane(dut, LANE_PARAMS, cases, 32)
     for (fields, acc), outs in zip(cases, got):
         want = requant_lanes(cfg, acc[:, None], [fields])[:, 0]
