@@ -32,7 +32,8 @@ from amaranth.lib.wiring import In, Out
 
 from .arith import Int8Arithmetic
 
-__all__ = ["RegisteredMultiplier", "LATENCY", "TARGETS", "check_target", "MULT18X18D_PARAMS", "mult18x18d_ports"]
+__all__ = ["RegisteredMultiplier", "LATENCY", "TARGETS", "check_target", "MULT18X18D_PARAMS", "MULT18_WIDTH",
+           "mult18x18d_ports"]
 
 # The parameter names and defaults are the cell's in Yosys (share/lattice/cells_bb_ecp5.v);
 # what they select (a register per REG_*_CLK/CE/RST choice, SIGNEDx registered with its
@@ -44,7 +45,8 @@ LATENCY = 2
 #: Implementations of the multiplier (see the module docstring).
 TARGETS = ("generic", "ecp5")
 #: The ``MULT18X18D`` width of A, B (and P = 2x).
-_WIDTH = 18
+#: Bits of a MULT18X18D operand (both A and B).
+MULT18_WIDTH = 18
 
 #: ``MULT18X18D`` parameters of the ``"ecp5"`` target: registered A, B and P on CLK0/CE0/RST0.
 MULT18X18D_PARAMS = {
@@ -64,16 +66,19 @@ def check_target(target: str) -> None:
         raise ValueError(f"target={target!r}: unknown, allowed one of {list(TARGETS)}")
 
 
-def mult18x18d_ports(a18, b18, p, clk, ce0=Const(1, 1)) -> dict:
+def mult18x18d_ports(a18, b18, p, clk, ce0=Const(1, 1), ce1=None) -> dict:
     """``Instance`` port arguments of one ``MULT18X18D``: signed A and B (18 bits each) from
     the A/B inputs; P's low ``len(p)`` bits out, one signal per bit in ``p`` (the rest
-    unconnected); CLK0 from ``clk``, CE0 from ``ce0`` (high unless given), RST0 low."""
-    ports = {f"i_A{i}": a18[i] for i in range(_WIDTH)}
-    ports |= {f"i_B{i}": b18[i] for i in range(_WIDTH)}
-    ports |= {f"i_C{i}": Const(0, 1) for i in range(_WIDTH)}
+    unconnected); CLK0 from ``clk``, CE0 from ``ce0`` (high unless given), RST0 low; CE1
+    from ``ce1`` when given (for registers the parameters put on CE1)."""
+    ports = {f"i_A{i}": a18[i] for i in range(MULT18_WIDTH)}
+    ports |= {f"i_B{i}": b18[i] for i in range(MULT18_WIDTH)}
+    ports |= {f"i_C{i}": Const(0, 1) for i in range(MULT18_WIDTH)}
     ports |= {f"o_P{i}": p[i] for i in range(len(p))}
     ports |= {"i_SIGNEDA": Const(1, 1), "i_SIGNEDB": Const(1, 1), "i_SOURCEA": Const(0, 1), "i_SOURCEB": Const(0, 1),
               "i_CLK0": clk, "i_CE0": ce0, "i_RST0": Const(0, 1)}
+    if ce1 is not None:
+        ports["i_CE1"] = ce1
     return ports
 
 
@@ -107,12 +112,12 @@ class RegisteredMultiplier(wiring.Component):
         """Whether this multiplier is one ``MULT18X18D`` (the ``"ecp5"`` target, integer operands)."""
         op = Shape.cast(self.arith.operand_shape)
         return (self.target == "ecp5" and isinstance(self.arith, Int8Arithmetic)
-                and op.signed and op.width <= _WIDTH)
+                and op.signed and op.width <= MULT18_WIDTH)
 
     def elaborate(self, platform):
         m = Module()
         if self.uses_dsp_primitive:
-            a18, b18 = Signal(_WIDTH), Signal(_WIDTH)
+            a18, b18 = Signal(MULT18_WIDTH), Signal(MULT18_WIDTH)
             # P's low bits, the exact product (one signal per bit: the cell's ports are bits)
             p = [Signal(name=f"p{i}") for i in range(Shape.cast(self.p.shape()).width)]
             # a signed operand assigned to a wider signal is sign-extended

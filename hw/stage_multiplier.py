@@ -26,7 +26,7 @@ from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Shape, Signa
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .multiplier import MULT18X18D_PARAMS, check_target, mult18x18d_ports
+from .multiplier import MULT18_WIDTH, MULT18X18D_PARAMS, check_target, mult18x18d_ports
 
 __all__ = ["StageMultiplier", "STAGE_MULT18X18D_PARAMS"]
 
@@ -34,11 +34,9 @@ __all__ = ["StageMultiplier", "STAGE_MULT18X18D_PARAMS"]
 #: pipeline's enable), B on ``CE1`` (tied high).
 STAGE_MULT18X18D_PARAMS = {**MULT18X18D_PARAMS, "REG_INPUTB_CE": "CE1"}
 
-_WIDTH = 18
-
 
 def _fits(shape: Shape) -> bool:
-    return shape.width <= (_WIDTH if shape.signed else _WIDTH - 1)
+    return shape.width <= (MULT18_WIDTH if shape.signed else MULT18_WIDTH - 1)
 
 
 class StageMultiplier(wiring.Component):
@@ -70,12 +68,12 @@ class StageMultiplier(wiring.Component):
     def uses_dsp_primitive(self) -> bool:
         """Whether this multiplier is one ``MULT18X18D`` (the ``"ecp5"`` target, operands that fit)."""
         a, b, p = (Shape.cast(x.shape()) for x in (self.a, self.b, self.p))
-        return self.target == "ecp5" and _fits(a) and _fits(b) and p.width <= 2 * _WIDTH
+        return self.target == "ecp5" and _fits(a) and _fits(b) and p.width <= 2 * MULT18_WIDTH
 
     def elaborate(self, platform):
         m = Module()
         if self.uses_dsp_primitive:
-            a18, b18 = Signal(_WIDTH), Signal(_WIDTH)
+            a18, b18 = Signal(MULT18_WIDTH), Signal(MULT18_WIDTH)
             p = [Signal(name=f"p{i}") for i in range(len(self.p))]
             # assigned to wider signals, the operands extend by their own signedness
             m.d.comb += [a18.eq(self.a), b18.eq(self.b), self.p.eq(Cat(*p))]
@@ -92,6 +90,5 @@ class StageMultiplier(wiring.Component):
 
     def mult18x18d(self, a18, b18, p):
         """The primitive (a test replaces it by a model of the cell)."""
-        ports = mult18x18d_ports(a18, b18, p, ClockSignal("sync"), ce0=self.en)
-        ports["i_CE1"] = Const(1, 1)
+        ports = mult18x18d_ports(a18, b18, p, ClockSignal("sync"), ce0=self.en, ce1=Const(1, 1))
         return Instance("MULT18X18D", **{f"p_{k}": v for k, v in STAGE_MULT18X18D_PARAMS.items()}, **ports)
