@@ -113,7 +113,7 @@ def test_int8_array_beyond_the_multipliers_is_refused_before_synthesis(tmp_path,
 def test_multiplier_bound_is_below_what_synthesis_maps():
     """The bound before synthesis: one per int8 PE (the 4x4 array synthesizes to exactly
     that, above), plus four per requantization lane in a top (`bench/fpga.md`'s 8x8 top
-    maps 116, the bound is 96); nothing for FP8."""
+    maps 114, the bound is 96); nothing for FP8."""
     assert multipliers_at_least(AcceleratorConfig(rows=4, cols=4), "array", ECP5) == {"MULT18X18D": 16}
     assert multipliers_at_least(AcceleratorConfig(rows=8, cols=8), "top", ECP5) == {"MULT18X18D": 96}
     assert multipliers_at_least(AcceleratorConfig(rows=8, cols=8, input_type="fp8_e4m3"), "array", ECP5) == {}
