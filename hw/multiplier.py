@@ -44,8 +44,8 @@ __all__ = ["RegisteredMultiplier", "LATENCY", "TARGETS", "check_target", "MULT18
 LATENCY = 2
 #: Implementations of the multiplier (see the module docstring).
 TARGETS = ("generic", "ecp5")
-#: The ``MULT18X18D`` width of A, B (and P = 2x).
-#: Bits of a MULT18X18D operand (both A and B).
+#: Bits of a ``MULT18X18D`` operand, A and B (P has twice as many); the stage
+#: multiplier's cells are the same.
 MULT18_WIDTH = 18
 
 #: ``MULT18X18D`` parameters of the ``"ecp5"`` target: registered A, B and P on CLK0/CE0/RST0.
