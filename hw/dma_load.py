@@ -45,7 +45,7 @@ class DmaLoad(wiring.Component):
     axi : Out(AXI4 read channels)
         AR/R of the shared manager port. R beats enter a queue of :data:`R_SLOTS`
         (``rready`` is room in it) and are placed in rows from there, one cycle later; a
-        placed beat is merged into its row a cycle after that.
+        beat is placed a cycle after it is taken and merged into its row a cycle after that.
     spad_write : Out(stream.Signature(scratchpad.spad_write_layout(cfg)))
     acc_write : Out(stream.Signature(accumulator.acc_dma_write_layout(cfg)))
         Whole rows (all mask bits set), in ascending row order, straight into the
@@ -98,14 +98,15 @@ class DmaLoad(wiring.Component):
         data_row = Signal()
         j_end = [Signal(name=f"j_end{d}") for d in range(3)]
 
-        # (the bounds they are compared with are registers taken with the command: timing,
-        # the sum of three command fields sat in front of the compare)
-        data_hi = [Signal(17, name=f"data_hi{d}") for d in range(3)]       # pad_before + size
-        j_last = [Signal(signed(18), name=f"j_last{d}") for d in range(3)]  # padded size - 1
+        # (the bounds they are compared with, here and in the row templates below, are
+        # registers taken with the command, one list per dimension: timing, the sum of
+        # three command fields sat in front of the compares)
+        data_hi = [Signal(17, name=f"data_hi{d}") for d in range(4)]       # pad_before + size
+        j_last = [Signal(signed(18), name=f"j_last{d}") for d in range(4)]  # padded size - 1
         with m.If(front.taking):
             hd = self.cmd.payload
-            m.d.sync += [data_hi[d].eq(hd.pad_before[d] + hd.sizes[d]) for d in range(3)]
-            m.d.sync += [j_last[d].eq(hd.pad_before[d] + hd.sizes[d] + hd.pad_after[d] - 1) for d in range(3)]
+            m.d.sync += [data_hi[d].eq(hd.pad_before[d] + hd.sizes[d]) for d in range(4)]
+            m.d.sync += [j_last[d].eq(hd.pad_before[d] + hd.sizes[d] + hd.pad_after[d] - 1) for d in range(4)]
 
         def row_flags(jv):
             inside = [(jv[d] >= dec.pb[d]) & (jv[d] < data_hi[d]) for d in range(3)]
@@ -124,17 +125,18 @@ class DmaLoad(wiring.Component):
 
         # row templates: `pattern` for data rows (pad_value in the pad elements, 0 where the
         # data goes and past the vector), `pad_row` for rows that are all padding. They are
-        # registers of the command (timing), valid from RUN's first cycle (`run1`): the row
-        # buffer takes `pattern` then; no beat can come before (its AR comes first)
-        # (their element bounds are registers too, taken with the command into `c`)
+        # registers, computed from registers of which elements of a row vector lie in it
+        # and which hold data (`tpl_in_vector`, `tpl_in_data`, per element of the smallest
+        # size), themselves taken from the command's bounds (timing: the bounds' compares,
+        # fanned out to every byte, sat in front of the templates). Valid from RUN's second
+        # cycle (`run2`): the row buffer takes `pattern` then, and the first item to reach
+        # stage C (a pad row closed in RUN's first cycle) does so in RUN's third
+        in_vector, in_data = Signal(rb, name="tpl_in_vector"), Signal(rb, name="tpl_in_data")
+        m.d.sync += [in_vector[el].eq(el <= j_last[3]) for el in range(rb)]
+        m.d.sync += [in_data[el].eq((el >= dec.pb[3]) & (el < data_hi[3])) for el in range(rb)]
         pattern_c, pad_row_c = Signal(rb * 8), Signal(rb * 8)
         pattern, pad_row = Signal(rb * 8), Signal(rb * 8)
         m.d.sync += [pattern.eq(pattern_c), pad_row.eq(pad_row_c)]
-        pb3, end3, p3 = Signal(8, name="tpl_pb3"), Signal(17, name="tpl_end3"), Signal(17, name="tpl_p3")
-        nxt = self.cmd.payload
-        with m.If(front.taking):
-            m.d.sync += [pb3.eq(nxt.pad_before[3]), end3.eq(nxt.pad_before[3] + nxt.sizes[3]),
-                         p3.eq(nxt.pad_before[3] + nxt.sizes[3] + nxt.pad_after[3])]
         sizes = encodable_elem_bytes(cfg)
         pad_value = c.pad_value
         if 16 in sizes:                                  # sign-extended for 16-byte elements
@@ -145,10 +147,8 @@ class DmaLoad(wiring.Component):
                 with m.If(eb == e):
                     el = x // e
                     byte = pad_value[8 * (x % e):8 * (x % e) + 8]
-                    in_vector = el < p3
-                    in_data = (el >= pb3) & (el < end3)
-                    m.d.comb += [pattern_c[8 * x:8 * x + 8].eq(Mux(in_vector & ~in_data, byte, 0)),
-                                 pad_row_c[8 * x:8 * x + 8].eq(Mux(in_vector, byte, 0))]
+                    m.d.comb += [pattern_c[8 * x:8 * x + 8].eq(Mux(in_vector[el] & ~in_data[el], byte, 0)),
+                                 pad_row_c[8 * x:8 * x + 8].eq(Mux(in_vector[el], byte, 0))]
 
         # -- R beats into the row buffer ----------------------------------------------------
         # the row's bytes so far are counted by two registers set a beat ahead: `pos`, where
@@ -177,17 +177,28 @@ class DmaLoad(wiring.Component):
         keep = Signal(rb, name="beat_bytes")
         m.d.comb += [shift.eq(pos + (bb - 1) - o),
                      keep.eq(((Const(1, bb + 1) << k) - 1) << pos)]
-        placed = (rdata << (shift * 8))[(bb - 1) * 8:(bb - 1) * 8 + rb * 8]
 
-        # -- stage A takes a beat (or closes a pad row); stage B merges it into the row ------
-        # the placed beat is a register (`st_bytes`, its bytes alone) and is OR-ed into the
-        # row buffer a cycle later, so the shift and the row's output are a cycle apart
-        # (timing: the 8x8 top's path was the R beat -> the shift -> the row buffer ->
-        # `out_row`). Stage A walks the rows and their bytes exactly as before; stage B
-        # emits a row when the item that closes it leaves. Full rate; +1 cycle per LOAD.
-        # Stage A goes on while a transpose block drains (the item that closes the next
-        # block's first row waits in stage B), so a block still follows the one before
-        # without a gap
+        # -- stage A takes a beat (or closes a pad row); stage B places it; stage C merges it
+        # into the row. Stage A walks the rows and their bytes exactly as before and
+        # registers the beat with its shift amount and byte mask (`a_*`); stage B shifts and
+        # masks it into a register of the row's width (`st_bytes`, the beat's bytes alone),
+        # so the shift starts and ends at registers (timing: the 8x8 top's path was the head
+        # burst -> the beat's offset -> `pos - offset` -> the shift, then the shift -> the
+        # row buffer -> `out_row`); stage C ORs it into the row buffer and emits a row when
+        # the item that closes it leaves. Full rate; +2 cycles per LOAD. Stage A goes on
+        # while a transpose block drains (the item that closes the next block's first row
+        # waits in stage C), so a block still follows the one before without a gap
+        # Stage B is a two-entry queue whose head is a register, so stage A's room is a
+        # register compare, not stage C's leaving (timing: with one register per stage the
+        # ready chain ran from the row's consumer through stages C, B and A to the beat
+        # handshake). Full rate; the queue is empty between commands (a command finishes
+        # after its last row, and stage A takes nothing after that row is closed)
+        item = data.StructLayout({"beat": len(rdata), "shift": len(shift), "keep": rb,
+                                  "row": 1, "pad": 1, "blk_end": 1})
+        bq = m.submodules.placing = HeadFIFO(width=item.size, depth=2)
+        a = data.View(item, bq.r_data)
+        a_valid = bq.r_rdy
+        placed = (a.beat << (a.shift * 8))[(bb - 1) * 8:(bb - 1) * 8 + rb * 8]
         st_valid = Signal()
         st_bytes = Signal(rb * 8)
         st_row = Signal()          # the item closes a row: its last beat, or a pad row
@@ -206,25 +217,31 @@ class DmaLoad(wiring.Component):
         src_done = Signal()                # every source row is closed (stage A)
         emit_free = Mux(c.transpose, ~draining, out_free)
 
-        st_go = st_valid & (~st_row | emit_free)     # stage B's item leaves this cycle
+        st_go = st_valid & (~st_row | emit_free)     # stage C's item leaves this cycle
         st_room = ~st_valid | st_go
+        a_go = a_valid & st_room                     # stage B's item moves to stage C
+        a_room = bq.w_rdy
         emit = st_go & st_row
         row_value = Mux(st_pad, pad_row, buf | st_bytes)
 
         # a row is complete: a pad row at once, a data row with the beat that fills it
         completes = Mux(data_row, k == left, 1)
-        take_beat = running & pending.r_rdy & ~src_done & data_row & st_room
+        take_beat = running & pending.r_rdy & ~src_done & data_row & a_room
         beat_taken = rq.r_rdy & take_beat
         closing = Signal()
         m.d.comb += [rq.r_en.eq(take_beat),
-                     closing.eq(running & ~src_done & st_room &
+                     closing.eq(running & ~src_done & a_room &
                                 Mux(data_row, beat_taken & completes, 1)),
                      self.moved.eq(Mux(beat_taken, k, 0))]
+        w = data.View(item, bq.w_data)
+        m.d.comb += [bq.w_en.eq(beat_taken | closing), bq.r_en.eq(a_go),
+                     w.beat.eq(rdata), w.shift.eq(shift), w.keep.eq(Mux(beat_taken, keep, 0)),
+                     w.row.eq(closing), w.pad.eq(~data_row), w.blk_end.eq(j_end[2])]
         with m.If(st_go):
             m.d.sync += st_valid.eq(0)
-        with m.If(beat_taken | closing):
-            m.d.sync += [st_valid.eq(1), st_row.eq(closing), st_pad.eq(~data_row), st_blk_end.eq(j_end[2]),
-                         st_bytes.eq(Mux(beat_taken, placed & Cat(*(keep[x].replicate(8) for x in range(rb))), 0))]
+        with m.If(a_go):
+            m.d.sync += [st_valid.eq(1), st_row.eq(a.row), st_pad.eq(a.pad), st_blk_end.eq(a.blk_end),
+                         st_bytes.eq(placed & Cat(*(a.keep[x].replicate(8) for x in range(rb))))]
         with m.If(beat_taken):
             m.d.sync += [pos.eq(pos + k), left.eq(left - k)]
             beat_lanes.advance(m, pending.r_en)
@@ -254,16 +271,16 @@ class DmaLoad(wiring.Component):
                 column = Cat(Mux(x < r, block[x].word_select(col[:max(1, (width - 1).bit_length())], 8), 0)
                              for x in range(width))
                 m.d.sync += [out_valid.eq(1), out_row.eq(column), col.eq(col + 1)]
-                with m.If(col == p3 - 1):
+                with m.If(col == j_last[3]):
                     m.d.sync += [draining.eq(0), r.eq(0)]
         with m.Elif(emit):
             m.d.sync += [out_valid.eq(1), out_row.eq(row_value)]
 
         # row addresses: consecutive from the command's row
         emitted = Signal(52)
-        run1 = Signal()
-        m.d.sync += run1.eq(start)
-        with m.If(run1):                   # (stage B is empty: no item before RUN's second cycle)
+        run1, run2 = Signal(), Signal()
+        m.d.sync += [run1.eq(start), run2.eq(run1)]
+        with m.If(run2):                   # (stage C is empty: no item before RUN's third cycle)
             m.d.sync += buf.eq(pattern)
         with m.If(start):
             m.d.sync += [emitted.eq(0), src_done.eq(0), draining.eq(0), r.eq(0), pos.eq(off0), left.eq(need),
