@@ -17,11 +17,12 @@ stage  TFLite fixed point              ONNX float32 scale
 6      -- the partial products added: the exact product --
 7      double: ``r = (p + 2^30) >> 31`` normalise the product: its 24-bit mantissa, guard
        single: ``p + 2^(total-1)``     and sticky bits
-8      --                              round to 24 bits (nearest even): the float32
-                                       product, its exponent and shift amounts
+8      the shift's operand: ``r``      round to 24 bits (nearest even): the float32
+       (single) or ``wrap32(r)``       product, its exponent and shift amounts
 9      double: RoundingDivideByPOT:    float32 -> integer: the shifted magnitude, round
        shift, round-up decision;       half to even's decision
        single: ``>> total``, wrap32
+       (one shifter for both)
 10     the rounding increment          the increment; |F| >= 1024 saturates, |F| < 0.5
                                        is 0; the sign
 11     ``t = wrap32(v + zero_point)``, clamp to ``[qmin, qmax]``, low 8 bits
@@ -36,8 +37,9 @@ float32, also any subnormal ``scale``) rounds to 0 in stage 8 as it would throug
 subnormal path; a product of magnitude >= 1024 (including float32 overflow to inf) lies
 beyond every clamp bound (``|qmin - zp|, |qmax - zp| <= 383``), as the float does. The
 TFLite path's SaturatingRoundingDoublingHighMul cannot saturate here: the multiplier is
-never negative, so ``INT32_MIN * INT32_MIN`` cannot occur. (Stages 3, 4 and 8 of the
-TFLite path only pass values on: the float path's normalisations were split for timing.)
+never negative, so ``INT32_MIN * INT32_MIN`` cannot occur. (Stages 3 and 4 of the
+TFLite path only pass values on, and stage 8 chooses stage 9's shift operand: the float
+path's normalisations were split for timing.)
 
 Parameters change only while the pipeline is empty: ``param`` is accepted when no
 vector is in flight and holds off new vectors while it waits. What later stages derive
@@ -151,12 +153,17 @@ class RequantLane(wiring.Component):
         # than these are the new parameters' (a write, then the vector in stage 1)
         derived = functools.partial(_derived_register, m)
         left = derived("left", 5, Mux(p.shift[-1], 0, p.shift.as_unsigned()))
-        # single: the final shift by total = 31 - shift (1..62 for the shifts the fetch
-        # unit's REQUANT check lets through, -31..30)
-        rsh = derived("rsh", 6, 31 - p.shift)
-        single_round = derived("single_round", 64, Const(1, 64) << (30 - p.shift)[:6])
-        right = derived("right", 5, Mux(p.shift[-1], -p.shift, 0).as_unsigned()[:5])
-        mask = derived("mask", 32, (Const(1, 33) << Mux(p.shift[-1], -p.shift, 0).as_unsigned()[:5]) - 1)
+        # stage 9's one right shift: by total = 31 - shift (single; 1..62 for the shifts
+        # the fetch unit's REQUANT check lets through, -31..30), or RoundingDivideByPOT's
+        # exponent (double; 0..31)
+        shift9 = derived("shift9", 6, Mux(single, 31 - p.shift,
+                                          Mux(p.shift[-1], -p.shift, 0).as_unsigned()[:5]))
+        # the single-rounding constant 2^((30 - shift) mod 64) and the double's remainder
+        # mask 2^(-shift) - 1 (0 for shift >= 0 or -32) as compares of `shift` with
+        # constants (timing: the subtractions and shifts made the unit's path)
+        single_round = derived("single_round", 64, Cat(*(p.shift.as_unsigned() == (30 - i) % 64
+                                                         for i in range(64))))
+        mask = derived("mask", 32, Cat(*((p.shift < -i) & (p.shift != -32) for i in range(32))))
         sexp = p.scale[23:31]
         scale_exp = derived("scale_exp", signed(10), sexp - 127)
         scale_tiny = derived("scale_tiny", 1, sexp == 0)
@@ -232,8 +239,11 @@ class RequantLane(wiring.Component):
         sign7 = reg("sign7", 1, sign6)
         tiny7 = reg("tiny7", 1, tiny6)
 
-        # 8: TFLite passes r on | the float product rounded to 24 bits (nearest even)
-        r8 = reg("r8", signed(64), r7)
+        # 8: TFLite: stage 9's shift operand, r (single) or r's low 32 bits sign-extended
+        #    (double) | the float product rounded to 24 bits (nearest even). (Timing: stage
+        #    9 chose between two shifters by `single`; one shifter of a chosen operand, by
+        #    a parameter register, gives the same bits)
+        r8 = reg("r8", signed(64), Mux(single, r7, r7[:32].as_signed()))
         up8, m25b = Signal(name="up8"), Signal(25, name="m25b")
         m.d.comb += [up8.eq(guard7 & (sticky7 | mant7[0])), m25b.eq(mant7 + up8)]
         # the rounding carries out (m25b[24]) only from an all-ones mantissa, so it is known
@@ -265,7 +275,7 @@ class RequantLane(wiring.Component):
         r32 = r8[:32].as_signed()
         rem = r32 & mask
         thr = (mask >> 1) + r32[-1]
-        t9 = reg("t9", signed(32), Mux(single, (r8 >> rsh)[:32].as_signed(), r32 >> right))
+        t9 = reg("t9", signed(32), (r8 >> shift9)[:32].as_signed())
         inc9 = reg("inc9", 1, ~single & (rem > thr))      # RoundingDivideByPOT rounds up
 
         ip = mant8 >> sh8
