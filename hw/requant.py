@@ -17,8 +17,8 @@ stage  TFLite fixed point              ONNX float32 scale
 6      -- the partial products added: the exact product --
 7      double: ``r = (p + 2^30) >> 31`` normalise the product: its 24-bit mantissa, guard
        single: ``p + 2^(total-1)``     and sticky bits
-8      the shift's operand: ``r``      round to 24 bits (nearest even): the float32
-       (single) or ``wrap32(r)``       product, its exponent and shift amounts
+8      --                              round to 24 bits (nearest even): the float32
+                                       product, its exponent and shift amounts
 9      double: RoundingDivideByPOT:    float32 -> integer: the shifted magnitude, round
        shift, round-up decision;       half to even's decision
        single: ``>> total``, wrap32
@@ -37,9 +37,8 @@ float32, also any subnormal ``scale``) rounds to 0 in stage 8 as it would throug
 subnormal path; a product of magnitude >= 1024 (including float32 overflow to inf) lies
 beyond every clamp bound (``|qmin - zp|, |qmax - zp| <= 383``), as the float does. The
 TFLite path's SaturatingRoundingDoublingHighMul cannot saturate here: the multiplier is
-never negative, so ``INT32_MIN * INT32_MIN`` cannot occur. (Stages 3 and 4 of the
-TFLite path only pass values on, and stage 8 chooses stage 9's shift operand: the float
-path's normalisations were split for timing.)
+never negative, so ``INT32_MIN * INT32_MIN`` cannot occur. (Stages 3, 4 and 8 of the
+TFLite path only pass values on: the float path's normalisations were split for timing.)
 
 Parameters change only while the pipeline is empty: ``param`` is accepted when no
 vector is in flight and holds off new vectors while it waits. What later stages derive
@@ -239,11 +238,8 @@ class RequantLane(wiring.Component):
         sign7 = reg("sign7", 1, sign6)
         tiny7 = reg("tiny7", 1, tiny6)
 
-        # 8: TFLite: stage 9's shift operand, r (single) or r's low 32 bits sign-extended
-        #    (double) | the float product rounded to 24 bits (nearest even). (Timing: stage
-        #    9 chose between two shifters by `single`; one shifter of a chosen operand, by
-        #    a parameter register, gives the same bits)
-        r8 = reg("r8", signed(64), Mux(single, r7, r7[:32].as_signed()))
+        # 8: TFLite passes r on | the float product rounded to 24 bits (nearest even)
+        r8 = reg("r8", signed(64), r7)
         up8, m25b = Signal(name="up8"), Signal(25, name="m25b")
         m.d.comb += [up8.eq(guard7 & (sticky7 | mant7[0])), m25b.eq(mant7 + up8)]
         # the rounding carries out (m25b[24]) only from an all-ones mantissa, so it is known
@@ -275,6 +271,10 @@ class RequantLane(wiring.Component):
         r32 = r8[:32].as_signed()
         rem = r32 & mask
         thr = (mask >> 1) + r32[-1]
+        # one shifter for both roundings, by a parameter register (timing: stage 9 chose
+        # between two shifters by `single`). Double's r is SRDHM's result, which fits int32
+        # (the multiplier is never negative: |y * multiplier| < 2^62), so shifting all 64
+        # bits of it gives RoundingDivideByPOT's 32-bit arithmetic shift
         t9 = reg("t9", signed(32), (r8 >> shift9)[:32].as_signed())
         inc9 = reg("inc9", 1, ~single & (rem > thr))      # RoundingDivideByPOT rounds up
 

@@ -19,7 +19,7 @@ from systolica.hw.multiplier import TARGETS
 from systolica.hw.requant import RequantLane
 from systolica.hw.stage_multiplier import STAGE_MULT18X18D_PARAMS, StageMultiplier
 from systolica.model.config import AcceleratorConfig
-from systolica.model.numerics import INT32_MAX, INT32_MIN, RequantParams
+from systolica.model.numerics import INT32_MAX, INT32_MIN, SHIFT_RANGE, RequantParams
 from systolica.model.requant import LANE_PARAMS, lane_fields, requant_lanes
 
 #: The lane's four partial products: (a, b) shapes.
@@ -166,6 +166,43 @@ def test_int8_lane_with_each_target_equals_golden(target, seed, monkeypatch):
     for k in range(0, 25, 4):
         pow2 = RequantParams("onnx", 0, "int8", scale=2.0 ** -k, qmin=-128, qmax=127)
         cases.append((lane_fields(pow2, 1, bias=0)[0], powers))
+    got = run_lane(dut, LANE_PARAMS, cases, 32)
+    for (fields, acc), outs in zip(cases, got):
+        want = requant_lanes(cfg, acc[:, None], [fields])[:, 0]
+        assert list(want) == outs, f"{fields}: acc {list(acc)}: RTL {outs}, golden {list(want)}"
+
+
+def _ties(e: int, rng: np.random.Generator) -> list[int]:
+    """Values whose quotient by 2^e is a half (and its neighbours), both signs."""
+    out = []
+    for q in (0, 1, 2, int(rng.integers(3, 1 << 8))):
+        base = q * (1 << e) + ((1 << (e - 1)) if e > 0 else 0)
+        out += [sg * (base + t) for t in (-1, 0, 1) for sg in (1, -1)]
+    return out
+
+
+def test_int8_lane_every_shift_equals_golden(seed):
+    """TFLite's ``shift``, every value the REQUANT check allows, both roundings: the lane
+    == golden on the values where the rounding of that shift decides (quotients that are
+    halves, their neighbours, x 2 for the doubling), extremes and random values. Stage 9
+    shifts by a parameter register and masks with one derived from ``shift`` by compares:
+    a wrong bit for one shift shows here."""
+    print(f"seed={seed}")
+    cfg = AcceleratorConfig(rows=1, cols=1)
+    rng = np.random.default_rng(seed)
+    dut = RequantLane(cfg, "generic")
+    cases = []
+    for rounding in ("double", "single"):
+        for shift in range(SHIFT_RANGE[0], SHIFT_RANGE[1] + 1):
+            # multiplier 2^30: both roundings give about x * 2^(shift - 1), ties at halves of 2^e
+            e = 1 - shift
+            vals = [v for k in (e - 1, e, e + 1) if k >= 0 for v in _ties(k, rng)]
+            vals += [INT32_MIN, INT32_MAX, 0, 1, -1] + [int(v) for v in rng.integers(INT32_MIN, INT32_MAX, 4)]
+            acc = np.array([v for v in vals if INT32_MIN <= v <= INT32_MAX], dtype=np.int64)
+            for mult in (1 << 30, int(rng.integers(1 << 30, 1 << 31))):
+                params = RequantParams("tflite", 0, "int8", multiplier=mult, shift=shift, rounding=rounding,
+                                       qmin=-128, qmax=127)
+                cases.append((lane_fields(params, 1, bias=0)[0], acc))
     got = run_lane(dut, LANE_PARAMS, cases, 32)
     for (fields, acc), outs in zip(cases, got):
         want = requant_lanes(cfg, acc[:, None], [fields])[:, 0]
