@@ -179,15 +179,16 @@ class DmaLoad(wiring.Component):
                      keep.eq(((Const(1, bb + 1) << k) - 1) << pos)]
 
         # -- stage A takes a beat (or closes a pad row); stage B places it; stage C merges it
-        # into the row. Stage A walks the rows and their bytes exactly as before and
-        # registers the beat with its shift amount and byte mask (`a_*`); stage B shifts and
-        # masks it into a register of the row's width (`st_bytes`, the beat's bytes alone),
-        # so the shift starts and ends at registers (timing: the 8x8 top's path was the head
-        # burst -> the beat's offset -> `pos - offset` -> the shift, then the shift -> the
-        # row buffer -> `out_row`); stage C ORs it into the row buffer and emits a row when
-        # the item that closes it leaves. Full rate; +2 cycles per LOAD. Stage A goes on
-        # while a transpose block drains (the item that closes the next block's first row
-        # waits in stage C), so a block still follows the one before without a gap
+        # into the row. Stage A walks the rows and their bytes exactly as before and queues
+        # the beat with its shift amount and byte mask (`placing`, its head `a`); stage B
+        # shifts and masks the head into a register of the row's width (`st_bytes`, the
+        # beat's bytes alone), so the shift starts and ends at registers (timing: the 8x8
+        # top's path was the head burst -> the beat's offset -> `pos - offset` -> the shift,
+        # then the shift -> the row buffer -> `out_row`); stage C ORs it into the row buffer
+        # and emits a row when the item that closes it leaves. Full rate; +2 cycles per LOAD
+        # against placing and merging in stage A. Stage A goes on while a transpose block
+        # drains (the item that closes the next block's first row waits in stage C), so a
+        # block still follows the one before without a gap.
         # Stage B is a two-entry queue whose head is a register, so stage A's room is a
         # register compare, not stage C's leaving (timing: with one register per stage the
         # ready chain ran from the row's consumer through stages C, B and A to the beat

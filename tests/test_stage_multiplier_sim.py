@@ -166,6 +166,11 @@ def test_int8_lane_with_each_target_equals_golden(target, seed, monkeypatch):
     for k in range(0, 25, 4):
         pow2 = RequantParams("onnx", 0, "int8", scale=2.0 ** -k, qmin=-128, qmax=127)
         cases.append((lane_fields(pow2, 1, bias=0)[0], powers))
+    _assert_lane_equals_golden(dut, cfg, cases)
+
+
+def _assert_lane_equals_golden(dut: RequantLane, cfg: AcceleratorConfig, cases) -> None:
+    """Run (lane fields, accumulators) cases through the lane; each output == golden."""
     got = run_lane(dut, LANE_PARAMS, cases, 32)
     for (fields, acc), outs in zip(cases, got):
         want = requant_lanes(cfg, acc[:, None], [fields])[:, 0]
@@ -183,8 +188,8 @@ def _ties(e: int, rng: np.random.Generator) -> list[int]:
 
 def test_int8_lane_every_shift_equals_golden(seed):
     """TFLite's ``shift``, every value the REQUANT check allows, both roundings: the lane
-    == golden on the values where the rounding of that shift decides (quotients that are
-    halves, their neighbours, x 2 for the doubling), extremes and random values. Stage 9
+    == golden on the values where the rounding of that shift decides (quotients by the
+    shift's power of two that are halves, and their neighbours), extremes and random values. Stage 9
     shifts by a parameter register and masks with one derived from ``shift`` by compares:
     a wrong bit for one shift shows here."""
     print(f"seed={seed}")
@@ -203,7 +208,4 @@ def test_int8_lane_every_shift_equals_golden(seed):
                 params = RequantParams("tflite", 0, "int8", multiplier=mult, shift=shift, rounding=rounding,
                                        qmin=-128, qmax=127)
                 cases.append((lane_fields(params, 1, bias=0)[0], acc))
-    got = run_lane(dut, LANE_PARAMS, cases, 32)
-    for (fields, acc), outs in zip(cases, got):
-        want = requant_lanes(cfg, acc[:, None], [fields])[:, 0]
-        assert list(want) == outs, f"{fields}: acc {list(acc)}: RTL {outs}, golden {list(want)}"
+    _assert_lane_equals_golden(dut, cfg, cases)
