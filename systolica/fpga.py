@@ -199,6 +199,7 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
     device = precheck(cfg, unit, board)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _clear_results(out)
     print(f"[fpga] {cfg.name} ({cfg.config_hash()}) unit {unit} on {board} ({device}): elaborating...", flush=True)
     from .sim.runner import source_hash
 
@@ -221,6 +222,17 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
         print(f"  bitstream {result.bitstream}", flush=True)
     (out / "report.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result
+
+
+#: What a run leaves as its result. A run that starts deletes them first: a run stopped
+#: part way would otherwise leave the previous run's report beside the new design files,
+#: and ``python -m systolica.bench_fpga --finished`` would take it for theirs.
+RESULT_FILES = ("report.json", "pnr_report.json", f"{_DESIGN}.bit")
+
+
+def _clear_results(out: Path) -> None:
+    for name in RESULT_FILES:
+        (out / name).unlink(missing_ok=True)
 
 
 def _synthesize(reads: list[str], top: str, device: Device, out: Path) -> tuple[dict, float]:

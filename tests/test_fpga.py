@@ -266,6 +266,31 @@ def test_bench_reuses_a_written_row_only_for_the_same_verilog(tmp_path, monkeypa
     assert "| array | 4x4_int8 | 1 | 2 | 16 | 0 | 123.4 |" in (tmp_path / "bench" / "fpga.md").read_text()
 
 
+def test_a_stopped_run_leaves_no_report_beside_its_design(tmp_path, monkeypatch):
+    """A run deletes the previous run's results as it starts: stopped during synthesis, its
+    folder holds the new Verilog and no report, so `bench_fpga --finished` reuses nothing."""
+    from systolica import bench_fpga, fpga
+
+    cfg = AcceleratorConfig(rows=4, cols=4)
+    out = tmp_path / "runs" / f"array-{cfg.name}"
+    out.mkdir(parents=True)
+    pnr = {"resources": {"LUT4": 1}, "fmax": {"clk": {"achieved_mhz": 99.0}}, "critical_paths": []}
+    (out / "report.json").write_text(json.dumps({"unit": "array", "config": cfg.to_dict(), "pnr": pnr}))
+    (out / "pnr_report.json").write_text("{}")
+    (out / "systolica_array.v").write_text("// the previous run's Verilog\n")
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fpga, "_synthesize", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        fpga.run_fpga(cfg, unit="array", out_dir=out)
+    assert not (out / "report.json").exists() and not (out / "pnr_report.json").exists()
+    assert bench_fpga._placed_sha256("array", out) == bench_fpga.design_sha256(cfg, "array")
+    monkeypatch.setattr(bench_fpga, "BUILD_ROOT", tmp_path / "runs")
+    assert bench_fpga._finished(cfg, "array", "today") is None
+
+
 def test_board_top_routes_with_router2_and_others_with_router1():
     """nextpnr's router: router2 for the board top (router1 did not finish routing a 2x2
     board top), router1 for out-of-context runs, `--router` to choose; a bad name is refused."""
