@@ -85,7 +85,7 @@ class Latencies:
     weight_rows_extra: int = 1  #: weight rows into the array: rows + this
     data_start: int = 1         #: weights in -> the first data beat
     exec_latency: int = 4       #: last data beat -> last result written (completed): rows + cols + this
-    store_read: int = 2         #: STORE started -> its first accumulator row read
+    store_read: int = 3         #: STORE started -> its first accumulator row read (its request leaves from a queue)
     store_tail: int = 18        #: its last row read -> completed (B responses back; includes the accumulator's
                                 #: ACC_READ_LATENCY and requant.LATENCY)
     requant_cycles: int = 1     #: per lane a REQUANT writes

@@ -59,7 +59,8 @@ class DmaStore(wiring.Component):
         allows it); at most :data:`OUTSTANDING_WRITES` bursts wait for their B.
     store_req : Out(stream.Signature(store_req_layout(cfg)))
         Requests for the rows to store, in ascending row order, at most
-        :data:`STORE_READ_AHEAD` ahead of the responses.
+        :data:`STORE_READ_AHEAD` ahead of the responses. ``valid`` and ``payload`` are
+        registers; ``ready`` may depend on the payload.
     store_rsp : In(stream.Signature(store_row_layout(cfg)))
         The requested rows, in request order (any latency).
     """
@@ -93,20 +94,32 @@ class DmaStore(wiring.Component):
         rows = product_register(m, "rows", dec.n[0], dec.n[1], dec.n[2])
 
         # -- row requests, at most STORE_READ_AHEAD ahead; responses land in a FIFO --------------
+        # Requests leave from a two-entry queue whose head is a register, so `store_req`'s
+        # valid and payload are registers and its ready (which the memories' arbitration
+        # drives from the payload's bank) stops at the queue. `in_flight` counts a request
+        # from its entry into the queue, so queue, memories and row FIFO together never hold
+        # more than STORE_READ_AHEAD. (Timing: the 8x8 top's path was `requested` -> valid
+        # and address -> the memories' read arbitration -> ready -> `in_flight`.)
         m.submodules.rowq = rowq = SyncFIFOBuffered(width=width * 8, depth=STORE_READ_AHEAD)
+        req_layout = store_req_layout(cfg)
+        m.submodules.reqq = reqq = HeadFIFO(width=req_layout.size, depth=2)
         requested = Signal(52)
         consumed = Signal(52)
         in_flight = Signal(range(STORE_READ_AHEAD + 2))
         req = self.store_req
+        queued = data.View(req_layout, reqq.w_data)
         m.d.comb += [
-            req.valid.eq(running & ((requested == 0) | (requested != rows)) & (in_flight < STORE_READ_AHEAD)),
-            req.payload.target.eq(c.target),
-            req.payload.addr.eq(c.row + requested),
+            reqq.w_en.eq(running & ((requested == 0) | (requested != rows)) & (in_flight < STORE_READ_AHEAD)),
+            queued.target.eq(c.target),
+            queued.addr.eq(c.row + requested),
+            req.valid.eq(reqq.r_rdy),
+            req.payload.eq(reqq.r_data),
+            reqq.r_en.eq(req.ready),
             self.store_rsp.ready.eq(rowq.w_rdy),
             rowq.w_en.eq(self.store_rsp.valid),
             rowq.w_data.eq(self.store_rsp.payload.as_value()),
         ]
-        took_req = req.valid & req.ready
+        took_req = reqq.w_en & reqq.w_rdy
         with m.If(took_req):
             m.d.sync += requested.eq(requested + 1)
         popped = rowq.r_en
