@@ -65,10 +65,10 @@ def _finished(cfg: AcceleratorConfig, unit: str, generator: str, previous: list[
     """The row of a finished run of this configuration's current Verilog, if there is one:
     in its run folder, or else among ``previous`` (the rows of the report written before)
     (``generator``: today's generator hash, :func:`_generator_hash`)."""
-    from .fpga import default_router
+    from .fpga import REPORT, default_router
 
     out = BUILD_ROOT / f"{unit}-{cfg.name}"
-    report = out / "report.json"
+    report = out / REPORT
     # (row, where it comes from, the SHA-256 of the Verilog it placed)
     candidates = [(json.loads(report.read_text()), report, _placed_sha256(unit, out))] if report.exists() else []
     candidates += [(row, "the row of the report written before", row.get("design_sha256")) for row in previous]
@@ -102,11 +102,11 @@ def _run(cfg: AcceleratorConfig, unit: str, generator: str, previous: list[dict]
     """One run, or a finished one reused; ``refused``: the flow refuses it before synthesis
     (at once: nothing to reuse, no Verilog written). A row's ``design_sha256`` is that of
     the design file the run wrote, the Verilog it placed."""
-    from .fpga import run_fpga
+    from .fpga import REPORT, run_fpga
     from .fpga_report import DoesNotFit
 
     out = BUILD_ROOT / f"{unit}-{cfg.name}"
-    report = out / "report.json"
+    report = out / REPORT
     if not refused:
         done = _finished(cfg, unit, generator, previous)
         if done is not None:

