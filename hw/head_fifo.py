@@ -7,7 +7,8 @@ pop). Here the head lives
 in a register, loaded from the RAM behind it when the head is taken or, when nothing
 waits behind it, straight from the written entry. Every write also lands in the RAM (the
 head taking it steps the RAM's read pointer past it), so the RAM's write enable never
-depends on the read. Seen from the ports nothing changes:
+depends on the read; and it lands a cycle late, from registers (the entry is read from
+them meanwhile), so that enable is a flip-flop. Seen from the ports nothing changes:
 an entry written at cycle ``t`` into an empty queue is the head at ``t + 1``, ``depth``
 entries fit, and ``w_rdy``, ``r_rdy``, ``r_data`` and ``level`` equal ``SyncFIFO``'s
 every cycle (``tests/test_head_fifo_sim.py`` runs both side by side).
@@ -96,8 +97,20 @@ class HeadFIFO(wiring.Component):
             w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
             wptr = Signal(range(behind), name="behind_wptr")
             rptr = Signal(range(behind), name="behind_rptr")
-            m.d.comb += [w_port.addr.eq(wptr), w_port.data.eq(self.w_data), w_port.en.eq(write),
-                         r_port.addr.eq(rptr), behind_data.eq(r_port.data)]
+            # the write reaches the storage a cycle late, from registers: its write enable
+            # (which fans out to every distributed-RAM slice of a wide queue) is a flip-flop
+            # (timing: the 4x4 top at 046d31b, the load queue's write -> that enable's net
+            # alone 5.37 ns). The entry waiting in them is read from them: `late_hit`.
+            late_en = Signal(name="late_en")
+            late_addr = Signal(range(behind), name="late_addr", reset_less=True)
+            late_data = Signal(self.width, name="late_data", reset_less=True)
+            # (address and data load every cycle, meaningful only with `late_en`: no clock
+            # enable fanning out from the write to `width` flip-flops either)
+            m.d.sync += [late_en.eq(write), late_addr.eq(wptr), late_data.eq(self.w_data)]
+            late_hit = late_en & (late_addr == rptr)
+            m.d.comb += [w_port.addr.eq(late_addr), w_port.data.eq(late_data), w_port.en.eq(late_en),
+                         r_port.addr.eq(rptr),
+                         behind_data.eq(Mux(late_hit, late_data, r_port.data))]
             with m.If(write):
                 m.d.sync += wptr.eq(Mux(wptr == behind - 1, 0, wptr + 1))
             with m.If(take):
