@@ -81,7 +81,7 @@ class Latencies:
     load_ar: int = 3            #: LOAD started -> its first AR
     load_tail: int = 6          #: its last R beat (or padding row) -> completed (its R queue: + 1;
                                 #: the beat and its shift queued, then the placed beat: + 2)
-    exec_accept: int = 2        #: COMPUTE started -> its first weight row read
+    exec_accept: int = 3        #: COMPUTE started -> its first weight row read (its request leaves from a queue)
     weight_rows_extra: int = 1  #: weight rows into the array: rows + this
     data_start: int = 1         #: weights in -> the first data beat
     exec_latency: int = 4       #: last data beat -> last result written (completed): rows + cols + this

@@ -29,8 +29,11 @@ from .systolic_array import data_beat_layout, result_beat_layout, weight_row_lay
 
 __all__ = ["Executor", "ROW_QUEUE_DEPTH", "TILES_IN_FLIGHT"]
 
-#: Scratchpad rows buffered per operand between the read ports and the array.
-ROW_QUEUE_DEPTH = 4
+#: Scratchpad rows per operand between the issuer and the array: requests queued, in
+#: flight, and rows waiting for the array. A row's slot is held four cycles when the array
+#: takes it at once (queued, read, written, taken), so 4 sustain one row per cycle; one
+#: more absorbs a cycle lost to a bank conflict.
+ROW_QUEUE_DEPTH = 5
 #: Tiles whose results may still be coming out of the array.
 TILES_IN_FLIGHT = 4
 
@@ -45,23 +48,36 @@ def _tile_layout(cfg: AcceleratorConfig) -> data.StructLayout:
 
 
 class _RowQueue:
-    """A scratchpad read port feeding a FIFO of rows: a request is made only when the FIFO
-    has room for it and every response still in flight (responses cannot wait)."""
+    """A scratchpad read port and the FIFO its rows land in.
+
+    Requests leave from a two-entry queue whose head is a register, so the port's
+    ``valid``, address and tag are registers, and its ``ready`` (the scratchpad's bank
+    arbitration, which compares the other ports' addresses) stops at that queue. (Timing:
+    a cross-block path was the issuer's row counter -> ``base + i`` -> the scratchpad's
+    arbitration -> ``ready`` -> the counter.) A request enters the queue (``put``, with
+    ``addr`` and ``tag``) only while ``room``: ``reserved`` counts the requests queued, in
+    flight and the rows in the FIFO, so a response always finds its slot (responses cannot
+    wait)."""
 
     def __init__(self, m: Module, name: str, port, cfg: AcceleratorConfig, tag_bits: int):
         row_bits = data.Layout.cast(spad_row_layout(cfg)).size
         self.fifo = m.submodules[name] = SyncFIFO(width=row_bits + tag_bits, depth=ROW_QUEUE_DEPTH)
-        self.port, self.row_bits = port, row_bits
-        inflight = Signal(name=f"{name}_inflight")
-        self.room = self.fifo.level + inflight < ROW_QUEUE_DEPTH
-        self.tag = Signal(tag_bits, name=f"{name}_tag")     # tag of the request in flight
-        self.req_tag = Signal(tag_bits, name=f"{name}_req_tag")
-        taken = port.req.valid & port.req.ready
-        m.d.sync += inflight.eq(taken)
-        with m.If(taken):
-            m.d.sync += self.tag.eq(self.req_tag)
+        layout = data.StructLayout({"addr": range(cfg.spad_rows), "tag": tag_bits})
+        reqs = m.submodules[f"{name}_reqs"] = HeadFIFO(width=layout.size, depth=2)
+        self.put = Signal(name=f"{name}_put")
+        self.entry = data.View(layout, reqs.w_data)       # the request ``put`` queues
+        head = data.View(layout, reqs.r_data)
+        reserved = Signal(range(ROW_QUEUE_DEPTH + 1), name=f"{name}_reserved")
+        self.room = Signal(name=f"{name}_room")
+        m.d.comb += [self.room.eq((reserved < ROW_QUEUE_DEPTH) & reqs.w_rdy), reqs.w_en.eq(self.put),
+                     port.req.valid.eq(reqs.r_rdy), port.req.payload.addr.eq(head.addr),
+                     reqs.r_en.eq(port.req.ready)]
+        m.d.sync += reserved.eq(reserved + (self.put & self.room) - self.fifo.r_en)
+        tag = Signal(tag_bits, name=f"{name}_tag")       # tag of the request in flight
+        with m.If(port.req.valid & port.req.ready):
+            m.d.sync += tag.eq(head.tag)
         m.d.comb += [self.fifo.w_en.eq(port.resp.valid),
-                     self.fifo.w_data.eq(port.resp.payload.as_value() | (self.tag << row_bits))]
+                     self.fifo.w_data.eq(port.resp.payload.as_value() | (tag << row_bits))]
         self.valid = self.fifo.r_rdy
         self.row = data.View(spad_row_layout(cfg), self.fifo.r_data[:row_bits])
         self.head_tag = self.fifo.r_data[row_bits:]
@@ -79,23 +95,21 @@ class _Issuer:
         self.name = name
 
     def drive(self, m: Module, accepted, queue: "_RowQueue", last_tag: bool) -> None:
-        """Feed ``queue``'s read port; with ``last_tag`` the request tag's bit 0 marks the
+        """Feed ``queue``'s requests; with ``last_tag`` the request tag's bit 0 marks the
         command's last row (the rest of the tag is the command's)."""
         m.d.comb += [self.cmds.w_en.eq(accepted), self.cmds.w_data.eq(self.entry.as_value())]
         head = data.View(self.layout, self.cmds.r_data)
         i = Signal(17, name=f"{self.name}_i")
-        req = queue.port.req
         last = i == head.n - 1
         m.d.comb += [
-            req.valid.eq(self.cmds.r_rdy & (i != head.n) & queue.room),
-            req.payload.addr.eq(head.base + i),
-            queue.req_tag.eq(head.tag | last if last_tag else head.tag),
+            queue.put.eq(self.cmds.r_rdy & (i != head.n) & queue.room),
+            queue.entry.addr.eq(head.base + i),
+            queue.entry.tag.eq(head.tag | last if last_tag else head.tag),
         ]
-        taken = req.valid & req.ready
-        with m.If(self.cmds.r_rdy & ((head.n == 0) | (taken & last))):
+        with m.If(self.cmds.r_rdy & ((head.n == 0) | (queue.put & last))):
             m.d.comb += self.cmds.r_en.eq(1)
             m.d.sync += i.eq(0)
-        with m.Elif(taken):
+        with m.Elif(queue.put):
             m.d.sync += i.eq(i + 1)
 
 

@@ -15,7 +15,7 @@ address request, once valid, stays valid and unchanged until accepted (AXI).
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal
+from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -106,15 +106,32 @@ class Fetch(wiring.Component):
         accepted = valid & ar.arready
         room = words.level + in_flight < FETCH_OUTSTANDING
         aligned = self.program_base[:(COMMAND_BYTES - 1).bit_length()] == 0
-        inside = (addr >= self.window.lo) & (addr + COMMAND_BYTES <= self.window.hi)
+        # whether command `nxt` lies past the program and inside the window: registers,
+        # set at `start` and stepped as a request is accepted, so no 32-bit compare lies
+        # in front of the request decision (timing: the controller alone's path was `nxt`
+        # -> `nxt >= program_len`, `addr + 64 <= hi` -> `ending`). Addresses only grow, so
+        # `addr >= lo` holds for every command once it holds for the first; `to_hi` is
+        # `hi - addr`, and the command fits below `hi` while it is at least 64.
+        left = Signal(32)                     # program_len - nxt (while nxt < program_len)
+        past_len = Signal()                   # nxt >= program_len
+        below_lo = Signal()                   # program_base < lo
+        to_hi = Signal(signed(cfg.addr_bits + 2))
+        fits = Signal()                       # addr + 64 <= hi
+        inside = ~below_lo & fits
         with m.If(self.start):
-            m.d.sync += [addr.eq(self.program_base), nxt.eq(0), ending.eq(0), valid.eq(0)]
+            m.d.sync += [addr.eq(self.program_base), nxt.eq(0), ending.eq(0), valid.eq(0),
+                         left.eq(self.program_len), past_len.eq(self.program_len == 0),
+                         below_lo.eq(self.program_base < self.window.lo),
+                         to_hi.eq(self.window.hi - self.program_base),
+                         fits.eq(self.program_base + COMMAND_BYTES <= self.window.hi)]
         with m.Elif(accepted):
-            m.d.sync += [valid.eq(0), addr.eq(addr + COMMAND_BYTES), nxt.eq(nxt + 1)]
+            m.d.sync += [valid.eq(0), addr.eq(addr + COMMAND_BYTES), nxt.eq(nxt + 1),
+                         left.eq(left - 1), past_len.eq(left == 1),
+                         to_hi.eq(to_hi - COMMAND_BYTES), fits.eq(to_hi >= 2 * COMMAND_BYTES)]
         with m.Elif(~valid & ~ending & ~self.halt & ~self.stopped & room & (in_flight < FETCH_OUTSTANDING)):
             with m.If(~aligned):
                 m.d.sync += [ending.eq(1), stop_at.eq(nxt), stop_why.eq(Status.PROGRAM_ALIGN)]
-            with m.Elif(nxt >= self.program_len):
+            with m.Elif(past_len):
                 m.d.sync += [ending.eq(1), stop_at.eq(nxt), stop_why.eq(Status.NO_END)]
             with m.Elif(~inside):
                 m.d.sync += [ending.eq(1), stop_at.eq(nxt), stop_why.eq(Status.FETCH_WINDOW)]

@@ -5,7 +5,10 @@ began critical paths (the controller's: queue read pointer -> RAM -> the head's 
 bits -> start -> token counters; the store engine's: pending burst -> beat lanes -> row
 pop). Here the head lives
 in a register, loaded from the RAM behind it when the head is taken or, when nothing
-waits behind it, straight from the written entry. Seen from the ports nothing changes:
+waits behind it, straight from the written entry. Every write also lands in the RAM (the
+head taking it steps the RAM's read pointer past it), so the RAM's write enable never
+depends on the read; and it lands a cycle late, from registers (the entry is read from
+them meanwhile), so that enable is a flip-flop. Seen from the ports nothing changes:
 an entry written at cycle ``t`` into an empty queue is the head at ``t + 1``, ``depth``
 entries fit, and ``w_rdy``, ``r_rdy``, ``r_data`` and ``level`` equal ``SyncFIFO``'s
 every cycle (``tests/test_head_fifo_sim.py`` runs both side by side).
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["HeadFIFO"]
@@ -67,25 +70,51 @@ class HeadFIFO(wiring.Component):
         read = self.r_en & head_valid
         m.d.sync += level.eq(level + write - read)
 
-        # entries behind the head (the head register holds one: depth - 1 more)
+        # entries behind the head (the head register holds one: depth - 1 more). Every
+        # write lands behind, at `wptr`, even one that goes straight into a free head: the
+        # head then takes the same entry, and `rptr` steps past it. So the storage's write
+        # enable is the write alone (`w_en` and the `level` register), never the read
+        # (timing: with "a write waits behind unless it goes straight into the head", a
+        # queue's consumer's read decision reached the storage's write enable; the 8x8
+        # top's path at 046d31b: the load dispatcher's start -> the load queue's storage)
         refill = ~head_valid | read
+        behind = self.depth - 1
+        behind_level = Signal(range(behind + 1), name="behind_level")
         behind_rdy = Signal()
         behind_data = Signal(self.width)
-        # a write waits behind the head unless it goes straight into the free head
-        behind_write = write & ~(refill & ~behind_rdy)
-        if self.depth == 2:
-            # one entry behind: a register (a one-entry SyncFIFO's RAM has a zero-width
-            # address, which Verilator's lint rejects)
-            slot_valid = Signal(name="behind_valid")
+        m.d.comb += behind_rdy.eq(behind_level != 0)
+        take = refill & (behind_rdy | write)       # the head takes the oldest entry behind
+        m.d.sync += behind_level.eq(behind_level + write - take)
+        if behind == 1:
+            # one entry behind: a register (a one-entry memory has a zero-width address,
+            # which Verilator's lint rejects)
             slot = Signal(self.width, name="behind_entry", reset_less=True)
-            m.d.comb += [behind_rdy.eq(slot_valid), behind_data.eq(slot)]
-            m.d.sync += slot_valid.eq(behind_write | (slot_valid & ~refill))
-            with m.If(behind_write):
+            m.d.comb += behind_data.eq(slot)
+            with m.If(write):
                 m.d.sync += slot.eq(self.w_data)
-        if self.depth > 2:
-            m.submodules.behind = behind = SyncFIFO(width=self.width, depth=self.depth - 1)
-            m.d.comb += [behind_rdy.eq(behind.r_rdy), behind_data.eq(behind.r_data), behind.r_en.eq(refill),
-                         behind.w_data.eq(self.w_data), behind.w_en.eq(behind_write)]
+        if behind > 1:
+            m.submodules.behind = storage = Memory(shape=self.width, depth=behind, init=[])
+            w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
+            wptr = Signal(range(behind), name="behind_wptr")
+            rptr = Signal(range(behind), name="behind_rptr")
+            # the write reaches the storage a cycle late, from registers: its write enable
+            # (which fans out to every distributed-RAM slice of a wide queue) is a flip-flop
+            # (timing: the 4x4 top at 046d31b, the load queue's write -> that enable's net
+            # alone 5.37 ns). The entry waiting in them is read from them: `late_hit`.
+            late_en = Signal(name="late_en")
+            late_addr = Signal(range(behind), name="late_addr", reset_less=True)
+            late_data = Signal(self.width, name="late_data", reset_less=True)
+            # (address and data load every cycle, meaningful only with `late_en`: no clock
+            # enable fanning out from the write to `width` flip-flops either)
+            m.d.sync += [late_en.eq(write), late_addr.eq(wptr), late_data.eq(self.w_data)]
+            late_hit = late_en & (late_addr == rptr)
+            m.d.comb += [w_port.addr.eq(late_addr), w_port.data.eq(late_data), w_port.en.eq(late_en),
+                         r_port.addr.eq(rptr),
+                         behind_data.eq(Mux(late_hit, late_data, r_port.data))]
+            with m.If(write):
+                m.d.sync += wptr.eq(Mux(wptr == behind - 1, 0, wptr + 1))
+            with m.If(take):
+                m.d.sync += rptr.eq(Mux(rptr == behind - 1, 0, rptr + 1))
         with m.If(refill):
             m.d.sync += [head.eq(Mux(behind_rdy, behind_data, self.w_data)),
                          head_valid.eq(behind_rdy | write)]

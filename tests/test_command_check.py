@@ -9,8 +9,8 @@ from amaranth.sim import Simulator
 from systolica.hw.command_check import LATENCY, CommandCheck
 from systolica.model.config import AcceleratorConfig
 from systolica.model.bits import pack
-from systolica.model.dma import DIMS
-from systolica.model.isa import Opcode, Status, check_command, command_layout
+from systolica.model.dma import DIMS, DescriptorError, descriptor_from_fields
+from systolica.model.isa import Opcode, Status, check_command, command_layout, decode_command
 from systolica.sim.commands import _pick, random_command, random_dma_fields
 
 CONFIGS = [
@@ -31,12 +31,16 @@ def test_decoder_equals_isa_checker(cfg, seed):
     dut = CommandCheck(cfg)
     width = len(dut.cmd.as_value())
     statuses = set()
+    edges = set()
 
     async def bench(ctx):
         for _ in range(800):
             lo = int(rng.integers(0, 1 << 12))
             window = (lo, lo + int(rng.integers(0, 1 << 12)))
             raw = random_command(rng, cfg, window)
+            if rng.random() < 0.5:               # a window that ends at the extent's ends
+                window = _window_at_extent(rng, cfg, raw, window)
+            edges.update(_at_edges(cfg, raw, window))
             ctx.set(dut.cmd.as_value(), raw & ((1 << width) - 1))
             ctx.set(dut.window.lo, window[0])
             ctx.set(dut.window.hi, window[1])
@@ -54,6 +58,8 @@ def test_decoder_equals_isa_checker(cfg, seed):
     sim.run()
     # the random commands reached every way of failing a check
     kinds = {s if isinstance(s, Status) else s[1].name for s in statuses}
+    # ... and the extent's ends fell on the window's ends and one byte past them
+    assert edges >= {("lo", 0), ("lo", -1), ("hi", 0), ("hi", 1)}, edges
     for need in (Status.OK, Status.ILLEGAL_OPCODE, Status.ILLEGAL_TOKENS, Status.COMPUTE_RANGE,
                  Status.BAD_REQUANT, "BAD_DESCRIPTOR", "ROW_RANGE", "WINDOW"):
         assert need in kinds, f"never produced {need}: {kinds}"
@@ -118,3 +124,36 @@ def test_decoder_equals_isa_checker_at_the_limits(cfg, seed):
     sim.add_testbench(bench)
     sim.run()
     assert {"OK", "ROW_RANGE", "WINDOW", "BAD_DESCRIPTOR"} <= seen, seen
+
+
+def _extent(cfg, raw):
+    """The LOAD/STORE command's byte extent ``[first, stop)``, or None (not a DMA
+    command, or bits no descriptor has)."""
+    try:
+        cmd = decode_command(cfg, raw)
+        return descriptor_from_fields(cmd["body"]["dma"]).extent
+    except (ValueError, KeyError, DescriptorError):
+        return None
+
+
+def _window_at_extent(rng, cfg, raw, window):
+    """A window whose ends lie on the command's extent's ends or one byte either side
+    (the WINDOW check's boundaries), when the command has an extent."""
+    extent = _extent(cfg, raw)
+    if extent is None:
+        return window
+    lo, hi = (x + int(rng.integers(-1, 2)) for x in extent)
+    if lo < 0 or hi >= 1 << cfg.addr_bits:
+        return window
+    return lo, hi
+
+
+def _at_edges(cfg, raw, window):
+    """``("lo", d)``: the extent's first byte lies ``d`` from the window's low end (``first -
+    lo``); ``("hi", d)``: its end ``d`` from the high end (``stop - hi``); for ``d`` in -1,
+    0, 1."""
+    extent = _extent(cfg, raw)
+    if extent is None:
+        return set()
+    ends = (("lo", extent[0] - window[0]), ("hi", extent[1] - window[1]))
+    return {(side, d) for side, d in ends if -1 <= d <= 1}
