@@ -9,9 +9,11 @@ from amaranth.sim import Simulator
 from systolica.hw.command_check import LATENCY, CommandCheck
 from systolica.model.config import AcceleratorConfig
 from systolica.model.bits import pack
-from systolica.model.dma import DIMS, DescriptorError, descriptor_from_fields
+from systolica.model.dma import DIMS, DescriptorError, DmaError, descriptor_from_fields
 from systolica.model.isa import Opcode, Status, check_command, command_layout, decode_command
 from systolica.sim.commands import _pick, random_command, random_dma_fields
+
+from source_mutants import mutated
 
 CONFIGS = [
     AcceleratorConfig(rows=4, cols=4, spad_rows=64, acc_rows=32),
@@ -27,6 +29,31 @@ CONFIGS = [
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c.name + "_" + c.config_hash()[:4])
 def test_decoder_equals_isa_checker(cfg, seed):
+    _decoder_equals_isa_checker(cfg, seed)
+
+
+#: Mutants of the WINDOW check (``hw/dma_common.py``) the test above must catch: its sign
+#: tests one byte off, and the carry-save form's carries not moved up a bit.
+_WINDOW_MUTANTS = {
+    "past the window's end allowed": ("(hi_end > 0)", "(hi_end > 1)"),
+    "ending at the window's end refused": ("(hi_end > 0)", "(hi_end >= 0)"),
+    "starting at the window's start refused": ("(lo_end < 0)", "(lo_end <= 0)"),
+    "carries not shifted": ("(y & z)) << 1)", "(y & z)) << 0)"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(_WINDOW_MUTANTS))
+def test_decoder_check_catches_a_wrong_window_check(mutant, monkeypatch):
+    import systolica.hw.command_check as command_check
+
+    _decoder_equals_isa_checker(CONFIGS[0], seed=1)      # the real check passes this seed
+    changed = mutated("systolica.hw.dma_common", *_WINDOW_MUTANTS[mutant])
+    monkeypatch.setattr(command_check, "check_command", changed.check_command)
+    with pytest.raises(AssertionError, match="RTL"):
+        _decoder_equals_isa_checker(CONFIGS[0], seed=1)
+
+
+def _decoder_equals_isa_checker(cfg, seed):
     rng = np.random.default_rng(seed)
     dut = CommandCheck(cfg)
     width = len(dut.cmd.as_value())
@@ -40,7 +67,6 @@ def test_decoder_equals_isa_checker(cfg, seed):
             raw = random_command(rng, cfg, window)
             if rng.random() < 0.5:               # a window that ends at the extent's ends
                 window = _window_at_extent(rng, cfg, raw, window)
-            edges.update(_at_edges(cfg, raw, window))
             ctx.set(dut.cmd.as_value(), raw & ((1 << width) - 1))
             ctx.set(dut.window.lo, window[0])
             ctx.set(dut.window.hi, window[1])
@@ -51,6 +77,8 @@ def test_decoder_equals_isa_checker(cfg, seed):
                 got = (got[0], want[1])          # dma_error only means something with DMA
             assert got == want, f"command {raw:#x} window {window}: RTL {got}, model {want}"
             statuses.add(want if want[0] is Status.DMA else want[0])
+            if want in ((Status.OK, DmaError.OK), (Status.DMA, DmaError.WINDOW)):
+                edges.update(_at_edges(cfg, raw, window))   # the WINDOW check decided
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -58,7 +86,8 @@ def test_decoder_equals_isa_checker(cfg, seed):
     sim.run()
     # the random commands reached every way of failing a check
     kinds = {s if isinstance(s, Status) else s[1].name for s in statuses}
-    # ... and the extent's ends fell on the window's ends and one byte past them
+    # ... and, where the WINDOW check decided, the extent's ends fell on the window's
+    # ends and one byte past them
     assert edges >= {("lo", 0), ("lo", -1), ("hi", 0), ("hi", 1)}, edges
     for need in (Status.OK, Status.ILLEGAL_OPCODE, Status.ILLEGAL_TOKENS, Status.COMPUTE_RANGE,
                  Status.BAD_REQUANT, "BAD_DESCRIPTOR", "ROW_RANGE", "WINDOW"):

@@ -10,14 +10,40 @@ from amaranth.sim import Simulator
 
 from systolica.hw.head_fifo import HeadFIFO
 
+from source_mutants import mutated
+
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 8])
 def test_head_fifo_is_a_sync_fifo(depth, seed):
+    _compare_with_sync_fifo(HeadFIFO, depth, seed)
+
+
+#: Mutants of ``hw/head_fifo.py`` the comparison must catch: the entry that waits in the
+#: late-write registers read from the storage (which does not hold it yet), and the
+#: storage's read pointer not stepped past an entry the head takes as it is written.
+_MUTANTS = {
+    "late entry read from the storage": ("late_hit = late_en & (late_addr == rptr)",
+                                         "late_hit = late_en & (late_addr == rptr) & 0"),
+    "read pointer not stepped past a straight write": ("take = refill & (behind_rdy | write)",
+                                                       "take = refill & behind_rdy"),
+}
+
+
+@pytest.mark.parametrize("depth", [3, 8])
+@pytest.mark.parametrize("mutant", sorted(_MUTANTS))
+def test_comparison_catches_a_wrong_head_fifo(mutant, depth):
+    _compare_with_sync_fifo(HeadFIFO, depth, seed=1)    # the real one passes this seed
+    changed = mutated("systolica.hw.head_fifo", *_MUTANTS[mutant])
+    with pytest.raises(AssertionError):
+        _compare_with_sync_fifo(changed.HeadFIFO, depth, seed=1)
+
+
+def _compare_with_sync_fifo(fifo_class, depth, seed):
     rng = np.random.default_rng(seed)
     width = 12
     m = Module()
     flush = Signal()
-    m.submodules.ours = ours = ResetInserter(flush)(HeadFIFO(width=width, depth=depth))
+    m.submodules.ours = ours = ResetInserter(flush)(fifo_class(width=width, depth=depth))
     m.submodules.ref = ref = ResetInserter(flush)(SyncFIFO(width=width, depth=depth))
     seen = {"full": 0, "empty_write": 0, "read_write": 0}
 
