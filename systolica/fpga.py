@@ -230,7 +230,6 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
     return result
 
 
-
 def _clear_results(out: Path) -> None:
     for name in RESULT_FILES:
         (out / name).unlink(missing_ok=True)

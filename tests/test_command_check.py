@@ -65,8 +65,9 @@ def _decoder_equals_isa_checker(cfg, seed):
             lo = int(rng.integers(0, 1 << 12))
             window = (lo, lo + int(rng.integers(0, 1 << 12)))
             raw = random_command(rng, cfg, window)
+            extent = _extent(cfg, raw)
             if rng.random() < 0.5:               # a window that ends at the extent's ends
-                window = _window_at_extent(rng, cfg, raw, window)
+                window = _window_at_extent(rng, cfg, extent, window)
             ctx.set(dut.cmd.as_value(), raw & ((1 << width) - 1))
             ctx.set(dut.window.lo, window[0])
             ctx.set(dut.window.hi, window[1])
@@ -78,7 +79,7 @@ def _decoder_equals_isa_checker(cfg, seed):
             assert got == want, f"command {raw:#x} window {window}: RTL {got}, model {want}"
             statuses.add(want if want[0] is Status.DMA else want[0])
             if want in ((Status.OK, DmaError.OK), (Status.DMA, DmaError.WINDOW)):
-                edges.update(_at_edges(cfg, raw, window))   # the WINDOW check decided
+                edges.update(_at_edges(extent, window))     # the WINDOW check decided
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -165,10 +166,9 @@ def _extent(cfg, raw):
         return None
 
 
-def _window_at_extent(rng, cfg, raw, window):
-    """A window whose ends lie on the command's extent's ends or one byte either side
+def _window_at_extent(rng, cfg, extent, window):
+    """A window whose ends lie on the command's ``extent``'s ends or one byte either side
     (the WINDOW check's boundaries), when the command has an extent."""
-    extent = _extent(cfg, raw)
     if extent is None:
         return window
     lo, hi = (x + int(rng.integers(-1, 2)) for x in extent)
@@ -177,11 +177,10 @@ def _window_at_extent(rng, cfg, raw, window):
     return lo, hi
 
 
-def _at_edges(cfg, raw, window):
+def _at_edges(extent, window):
     """``("lo", d)``: the extent's first byte lies ``d`` from the window's low end (``first -
     lo``); ``("hi", d)``: its end ``d`` from the high end (``stop - hi``); for ``d`` in -1,
-    0, 1."""
-    extent = _extent(cfg, raw)
+    0, 1 (none without an extent)."""
     if extent is None:
         return set()
     ends = (("lo", extent[0] - window[0]), ("hi", extent[1] - window[1]))
