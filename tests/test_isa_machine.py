@@ -88,15 +88,22 @@ def test_requantized_gemm_equals_reference(schedule, seed):
 
 
 def test_missing_tokens_show_as_schedule_dependence(seed):
-    """Without tokens the store may run before the compute: schedules disagree."""
+    """Without tokens the store may run before the compute: schedules disagree.
+
+    Operands of at least 16 make every product sum at least 1,024, so every output is above
+    the zero point that requantizing an empty accumulator gives (with signed operands a seed
+    could give all-negative sums, and the two schedules agree on the ReLU's floor).
+    """
     rng = np.random.default_rng(seed)
-    a, w = rng.integers(-128, 128, size=(6, 4)), rng.integers(1, 128, size=(4, 4))
-    images = []
+    a, w = rng.integers(16, 128, size=(6, 4)), rng.integers(16, 128, size=(4, 4))
+    outs = {}
     for schedule in ("program", "store_first"):
         dram = _image(a, w, encode_program(CFG, _gemm_program(a, w, _params(), tokens=False)))
         assert run(CFG, dram, PROGRAM, (0, END), schedule=schedule).status is Status.OK
-        images.append(bytes(dram))
-    assert images[0] != images[1]
+        outs[schedule] = np.frombuffer(bytes(dram[OUT:OUT + a.size]), dtype=np.int8).reshape(-1, 4)
+    assert np.array_equal(outs["program"], numerics.requantize(a @ w, _params()))
+    assert np.array_equal(outs["store_first"], numerics.requantize(np.zeros((6, 4), np.int64), _params()))
+    assert (outs["program"] != outs["store_first"]).all()
 
 
 def test_bad_programs_report_status_and_index():
