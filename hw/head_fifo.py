@@ -8,7 +8,9 @@ in a register, loaded from the RAM behind it when the head is taken or, when not
 waits behind it, straight from the written entry. Every write also lands in the RAM (the
 head taking it steps the RAM's read pointer past it), so the RAM's write enable never
 depends on the read; and it lands a cycle late, from registers (the entry is read from
-them meanwhile), so that enable is a flip-flop. Seen from the ports nothing changes:
+them meanwhile), so that enable is a flip-flop. With ``heads=2`` the head is one of two
+registers, and each loads while it is empty, so the read reaches no wide enable either.
+Seen from the ports nothing changes:
 an entry written at cycle ``t`` into an empty queue is the head at ``t + 1``, ``depth``
 entries fit, and ``w_rdy``, ``r_rdy``, ``r_data`` and ``level`` equal ``SyncFIFO``'s
 every cycle (``tests/test_head_fifo_sim.py`` runs both side by side).
@@ -16,7 +18,7 @@ every cycle (``tests/test_head_fifo_sim.py`` runs both side by side).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -26,6 +28,13 @@ __all__ = ["HeadFIFO"]
 
 class HeadFIFO(wiring.Component):
     """First in, first out, ``depth`` entries of ``width`` bits, head in a register.
+
+    Parameters
+    ----------
+    heads : 1 or 2
+        Head registers. With two, ``r_data`` is a choice between them and an empty one
+        loads on its own flag, so the consumer's read never enables ``width`` flip-flops
+        (twice the head's flip-flops; a multiplexer level in front of the consumer).
 
     Attributes
     ----------
@@ -44,10 +53,12 @@ class HeadFIFO(wiring.Component):
         Entries queued.
     """
 
-    def __init__(self, *, width: int, depth: int):
+    def __init__(self, *, width: int, depth: int, heads: int = 1):
         if depth < 1:
             raise ValueError(f"depth={depth}: allowed 1 or more")
-        self.width, self.depth = width, depth
+        if heads not in (1, 2) or heads > depth:
+            raise ValueError(f"heads={heads}: allowed 1, or 2 when depth >= 2")
+        self.width, self.depth, self.heads = width, depth, heads
         super().__init__({
             "w_data": In(width), "w_en": In(1), "w_rdy": Out(1),
             "r_data": Out(width), "r_rdy": Out(1), "r_en": In(1),
@@ -57,33 +68,73 @@ class HeadFIFO(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         level = Signal(range(self.depth + 1))
-        head_valid = Signal()
-        # the head's bits mean something only with ``head_valid``: they are not reset (a
-        # flush of the controller's queues touches the valid bit, the level and the
-        # pointers, not some 300 data bits) and load on every refill (their enable is
-        # ``refill`` alone). Timing: both tops' critical paths ended at this register's
-        # reset (run control's end of program -> the queues' flush).
-        head = Signal(self.width, reset_less=True)
-        m.d.comb += [self.level.eq(level), self.w_rdy.eq(level != self.depth),
-                     self.r_rdy.eq(head_valid), self.r_data.eq(head)]
+        m.d.comb += [self.level.eq(level), self.w_rdy.eq(level != self.depth)]
         write = self.w_en & self.w_rdy
-        read = self.r_en & head_valid
+        read = self.r_en & self.r_rdy
         m.d.sync += level.eq(level + write - read)
+        # entries behind the head registers; `fill`: a head register takes the oldest of
+        # them, or the entry being written when none waits
+        behind = self.depth - self.heads
+        fill = Signal(name="fill")
+        behind_rdy, behind_data = self._behind(m, behind, write, fill)
+        entry = Mux(behind_rdy, behind_data, self.w_data)
+        arrives = behind_rdy | write
+        if self.heads == 1:
+            self._one_head(m, read, fill, entry, arrives)
+        else:
+            self._two_heads(m, read, fill, entry, arrives)
+        return m
 
-        # entries behind the head (the head register holds one: depth - 1 more). Every
-        # write lands behind, at `wptr`, even one that goes straight into a free head: the
-        # head then takes the same entry, and `rptr` steps past it. So the storage's write
-        # enable is the write alone (`w_en` and the `level` register), never the read
-        # (timing: with "a write waits behind unless it goes straight into the head", a
-        # queue's consumer's read decision reached the storage's write enable; the 8x8
-        # top's path at 046d31b: the load dispatcher's start -> the load queue's storage)
-        refill = ~head_valid | read
-        behind = self.depth - 1
+    def _one_head(self, m, read, fill, entry, arrives):
+        """The head register, refilled when it is empty or taken. Its bits mean something
+        only with ``head_valid``: they are not reset (a flush of the controller's queues
+        touches the valid bit, the level and the pointers, not some 300 data bits) and load
+        on every refill (their enable is ``fill`` alone). Timing: both tops' critical paths
+        ended at this register's reset (run control's end of program -> the queues' flush)."""
+        head_valid = Signal(name="head_valid")
+        head = Signal(self.width, name="head", reset_less=True)
+        m.d.comb += [self.r_rdy.eq(head_valid), self.r_data.eq(head), fill.eq(~head_valid | read)]
+        with m.If(fill):
+            m.d.sync += [head.eq(entry), head_valid.eq(arrives)]
+
+    def _two_heads(self, m, read, fill, entry, arrives):
+        """Two head registers, the oldest at ``oldest``. A head register that is empty
+        takes ``entry`` every cycle (its clock enable is its own empty flag, a register:
+        the consumer's read reaches only the flags and ``oldest``; timing: with one head,
+        the read was the enable of all ``width`` head bits); the one that fills is the
+        oldest's place when that is empty, else the other."""
+        valid = [Signal(name=f"head{k}_valid") for k in range(2)]
+        regs = [Signal(self.width, name=f"head{k}", reset_less=True) for k in range(2)]
+        oldest = Signal(name="oldest")
+        oldest_valid = Mux(oldest, valid[1], valid[0])
+        target = oldest ^ oldest_valid                   # where the next entry goes
+        m.d.comb += [self.r_rdy.eq(oldest_valid), self.r_data.eq(Mux(oldest, regs[1], regs[0])),
+                     fill.eq(~Mux(target, valid[1], valid[0]))]
+        with m.If(read):
+            m.d.sync += oldest.eq(~oldest)
+        for k in range(2):
+            with m.If(~valid[k]):
+                m.d.sync += regs[k].eq(entry)
+            with m.If(fill & arrives & (target == k)):
+                m.d.sync += valid[k].eq(1)
+            with m.Elif(read & (oldest == k)):
+                m.d.sync += valid[k].eq(0)
+
+    def _behind(self, m, behind, write, fill):
+        """The storage of ``behind`` entries behind the heads: ``(ready, oldest entry)``.
+        Every write lands in it, at `wptr`, even one that goes straight into a free head:
+        the head then takes the same entry, and `rptr` steps past it. So the storage's
+        write enable is the write alone (`w_en` and the `level` register), never the read
+        (timing: with "a write waits behind unless it goes straight into the head", a
+        queue's consumer's read decision reached the storage's write enable; the 8x8 top's
+        path at 046d31b: the load dispatcher's start -> the load queue's storage)."""
+        if behind == 0:
+            return Const(0), Const(0, self.width)
         behind_level = Signal(range(behind + 1), name="behind_level")
-        behind_rdy = Signal()
-        behind_data = Signal(self.width)
+        behind_rdy = Signal(name="behind_rdy")
+        behind_data = Signal(self.width, name="behind_data")
         m.d.comb += behind_rdy.eq(behind_level != 0)
-        take = refill & (behind_rdy | write)       # the head takes the oldest entry behind
+        take = fill & (behind_rdy | write)       # a head takes the oldest entry behind
         m.d.sync += behind_level.eq(behind_level + write - take)
         if behind == 1:
             # one entry behind: a register (a one-entry memory has a zero-width address,
@@ -92,30 +143,27 @@ class HeadFIFO(wiring.Component):
             m.d.comb += behind_data.eq(slot)
             with m.If(write):
                 m.d.sync += slot.eq(self.w_data)
-        if behind > 1:
-            m.submodules.behind = storage = Memory(shape=self.width, depth=behind, init=[])
-            w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
-            wptr = Signal(range(behind), name="behind_wptr")
-            rptr = Signal(range(behind), name="behind_rptr")
-            # the write reaches the storage a cycle late, from registers: its write enable
-            # (which fans out to every distributed-RAM slice of a wide queue) is a flip-flop
-            # (timing: the 4x4 top at 046d31b, the load queue's write -> that enable's net
-            # alone 5.37 ns). The entry waiting in them is read from them: `late_hit`.
-            late_en = Signal(name="late_en")
-            late_addr = Signal(range(behind), name="late_addr", reset_less=True)
-            late_data = Signal(self.width, name="late_data", reset_less=True)
-            # (address and data load every cycle, meaningful only with `late_en`: no clock
-            # enable fanning out from the write to `width` flip-flops either)
-            m.d.sync += [late_en.eq(write), late_addr.eq(wptr), late_data.eq(self.w_data)]
-            late_hit = late_en & (late_addr == rptr)
-            m.d.comb += [w_port.addr.eq(late_addr), w_port.data.eq(late_data), w_port.en.eq(late_en),
-                         r_port.addr.eq(rptr),
-                         behind_data.eq(Mux(late_hit, late_data, r_port.data))]
-            with m.If(write):
-                m.d.sync += wptr.eq(Mux(wptr == behind - 1, 0, wptr + 1))
-            with m.If(take):
-                m.d.sync += rptr.eq(Mux(rptr == behind - 1, 0, rptr + 1))
-        with m.If(refill):
-            m.d.sync += [head.eq(Mux(behind_rdy, behind_data, self.w_data)),
-                         head_valid.eq(behind_rdy | write)]
-        return m
+            return behind_rdy, behind_data
+        m.submodules.behind = storage = Memory(shape=self.width, depth=behind, init=[])
+        w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
+        wptr = Signal(range(behind), name="behind_wptr")
+        rptr = Signal(range(behind), name="behind_rptr")
+        # the write reaches the storage a cycle late, from registers: its write enable
+        # (which fans out to every distributed-RAM slice of a wide queue) is a flip-flop
+        # (timing: the 4x4 top at 046d31b, the load queue's write -> that enable's net
+        # alone 5.37 ns). The entry waiting in them is read from them: `late_hit`.
+        late_en = Signal(name="late_en")
+        late_addr = Signal(range(behind), name="late_addr", reset_less=True)
+        late_data = Signal(self.width, name="late_data", reset_less=True)
+        # (address and data load every cycle, meaningful only with `late_en`: no clock
+        # enable fanning out from the write to `width` flip-flops either)
+        m.d.sync += [late_en.eq(write), late_addr.eq(wptr), late_data.eq(self.w_data)]
+        late_hit = late_en & (late_addr == rptr)
+        m.d.comb += [w_port.addr.eq(late_addr), w_port.data.eq(late_data), w_port.en.eq(late_en),
+                     r_port.addr.eq(rptr),
+                     behind_data.eq(Mux(late_hit, late_data, r_port.data))]
+        with m.If(write):
+            m.d.sync += wptr.eq(Mux(wptr == behind - 1, 0, wptr + 1))
+        with m.If(take):
+            m.d.sync += rptr.eq(Mux(rptr == behind - 1, 0, rptr + 1))
+        return behind_rdy, behind_data

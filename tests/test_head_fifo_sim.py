@@ -2,6 +2,8 @@
 the same random writes, reads and flushes (a synchronous reset, as the controller's
 queues get), and every cycle the same ``w_rdy``, ``r_rdy``, ``level`` and head."""
 
+import functools
+
 import numpy as np
 import pytest
 from amaranth.hdl import Module, ResetInserter, Signal
@@ -18,24 +20,35 @@ def test_head_fifo_is_a_sync_fifo(depth, seed):
     _compare_with_sync_fifo(HeadFIFO, depth, seed)
 
 
-#: Mutants of ``hw/head_fifo.py`` the comparison must catch: the entry that waits in the
-#: late-write registers read from the storage (which does not hold it yet), and the
-#: storage's read pointer not stepped past an entry the head takes as it is written.
+@pytest.mark.parametrize("depth", [2, 3, 4, 8])
+def test_two_head_fifo_is_a_sync_fifo(depth, seed):
+    _compare_with_sync_fifo(functools.partial(HeadFIFO, heads=2), depth, seed)
+
+
+#: Mutants of ``hw/head_fifo.py`` the comparison must catch, with the head registers they
+#: concern: the entry that waits in the late-write registers read from the storage (which
+#: does not hold it yet), the storage's read pointer not stepped past an entry a head
+#: takes as it is written, and an entry put into the head register that is not the free
+#: one.
 _MUTANTS = {
-    "late entry read from the storage": ("late_hit = late_en & (late_addr == rptr)",
+    "late entry read from the storage": (1, "late_hit = late_en & (late_addr == rptr)",
                                          "late_hit = late_en & (late_addr == rptr) & 0"),
-    "read pointer not stepped past a straight write": ("take = refill & (behind_rdy | write)",
-                                                       "take = refill & behind_rdy"),
+    "read pointer not stepped past a straight write": (1, "take = fill & (behind_rdy | write)",
+                                                       "take = fill & behind_rdy"),
+    "two heads: the late entry read from the storage": (2, "late_hit = late_en & (late_addr == rptr)",
+                                                        "late_hit = late_en & (late_addr == rptr) & 0"),
+    "two heads: always filling the other one": (2, "target = oldest ^ oldest_valid", "target = ~oldest"),
 }
 
 
-@pytest.mark.parametrize("depth", [3, 8])
+@pytest.mark.parametrize("depth", [4, 8])            # (storage behind the heads: a memory)
 @pytest.mark.parametrize("mutant", sorted(_MUTANTS))
 def test_comparison_catches_a_wrong_head_fifo(mutant, depth):
-    _compare_with_sync_fifo(HeadFIFO, depth, seed=1)    # the real one passes this seed
-    changed = mutated("systolica.hw.head_fifo", *_MUTANTS[mutant])
+    heads, old, new = _MUTANTS[mutant]
+    _compare_with_sync_fifo(functools.partial(HeadFIFO, heads=heads), depth, seed=1)   # the real one passes
+    changed = mutated("systolica.hw.head_fifo", old, new)
     with pytest.raises(AssertionError):
-        _compare_with_sync_fifo(changed.HeadFIFO, depth, seed=1)
+        _compare_with_sync_fifo(functools.partial(changed.HeadFIFO, heads=heads), depth, seed=1)
 
 
 def _compare_with_sync_fifo(fifo_class, depth, seed):
