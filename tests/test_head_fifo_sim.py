@@ -88,8 +88,9 @@ def _compare_with_sync_fifo(fifo_class, depth, seed):
             data = int(rng.integers(0, 1 << width))
             fl = rng.random() < 0.005
             room = ctx.get(ours.w_rdy)
+            ctx.set(ours.w_en, w_en)
+            ctx.set(ref.w_en, w_en and (room or not late))    # late_read: only what ours takes
             for dut in (ours, ref):
-                ctx.set(dut.w_en, w_en and (room or not late or dut is ours))
                 ctx.set(dut.w_data, data)
                 ctx.set(dut.r_en, r_en)
             ctx.set(flush, fl)
