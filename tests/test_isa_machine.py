@@ -42,6 +42,11 @@ def _image(a, w, program: bytes) -> bytearray:
     return dram
 
 
+def _output(dram, m: int) -> np.ndarray:
+    """The (m, cols) int8 result the program stored at ``OUT``."""
+    return np.frombuffer(bytes(dram[OUT:OUT + m * CFG.cols]), dtype=np.int8).reshape(m, CFG.cols)
+
+
 def test_every_opcode_round_trips():
     params = lane_fields(_params(), CFG.cols)[1]
     cmds = [Command(Opcode.LOAD, {"desc": TensorDescriptor.dense(0x40, (3, 4), pad_value=-2), "row": 7},
@@ -80,7 +85,7 @@ def test_requantized_gemm_equals_reference(schedule, seed):
     dram = _image(a, w, encode_program(CFG, _gemm_program(a, w, params)))
     result = run(CFG, dram, PROGRAM, (0, END), schedule=schedule)
     assert result.status is Status.OK, result
-    got = np.frombuffer(bytes(dram[OUT:OUT + a.shape[0] * 4]), dtype=np.int8).reshape(-1, 4)
+    got = _output(dram, a.shape[0])
     want = numerics.requantize(a @ w, params)
     assert np.array_equal(got, want)
     assert result.counters.useful_macs == 4 * 4 * a.shape[0]
@@ -100,9 +105,9 @@ def test_missing_tokens_show_as_schedule_dependence(seed):
     for schedule in ("program", "store_first"):
         dram = _image(a, w, encode_program(CFG, _gemm_program(a, w, _params(), tokens=False)))
         assert run(CFG, dram, PROGRAM, (0, END), schedule=schedule).status is Status.OK
-        outs[schedule] = np.frombuffer(bytes(dram[OUT:OUT + a.size]), dtype=np.int8).reshape(-1, 4)
+        outs[schedule] = _output(dram, a.shape[0])
     assert np.array_equal(outs["program"], numerics.requantize(a @ w, _params()))
-    assert np.array_equal(outs["store_first"], numerics.requantize(np.zeros((6, 4), np.int64), _params()))
+    assert np.array_equal(outs["store_first"], numerics.requantize(np.zeros_like(a @ w), _params()))
     assert (outs["program"] != outs["store_first"]).all()
 
 
