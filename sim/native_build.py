@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..model.config import AcceleratorConfig
+from .build_cache import mark_used, prune_after_build
 from .runner import WAIVERS, _locked, cache_root, source_hash, verilator_env
 
 __all__ = ["NativeBuild", "build_native", "native_source_hash", "build_monitor_selftest", "HARNESS_DIR",
@@ -193,6 +194,8 @@ def build_native(cfg: AcceleratorConfig, *, force: bool = False, jobs: int | Non
             info = json.loads(alias.read_text())
             exe = Path(info["executable"])
             if exe.exists():
+                mark_used(alias.parent)
+                mark_used(exe.parent.parent)
                 return NativeBuild(cfg, exe.parent.parent, exe, True, info["elaborate_s"], info["build_s"],
                                    info["ccache"])
         _log(f"building the native harness for {cfg.name} ({key}): elaborating...")
@@ -203,7 +206,10 @@ def build_native(cfg: AcceleratorConfig, *, force: bool = False, jobs: int | Non
         alias.parent.mkdir(parents=True, exist_ok=True)
         alias.write_text(json.dumps({"executable": str(built.executable), "elaborate_s": gen.seconds,
                                      "build_s": built.build_s, "ccache": built.ccache}))
-        return built
+        mark_used(built.directory)
+    if not built.cached:
+        prune_after_build(cache_root() / "builds")
+    return built
 
 
 def _build_verilog(cfg: AcceleratorConfig, gen, key: str, env: dict, jobs, force: bool) -> NativeBuild:
@@ -215,6 +221,7 @@ def _build_verilog(cfg: AcceleratorConfig, gen, key: str, env: dict, jobs, force
         if stamp.exists() and exe.exists() and not force:
             info = json.loads(stamp.read_text())
             _log(f"  the same Verilog was built before: {bdir}")
+            mark_used(bdir)
             return NativeBuild(cfg, bdir, exe, True, gen.seconds, info["build_s"], info["ccache"])
         if bdir.exists():
             shutil.rmtree(bdir)
@@ -264,4 +271,5 @@ def build_monitor_selftest() -> Path:
             if p.returncode:
                 raise RuntimeError(f"compiling the monitor self-test failed:\n{p.stderr[-4000:]}")
             tmp.rename(exe)
+        mark_used(exe)
     return exe

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..model.config import AcceleratorConfig
+from .build_cache import mark_used, prune_after_build
 
 __all__ = ["Build", "build", "run_bench", "verilator_env", "cache_root", "source_hash", "BenchFailed"]
 
@@ -160,6 +161,7 @@ def build(cfg: AcceleratorConfig, unit: str = "array", *, waves: bool | None = N
     with _locked(cache_root() / "builds" / f"{key}.lock"):
         if stamp.exists() and not force:
             info = json.loads(stamp.read_text())
+            mark_used(bdir)
             return Build(cfg, bdir, info["top"], waves, True, info["elaborate_s"], info["build_s"])
         if bdir.exists():
             shutil.rmtree(bdir)
@@ -192,7 +194,8 @@ def build(cfg: AcceleratorConfig, unit: str = "array", *, waves: bool | None = N
         _log(f"  built {cfg.name} in {build_s:.1f} s")
         stamp.write_text(json.dumps({"top": gen.top, "elaborate_s": gen.seconds,
                                      "build_s": build_s}))
-        return Build(cfg, bdir, gen.top, waves, False, gen.seconds, build_s)
+    prune_after_build(cache_root() / "builds")
+    return Build(cfg, bdir, gen.top, waves, False, gen.seconds, build_s)
 
 
 def run_bench(b: Build, module: str, *, testcase: str | None = None,

@@ -1,6 +1,7 @@
 """Command line: ``systolica generate`` (Verilog), ``systolica demo``, ``systolica gemm``,
 ``systolica bench``, ``systolica fuzz``, ``systolica run`` (an ONNX model),
-``systolica onnx-example``, ``systolica verify``, ``systolica fpga``, ``systolica formal``."""
+``systolica onnx-example``, ``systolica verify``, ``systolica fpga``, ``systolica formal``,
+``systolica cache``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from .hw.generate import UNITS
 from .hw.multiplier import TARGETS
 from .model.config import AcceleratorConfig, ConfigError
+from .sim.build_cache import add_cache_command
 
 __all__ = ["main"]
 
@@ -327,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     v.set_defaults(func=cmd_verify)
 
     _add_fpga_parser(sub)
+    add_cache_command(sub)
 
     args = parser.parse_args(argv)
     try:
