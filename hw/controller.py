@@ -120,10 +120,12 @@ class Controller(wiring.Component):
         dispatchers = {}
         for k, q in enumerate(Queue):
             name = QUEUES[k]
-            # two head registers: the dispatcher's start (its tokens, its unit) reaches only
-            # their flags, not the enable of some 300 head bits (queue_depth >= 2)
+            # two head registers, the read applied a cycle late: the dispatcher's start (its
+            # tokens, its unit) reaches one flip-flop of the queue (`taken`), not the heads'
+            # flags nor the enable of some 300 head bits (queue_depth >= 2); a command waits
+            # a cycle longer for room in a full queue
             fifo = m.submodules[f"{name}_queue"] = ResetInserter(flush)(
-                HeadFIFO(width=entry.size, depth=cfg.queue_depth, heads=2))
+                HeadFIFO(width=entry.size, depth=cfg.queue_depth, heads=2, late_read=True))
             d = dispatchers[q] = m.submodules[f"{name}_dispatch"] = Dispatcher(cfg, q, in_flight[q])
             src = getattr(fetch, name)
             m.d.comb += [fifo.w_en.eq(src.valid), fifo.w_data.eq(src.payload.as_value()),

@@ -56,7 +56,8 @@ class Dispatcher(wiring.Component):
         The started command, to the unit, from a register. The head starts (its tokens are
         popped and its pushes reserved, it counts as running) when its pops are
         ``available``, its pushes have ``room``, ``halt`` is low, fewer than ``in_flight``
-        commands run and the register is free or being taken; ``valid`` rises the next
+        commands run and the register is free or being taken (with ``in_flight`` 1,
+        nothing running means it is free: ``ready`` plays no part); ``valid`` rises the next
         cycle (timing: the token counters and the unit's command register are a register
         apart; +1 cycle per command start).
     complete : In(stream.Signature(completion_layout(), always_ready=True))
@@ -114,18 +115,28 @@ class Dispatcher(wiring.Component):
         held = Signal(entry_layout(self.cfg), name="held")      # the issue register
         held_valid = Signal(name="held_valid")
         start = Signal()
+        # with one command in flight the issue register is free whenever nothing runs (a
+        # started command runs until it completes, and the unit completes only what it
+        # took): the unit's `ready` needs no part in the start, nor in the register's
+        # enable, which is its own empty flag (timing: the unit's ready came from across
+        # the chip). With more, a start waits for the register to be free or taken.
+        one = self.in_flight == 1
+        free = ~held_valid if one else ~held_valid | self.issue.ready
         m.d.comb += [
             may_start.eq(self.head.valid & tokens_ok & ~self.halt),
             self.startable.eq(may_start),
-            start.eq(may_start & (running.level < self.in_flight) & (~held_valid | self.issue.ready)),
+            start.eq(may_start & (running.level < self.in_flight) & (1 if one else free)),
             self.issue.valid.eq(held_valid),
             self.issue.payload.eq(held),
         ]
-        # the register takes the head whenever it is free or being taken, started or not
-        # (its bits mean something only with ``held_valid``): so its wide enable does not
-        # hang on the token counters (timing: the controller's critical path before)
-        with m.If(~held_valid | self.issue.ready):
-            m.d.sync += [held.eq(self.head.payload), held_valid.eq(start)]
+        # the register takes the head whenever it is free (or, with more than one in
+        # flight, being taken), started or not (its bits mean something only with
+        # ``held_valid``): so its wide enable does not hang on the token counters
+        # (timing: the controller's critical path before)
+        with m.If(free):
+            m.d.sync += held.eq(self.head.payload)
+        with m.If(free | self.issue.ready):
+            m.d.sync += held_valid.eq(start)
         new = Signal(track)
         m.d.comb += [self.head.ready.eq(start), new.header.eq(header), new.index.eq(self.head.payload.index),
                      running.w_en.eq(start), running.w_data.eq(new.as_value())]

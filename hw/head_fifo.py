@@ -10,7 +10,9 @@ head taking it steps the RAM's read pointer past it), so the RAM's write enable 
 depends on the read; and it lands a cycle late, from registers (the entry is read from
 them meanwhile), so that enable is a flip-flop. With ``heads=2`` the head is one of two
 registers, and each loads while it is empty, so the read reaches no wide enable either.
-Seen from the ports nothing changes:
+With ``late_read`` (two heads) the read itself reaches the queue a cycle late, from a
+register; the ports show the queue as if it had not (only ``level`` and ``w_rdy`` count a
+read a cycle late). Otherwise, seen from the ports nothing changes:
 an entry written at cycle ``t`` into an empty queue is the head at ``t + 1``, ``depth``
 entries fit, and ``w_rdy``, ``r_rdy``, ``r_data`` and ``level`` equal ``SyncFIFO``'s
 every cycle (``tests/test_head_fifo_sim.py`` runs both side by side).
@@ -35,6 +37,15 @@ class HeadFIFO(wiring.Component):
         Head registers. With two, ``r_data`` is a choice between them and an empty one
         loads on its own flag, so the consumer's read never enables ``width`` flip-flops
         (twice the head's flip-flops; a multiplexer level in front of the consumer).
+    late_read : bool
+        With two heads: the read is applied a cycle late, from a register (``taken``), so
+        the consumer's read decision reaches one flip-flop and nothing of the queue's
+        state in the same cycle. Meanwhile ``r_rdy`` and ``r_data`` show the entry after
+        the taken one, so they still equal ``SyncFIFO``'s every cycle (a read every cycle
+        is served); ``level`` counts the taken entry one cycle longer, and ``w_rdy``
+        (``level != depth``) with it. Timing: with the read applied at once, the 8x8 top's
+        critical path was the consumer's loop across the chip, the load queue's head
+        valid -> the dispatcher's token check and start -> the same head valid (59f1543).
 
     Attributes
     ----------
@@ -50,15 +61,17 @@ class HeadFIFO(wiring.Component):
     r_en : In(1)
         Take the head (when ``r_rdy``).
     level : Out(range(depth + 1))
-        Entries queued.
+        Entries queued (with ``late_read``, and the one read in the cycle before).
     """
 
-    def __init__(self, *, width: int, depth: int, heads: int = 1):
+    def __init__(self, *, width: int, depth: int, heads: int = 1, late_read: bool = False):
         if depth < 1:
             raise ValueError(f"depth={depth}: allowed 1 or more")
         if heads not in (1, 2) or heads > depth:
             raise ValueError(f"heads={heads}: allowed 1, or 2 when depth >= 2")
-        self.width, self.depth, self.heads = width, depth, heads
+        if late_read and heads != 2:
+            raise ValueError(f"late_read=True with heads={heads}: allowed only with heads=2")
+        self.width, self.depth, self.heads, self.late_read = width, depth, heads, late_read
         super().__init__({
             "w_data": In(width), "w_en": In(1), "w_rdy": Out(1),
             "r_data": Out(width), "r_rdy": Out(1), "r_en": In(1),
@@ -71,7 +84,11 @@ class HeadFIFO(wiring.Component):
         m.d.comb += [self.level.eq(level), self.w_rdy.eq(level != self.depth)]
         write = self.w_en & self.w_rdy
         read = self.r_en & self.r_rdy
-        m.d.sync += level.eq(level + write - read)
+        pop = read                               # the read, as the queue's state sees it
+        if self.late_read:
+            pop = Signal(name="taken")
+            m.d.sync += pop.eq(read)
+        m.d.sync += level.eq(level + write - pop)
         # entries behind the head registers; `fill`: a head register takes the oldest of
         # them, or the entry being written when none waits
         behind = self.depth - self.heads
@@ -82,7 +99,7 @@ class HeadFIFO(wiring.Component):
         if self.heads == 1:
             self._one_head(m, read, fill, entry, arrives)
         else:
-            self._two_heads(m, read, fill, entry, arrives)
+            self._two_heads(m, pop, fill, entry, arrives)
         return m
 
     def _one_head(self, m, read, fill, entry, arrives):
@@ -97,28 +114,36 @@ class HeadFIFO(wiring.Component):
         with m.If(fill):
             m.d.sync += [head.eq(entry), head_valid.eq(arrives)]
 
-    def _two_heads(self, m, read, fill, entry, arrives):
+    def _two_heads(self, m, pop, fill, entry, arrives):
         """Two head registers, the oldest at ``oldest``. A head register that is empty
         takes ``entry`` every cycle (its clock enable is its own empty flag, a register:
         the consumer's read reaches only the flags and ``oldest``; timing: with one head,
         the read was the enable of all ``width`` head bits); the one that fills is the
-        oldest's place when that is empty, else the other."""
+        oldest's place when that is empty, else the other.
+
+        With ``late_read``, ``pop`` is the register ``taken``: the registers' state with
+        it applied (``now_oldest``, ``now_valid``) is what the ports show and what the
+        fill follows, so the taken one refills at once and the other is the head."""
         valid = [Signal(name=f"head{k}_valid") for k in range(2)]
         regs = [Signal(self.width, name=f"head{k}", reset_less=True) for k in range(2)]
         oldest = Signal(name="oldest")
-        oldest_valid = Mux(oldest, valid[1], valid[0])
-        target = oldest ^ oldest_valid                   # where the next entry goes
-        m.d.comb += [self.r_rdy.eq(oldest_valid), self.r_data.eq(Mux(oldest, regs[1], regs[0])),
-                     fill.eq(~Mux(target, valid[1], valid[0]))]
-        with m.If(read):
-            m.d.sync += oldest.eq(~oldest)
+        # each register's flag once the pop is applied
+        popped = [Signal(name=f"head{k}_popped") for k in range(2)]
+        m.d.comb += [popped[k].eq(valid[k] & ~(pop & (oldest == k))) for k in range(2)]
+        if self.late_read:
+            now_oldest, now_valid = Signal(name="now_oldest"), popped
+            m.d.comb += now_oldest.eq(oldest ^ pop)
+        else:
+            now_oldest, now_valid = oldest, valid
+        m.d.sync += oldest.eq(oldest ^ pop)
+        oldest_valid = Mux(now_oldest, now_valid[1], now_valid[0])
+        target = now_oldest ^ oldest_valid               # where the next entry goes
+        m.d.comb += [self.r_rdy.eq(oldest_valid), self.r_data.eq(Mux(now_oldest, regs[1], regs[0])),
+                     fill.eq(~Mux(target, now_valid[1], now_valid[0]))]
         for k in range(2):
-            with m.If(~valid[k]):
+            with m.If(~now_valid[k]):
                 m.d.sync += regs[k].eq(entry)
-            with m.If(fill & arrives & (target == k)):
-                m.d.sync += valid[k].eq(1)
-            with m.Elif(read & (oldest == k)):
-                m.d.sync += valid[k].eq(0)
+            m.d.sync += valid[k].eq(popped[k] | (fill & arrives & (target == k)))
 
     def _behind(self, m, behind, write, fill):
         """The storage of ``behind`` entries behind the heads: ``(ready, oldest entry)``.

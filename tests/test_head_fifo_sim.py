@@ -1,6 +1,9 @@
 """``hw/head_fifo.py`` against Amaranth's ``SyncFIFO``, side by side in the simulator:
 the same random writes, reads and flushes (a synchronous reset, as the controller's
-queues get), and every cycle the same ``w_rdy``, ``r_rdy``, ``level`` and head."""
+queues get), and every cycle the same ``w_rdy``, ``r_rdy``, ``level`` and head. With
+``late_read`` the ``level`` is the reference's plus the entry read in the cycle before,
+``w_rdy`` is ``level != depth`` (so the reference is offered only the writes ours can
+take), and ``r_rdy`` and the head are the same."""
 
 import functools
 
@@ -25,6 +28,16 @@ def test_two_head_fifo_is_a_sync_fifo(depth, seed):
     _compare_with_sync_fifo(functools.partial(HeadFIFO, heads=2), depth, seed)
 
 
+@pytest.mark.parametrize("depth", [2, 3, 4, 8])
+def test_late_read_fifo_is_a_sync_fifo(depth, seed):
+    _compare_with_sync_fifo(functools.partial(HeadFIFO, heads=2, late_read=True), depth, seed)
+
+
+def test_late_read_needs_two_heads():
+    with pytest.raises(ValueError, match="late_read=True with heads=1: allowed only with heads=2"):
+        HeadFIFO(width=8, depth=4, late_read=True)
+
+
 #: Mutants of ``hw/head_fifo.py`` the comparison must catch, with the head registers they
 #: concern: the entry that waits in the late-write registers read from the storage (which
 #: does not hold it yet), the storage's read pointer not stepped past an entry a head
@@ -37,18 +50,23 @@ _MUTANTS = {
                                                        "take = fill & behind_rdy"),
     "two heads: the late entry read from the storage": (2, "late_hit = late_en & (late_addr == rptr)",
                                                         "late_hit = late_en & (late_addr == rptr) & 0"),
-    "two heads: always filling the other one": (2, "target = oldest ^ oldest_valid", "target = ~oldest"),
+    "two heads: always filling the other one": (2, "target = now_oldest ^ oldest_valid", "target = ~now_oldest"),
+    "late read: the taken entry shown again": ("late", "m.d.comb += now_oldest.eq(oldest ^ pop)",
+                                               "m.d.comb += now_oldest.eq(oldest)"),
+    "late read: the taken register refilled a cycle later": ("late", "with m.If(~now_valid[k]):",
+                                                             "with m.If(~valid[k]):"),
 }
+_KINDS = {1: {"heads": 1}, 2: {"heads": 2}, "late": {"heads": 2, "late_read": True}}
 
 
 @pytest.mark.parametrize("depth", [4, 8])            # (storage behind the heads: a memory)
 @pytest.mark.parametrize("mutant", sorted(_MUTANTS))
 def test_comparison_catches_a_wrong_head_fifo(mutant, depth):
-    heads, old, new = _MUTANTS[mutant]
-    _compare_with_sync_fifo(functools.partial(HeadFIFO, heads=heads), depth, seed=1)   # the real one passes
+    kind, old, new = _MUTANTS[mutant]
+    _compare_with_sync_fifo(functools.partial(HeadFIFO, **_KINDS[kind]), depth, seed=1)   # the real one passes
     changed = mutated("systolica.hw.head_fifo", old, new)
     with pytest.raises(AssertionError):
-        _compare_with_sync_fifo(functools.partial(changed.HeadFIFO, heads=heads), depth, seed=1)
+        _compare_with_sync_fifo(functools.partial(changed.HeadFIFO, **_KINDS[kind]), depth, seed=1)
 
 
 def _compare_with_sync_fifo(fifo_class, depth, seed):
@@ -58,28 +76,37 @@ def _compare_with_sync_fifo(fifo_class, depth, seed):
     flush = Signal()
     m.submodules.ours = ours = ResetInserter(flush)(fifo_class(width=width, depth=depth))
     m.submodules.ref = ref = ResetInserter(flush)(SyncFIFO(width=width, depth=depth))
+    late = ours.late_read
     seen = {"full": 0, "empty_write": 0, "read_write": 0}
 
     async def bench(ctx):
+        read_before = 0
         for cycle in range(4000):
             phase = (cycle // 300) % 3           # fill up, drain, mixed
             w_en = rng.random() < (0.8, 0.2, 0.5)[phase]
             r_en = rng.random() < (0.2, 0.8, 0.5)[phase]
             data = int(rng.integers(0, 1 << width))
             fl = rng.random() < 0.005
+            room = ctx.get(ours.w_rdy)
+            ctx.set(ours.w_en, w_en)
+            ctx.set(ref.w_en, w_en and (room or not late))    # late_read: only what ours takes
             for dut in (ours, ref):
-                ctx.set(dut.w_en, w_en)
                 ctx.set(dut.w_data, data)
                 ctx.set(dut.r_en, r_en)
             ctx.set(flush, fl)
             got = [ctx.get(x) for x in (ours.w_rdy, ours.r_rdy, ours.level)]
             want = [ctx.get(x) for x in (ref.w_rdy, ref.r_rdy, ref.level)]
+            if late:
+                want[0] = want[2] + read_before != depth
+                want[2] += read_before
+                assert not room or ctx.get(ref.w_rdy), cycle
             assert got == want, (cycle, got, want)
             if want[1]:
                 assert ctx.get(ours.r_data) == ctx.get(ref.r_data), cycle
             seen["full"] += not want[0]
             seen["empty_write"] += w_en and not want[1]
             seen["read_write"] += w_en and r_en and want[0] and want[1]
+            read_before = r_en and want[1] and not fl
             await ctx.tick()
         if depth == 1:                           # one entry: never room and a head at once
             del seen["read_write"]
