@@ -126,17 +126,26 @@ class HeadFIFO(wiring.Component):
         fill follows, so the taken one refills at once and the other is the head."""
         valid = [Signal(name=f"head{k}_valid") for k in range(2)]
         regs = [Signal(self.width, name=f"head{k}", reset_less=True) for k in range(2)]
-        oldest = Signal(name="oldest")
         # each register's flag once the pop is applied
         popped = [Signal(name=f"head{k}_popped") for k in range(2)]
-        m.d.comb += [popped[k].eq(valid[k] & ~(pop & (oldest == k))) for k in range(2)]
         if self.late_read:
-            now_oldest, now_valid = Signal(name="now_oldest"), popped
-            m.d.comb += now_oldest.eq(oldest ^ pop)
+            # `now_oldest` is a register that the read itself toggles: the oldest once the
+            # taken entry is gone (the oldest before it is `now_oldest ^ taken`). The head
+            # that the taken entry leaves is never the one now_oldest names, so the ports'
+            # select and flag come straight from registers (timing: with the select
+            # `oldest ^ taken`, the controller alone's path at 5068777 was the load queue's
+            # oldest -> that select -> the head's token bits -> a token count, 85.1 MHz).
+            now_oldest = Signal(name="now_oldest")
+            m.d.sync += now_oldest.eq(now_oldest ^ (self.r_en & self.r_rdy))
+            m.d.comb += [popped[k].eq(valid[k] & ~(pop & (now_oldest != k))) for k in range(2)]
+            now_valid = popped
+            oldest_valid = Mux(now_oldest, valid[1], valid[0])   # == popped's, see above
         else:
+            oldest = Signal(name="oldest")
+            m.d.comb += [popped[k].eq(valid[k] & ~(pop & (oldest == k))) for k in range(2)]
+            m.d.sync += oldest.eq(oldest ^ pop)
             now_oldest, now_valid = oldest, valid
-        m.d.sync += oldest.eq(oldest ^ pop)
-        oldest_valid = Mux(now_oldest, now_valid[1], now_valid[0])
+            oldest_valid = Mux(now_oldest, now_valid[1], now_valid[0])
         target = now_oldest ^ oldest_valid               # where the next entry goes
         m.d.comb += [self.r_rdy.eq(oldest_valid), self.r_data.eq(Mux(now_oldest, regs[1], regs[0])),
                      fill.eq(~Mux(target, now_valid[1], now_valid[0]))]

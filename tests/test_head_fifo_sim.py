@@ -51,8 +51,8 @@ _MUTANTS = {
     "two heads: the late entry read from the storage": (2, "late_hit = late_en & (late_addr == rptr)",
                                                         "late_hit = late_en & (late_addr == rptr) & 0"),
     "two heads: always filling the other one": (2, "target = now_oldest ^ oldest_valid", "target = ~now_oldest"),
-    "late read: the taken entry shown again": ("late", "m.d.comb += now_oldest.eq(oldest ^ pop)",
-                                               "m.d.comb += now_oldest.eq(oldest)"),
+    "late read: the taken entry shown again": ("late", "now_oldest.eq(now_oldest ^ (self.r_en & self.r_rdy))",
+                                               "now_oldest.eq(now_oldest ^ pop)"),
     "late read: the taken register refilled a cycle later": ("late", "with m.If(~now_valid[k]):",
                                                              "with m.If(~valid[k]):"),
 }
