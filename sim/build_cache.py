@@ -40,6 +40,13 @@ class Entry:
     last_used: float
 
 
+def _cap(gb: float, what: str) -> int | None:
+    """``gb`` gigabytes as a cap in bytes (None: no cap); ``what`` names the setting."""
+    if not (math.isfinite(gb) and gb >= 0):
+        raise ValueError(f"{what}: allowed: gigabytes >= 0 (0: no cap)")
+    return None if gb == 0 else int(gb * 1e9)
+
+
 def max_bytes() -> int | None:
     """The cap from ``SYSTOLICA_CACHE_MAX_GB`` (None: no cap)."""
     raw = os.environ.get(_ENV, "").strip()
@@ -49,9 +56,7 @@ def max_bytes() -> int | None:
         gb = float(raw)
     except ValueError:
         raise ValueError(f"{_ENV}={raw!r}: not a number; allowed: gigabytes >= 0 (0: no cap)") from None
-    if not (math.isfinite(gb) and gb >= 0):
-        raise ValueError(f"{_ENV}={raw!r}: allowed: gigabytes >= 0 (0: no cap)")
-    return None if gb == 0 else int(gb * 1e9)
+    return _cap(gb, f"{_ENV}={raw!r}")
 
 
 def mark_used(path: Path) -> None:
@@ -157,18 +162,11 @@ def cache_command(args) -> int:
     from .runner import cache_root
 
     builds = cache_root() / "builds"
-    if args.max_gb is not None:
-        if not (math.isfinite(args.max_gb) and args.max_gb >= 0):
-            print(f"systolica cache: --max-gb {args.max_gb:g}: allowed: gigabytes >= 0 (0: no cap)",
-                  file=sys.stderr)
-            return 2
-        limit = None if args.max_gb == 0 else int(args.max_gb * 1e9)
-    else:
-        try:
-            limit = max_bytes()
-        except ValueError as e:
-            print(f"systolica cache: {e}", file=sys.stderr)
-            return 2
+    try:
+        limit = max_bytes() if args.max_gb is None else _cap(args.max_gb, f"--max-gb {args.max_gb:g}")
+    except ValueError as e:
+        print(f"systolica cache: {e}", file=sys.stderr)
+        return 2
     if args.clear:
         gone = clear(builds)
         print(f"removed {len(gone)} builds ({sum(e.size for e in gone) / 1e9:.1f} GB) from {builds}")
