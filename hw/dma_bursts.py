@@ -11,8 +11,9 @@ queues start at it): the first burst of a command is valid the second cycle afte
 ``start``, and the walker moves on whenever the register is free or being taken, so a
 burst per cycle. The walker's loop is short (timing): the limit of the burst at ``cur``
 (the smaller of the bytes to the 4 KiB boundary and those 256 beats allow) is a register
-``lim`` computed with ``cur``, so the burst is ``min(rem, lim)`` and whether it ends the
-run is ``rem <= lim``, one compare of registers. A burst that does not end its run stops
+``lim`` computed with ``cur``, so the burst is ``min(rem, lim)``; whether it ends the
+run (``rem <= lim``) is a register ``run_done`` too, set wherever ``rem`` and ``lim`` are
+(timing: the compare's carry chain fed the index registers' enables). A burst that does not end its run stops
 at a page or 256-beat boundary, so the next one starts at byte lane 0 and its limit
 follows from the page bytes left (``page_left``, a register too); a run's first burst
 takes its limits from its address. Which dimensions are at their end (``at_end``) are
@@ -100,7 +101,7 @@ class BurstGen(wiring.Component):
         m.d.comb += [self.busy.eq(busy | out_valid), self.bursts.valid.eq(out_valid)]
 
         # -- the burst at `cur`: the rest of the run, or up to its limit ---------------------
-        run_done = rem <= lim
+        run_done = Signal()                                  # rem <= lim, a register
         nbytes = Signal(range(max_bytes + 1))
         m.d.comb += nbytes.eq(Mux(run_done, rem, lim))
         offset = cur[:lanes] if lanes else 0
@@ -158,14 +159,16 @@ class BurstGen(wiring.Component):
 
         with m.If(self.start & ~busy):
             m.d.sync += [busy.eq(1), cur.eq(self.cmd.base), rem.eq(dec.run_bytes),
-                         page_left.eq(run_page), lim.eq(run_lim),
+                         page_left.eq(run_page), lim.eq(run_lim), run_done.eq(dec.run_bytes <= run_lim),
                          contiguous.eq(dec.contiguous), run_bytes.eq(dec.run_bytes)]
             m.d.sync += [x.eq(0) for x in i] + [an[d].eq(self.cmd.base + dec.s[d]) for d in range(4)]
             m.d.sync += [at_end[d].eq(restart_end[d]) for d in range(4)]
         with m.Elif(advance):
-            m.d.sync += [cur.eq(cur + lim), rem.eq(rem - lim), page_left.eq(cont_page), lim.eq(cont_lim)]
+            m.d.sync += [cur.eq(cur + lim), rem.eq(rem - lim), page_left.eq(cont_page), lim.eq(cont_lim),
+                         run_done.eq(rem - lim <= cont_lim)]
             with m.If(run_done):
-                m.d.sync += [cur.eq(new_addr), rem.eq(run_bytes), page_left.eq(run_page), lim.eq(run_lim)] + at(3)
+                m.d.sync += [cur.eq(new_addr), rem.eq(run_bytes), page_left.eq(run_page), lim.eq(run_lim),
+                             run_done.eq(run_bytes <= run_lim)] + at(3)
                 with m.If(last_run):
                     m.d.sync += busy.eq(0)
                 with m.Elif(next_elem):
