@@ -11,8 +11,9 @@ queues start at it): the first burst of a command is valid the second cycle afte
 ``start``, and the walker moves on whenever the register is free or being taken, so a
 burst per cycle. The walker's loop is short (timing): the limit of the burst at ``cur``
 (the smaller of the bytes to the 4 KiB boundary and those 256 beats allow) is a register
-``lim`` computed with ``cur``, so the burst is ``min(rem, lim)`` and whether it ends the
-run is ``rem <= lim``, one compare of registers. A burst that does not end its run stops
+``lim`` computed with ``cur``, so the burst is ``min(rem, lim)``; whether it ends the
+run (``rem <= lim``) is a register ``run_done`` too, set wherever ``rem`` and ``lim`` are
+(timing: the compare's carry chain fed the index registers' enables). A burst that does not end its run stops
 at a page or 256-beat boundary, so the next one starts at byte lane 0 and its limit
 follows from the page bytes left (``page_left``, a register too); a run's first burst
 takes its limits from its address. Which dimensions are at their end (``at_end``) are
@@ -24,7 +25,7 @@ ahead, so no stride add lies before the next run's limits.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -100,7 +101,7 @@ class BurstGen(wiring.Component):
         m.d.comb += [self.busy.eq(busy | out_valid), self.bursts.valid.eq(out_valid)]
 
         # -- the burst at `cur`: the rest of the run, or up to its limit ---------------------
-        run_done = rem <= lim
+        run_done = Signal()                                  # rem <= lim, a register
         nbytes = Signal(range(max_bytes + 1))
         m.d.comb += nbytes.eq(Mux(run_done, rem, lim))
         offset = cur[:lanes] if lanes else 0
@@ -141,6 +142,30 @@ class BurstGen(wiring.Component):
         cont_page = Signal.like(page_left)
         m.d.comb += cont_page.eq(Mux(rest == 0, AXI_PAGE_BYTES, rest))
         cont_lim = _min(cont_page, max_bytes)
+        # whether the next run fits its first burst (run_bytes <= run_lim) as two compares of
+        # its address with registers taken at `start` (timing: not run_lim's chain and then
+        # a compare): run_lim is min(4096 - A[:12], max_bytes - L), so the run fits exactly
+        # when A[:12] <= 4096 - run_bytes and L <= max_bytes - run_bytes
+        page_k, lane_k = Signal.like(page_left), Signal(range(max_bytes + 1))
+        page_ok, lane_ok = Signal(), Signal()       # run_bytes <= 4096, run_bytes <= max_bytes
+        next_fits = Signal()
+        m.d.comb += next_fits.eq(page_ok & (new_addr[:12] <= page_k) & lane_ok
+                                 & ((new_addr[:lanes] if lanes else 0) <= lane_k))
+        # whether the rest of the run fits the next burst (rem - lim <= cont_lim) as compares
+        # of registers (timing: not page_left - lim, its zero test, cont_lim's select and a
+        # compare in a row): cont_lim is min(cont_page, max_bytes), rem - lim <= cont_page is
+        # rem <= page_left (+ 4096 when the burst ends the page), and rem - lim <= max_bytes
+        # is rem_m <= lim, with rem_m = rem - max_bytes a register stepped beside rem
+        rem_m = Signal(signed(len(rem) + 1))
+        rest_fits = Signal()
+        m.d.comb += rest_fits.eq(Mux(lim == page_left, rem <= page_left + AXI_PAGE_BYTES, rem <= page_left)
+                                 & (rem_m <= lim))
+        # the same for a command's first run, from its base alone (timing: not through the
+        # idle/busy select of run_addr, which puts new_addr's select before the compare)
+        base = self.cmd.base
+        first_fits = Signal()
+        m.d.comb += first_fits.eq((dec.run_bytes <= AXI_PAGE_BYTES - base[:12])
+                                  & (dec.run_bytes <= max_bytes - (base[:lanes] if lanes else 0)))
 
         # which dimensions are at their end after stepping i[d] (i[d] + 1) or restarting it
         stepped_end = [Signal(name=f"stepped_end{d}") for d in range(4)]
@@ -157,15 +182,20 @@ class BurstGen(wiring.Component):
             m.d.sync += out_valid.eq(0)
 
         with m.If(self.start & ~busy):
-            m.d.sync += [busy.eq(1), cur.eq(self.cmd.base), rem.eq(dec.run_bytes),
-                         page_left.eq(run_page), lim.eq(run_lim),
-                         contiguous.eq(dec.contiguous), run_bytes.eq(dec.run_bytes)]
+            m.d.sync += [busy.eq(1), cur.eq(self.cmd.base), rem.eq(dec.run_bytes), rem_m.eq(dec.run_bytes - max_bytes),
+                         page_left.eq(run_page), lim.eq(run_lim), run_done.eq(first_fits),
+                         contiguous.eq(dec.contiguous), run_bytes.eq(dec.run_bytes),
+                         page_ok.eq(dec.run_bytes <= AXI_PAGE_BYTES), page_k.eq(AXI_PAGE_BYTES - dec.run_bytes),
+                         lane_ok.eq(dec.run_bytes <= max_bytes), lane_k.eq(max_bytes - dec.run_bytes)]
             m.d.sync += [x.eq(0) for x in i] + [an[d].eq(self.cmd.base + dec.s[d]) for d in range(4)]
             m.d.sync += [at_end[d].eq(restart_end[d]) for d in range(4)]
         with m.Elif(advance):
-            m.d.sync += [cur.eq(cur + lim), rem.eq(rem - lim), page_left.eq(cont_page), lim.eq(cont_lim)]
+            m.d.sync += [cur.eq(cur + lim), rem.eq(rem - lim), rem_m.eq(rem_m - lim), page_left.eq(cont_page),
+                         lim.eq(cont_lim), run_done.eq(rest_fits)]
             with m.If(run_done):
-                m.d.sync += [cur.eq(new_addr), rem.eq(run_bytes), page_left.eq(run_page), lim.eq(run_lim)] + at(3)
+                m.d.sync += [cur.eq(new_addr), rem.eq(run_bytes), rem_m.eq(run_bytes - max_bytes),
+                             page_left.eq(run_page), lim.eq(run_lim),
+                             run_done.eq(next_fits)] + at(3)
                 with m.If(last_run):
                     m.d.sync += busy.eq(0)
                 with m.Elif(next_elem):

@@ -1,17 +1,20 @@
 """The DMA's burst walker (``hw/dma_bursts.py``) alone, in Amaranth's simulator: for random
 commands (contiguous runs that cross 4 KiB pages and the 256-beat limit, runs that start
 where the two limits meet, gathers,
-strides of either sign, unaligned bases, every element size), the bursts it gives equal
-:func:`systolica.model.dma.bursts` in order, with random back-pressure, commands back to
-back, and ``busy`` low exactly once the last burst was taken."""
+strides of either sign, unaligned bases, every element size, runs that end exactly on a
+burst limit), the bursts it gives equal :func:`systolica.model.dma.bursts` in order, with
+random back-pressure, commands back to back, and ``busy`` low exactly once the last burst
+was taken; and mutants of the walker's ``run_done`` register are caught."""
 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from systolica.hw.dma_bursts import BurstGen
+from systolica.hw import dma_bursts
 from systolica.model.config import AcceleratorConfig
 from systolica.model.dma import TensorDescriptor, bursts, encode_command, encodable_elem_bytes
+
+from source_mutants import mutated
 
 
 def _descriptor(rng, cfg: AcceleratorConfig) -> TensorDescriptor:
@@ -43,26 +46,77 @@ def _descriptor(rng, cfg: AcceleratorConfig) -> TensorDescriptor:
     return TensorDescriptor(base, sizes, tuple(strides), eb)
 
 
+def _exact_runs(rng, cfg: AcceleratorConfig) -> TensorDescriptor:
+    """Runs that end exactly where a burst limit (a 4 KiB page or 256 beats) does: each
+    run is the model's first ``j`` bursts of a long run from the same address (``j`` = 1
+    half the time), and every run starts at the same page offset (its strides are whole
+    pages), so each of its bursts ends its run exactly when the limit does."""
+    eb = int(rng.choice(encodable_elem_bytes(cfg)))
+    page_off = int(rng.choice([0, int(rng.integers(0, 4096 // eb)) * eb,
+                               4096 - 256 * cfg.bus_bytes if 256 * cfg.bus_bytes < 4096 else 0]))
+    first = 4096 * int(rng.integers(0, 8)) + page_off
+    long = bursts(cfg, TensorDescriptor(first, (1, 1, 1, 9000 // eb), (0, 0, 0, eb), eb))
+    j = 1 if rng.random() < 0.5 else int(rng.integers(1, len(long) + 1))
+    nbytes = sum(_burst_bytes(cfg, b) for b in long[:j])
+    sizes = (1, int(rng.integers(1, 3)), int(rng.integers(1, 4)), nbytes // eb)
+    pages = -(-(page_off + nbytes) // 4096)
+    strides = (0, 4096 * pages * sizes[2], 4096 * pages, eb)
+    return TensorDescriptor(first, sizes, strides, eb)
+
+
+def _burst_bytes(cfg: AcceleratorConfig, b) -> int:
+    bb = cfg.bus_bytes
+    if b.beats == 1:
+        return bin(b.first_strobe).count("1")
+    return bin(b.first_strobe).count("1") + (b.beats - 2) * bb + bin(b.last_strobe).count("1")
+
+
 def _expected(cfg: AcceleratorConfig, desc: TensorDescriptor):
     """(addr, beats, nbytes, offset, last) of every burst, from the model."""
-    out = []
     todo = bursts(cfg, desc)
-    bb = cfg.bus_bytes
-    for n, b in enumerate(todo):
-        if b.beats == 1:
-            nbytes = bin(b.first_strobe).count("1")
-        else:
-            nbytes = bin(b.first_strobe).count("1") + (b.beats - 2) * bb + bin(b.last_strobe).count("1")
-        out.append((b.addr, b.beats, nbytes, b.addr % bb, int(n == len(todo) - 1)))
-    return out
+    return [(b.addr, b.beats, _burst_bytes(cfg, b), b.addr % cfg.bus_bytes, int(n == len(todo) - 1))
+            for n, b in enumerate(todo)]
 
 
 @pytest.mark.parametrize("bus_bits", [32, 64, 512])
 def test_burst_walker_matches_model(bus_bits, seed):
+    _compare_with_model(dma_bursts.BurstGen, bus_bits, seed)
+
+
+#: Mutants of ``hw/dma_bursts.py``'s ``run_done`` register (``rem <= lim``), off by one
+#: where it is set: at a command's start, after a burst inside a run, at a run's end (its
+#: page and its 256-beat compare).
+_MUTANTS = {
+    "start_page": ("(dec.run_bytes <= AXI_PAGE_BYTES - base[:12])", "(dec.run_bytes < AXI_PAGE_BYTES - base[:12])"),
+    "start_lane": ("(dec.run_bytes <= max_bytes - (base[:lanes]", "(dec.run_bytes < max_bytes - (base[:lanes]"),
+    "inside_page": ("rem <= page_left)", "rem < page_left)"),
+    "inside_page_end": ("rem <= page_left + AXI_PAGE_BYTES", "rem < page_left + AXI_PAGE_BYTES"),
+    "inside_beats": ("(rem_m <= lim)", "(rem_m < lim)"),
+    "run_end_page": ("(new_addr[:12] <= page_k)", "(new_addr[:12] < page_k)"),
+    "run_end_lane": ("(new_addr[:lanes] if lanes else 0) <= lane_k", "(new_addr[:lanes] if lanes else 0) < lane_k"),
+}
+
+
+@pytest.mark.parametrize("where", sorted(_MUTANTS))
+def test_run_done_mutants_are_caught(where, seed):
+    """Some mutants differ only where 256 beats hold a whole page (a 512-bit bus)."""
+    changed = mutated("systolica.hw.dma_bursts", *_MUTANTS[where])
+    caught = []
+    for bus_bits in (64, 512):
+        try:
+            _compare_with_model(changed.BurstGen, bus_bits, seed, exact_only=True)
+        except AssertionError as e:
+            caught.append(f"{bus_bits}-bit bus: {str(e)[:200]}")
+    assert caught, f"mutant {where} survived on 64- and 512-bit buses"
+    print(f"mutant {where} caught: {caught[0]}")
+
+
+def _compare_with_model(walker_class, bus_bits, seed, exact_only=False):
     rng = np.random.default_rng(seed)
     cfg = AcceleratorConfig(rows=2, cols=2, bus_bits=bus_bits, spad_rows=64, acc_rows=32)
-    dut = BurstGen(cfg)
-    cmds = [_descriptor(rng, cfg) for _ in range(60)]
+    dut = walker_class(cfg)
+    cmds = [_exact_runs(rng, cfg) if exact_only or rng.random() < 0.25 else _descriptor(rng, cfg)
+            for _ in range(60)]
 
     async def bench(ctx):
         cycle = 0
