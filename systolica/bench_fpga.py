@@ -104,6 +104,7 @@ def _run(cfg: AcceleratorConfig, unit: str, generator: str, previous: list[dict]
     the design file the run wrote, the Verilog it placed."""
     from .fpga import REPORT, run_fpga
     from .fpga_report import DoesNotFit
+    from .fpga_tools import ToolStalled
 
     out = BUILD_ROOT / f"{unit}-{cfg.name}"
     report = out / REPORT
@@ -119,6 +120,10 @@ def _run(cfg: AcceleratorConfig, unit: str, generator: str, previous: list[dict]
         out.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(stopped, indent=2) + "\n")
         return {**_row(cfg, unit, generator, None if refused else _placed_sha256(unit, out)), **stopped}
+    except ToolStalled as e:
+        # reported, not kept (no report.json): the next bench places it again
+        print(f"[bench] fpga {unit} {cfg.name}: {e}", flush=True)
+        return {**_row(cfg, unit, generator, _placed_sha256(unit, out)), "config": cfg.to_dict(), "stalled": str(e)}
     return {**_row(cfg, unit, generator, _placed_sha256(unit, out)), **result.to_json()}
 
 
@@ -163,6 +168,9 @@ def fpga_markdown(rows: list[dict], meta: dict, missing: list[str] = ()) -> str:
     for row in rows:
         if "does_not_fit" in row:
             lines.append(f"| {row['unit']} | {row['config_name']} | does not fit: {row['does_not_fit']} |||||||")
+            continue
+        if "stalled" in row:
+            lines.append(f"| {row['unit']} | {row['config_name']} | not measured: {row['stalled']} |||||||")
             continue
         pnr = row["pnr"]
         res = pnr["resources"]

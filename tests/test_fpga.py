@@ -342,3 +342,27 @@ def test_cli_refuses_a_bad_stall_time(minutes, capsys):
     assert main(["fpga", "--unit", "array", "--rows", "2", "--cols", "2", "--stall-minutes", minutes]) == 2
     err = capsys.readouterr().err
     assert f"stall_minutes={float(minutes)}: allowed 0 (never stop)" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_reports_a_stalled_run_and_goes_on(tmp_path, monkeypatch):
+    """A run whose place and route stalls is a row saying so (its hint included), the
+    bench goes on with the next run, and nothing is kept for reuse."""
+    from systolica import bench_fpga, fpga
+    from systolica.fpga_tools import ToolStalled
+
+    small, other = AcceleratorConfig(rows=2, cols=2), AcceleratorConfig(rows=2, cols=3)
+    monkeypatch.setattr(bench_fpga, "BUILD_ROOT", tmp_path / "runs")
+    monkeypatch.setattr(bench_fpga, "bench_runs", lambda quick: [(small, "array"), (other, "array")])
+    placed = []
+
+    def stalls(cfg, **kwargs):
+        placed.append(cfg.name)
+        raise ToolStalled("place and route stalled: pnr.log did not grow for 20 minutes (...). Try another seed")
+
+    monkeypatch.setattr(fpga, "run_fpga", stalls)
+    assert bench_fpga.main(["-o", str(tmp_path / "bench")]) == 0
+    assert placed == ["2x2_int8", "2x3_int8"]
+    md = (tmp_path / "bench" / "fpga.md").read_text()
+    assert "| array | 2x2_int8 | not measured: place and route stalled: pnr.log did not grow" in md
+    assert "Try another seed" in md
+    assert bench_fpga._finished(small, "array", "today") is None
