@@ -42,7 +42,7 @@ BOARDS = {"ulx3s": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "LFE5U-85F"),
           "arty": ("amaranth_boards.arty_a7", "ArtyA7_35Platform", "XC7A35T")}
 FPGA_UNITS = ("board", "top", "array", *BLOCK_UNITS)
 #: Minutes without a line in nextpnr's log after which place and route is stopped
-#: (``--stall-minutes``; router1 has sat on its last arcs for 25 minutes without a row).
+#: (``--stall-minutes``; router1 can sit on its last few arcs without printing a row).
 DEFAULT_STALL_MINUTES = 20.0
 
 #: nextpnr's routers (``--router``).

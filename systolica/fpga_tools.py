@@ -60,9 +60,9 @@ def run_tool(name: str, args: list[str], cwd: Path, log: Path, *, label: str, pr
         shown, size = "", -1
         while proc.poll() is None:
             time.sleep(0.5)
-            now = time.monotonic()
-            if _size(watched) != size:
-                size, last_growth = _size(watched), now
+            now, grown = time.monotonic(), _size(watched)
+            if grown != size:
+                size, last_growth = grown, now
             elif stall_s is not None and now - last_growth >= stall_s:
                 proc.kill()
                 proc.wait()
