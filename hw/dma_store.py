@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import AcceleratorConfig
@@ -100,7 +99,12 @@ class DmaStore(wiring.Component):
         # from its entry into the queue, so queue, memories and row FIFO together never hold
         # more than STORE_READ_AHEAD. (Timing: the 8x8 top's path was `requested` -> valid
         # and address -> the memories' read arbitration -> ready -> `in_flight`.)
-        m.submodules.rowq = rowq = SyncFIFOBuffered(width=width * 8, depth=STORE_READ_AHEAD)
+        # The row FIFO's read is applied a cycle late, from a register beside it (timing: the
+        # 8x8 top's path was the beat's byte count -> the row's end -> the pop -> the FIFO's
+        # level across the chip); its head and r_rdy are SyncFIFO's every cycle, and its room
+        # counts a pop a cycle late, which no response meets: one arrives at least two
+        # cycles after the request that `in_flight` let in on the pop's cycle
+        m.submodules.rowq = rowq = HeadFIFO(width=width * 8, depth=STORE_READ_AHEAD, heads=2, late_read=True)
         req_layout = store_req_layout(cfg)
         m.submodules.reqq = reqq = HeadFIFO(width=req_layout.size, depth=2)
         requested = Signal(52)
