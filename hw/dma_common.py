@@ -7,7 +7,7 @@ contract (runs, bursts, checks and their order).
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
 
 from ..model.config import AcceleratorConfig
@@ -250,11 +250,15 @@ class BeatLanes:
     first beat's ``k`` and ``last``, computed as the burst is queued. A later beat's ``k``
     and ``last`` are registers set when the beat before it is taken. So no arithmetic lies
     between the queue's output and the beat's lanes and handshake (the engines' critical
-    path on the FPGA before; cycle for cycle the same behaviour)."""
+    path on the FPGA before; cycle for cycle the same behaviour). ``mask`` is ``k`` as a
+    thermometer code (lanes ``0 .. k - 1`` set), queued and registered beside ``k``, so a
+    beat's byte mask is a shift of it, with no ``(1 << k) - 1`` carry chain after the
+    head's select (timing: the load engine's path alone was ``first`` -> ``k`` -> that
+    subtraction -> the placed beat's mask)."""
 
     @staticmethod
     def layout(burst_shape, bus_bytes: int) -> data.StructLayout:
-        return data.StructLayout({"burst": burst_shape, "k": range(bus_bytes + 1), "last": 1})
+        return data.StructLayout({"burst": burst_shape, "k": range(bus_bytes + 1), "mask": bus_bytes, "last": 1})
 
     @staticmethod
     def entry(m: Module, burst, bus_bytes: int):
@@ -262,6 +266,7 @@ class BeatLanes:
         e = Signal(BeatLanes.layout(burst.shape(), bus_bytes), name="beat_entry")
         room = bus_bytes - burst.offset
         m.d.comb += [e.burst.eq(burst), e.k.eq(Mux(room < burst.nbytes, room, burst.nbytes)),
+                     e.mask.eq(Cat((burst.offset + i < bus_bytes) & (burst.nbytes > i) for i in range(bus_bytes))),
                      e.last.eq(burst.nbytes <= room)]
         return e.as_value()
 
@@ -271,11 +276,14 @@ class BeatLanes:
         self.first = Signal(init=1)                # the next beat is its burst's first
         self.rem = Signal(range(256 * bb + 1))     # bytes of the head burst after this beat
         self._k_next = Signal(range(bb + 1))       # k and last of a beat that is not the first
+        self._mask_next = Signal(bb)
         self._last_next = Signal()
         self.offset = Mux(self.first, burst.offset, 0)
         self.k = Signal(range(bb + 1))
+        self.mask = Signal(bb)                     # lanes 0 .. k - 1
         self.last = Signal()
         m.d.comb += [self.k.eq(Mux(self.first, head.k, self._k_next)),
+                     self.mask.eq(Mux(self.first, head.mask, self._mask_next)),
                      self.last.eq(Mux(self.first, head.last, self._last_next))]
         self._left = Mux(self.first, burst.nbytes, self.rem)
 
@@ -285,7 +293,8 @@ class BeatLanes:
         rem = Signal.like(self.rem, name="rem_next")
         m.d.comb += rem.eq(self._left - self.k)
         m.d.sync += [self.first.eq(self.last), self.rem.eq(rem),
-                     self._k_next.eq(Mux(rem < self._bb, rem, self._bb)), self._last_next.eq(rem <= self._bb)]
+                     self._k_next.eq(Mux(rem < self._bb, rem, self._bb)), self._last_next.eq(rem <= self._bb),
+                     self._mask_next.eq(Cat(rem > i for i in range(self._bb)))]
         with m.If(self.last):
             m.d.comb += pop.eq(1)
 

@@ -176,7 +176,7 @@ class DmaLoad(wiring.Component):
         shift = Signal(range(rb + bb), name="beat_shift")
         keep = Signal(rb, name="beat_bytes")
         m.d.comb += [shift.eq(pos + (bb - 1) - o),
-                     keep.eq(((Const(1, bb + 1) << k) - 1) << pos)]
+                     keep.eq(beat_lanes.mask << pos)]
 
         # -- stage A takes a beat (or closes a pad row); stage B places it; stage C merges it
         # into the row. Stage A walks the rows and their bytes exactly as before and queues

@@ -3,7 +3,7 @@ to a strided tensor in DRAM."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -162,12 +162,11 @@ class DmaStore(wiring.Component):
         beat_lanes = BeatLanes(m, bb, head)
         o, k = beat_lanes.offset, beat_lanes.k
         row_bytes = (rowq.r_data >> (rp * 8))[:bb * 8]
-        keep = (Const(1, bb + 1) << k) - 1
         w = self.axi
         m.d.comb += [
             w.wvalid.eq(running & pending.r_rdy & rowq.r_rdy),
             w.wdata.eq((row_bytes << (o * 8))[:bb * 8]),
-            w.wstrb.eq((keep << o)[:bb]),
+            w.wstrb.eq((beat_lanes.mask << o)[:bb]),
             w.wlast.eq(beat_lanes.last),
         ]
         m.d.comb += self.moved.eq(Mux(w.wvalid & w.wready, k, 0))
