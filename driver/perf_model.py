@@ -86,9 +86,9 @@ class Latencies:
     data_start: int = 1         #: weights in -> the first data beat
     exec_latency: int = 4       #: last data beat -> last result written (completed): rows + cols + this
     store_read: int = 3         #: STORE started -> its first accumulator row read (its request leaves from a queue)
-    store_tail: int = 17        #: its last row read -> completed (B responses back; includes the accumulator's
-                                #: ACC_READ_LATENCY and requant.LATENCY; the row FIFO hands a row to W
-                                #: the cycle after it arrives)
+    store_tail: int = 18        #: its last row read -> completed (B responses back; includes the accumulator's
+                                #: ACC_READ_LATENCY and requant.LATENCY; the row FIFO hands a row on the
+                                #: cycle after it arrives, and its beats reach W through a register slice: + 1)
     requant_cycles: int = 1     #: per lane a REQUANT writes
     end_latency: int = 4        #: the last completion -> the program's end (run control's registered finish: + 1)
 

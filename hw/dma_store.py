@@ -50,7 +50,8 @@ class DmaStore(wiring.Component):
         issued, when a check fails). A B response with SLVERR/DECERR does not stop the
         transfer; the first error is the status.
     moved : Out(range(bus_bytes + 1))
-        Bytes written by the W beat of this cycle (its strobes; the DMA-bytes counter).
+        Bytes of the W beat made this cycle (its strobes; the DMA-bytes counter). It is on
+        W from the next cycle; the command finishes after its last B, so after every beat.
     check : bool
         Check commands (``window`` etc.) here; ``False`` when they arrive checked.
     axi : Out(AXI4 write channels)
@@ -162,15 +163,27 @@ class DmaStore(wiring.Component):
         beat_lanes = BeatLanes(m, bb, head)
         o, k = beat_lanes.offset, beat_lanes.k
         row_bytes = (rowq.r_data >> (rp * 8))[:bb * 8]
+        # The beats leave through a two-entry queue (an AXI register slice): W's valid and
+        # payload are its head registers, `wready` reaches only its flags, and a beat is
+        # made when the queue has room, a register compare (timing: the 8x8 top's path was
+        # `wvalid` -> the handshake, placed far away -> the row's end -> the row FIFO's pop
+        # -> `in_flight`). Full rate; a beat is on W one cycle after it is made (+1 cycle
+        # per STORE).
+        beat = data.StructLayout({"data": bb * 8, "strb": bb, "last": 1})
+        m.submodules.w_beats = wq = HeadFIFO(width=beat.size, depth=2, heads=2)
+        made, out = data.View(beat, wq.w_data), data.View(beat, wq.r_data)
+        make = running & pending.r_rdy & rowq.r_rdy & wq.w_rdy
         w = self.axi
         m.d.comb += [
-            w.wvalid.eq(running & pending.r_rdy & rowq.r_rdy),
-            w.wdata.eq((row_bytes << (o * 8))[:bb * 8]),
-            w.wstrb.eq((beat_lanes.mask << o)[:bb]),
-            w.wlast.eq(beat_lanes.last),
+            wq.w_en.eq(make),
+            made.data.eq((row_bytes << (o * 8))[:bb * 8]),
+            made.strb.eq((beat_lanes.mask << o)[:bb]),
+            made.last.eq(beat_lanes.last),
+            w.wvalid.eq(wq.r_rdy), w.wdata.eq(out.data), w.wstrb.eq(out.strb), w.wlast.eq(out.last),
+            wq.r_en.eq(w.wready),
         ]
-        m.d.comb += self.moved.eq(Mux(w.wvalid & w.wready, k, 0))
-        with m.If(w.wvalid & w.wready):
+        m.d.comb += self.moved.eq(Mux(make, k, 0))
+        with m.If(make):
             m.d.sync += [rp.eq(rp + k), left.eq(left - k)]
             beat_lanes.advance(m, pending.r_en)
             with m.If(k == left):
