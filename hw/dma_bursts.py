@@ -18,7 +18,9 @@ at a page or 256-beat boundary, so the next one starts at byte lane 0 and its li
 follows from the page bytes left (``page_left``, a register too); a run's first burst
 takes its limits from its address. Which dimensions are at their end (``at_end``) are
 registers as well, set as the indices step, and so are whether runs are whole row vectors
-and their bytes (taken at ``start``). The address a run starts at when dimension ``d``
+and their bytes (taken with the command, ``load``, from ``next_cmd``: timing, the
+command's decode sat in front of the first burst's limits at ``start``). The address a run
+starts at when dimension ``d``
 steps (``an[d]``: the address of ``(i0, .., id + 1, 0, ...)``) is a register, added a run
 ahead, so no stride add lies before the next run's limits.
 """
@@ -56,8 +58,14 @@ class BurstGen(wiring.Component):
     ----------
     cmd : In(dma_command_layout(cfg))
         The command; stable from ``start`` until the last burst was taken.
+    next_cmd : In(dma_command_layout(cfg))
+        The command ``cmd`` holds from the cycle after ``load`` (the engines' command
+        stream, as their register takes it).
+    load : In(1)
+        ``next_cmd`` is being taken: the walker registers what every run of it needs. Only
+        while not busy, and at least one cycle before ``start``.
     start : In(1)
-        Begin walking ``cmd`` (ignored while busy).
+        Begin walking ``cmd``, which was loaded (ignored while busy).
     bursts : Out(stream.Signature(burst_layout(cfg)))
         The bursts (from a register); ``last`` marks the command's final one.
     busy : Out(1)
@@ -68,6 +76,8 @@ class BurstGen(wiring.Component):
         self.cfg = cfg
         super().__init__({
             "cmd": In(dma_command_layout(cfg)),
+            "next_cmd": In(dma_command_layout(cfg)),
+            "load": In(1),
             "start": In(1),
             "bursts": Out(stream.Signature(burst_layout(cfg))),
             "busy": Out(1),
@@ -93,9 +103,16 @@ class BurstGen(wiring.Component):
         # smaller of those and the bytes 256 beats from `cur` allow
         page_left = Signal(range(AXI_PAGE_BYTES + 1))
         lim = Signal(range(min(AXI_PAGE_BYTES, max_bytes) + 1))
-        # what the command gives every run, registered at `start` (timing)
+        # what the command gives every run, and the room its base leaves the first burst (to
+        # the 4 KiB boundary, and in 256 beats from its byte lane), registered at `load`
         contiguous = Signal()
         run_bytes = Signal.like(dec.run_bytes, name="run_bytes_r")
+        page_room0 = Signal(range(1, AXI_PAGE_BYTES + 1))
+        lane_room0 = Signal(range(max_bytes - bb + 1, max_bytes + 1))
+        ahead, nb = Decoded(m, self.next_cmd), self.next_cmd.base
+        with m.If(self.load):
+            m.d.sync += [contiguous.eq(ahead.contiguous), run_bytes.eq(ahead.run_bytes),
+                         page_room0.eq(AXI_PAGE_BYTES - nb[:12]), lane_room0.eq(max_bytes - (nb[:lanes] if lanes else 0))]
         busy = Signal()
         out_valid = Signal()
         m.d.comb += [self.busy.eq(busy | out_valid), self.bursts.valid.eq(out_valid)]
@@ -160,12 +177,10 @@ class BurstGen(wiring.Component):
         rest_fits = Signal()
         m.d.comb += rest_fits.eq(Mux(lim == page_left, rem <= page_left + AXI_PAGE_BYTES, rem <= page_left)
                                  & (rem_m <= lim))
-        # the same for a command's first run, from its base alone (timing: not through the
-        # idle/busy select of run_addr, which puts new_addr's select before the compare)
-        base = self.cmd.base
+        # the same for a command's first run, from registers taken at `load` (timing: not
+        # through the idle/busy select of run_addr, nor after the command's decode)
         first_fits = Signal()
-        m.d.comb += first_fits.eq((dec.run_bytes <= AXI_PAGE_BYTES - base[:12])
-                                  & (dec.run_bytes <= max_bytes - (base[:lanes] if lanes else 0)))
+        m.d.comb += first_fits.eq((run_bytes <= page_room0) & (run_bytes <= lane_room0))
 
         # which dimensions are at their end after stepping i[d] (i[d] + 1) or restarting it
         stepped_end = [Signal(name=f"stepped_end{d}") for d in range(4)]
@@ -182,11 +197,10 @@ class BurstGen(wiring.Component):
             m.d.sync += out_valid.eq(0)
 
         with m.If(self.start & ~busy):
-            m.d.sync += [busy.eq(1), cur.eq(self.cmd.base), rem.eq(dec.run_bytes), rem_m.eq(dec.run_bytes - max_bytes),
+            m.d.sync += [busy.eq(1), cur.eq(self.cmd.base), rem.eq(run_bytes), rem_m.eq(run_bytes - max_bytes),
                          page_left.eq(run_page), lim.eq(run_lim), run_done.eq(first_fits),
-                         contiguous.eq(dec.contiguous), run_bytes.eq(dec.run_bytes),
-                         page_ok.eq(dec.run_bytes <= AXI_PAGE_BYTES), page_k.eq(AXI_PAGE_BYTES - dec.run_bytes),
-                         lane_ok.eq(dec.run_bytes <= max_bytes), lane_k.eq(max_bytes - dec.run_bytes)]
+                         page_ok.eq(run_bytes <= AXI_PAGE_BYTES), page_k.eq(AXI_PAGE_BYTES - run_bytes),
+                         lane_ok.eq(run_bytes <= max_bytes), lane_k.eq(max_bytes - run_bytes)]
             m.d.sync += [x.eq(0) for x in i] + [an[d].eq(self.cmd.base + dec.s[d]) for d in range(4)]
             m.d.sync += [at_end[d].eq(restart_end[d]) for d in range(4)]
         with m.Elif(advance):

@@ -210,13 +210,13 @@ class CommandFrontEnd:
         else:
             check = Const(DmaError.OK.value, DmaError)
         m.submodules.bursts = self.gen = gen = BurstGen(cfg)
-        m.d.comb += gen.cmd.eq(c)
         self.finished = Signal()
         self.start = gen.start
         #: the command is being taken into ``c`` (engines may register what they derive
         #: from ``engine.cmd.payload`` then: it is ``c``'s from the next cycle)
         self.taking = Signal()
         m.d.comb += self.taking.eq(engine.cmd.valid & engine.cmd.ready)
+        m.d.comb += [gen.cmd.eq(c), gen.next_cmd.eq(engine.cmd.payload), gen.load.eq(self.taking)]
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.comb += engine.cmd.ready.eq(1)
