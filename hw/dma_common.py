@@ -7,6 +7,9 @@ contract (runs, bursts, checks and their order).
 
 from __future__ import annotations
 
+import functools
+import operator
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
 
@@ -266,9 +269,15 @@ class BeatLanes:
         e = Signal(BeatLanes.layout(burst.shape(), bus_bytes), name="beat_entry")
         room = bus_bytes - burst.offset
         m.d.comb += [e.burst.eq(burst), e.k.eq(Mux(room < burst.nbytes, room, burst.nbytes)),
-                     e.mask.eq(Cat((burst.offset + i < bus_bytes) & (burst.nbytes > i) for i in range(bus_bytes))),
+                     e.mask.eq(BeatLanes.lanes_below(bus_bytes, room, burst.nbytes)),
                      e.last.eq(burst.nbytes <= room)]
         return e.as_value()
+
+    @staticmethod
+    def lanes_below(bus_bytes: int, *bounds):
+        """``mask`` for ``k = min(bounds)``: lane ``i`` is set when ``i < k``, tested
+        against each bound apart (no minimum, no carry chain after it)."""
+        return Cat(functools.reduce(operator.and_, (b > i for b in bounds)) for i in range(bus_bytes))
 
     def __init__(self, m: Module, bus_bytes: int, head):
         bb = self._bb = bus_bytes
@@ -294,7 +303,7 @@ class BeatLanes:
         m.d.comb += rem.eq(self._left - self.k)
         m.d.sync += [self.first.eq(self.last), self.rem.eq(rem),
                      self._k_next.eq(Mux(rem < self._bb, rem, self._bb)), self._last_next.eq(rem <= self._bb),
-                     self._mask_next.eq(Cat(rem > i for i in range(self._bb)))]
+                     self._mask_next.eq(self.lanes_below(self._bb, rem))]
         with m.If(self.last):
             m.d.comb += pop.eq(1)
 
