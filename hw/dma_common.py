@@ -14,7 +14,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
 
 from ..model.config import AcceleratorConfig
-from ..model.dma import DIMS, DmaError, dma_command_layout, encodable_elem_bytes
+from ..model.dma import DIMS, DmaError, dma_command_layout, encodable_elem_bytes, onchip_rows_limit
 
 __all__ = ["window_layout", "product_register", "Decoded", "check_command", "CHECK_STAGES", "CommandFrontEnd", "BeatLanes"]
 
@@ -24,12 +24,19 @@ def window_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     return data.StructLayout({"lo": cfg.addr_bits, "hi": cfg.addr_bits})
 
 
-def product_register(m: Module, name: str, a, b, c) -> Signal:
-    """``a * b * c`` in two register stages (``a * b``, then the product): the value of
-    inputs that stayed stable is there two cycles later."""
-    ab = Signal(len(a) + len(b), name=f"{name}_ab")
-    abc = Signal(len(a) + len(b) + len(c), name=name)
-    m.d.sync += [ab.eq(a * b), abc.eq(ab * c)]
+def product_register(m: Module, name: str, a, b, c, *, bound: int) -> Signal:
+    """``a * b * c`` (unsigned) in two register stages, ``a * b`` and then the product:
+    the value of inputs that stayed stable is there two cycles later. Exact whenever
+    ``a * b * c <= bound`` (or ``c == 0``); otherwise more than ``bound``. ``a * b`` is
+    saturated to ``bound.bit_length() + 1`` bits before the second product, so that
+    product is one narrow multiplier with no adder after it (timing: at ``a * b``'s full
+    width it took two MULT18X18D and a carry chain, the 8x8 top's path)."""
+    bits = bound.bit_length() + 1
+    ab_full = Signal(len(a) + len(b), name=f"{name}_ab_full")
+    ab = Signal(bits, name=f"{name}_ab")
+    abc = Signal(bits + len(c), name=name)
+    m.d.comb += ab_full.eq(a * b)
+    m.d.sync += [ab.eq(Mux(ab_full[bits:] != 0, (1 << bits) - 1, ab_full[:bits])), abc.eq(ab * c)]
     return abc
 
 
@@ -53,13 +60,7 @@ class Decoded:
         m.d.comb += self.contiguous.eq(self.s[3] == self.eb)
         self.run_bytes = Signal(20, name="run_bytes")
         m.d.comb += self.run_bytes.eq(Mux(self.contiguous, self.bytes_of(self.n[3]), self.eb))
-        #: on-chip rows, a register valid from the third cycle after ``c`` was set (the
-        #: padded sizes registered, then two stages of one multiplier each: timing), and
         #: elements per row vector
-        p_r = [Signal(17, name=f"padded{d}_r") for d in range(3)]
-        m.d.sync += [p_r[0].eq(self.p[0]), p_r[1].eq(self.p[1]),
-                     p_r[2].eq(Mux(c.transpose, self.p[3], self.p[2]))]
-        self.onchip_rows = product_register(m, "onchip_rows", *p_r)
         self.row_len = Signal(17, name="row_len")
         m.d.comb += self.row_len.eq(Mux(c.transpose, self.p[2], self.p[3]))
 
@@ -155,7 +156,7 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
     # can take in one multiplier: every padded size is at least one (else ``bad``), so a
     # clamped value above ``capacity`` still fails the row check, as the exact one would
     bad = reg("check_bad3", bad)
-    sat = max(cfg.spad_rows, cfg.acc_rows).bit_length() + 1
+    sat = onchip_rows_limit(cfg).bit_length() + 1
     rows01 = reg("check_rows01_sat", Mux(rows01[sat:] != 0, (1 << sat) - 1, rows01[:sat]))
     rows2, room, base, eb = (reg(f"{n}3", v) for n, v in
                              (("check_rows2", rows2), ("check_room", room), ("check_base", base), ("check_eb", eb)))

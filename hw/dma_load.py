@@ -9,10 +9,10 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import AcceleratorConfig
-from ..model.dma import DmaError, dma_command_layout, encodable_elem_bytes
+from ..model.dma import DmaError, dma_command_layout, encodable_elem_bytes, onchip_rows_limit
 from .accumulator import acc_dma_write_layout
 from .axi import AxiBurst, AxiResp, axi4_read_members
-from .dma_common import BeatLanes, CommandFrontEnd, window_layout
+from .dma_common import BeatLanes, CommandFrontEnd, product_register, window_layout
 from .head_fifo import HeadFIFO
 from .scratchpad import spad_write_layout
 
@@ -292,10 +292,14 @@ class DmaLoad(wiring.Component):
                      self.acc_write.payload.addr.eq(c.row + emitted - 1)]
         with m.If((c.transpose & draining & out_free) | (~c.transpose & emit)):
             m.d.sync += emitted.eq(emitted + 1)
-        # (`onchip_rows` is valid from RUN's third cycle; `src_done` is low before its
-        # fourth: every command has a data row, done no earlier than its first R beat,
-        # which follows an AR whose burst leaves the walker's register in RUN's second)
-        m.d.comb += finished.eq(src_done & ~draining & ~out_valid & (emitted == dec.onchip_rows))
+        # on-chip rows: the padded sizes registered, then two stages of one multiplier each
+        # (timing), so valid from RUN's third cycle; `src_done` is low before its fourth:
+        # every command has a data row, done no earlier than its first R beat, which
+        # follows an AR whose burst leaves the walker's register in RUN's second
+        p_r = [Signal(17, name=f"padded{d}_r") for d in range(3)]
+        m.d.sync += [p_r[0].eq(dec.p[0]), p_r[1].eq(dec.p[1]), p_r[2].eq(Mux(c.transpose, dec.p[3], dec.p[2]))]
+        onchip_rows = product_register(m, "onchip_rows", *p_r, bound=onchip_rows_limit(cfg))
+        m.d.comb += finished.eq(src_done & ~draining & ~out_valid & (emitted == onchip_rows))
 
         # -- element conversion to the target's row -----------------------------------------
         m.d.comb += [self.spad_write.valid.eq(out_valid & ~c.target),

@@ -8,7 +8,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import AcceleratorConfig
-from ..model.dma import DmaError, dma_command_layout
+from ..model.dma import DmaError, dma_command_layout, onchip_rows_limit
 from .axi import AxiBurst, AxiResp, axi4_write_members
 from .dma_common import BeatLanes, CommandFrontEnd, product_register, window_layout
 from .head_fifo import HeadFIFO
@@ -27,7 +27,7 @@ OUTSTANDING_WRITES = 8
 
 def store_req_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     """A request for one on-chip row: ``target`` 0 scratchpad, 1 accumulator."""
-    return data.StructLayout({"target": 1, "addr": range(max(cfg.spad_rows, cfg.acc_rows))})
+    return data.StructLayout({"target": 1, "addr": range(onchip_rows_limit(cfg))})
 
 
 def store_row_layout(cfg: AcceleratorConfig) -> data.ArrayLayout:
@@ -91,7 +91,7 @@ class DmaStore(wiring.Component):
         # taken two cycles before): until then nothing reads it -- in RUN's first cycle
         # `requested` is 0, fewer than any command's rows (checked: no size is 0), and
         # `finished` is low (the walker is busy)
-        rows = product_register(m, "rows", dec.n[0], dec.n[1], dec.n[2])
+        rows = product_register(m, "rows", dec.n[0], dec.n[1], dec.n[2], bound=onchip_rows_limit(cfg))
 
         # -- row requests, at most STORE_READ_AHEAD ahead; responses land in a FIFO --------------
         # Requests leave from a two-entry queue whose head is a register, so `store_req`'s

@@ -94,7 +94,7 @@ __all__ = [
     "AXI_PAGE_BYTES", "TARGETS", "DmaError", "DescriptorError", "TensorDescriptor", "Burst",
     "Loaded", "runs", "axi_bursts", "bursts", "touched_bytes", "check", "dma_load",
     "dma_store", "dma_command_layout", "command_fields", "encode_command", "descriptor_from_fields", "load_rows",
-    "encodable_elem_bytes",
+    "encodable_elem_bytes", "onchip_rows_limit",
 ]
 
 DIMS = 4
@@ -444,7 +444,7 @@ def dma_command_layout(cfg: AcceleratorConfig) -> data.StructLayout:
         "target": 1,
         "transpose": 1,
         "elem_log2": range(max(encodable_elem_bytes(cfg)).bit_length()),
-        "row": range(max(cfg.spad_rows, cfg.acc_rows)),
+        "row": range(onchip_rows_limit(cfg)),
         "base": cfg.addr_bits,
         "sizes": data.ArrayLayout(16, DIMS),
         "strides": data.ArrayLayout(signed(32), DIMS),
@@ -452,6 +452,12 @@ def dma_command_layout(cfg: AcceleratorConfig) -> data.StructLayout:
         "pad_after": data.ArrayLayout(8, DIMS),
         "pad_value": signed(64),
     })
+
+
+def onchip_rows_limit(cfg: AcceleratorConfig) -> int:
+    """Rows of the larger on-chip memory: a command's ``row`` is below it, and the on-chip
+    rows of a command that passes :func:`check` are at most it."""
+    return max(cfg.spad_rows, cfg.acc_rows)
 
 
 def encodable_elem_bytes(cfg: AcceleratorConfig) -> tuple[int, ...]:
@@ -469,8 +475,8 @@ def command_fields(cfg: AcceleratorConfig, desc: TensorDescriptor, row: int,
     if desc.elem_bytes not in encodable_elem_bytes(cfg):
         raise DescriptorError(f"elem_bytes={desc.elem_bytes}: allowed one of {list(encodable_elem_bytes(cfg))} "
                               f"for this configuration")
-    if row >= max(cfg.spad_rows, cfg.acc_rows):
-        raise DescriptorError(f"row={row}: out of range, allowed 0..{max(cfg.spad_rows, cfg.acc_rows) - 1}")
+    if row >= onchip_rows_limit(cfg):
+        raise DescriptorError(f"row={row}: out of range, allowed 0..{onchip_rows_limit(cfg) - 1}")
     return {
         "store": int(store), "target": int(target == "acc"), "transpose": int(desc.transpose),
         "elem_log2": desc.elem_bytes.bit_length() - 1, "row": row, "base": desc.base,

@@ -13,7 +13,7 @@ import numpy as np
 from ..model.array import Dataflow
 from ..model.bits import pack
 from ..model.config import AcceleratorConfig
-from ..model.dma import DIMS
+from ..model.dma import DIMS, onchip_rows_limit
 from ..model.isa import Opcode, command_layout
 
 __all__ = ["random_command", "random_dma_fields", "random_compute_fields", "random_requant_fields",
@@ -78,7 +78,7 @@ def random_dma_fields(rng: np.random.Generator, cfg: AcceleratorConfig, window, 
     half = 1 << (min(8 * eb, 64) - 1)
     pad_value = int(rng.integers(-half, half)) if rng.random() < 0.95 else int(rng.integers(-(1 << 40), 1 << 40))
     capacity = cfg.acc_rows if target else cfg.spad_rows
-    row = int(rng.integers(capacity)) if rng.random() < 0.95 else int(rng.integers(max(cfg.spad_rows, cfg.acc_rows)))
+    row = int(rng.integers(capacity)) if rng.random() < 0.95 else int(rng.integers(onchip_rows_limit(cfg)))
     return {"store": int(store) if rng.random() < 0.97 else int(not store), "target": target,
             "transpose": int(not store and rng.random() < 0.15) or int(rng.random() < 0.01),
             "elem_log2": eb.bit_length() - 1, "row": row, "base": base, "sizes": sizes,
