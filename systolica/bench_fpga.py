@@ -65,7 +65,7 @@ def _finished(cfg: AcceleratorConfig, unit: str, generator: str, previous: list[
     """The row of a finished run of this configuration's current Verilog, if there is one:
     in its run folder, or else among ``previous`` (the rows of the report written before)
     (``generator``: today's generator hash, :func:`_generator_hash`)."""
-    from .fpga import REPORT, default_router
+    from .fpga import DEFAULT_TIMING_WEIGHT, REPORT, default_router
 
     out = BUILD_ROOT / f"{unit}-{cfg.name}"
     report = out / REPORT
@@ -75,6 +75,7 @@ def _finished(cfg: AcceleratorConfig, unit: str, generator: str, previous: list[
     candidates = [(old, where, placed) for old, where, placed in candidates
                   if placed and old.get("config") == cfg.to_dict() and old.get("unit") == unit
                   and old.get("router", "router1") == default_router(unit)   # rows before --router: router1
+                  and old.get("timing_weight", DEFAULT_TIMING_WEIGHT) == DEFAULT_TIMING_WEIGHT
                   and (old.get("pnr") or old.get("does_not_fit"))]
     if not candidates:
         return None

@@ -207,7 +207,7 @@ def cmd_fpga(args) -> int:
     try:
         run_fpga(cfg, board=args.board, unit=args.unit, out_dir=Path(args.output), baud=args.baud,
                  freq_mhz=args.freq, synth_only=args.synth_only, seed=args.seed, clock_mhz=args.clock_mhz,
-                 router=args.router, stall_minutes=args.stall_minutes)
+                 router=args.router, stall_minutes=args.stall_minutes, timing_weight=args.timing_weight)
     except (DoesNotFit, ValueError) as e:
         print(f"systolica fpga: {e}", file=sys.stderr)
         return 2
@@ -218,7 +218,7 @@ def cmd_fpga(args) -> int:
 
 
 def _add_fpga_parser(sub) -> None:
-    from .fpga import BOARDS, DEFAULT_OOC_MHZ, DEFAULT_STALL_MINUTES, FPGA_UNITS, ROUTERS
+    from .fpga import BOARDS, DEFAULT_OOC_MHZ, DEFAULT_STALL_MINUTES, DEFAULT_TIMING_WEIGHT, FPGA_UNITS, ROUTERS
 
     f = sub.add_parser("fpga", help="synthesis, place and route and bitstream with the open flow (yowasp)")
     _add_config_args(f)
@@ -236,6 +236,9 @@ def _add_fpga_parser(sub) -> None:
     f.add_argument("--seed", type=int, help="nextpnr placer seed")
     f.add_argument("--router", choices=list(ROUTERS),
                    help="nextpnr's router (default router2 for the board unit, router1 for the others)")
+    f.add_argument("--timing-weight", type=int, dest="timing_weight", default=DEFAULT_TIMING_WEIGHT,
+                   help="nextpnr's placer timing weight, 0..1000 (--placer-heap-timingweight; default "
+                        f"{DEFAULT_TIMING_WEIGHT}, nextpnr's own)")
     f.add_argument("--stall-minutes", type=float, dest="stall_minutes", default=DEFAULT_STALL_MINUTES,
                    help="stop place and route when its log has not grown for this many minutes "
                         f"(default {DEFAULT_STALL_MINUTES:g}; 0: never)")

