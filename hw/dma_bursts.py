@@ -18,7 +18,7 @@ at a page or 256-beat boundary, so the next one starts at byte lane 0 and its li
 follows from the page bytes left (``page_left``, a register too); a run's first burst
 takes its limits from its address. Which dimensions are at their end (``at_end``) are
 registers as well, set as the indices step, and so are whether runs are whole row vectors
-and their bytes (taken with the command, ``load``, from ``next_cmd``: timing, the
+and their bytes (taken with the command, ``take``, from ``next_cmd``: timing, the
 command's decode sat in front of the first burst's limits at ``start``). The address a run
 starts at when dimension ``d``
 steps (``an[d]``: the address of ``(i0, .., id + 1, 0, ...)``) is a register, added a run
@@ -59,13 +59,13 @@ class BurstGen(wiring.Component):
     cmd : In(dma_command_layout(cfg))
         The command; stable from ``start`` until the last burst was taken.
     next_cmd : In(dma_command_layout(cfg))
-        The command ``cmd`` holds from the cycle after ``load`` (the engines' command
+        The command ``cmd`` holds from the cycle after ``take`` (the engines' command
         stream, as their register takes it).
-    load : In(1)
+    take : In(1)
         ``next_cmd`` is being taken: the walker registers what every run of it needs. Only
         while not busy, and at least one cycle before ``start``.
     start : In(1)
-        Begin walking ``cmd``, which was loaded (ignored while busy).
+        Begin walking ``cmd``, which was taken (ignored while busy).
     bursts : Out(stream.Signature(burst_layout(cfg)))
         The bursts (from a register); ``last`` marks the command's final one.
     busy : Out(1)
@@ -77,7 +77,7 @@ class BurstGen(wiring.Component):
         super().__init__({
             "cmd": In(dma_command_layout(cfg)),
             "next_cmd": In(dma_command_layout(cfg)),
-            "load": In(1),
+            "take": In(1),
             "start": In(1),
             "bursts": Out(stream.Signature(burst_layout(cfg))),
             "busy": Out(1),
@@ -104,13 +104,13 @@ class BurstGen(wiring.Component):
         page_left = Signal(range(AXI_PAGE_BYTES + 1))
         lim = Signal(range(min(AXI_PAGE_BYTES, max_bytes) + 1))
         # what the command gives every run, and the room its base leaves the first burst (to
-        # the 4 KiB boundary, and in 256 beats from its byte lane), registered at `load`
+        # the 4 KiB boundary, and in 256 beats from its byte lane), registered at `take`
         contiguous = Signal()
         run_bytes = Signal.like(dec.run_bytes, name="run_bytes_r")
         page_room0 = Signal(range(1, AXI_PAGE_BYTES + 1))
         lane_room0 = Signal(range(max_bytes - bb + 1, max_bytes + 1))
         ahead, nb = Decoded(m, self.next_cmd), self.next_cmd.base
-        with m.If(self.load):
+        with m.If(self.take):
             m.d.sync += [contiguous.eq(ahead.contiguous), run_bytes.eq(ahead.run_bytes),
                          page_room0.eq(AXI_PAGE_BYTES - nb[:12]), lane_room0.eq(max_bytes - (nb[:lanes] if lanes else 0))]
         busy = Signal()
@@ -177,7 +177,7 @@ class BurstGen(wiring.Component):
         rest_fits = Signal()
         m.d.comb += rest_fits.eq(Mux(lim == page_left, rem <= page_left + AXI_PAGE_BYTES, rem <= page_left)
                                  & (rem_m <= lim))
-        # the same for a command's first run, from registers taken at `load` (timing: not
+        # the same for a command's first run, from registers taken at `take` (timing: not
         # through the idle/busy select of run_addr, nor after the command's decode)
         first_fits = Signal()
         m.d.comb += first_fits.eq((run_bytes <= page_room0) & (run_bytes <= lane_room0))

@@ -220,7 +220,7 @@ class CommandFrontEnd:
         #: from ``engine.cmd.payload`` then: it is ``c``'s from the next cycle)
         self.taking = Signal()
         m.d.comb += self.taking.eq(engine.cmd.valid & engine.cmd.ready)
-        m.d.comb += [gen.cmd.eq(c), gen.next_cmd.eq(engine.cmd.payload), gen.load.eq(self.taking)]
+        m.d.comb += [gen.cmd.eq(c), gen.next_cmd.eq(engine.cmd.payload), gen.take.eq(self.taking)]
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.comb += engine.cmd.ready.eq(1)

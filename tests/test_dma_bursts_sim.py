@@ -127,9 +127,9 @@ def _compare_with_model(walker_class, bus_bits, seed, exact_only=False):
             # the command is loaded, then started one or more cycles later (as the engines
             # do: their check takes a cycle); `cmd` holds it from the cycle after the load
             ctx.set(dut.next_cmd.as_value(), word)
-            ctx.set(dut.load, 1)
+            ctx.set(dut.take, 1)
             await ctx.tick()
-            ctx.set(dut.load, 0)
+            ctx.set(dut.take, 0)
             ctx.set(dut.next_cmd.as_value(), ~word & ((1 << len(dut.next_cmd.as_value())) - 1))
             ctx.set(dut.cmd.as_value(), word)
             for _ in range(int(rng.integers(0, 3))):
