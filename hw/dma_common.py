@@ -26,17 +26,17 @@ def window_layout(cfg: AcceleratorConfig) -> data.StructLayout:
 
 def product_register(m: Module, name: str, a, b, c, *, bound: int) -> Signal:
     """``a * b * c`` (unsigned) in two register stages, ``a * b`` and then the product:
-    the value of inputs that stayed stable is there two cycles later. Exact whenever
-    ``a * b * c <= bound`` (or ``c == 0``); otherwise more than ``bound``. ``a * b`` is
-    saturated to ``bound.bit_length() + 1`` bits before the second product, so that
-    product is one narrow multiplier with no adder after it (timing: at ``a * b``'s full
-    width it took two MULT18X18D and a carry chain, the 8x8 top's path)."""
-    bits = bound.bit_length() + 1
-    ab_full = Signal(len(a) + len(b), name=f"{name}_ab_full")
+    the value of inputs that stayed stable is there two cycles later, exact whenever
+    ``a * b * c <= bound``; other products come out modulo ``2 ** bound.bit_length()``,
+    the register's width. The engines use it only for commands that passed the check,
+    whose on-chip rows are at most the bound. So both products keep only their low bits:
+    two narrow multipliers with nothing after them (timing: the 8x8 top's path was the
+    first product, then its saturation; before that, the second product at ``a * b``'s
+    full width, two MULT18X18D and a carry chain)."""
+    bits = bound.bit_length()
     ab = Signal(bits, name=f"{name}_ab")
-    abc = Signal(bits + len(c), name=name)
-    m.d.comb += ab_full.eq(a * b)
-    m.d.sync += [ab.eq(Mux(ab_full[bits:] != 0, (1 << bits) - 1, ab_full[:bits])), abc.eq(ab * c)]
+    abc = Signal(bits, name=name)
+    m.d.sync += [ab.eq(a * b), abc.eq(ab * c)]      # (an assignment keeps the low bits)
     return abc
 
 

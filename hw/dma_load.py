@@ -277,8 +277,9 @@ class DmaLoad(wiring.Component):
         with m.Elif(emit):
             m.d.sync += [out_valid.eq(1), out_row.eq(row_value)]
 
-        # row addresses: consecutive from the command's row
-        emitted = Signal(52)
+        # row addresses: consecutive from the command's row (at most the command's on-chip
+        # rows, which are at most the row limit: checked)
+        emitted = Signal(range(onchip_rows_limit(cfg) + 1))
         run1, run2 = Signal(), Signal()
         m.d.sync += [run1.eq(start), run2.eq(run1)]
         with m.If(run2):                   # (stage C is empty: no item before RUN's third cycle)

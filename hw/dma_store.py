@@ -108,8 +108,9 @@ class DmaStore(wiring.Component):
         m.submodules.rowq = rowq = HeadFIFO(width=width * 8, depth=STORE_READ_AHEAD, heads=2, late_read=True)
         req_layout = store_req_layout(cfg)
         m.submodules.reqq = reqq = HeadFIFO(width=req_layout.size, depth=2)
-        requested = Signal(52)
-        consumed = Signal(52)
+        # (at most the command's rows, which are at most the row limit: checked)
+        requested = Signal(range(onchip_rows_limit(cfg) + 1))
+        consumed = Signal(range(onchip_rows_limit(cfg) + 1))
         in_flight = Signal(range(STORE_READ_AHEAD + 2))
         req = self.store_req
         queued = data.View(req_layout, reqq.w_data)
