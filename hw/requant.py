@@ -41,7 +41,8 @@ never negative, so ``INT32_MIN * INT32_MIN`` cannot occur. (Stages 3, 4 and 8 of
 TFLite path only pass values on: the float path's normalisations were split for timing.)
 
 Parameters change only while the pipeline is empty: ``param`` is accepted when no
-vector is in flight and holds off new vectors while it waits. What later stages derive
+vector is in flight and holds off new vectors (from the cycle after it is offered) while it
+waits. What later stages derive
 from the parameters alone (shift amounts, the single-rounding constant, the scale's
 exponent, the multiplier's parameter operand) is held in registers, new the cycle after
 a write -- before any vector reaches stage 2 -- so those paths start at a register; stage 4
@@ -334,7 +335,8 @@ class RequantUnit(wiring.Component):
         8-bit vectors, in order, :data:`LATENCY` cycles later at the earliest.
     param : In(stream.Signature(param_write_layout(cfg)))
         Writes one lane's parameters (:data:`LANE_PARAMS`, or the FP8 word); accepted only
-        while no vector is in the lanes, and a waiting write holds off ``acc``.
+        while no vector is in the lanes and none is taken in the same cycle. A write holds
+        off ``acc`` from the cycle after it is offered until the cycle after it is taken.
     busy : Out(1)
         A vector is taken and not yet handed out.
 
@@ -361,6 +363,12 @@ class RequantUnit(wiring.Component):
         # ``valid == 0`` as a register of its own (timing: the parameter write enable of
         # every lane hung on an 11-input compare)
         empty = Signal(init=1)
+        # a write that waited in the cycle before holds off ``acc`` (a register: on the FPGA
+        # the parameter writer's valid reached the accumulator's read acceptance and its
+        # block RAM address through ``acc.ready``, the 8x8 top's path); a write is taken
+        # when the lanes are empty and either ``acc`` was held off or offers nothing, so a
+        # vector and a write never meet in one cycle: the write comes first
+        held_off = Signal()
         width = len(self.out.payload.as_value())
         m.submodules.queue = queue = HeadFIFO(width=width, depth=OUT_QUEUE)
         result = Signal(out_vector_layout(self.cfg))
@@ -369,8 +377,8 @@ class RequantUnit(wiring.Component):
         given = self.out.valid & self.out.ready
         m.d.comb += [
             self.busy.eq(owed != 0),
-            self.param.ready.eq(empty),
-            self.acc.ready.eq((owed != OUT_QUEUE) & ~self.param.valid),
+            self.param.ready.eq(empty & (held_off | ~self.acc.valid)),
+            self.acc.ready.eq((owed != OUT_QUEUE) & ~held_off),
             result.last.eq(last[-1]),
             # the queue's head first; an emerging vector goes out straight only past an
             # empty queue, else it is queued behind
@@ -382,7 +390,7 @@ class RequantUnit(wiring.Component):
         ]
         valid_next = Cat(take, valid[:-1])
         m.d.sync += [valid.eq(valid_next), last.eq(Cat(self.acc.payload.last, last[:-1])),
-                     owed.eq(owed + take - given), empty.eq(valid_next == 0)]
+                     owed.eq(owed + take - given), empty.eq(valid_next == 0), held_off.eq(self.param.valid)]
 
         from .requant_fp8 import Fp8RequantLane  # it builds on stage_register, defined here
         def make_lane(cfg):
