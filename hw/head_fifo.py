@@ -52,7 +52,7 @@ class HeadFIFO(wiring.Component):
     w_data, w_en : In
         Entry to write; written when ``w_en`` and ``w_rdy``.
     w_rdy : Out(1)
-        Fewer than ``depth`` entries are queued.
+        Fewer than ``depth`` entries are queued (a register).
     r_data : Out(width)
         The oldest entry (a register), valid while ``r_rdy`` (otherwise any value: it is
         not reset).
@@ -81,14 +81,20 @@ class HeadFIFO(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         level = Signal(range(self.depth + 1))
-        m.d.comb += [self.level.eq(level), self.w_rdy.eq(level != self.depth)]
+        # ``w_rdy`` (``level != depth``) is a register of its own, computed from today's
+        # level beside the events that move it (timing: the producer's write decision
+        # started at the level's compare; on the 8x8 top, the executor's command queues'
+        # levels -> their ready -> the execute dispatcher's start -> a token counter)
+        room = Signal(name="room", init=1)
+        m.d.comb += [self.level.eq(level), self.w_rdy.eq(room)]
         write = self.w_en & self.w_rdy
         read = self.r_en & self.r_rdy
         pop = read                               # the read, as the queue's state sees it
         if self.late_read:
             pop = Signal(name="taken")
             m.d.sync += pop.eq(read)
-        m.d.sync += level.eq(level + write - pop)
+        m.d.sync += [level.eq(level + write - pop),
+                     room.eq(Mux(write & ~pop, level != self.depth - 1, Mux(pop & ~write, 1, level != self.depth)))]
         # entries behind the head registers; `fill`: a head register takes the oldest of
         # them, or the entry being written when none waits
         behind = self.depth - self.heads

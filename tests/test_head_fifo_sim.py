@@ -41,8 +41,9 @@ def test_late_read_needs_two_heads():
 #: Mutants of ``hw/head_fifo.py`` the comparison must catch, with the head registers they
 #: concern: the entry that waits in the late-write registers read from the storage (which
 #: does not hold it yet), the storage's read pointer not stepped past an entry a head
-#: takes as it is written, and an entry put into the head register that is not the free
-#: one.
+#: takes as it is written, an entry put into the head register that is not the free
+#: one, and ``w_rdy``'s register not following a write that fills the queue or a read
+#: that frees it.
 _MUTANTS = {
     "late entry read from the storage": (1, "late_hit = late_en & (late_addr == rptr)",
                                          "late_hit = late_en & (late_addr == rptr) & 0"),
@@ -55,6 +56,9 @@ _MUTANTS = {
                                                "now_oldest.eq(now_oldest ^ pop)"),
     "late read: the taken register refilled a cycle later": ("late", "with m.If(~now_valid[k]):",
                                                              "with m.If(~valid[k]):"),
+    "w_rdy's register misses a write that fills the queue": (1, "Mux(write & ~pop, level != self.depth - 1,",
+                                                             "Mux(write & ~pop, 1,"),
+    "late read: w_rdy's register misses the taken entry": ("late", "Mux(pop & ~write, 1,", "Mux(pop & ~write, 0,"),
 }
 _KINDS = {1: {"heads": 1}, 2: {"heads": 2}, "late": {"heads": 2, "late_read": True}}
 
