@@ -111,14 +111,18 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
     store_eb_ok = dec.eb == 1
     store_shape_ok = ~c.transpose & (c.pad_before.as_value() == 0) & (c.pad_after.as_value() == 0)
     load_eb_ok = Mux(to_acc, (dec.eb == 4) | (dec.eb == cfg.acc_elem_bytes), dec.eb == cfg.input_bits // 8)
-    load_shape_ok = ~c.transpose | (~to_acc & (dec.p[3] <= width))
+    # a load's shape: ~transpose | (~to_acc & (padded3 <= width)), its compare of a padded
+    # size (a sum) taken in stage 2 as ``wide_block``
+    load_shape_ok = ~c.transpose | ~to_acc
     if isinstance(store, bool):
         eb_ok, shape_ok = (store_eb_ok, store_shape_ok) if store else (load_eb_ok, load_shape_ok)
         direction_ok = c.store == int(store)
+        is_load = int(not store)
     else:
         eb_ok = Mux(store, store_eb_ok, load_eb_ok)
         shape_ok = Mux(store, store_shape_ok, load_shape_ok)
         direction_ok = c.store == store
+        is_load = ~store
     empty = 0
     for d in range(DIMS):
         empty = empty | (dec.n[d] == 0)
@@ -131,12 +135,18 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
             continue
         top = pv[8 * e - 1:]
         pad_ok = pad_ok | ((dec.eb == e) & ((top == 0) | (top == (1 << len(top)) - 1)))
-    bad = ~direction_ok | ~eb_ok | ~shape_ok | (dec.row_len > width) | empty | ~pad_ok
+    bad = ~direction_ok | ~eb_ok | ~shape_ok | empty | ~pad_ok
 
     # stage 1: the multipliers' operands. A span (size - 1) * stride is taken as two
     # products of at most 18 x 18 bits (one DSP each): the stride's low 17 bits
-    # (unsigned) and the rest (signed). ``room`` is what the on-chip rows may take.
+    # (unsigned) and the rest (signed). ``room`` is what the on-chip rows may take. The
+    # checks on padded sizes (sums) are registered as their operands and compared in
+    # stage 2 (timing: the controller alone at 16bd633, 89.1 MHz: the command register ->
+    # a padded size's carry chain -> its compare -> `check_bad`)
     bad = reg("check_bad", bad)
+    row_len, padded3 = reg("check_row_len", dec.row_len), reg("check_padded3", dec.p[3])
+    width1 = reg("check_width", width)
+    wide_block = reg("check_transposing", is_load & c.transpose & ~to_acc)   # its padded3 <= width
     p = [reg(f"check_padded{d}", dec.p[d]) for d in range(2)]
     rows2 = reg("check_rows2", Mux(c.transpose, dec.p[3], dec.p[2]))
     room = reg("check_room", capacity - c.row)
@@ -146,7 +156,7 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
     base = reg("check_base", c.base)
     eb = reg("check_eb", dec.eb)
     # stage 2: the products, one multiplier each
-    bad = reg("check_bad2", bad)
+    bad = reg("check_bad2", bad | (row_len > width1) | (wide_block & (padded3 > width1)))
     rows01 = reg("check_rows01", p[0] * p[1])
     rows2, room, base, eb = (reg(f"{n}2", v) for n, v in
                              (("check_rows2", rows2), ("check_room", room), ("check_base", base), ("check_eb", eb)))
