@@ -16,8 +16,9 @@ run (``rem <= lim``) is a register ``run_done`` too, set wherever ``rem`` and ``
 (timing: the compare's carry chain fed the index registers' enables). A burst that does not end its run stops
 at a page or 256-beat boundary, so the next one starts at byte lane 0 and its limit
 follows from the page bytes left (``page_left``, a register too); a run's first burst
-takes its limits from its address. Which dimensions are at their end (``at_end``) are
-registers as well, set as the indices step, and so are whether runs are whole row vectors
+takes its limits from its address. The indices count down (``left``), and which dimensions
+are at their end (``at_end``) or one before it (``near_end``) are registers set as they
+step, so a step moves a flag and compares no index; so are whether runs are whole row vectors
 and their bytes (taken with the command, ``take``, from ``next_cmd``: timing, the
 command's decode sat in front of the first burst's limits at ``start``). The address a run
 starts at when dimension ``d``
@@ -92,11 +93,21 @@ class BurstGen(wiring.Component):
         lanes = (bb - 1).bit_length()
         max_bytes = AXI_MAX_BEATS * bb                       # one burst's bytes at most
 
-        i = [Signal(16, name=f"i{d}") for d in range(4)]
+        # the indices (i0, .., i3) as down-counters: `left[d]` = n[d] - 1 - i[d], with
+        # `at_end[d]` (left == 0) and `near_end[d]` (left == 1) registers beside them, so
+        # a step sets at_end from near_end and no index add or compare lies in front of
+        # the flags (timing: the load engine alone at 16bd633, 86.4 MHz: at_end3 -> the
+        # index registers' enables -> `i1 + 1 == n1 - 1` -> at_end0). A restart loads the
+        # command's values, registered at `take`.
+        left = [Signal(16, name=f"left{d}") for d in range(4)]
+        near_end = [Signal(name=f"near_end{d}") for d in range(4)]
+        size_m1 = [Signal(16, name=f"size_m1_{d}") for d in range(4)]      # n[d] - 1
+        size_is1 = [Signal(name=f"size_is1_{d}") for d in range(4)]
+        size_is2 = [Signal(name=f"size_is2_{d}") for d in range(4)]
         # address of (i0, .., id + 1, 0, ...): the next run's address if dimension d steps,
         # one register add ahead (timing: the stride add fed the next run's page limit)
         an = [Signal(aw, name=f"an{d}") for d in range(4)]
-        at_end = [Signal(name=f"at_end{d}") for d in range(4)]   # i[d] == n[d] - 1
+        at_end = [Signal(name=f"at_end{d}") for d in range(4)]   # left[d] == 0
         cur = Signal(aw)
         rem = Signal(20)                                     # bytes left in the run
         # the limits of the burst at `cur`: bytes to the next 4 KiB boundary, and the
@@ -113,6 +124,9 @@ class BurstGen(wiring.Component):
         with m.If(self.take):
             m.d.sync += [contiguous.eq(ahead.contiguous), run_bytes.eq(ahead.run_bytes),
                          page_room0.eq(AXI_PAGE_BYTES - nb[:12]), lane_room0.eq(max_bytes - (nb[:lanes] if lanes else 0))]
+            m.d.sync += [x.eq(ahead.n[d] - 1) for d, x in enumerate(size_m1)]
+            m.d.sync += [x.eq(ahead.n[d] == 1) for d, x in enumerate(size_is1)]
+            m.d.sync += [x.eq(ahead.n[d] == 2) for d, x in enumerate(size_is2)]
         busy = Signal()
         out_valid = Signal()
         m.d.comb += [self.busy.eq(busy | out_valid), self.bursts.valid.eq(out_valid)]
@@ -122,7 +136,6 @@ class BurstGen(wiring.Component):
         nbytes = Signal(range(max_bytes + 1))
         m.d.comb += nbytes.eq(Mux(run_done, rem, lim))
         offset = cur[:lanes] if lanes else 0
-        n = dec.n
         last_run = at_end[0] & at_end[1] & at_end[2] & (contiguous | at_end[3])
         out = Signal(burst_layout(cfg), name="next_burst")
         m.d.comb += [
@@ -182,12 +195,12 @@ class BurstGen(wiring.Component):
         first_fits = Signal()
         m.d.comb += first_fits.eq((run_bytes <= page_room0) & (run_bytes <= lane_room0))
 
-        # which dimensions are at their end after stepping i[d] (i[d] + 1) or restarting it
-        stepped_end = [Signal(name=f"stepped_end{d}") for d in range(4)]
-        for d in range(4):
-            stepped = Signal(16, name=f"i{d}_next")
-            m.d.comb += [stepped.eq(i[d] + 1), stepped_end[d].eq(stepped == n[d] - 1)]
-        restart_end = [Const(0, 16) == n[d] - 1 for d in range(4)]
+        def step(d):          # i[d] + 1
+            return [left[d].eq(left[d] - 1), at_end[d].eq(near_end[d]), near_end[d].eq(left[d] == 2)]
+
+        def restart(*dims):   # i[d] = 0
+            return sum(([left[d].eq(size_m1[d]), at_end[d].eq(size_is1[d]), near_end[d].eq(size_is2[d])]
+                        for d in dims), [])
 
         # -- the output register: takes the walker's burst when free or being taken ------------
         advance = busy & (~out_valid | self.bursts.ready)
@@ -201,8 +214,7 @@ class BurstGen(wiring.Component):
                          page_left.eq(run_page), lim.eq(run_lim), run_done.eq(first_fits),
                          page_ok.eq(run_bytes <= AXI_PAGE_BYTES), page_k.eq(AXI_PAGE_BYTES - run_bytes),
                          lane_ok.eq(run_bytes <= max_bytes), lane_k.eq(max_bytes - run_bytes)]
-            m.d.sync += [x.eq(0) for x in i] + [an[d].eq(self.cmd.base + dec.s[d]) for d in range(4)]
-            m.d.sync += [at_end[d].eq(restart_end[d]) for d in range(4)]
+            m.d.sync += [an[d].eq(self.cmd.base + dec.s[d]) for d in range(4)] + restart(0, 1, 2, 3)
         with m.Elif(advance):
             m.d.sync += [cur.eq(cur + lim), rem.eq(rem - lim), rem_m.eq(rem_m - lim), page_left.eq(cont_page),
                          lim.eq(cont_lim), run_done.eq(rest_fits)]
@@ -213,19 +225,16 @@ class BurstGen(wiring.Component):
                 with m.If(last_run):
                     m.d.sync += busy.eq(0)
                 with m.Elif(next_elem):
-                    m.d.sync += [i[3].eq(i[3] + 1), at_end[3].eq(stepped_end[3])]
+                    m.d.sync += step(3)
                 with m.Else():
-                    m.d.sync += [i[3].eq(0), at_end[3].eq(restart_end[3])]
+                    m.d.sync += restart(3)
                     # the innermost row dimension that steps; the ones inside it restart
                     with m.If(~at_end[2]):
-                        m.d.sync += [i[2].eq(i[2] + 1), at_end[2].eq(stepped_end[2])] + at(2)
+                        m.d.sync += step(2) + at(2)
                     with m.Elif(~at_end[1]):
-                        m.d.sync += [i[2].eq(0), at_end[2].eq(restart_end[2]),
-                                     i[1].eq(i[1] + 1), at_end[1].eq(stepped_end[1])] + at(2, 1)
+                        m.d.sync += restart(2) + step(1) + at(2, 1)
                     with m.Else():
-                        m.d.sync += [i[2].eq(0), at_end[2].eq(restart_end[2]),
-                                     i[1].eq(0), at_end[1].eq(restart_end[1]),
-                                     i[0].eq(i[0] + 1), at_end[0].eq(stepped_end[0])] + at(2, 1, 0)
+                        m.d.sync += restart(2, 1) + step(0) + at(2, 1, 0)
         return m
 
 

@@ -111,6 +111,21 @@ def test_run_done_mutants_are_caught(where, seed):
     print(f"mutant {where} caught: {caught[0]}")
 
 
+#: Mutants of the down-counted indices' flags: ``near_end`` (one step before the end) off
+#: by one where a step sets it, and loaded from the wrong size flag where a restart does.
+_INDEX_MUTANTS = {
+    "step_near": ("near_end[d].eq(left[d] == 2)", "near_end[d].eq(left[d] == 1)"),
+    "restart_near": ("near_end[d].eq(size_is2[d])", "near_end[d].eq(size_is1[d])"),
+}
+
+
+@pytest.mark.parametrize("where", sorted(_INDEX_MUTANTS))
+def test_index_flag_mutants_are_caught(where, seed):
+    changed = mutated("systolica.hw.dma_bursts", *_INDEX_MUTANTS[where])
+    with pytest.raises(AssertionError):
+        _compare_with_model(changed.BurstGen, 64, seed)
+
+
 def _compare_with_model(walker_class, bus_bits, seed, exact_only=False):
     rng = np.random.default_rng(seed)
     cfg = AcceleratorConfig(rows=2, cols=2, bus_bits=bus_bits, spad_rows=64, acc_rows=32)
