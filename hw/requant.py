@@ -40,9 +40,9 @@ TFLite path's SaturatingRoundingDoublingHighMul cannot saturate here: the multip
 never negative, so ``INT32_MIN * INT32_MIN`` cannot occur. (Stages 3, 4 and 8 of the
 TFLite path only pass values on: the float path's normalisations were split for timing.)
 
-Parameters change only while the pipeline is empty: ``param`` is accepted when no
-vector is in flight and holds off new vectors (from the cycle after it is offered) while it
-waits. What later stages derive
+Parameters change only while the pipeline is empty: a ``param`` write is taken into a
+register, holds off new vectors from the next cycle and is applied once no vector is in
+flight; a vector taken with it or before it has the old parameters. What later stages derive
 from the parameters alone (shift amounts, the single-rounding constant, the scale's
 exponent, the multiplier's parameter operand) is held in registers, new the cycle after
 a write -- before any vector reaches stage 2 -- so those paths start at a register; stage 4
@@ -334,9 +334,11 @@ class RequantUnit(wiring.Component):
     out : Out(stream.Signature(out_vector_layout(cfg)))
         8-bit vectors, in order, :data:`LATENCY` cycles later at the earliest.
     param : In(stream.Signature(param_write_layout(cfg)))
-        Writes one lane's parameters (:data:`LANE_PARAMS`, or the FP8 word); accepted only
-        while no vector is in the lanes and none is taken in the same cycle. A write holds
-        off ``acc`` from the cycle after it is offered until the cycle after it is taken.
+        Writes one lane's parameters (:data:`LANE_PARAMS`, or the FP8 word), taken into a
+        register (``ready`` while it is free or being applied). From the next cycle the
+        write holds off ``acc`` until it is applied, once the lanes are empty: a vector
+        taken in the write's cycle or before has the old parameters, any later one the
+        new.
     busy : Out(1)
         A vector is taken and not yet handed out.
 
@@ -363,12 +365,21 @@ class RequantUnit(wiring.Component):
         # ``valid == 0`` as a register of its own (timing: the parameter write enable of
         # every lane hung on an 11-input compare)
         empty = Signal(init=1)
-        # a write that waited in the cycle before holds off ``acc`` (a register: on the FPGA
-        # the parameter writer's valid reached the accumulator's read acceptance and its
-        # block RAM address through ``acc.ready``, the 8x8 top's path); a write is taken
-        # when the lanes are empty and either ``acc`` was held off or offers nothing, so a
-        # vector and a write never meet in one cycle: the write comes first
-        held_off = Signal()
+        # A write is taken into a register (`pending`, loaded whenever it is free or being
+        # applied) and applied to its lane when the lanes are empty; while it waits there
+        # it holds off ``acc``. So ``acc.ready`` hangs on no input (timing: the parameter
+        # writer's valid reached the accumulator's read acceptance and its block RAM
+        # address, the 8x8 top's path at 982c0ea), and the lanes' parameter enables on
+        # registers alone (with the write taken straight into them when no vector came,
+        # the requantization unit alone's path at 16bd633 was `acc.valid` -> that enable).
+        pending = Signal(param_write_layout(self.cfg), name="pending_write")
+        pending_valid = Signal()
+        apply = Signal()
+        # ``acc.ready`` (owed != OUT_QUEUE, no write pending) is a register of its own,
+        # computed from today's count beside the events that move it (timing: the 8x8 top
+        # at 16bd633, 80.8 MHz: `owed` -> that compare -> the accumulator's response ready
+        # -> its read acceptance -> the store engine's request queue)
+        acc_ready = Signal(init=1)
         width = len(self.out.payload.as_value())
         m.submodules.queue = queue = HeadFIFO(width=width, depth=OUT_QUEUE)
         result = Signal(out_vector_layout(self.cfg))
@@ -377,8 +388,9 @@ class RequantUnit(wiring.Component):
         given = self.out.valid & self.out.ready
         m.d.comb += [
             self.busy.eq(owed != 0),
-            self.param.ready.eq(empty & (held_off | ~self.acc.valid)),
-            self.acc.ready.eq((owed != OUT_QUEUE) & ~held_off),
+            apply.eq(pending_valid & empty),
+            self.param.ready.eq(~pending_valid | apply),
+            self.acc.ready.eq(acc_ready),
             result.last.eq(last[-1]),
             # the queue's head first; an emerging vector goes out straight only past an
             # empty queue, else it is queued behind
@@ -390,17 +402,22 @@ class RequantUnit(wiring.Component):
         ]
         valid_next = Cat(take, valid[:-1])
         m.d.sync += [valid.eq(valid_next), last.eq(Cat(self.acc.payload.last, last[:-1])),
-                     owed.eq(owed + take - given), empty.eq(valid_next == 0), held_off.eq(self.param.valid)]
+                     owed.eq(owed + take - given), empty.eq(valid_next == 0)]
+        with m.If(self.param.ready):
+            m.d.sync += [pending.eq(self.param.payload), pending_valid.eq(self.param.valid)]
+        up, down = take & ~given, given & ~take
+        owed_ok_next = Mux(up, owed != OUT_QUEUE - 1, Mux(down, 1, owed != OUT_QUEUE))
+        pending_next = Mux(self.param.ready, self.param.valid, pending_valid)
+        m.d.sync += acc_ready.eq(owed_ok_next & ~pending_next)
 
         from .requant_fp8 import Fp8RequantLane  # it builds on stage_register, defined here
         def make_lane(cfg):
             return Fp8RequantLane(cfg) if cfg.is_float else RequantLane(cfg, self.target)
         params = [Signal(lane_params_layout(self.cfg), name=f"params{j}", init=lane_reset(self.cfg))
                   for j in range(C)]
-        w = self.param
         for j in range(C):
-            with m.If(w.valid & w.ready & (w.payload.lane == j)):
-                m.d.sync += params[j].eq(w.payload.p)
+            with m.If(apply & (pending.lane == j)):
+                m.d.sync += params[j].eq(pending.p)
             lane = m.submodules[f"lane{j}"] = make_lane(self.cfg)
             m.d.comb += [lane.x.eq(self.acc.payload.c[j]), lane.p.eq(params[j]), lane.en.eq(1),
                          result.q[j].eq(lane.q)]
