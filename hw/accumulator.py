@@ -11,42 +11,45 @@ Write pipeline (three stages, no bubble, never stalls)
     cycle  a row write accepted in cycle ``t`` (from ``write`` or ``dma_write``)
     ====== ==================================================================
     t      S0: accept; an accumulating write reads its row on its bank's read port
-    t+1    S1: register the row read (``old``)
+    t+1    S1: the row goes into the bank's output register
     t+2    S2: ``sum = accumulate ? wrap(old + data) : data``; write the row
     t+3    the memory holds ``sum``
     ====== ==================================================================
     The row read in cycle ``t`` misses exactly two writes: the ones in S1 and S2 during
-    ``t``. Their sums are forwarded from the bypass register, which holds the previous
-    cycle's sum: the older one's (accepted in ``t-2``) when S1 registers ``old`` in
-    ``t+1``, the younger one's (accepted in ``t-1``) when S2 adds in ``t+2``, so the
-    youngest write to the row wins and back-to-back accumulates into one row need no
-    bubble. Registering ``old`` keeps the block RAM's clock-to-output delay off the adder.
+    ``t``. Their sums are forwarded in S2, in ``t+2``: the younger one's (accepted in
+    ``t-1``, written in ``t+1``) from the bypass register, which holds the previous
+    cycle's sum, the older one's (accepted in ``t-2``) from the register behind it
+    (``older``), so the youngest write to the row wins and back-to-back accumulates into
+    one row need no bubble. The bank's output register
+    (:class:`~systolica.hw.memory_bank.MemoryBank`) keeps the block RAM's clock-to-output
+    delay off the multiplexers and the adder.
 
 Read path
-    A ``read`` request accepted in cycle ``t`` reads the memory in ``t``; in ``t+1`` its
-    row (the bank's, or a sum forwarded from the pipeline) goes into the response register
-    or, while that one waits to be taken, the one behind it; the response is valid from
-    ``t+2`` (:data:`~systolica.model.memory.ACC_READ_LATENCY`) until taken, straight from
-    a register. At most :data:`~systolica.model.memory.ACC_READ_SLOTS` reads are accepted
-    and not yet taken. A read sees every write accepted in an earlier cycle: the write in
-    S2 during ``t`` from the bypass register in ``t+1``, the one in S1 during ``t`` from
-    S2's sum in ``t+1``. A write accepted in the same cycle ``t`` is not seen (it is
-    ordered after the read).
+    A ``read`` request accepted in cycle ``t`` reads the memory in ``t``; in ``t+2`` its
+    row (the bank's output register, or a sum forwarded from the pipeline as above) is
+    written into the response queue, whose head is a register: the response is valid from
+    ``t+3`` (:data:`~systolica.model.memory.ACC_READ_LATENCY`) until taken. At most
+    :data:`~systolica.model.memory.ACC_READ_SLOTS` reads are accepted and not taken
+    before this cycle (a count in a register: ``req.ready`` does not depend on
+    ``resp.ready``). A read sees every write accepted in an earlier cycle; a write
+    accepted in the same cycle ``t`` is not seen (it is ordered after the read).
 
 Bit-level semantics and arbitration are defined by :mod:`systolica.model.memory`.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import AcceleratorConfig
-from ..model.memory import ACC_READ_SLOTS
+from ..model.memory import ACC_READ_LATENCY, ACC_READ_SLOTS
 from .arith import arithmetic_for
-from .scratchpad import bank_register, pick, read_port_signature, split_addr
+from .head_fifo import HeadFIFO
+from .memory_bank import READ_LATENCY as BANK_READ_LATENCY
+from .memory_bank import MemoryBank
+from .scratchpad import delayed, pick, read_port_signature, split_addr
 
 __all__ = ["Accumulator", "acc_row_layout", "acc_write_layout", "acc_dma_write_layout",
            "WRITE_PIPELINE_DEPTH"]
@@ -86,11 +89,11 @@ class Accumulator(wiring.Component):
         write pipeline: ``ready`` is high exactly when ``write.valid`` is low.
     read : Out(read_port_signature(acc_rows, row, backpressure=True))
         Towards requantization and the DMA store: ``req`` carries ``{addr}``, ``resp``
-        the row. ``req.ready`` is high when fewer than ``ACC_READ_SLOTS`` reads are
-        accepted and not yet taken (one taken this cycle not counting), and no
-        accumulating ``write`` is accepted into the same bank this cycle (it holds the
-        bank's read port). The response is valid ``ACC_READ_LATENCY`` cycles after
-        acceptance until taken, from a register. Ordering: a read sees every row write
+        the row. ``req.ready`` is high when fewer than ``ACC_READ_SLOTS`` reads were
+        accepted and not taken before this cycle, and no accumulating ``write`` is
+        accepted into the same bank this cycle (it holds the bank's read port). The
+        response is valid ``ACC_READ_LATENCY`` cycles after acceptance until taken, from a
+        register. Ordering: a read sees every row write
         accepted in an earlier cycle (forwarded from the pipeline), none accepted in its
         own cycle.
     """
@@ -103,18 +106,15 @@ class Accumulator(wiring.Component):
             "read": Out(read_port_signature(cfg.acc_rows, acc_row_layout(cfg), backpressure=True)),
         })
 
-    def _banks(self, m: Module):
-        """One memory per bank; its (write port, read port)."""
+    def _banks(self, m: Module) -> list[MemoryBank]:
+        """One memory per bank."""
         cfg = self.cfg
         row_bits = data.Layout.cast(acc_row_layout(cfg)).size
-        ports = []
+        banks = []
         for b in range(cfg.acc_banks):
-            mem = m.submodules[f"bank{b}"] = Memory(
-                shape=unsigned(row_bits), depth=cfg.acc_rows // cfg.acc_banks, init=[])
-            write_port = mem.write_port()
-            read_port = mem.read_port(transparent_for=())  # hazards are handled by the bypass
-            ports.append((write_port, read_port))
-        return ports
+            banks.append(MemoryBank(width=row_bits, depth=cfg.acc_rows // cfg.acc_banks))
+            m.submodules[f"bank{b}"] = banks[-1]
+        return banks
 
     def _stage0(self, m: Module):
         """The accepted row write of this cycle: (valid, command); ``write`` wins."""
@@ -131,7 +131,7 @@ class Accumulator(wiring.Component):
         cfg = self.cfg
         row = acc_row_layout(cfg)
         banks = self._banks(m)
-        bank_data = [rp.data for _, rp in banks]
+        bank_data = [mb.r_data for mb in banks]
         split = lambda addr: split_addr(addr, cfg.acc_rows, cfg.acc_banks)  # noqa: E731
 
         # S0: accept; an accumulate reads its row.
@@ -139,65 +139,65 @@ class Accumulator(wiring.Component):
         s0_bank, s0_row = split(s0.addr)
         s0_reads = s0_valid & s0.accumulate
 
-        # S1 registers the row read, S2 adds and writes; the bypass holds the previous
-        # cycle's sum. `*_from_bypass`: the stage's row was written after S0 read it.
+        # S1 waits for the row read, S2 adds and writes. `bypass` holds the previous cycle's
+        # sum, `older` the one before; `s2_from_*`: S2's row was written after S0 read it.
         s1_valid, s2_valid = Signal(), Signal()
         s1, s2 = Signal(acc_write_layout(cfg)), Signal(acc_write_layout(cfg))
         s1_bank, _ = split(s1.addr)
         s2_bank, s2_row = split(s2.addr)
-        bypass, old = Signal(row), Signal(row)
-        s1_from_bypass, s2_from_bypass = Signal(), Signal()
-        m.d.sync += [s1_valid.eq(s0_valid), s1.eq(s0), s2_valid.eq(s1_valid), s2.eq(s1),
-                     s1_from_bypass.eq(s2_valid & (s2.addr == s0.addr)),
-                     s2_from_bypass.eq(s2_valid & (s2.addr == s1.addr)),
-                     old.eq(Mux(s1_from_bypass, bypass.as_value(), pick(bank_data, s1_bank)))]
-        latest = row(Mux(s2_from_bypass, bypass.as_value(), old.as_value()))
+        bypass, older = Signal(row), Signal(row)
+        m.d.sync += [s1_valid.eq(s0_valid), s1.eq(s0), s2_valid.eq(s1_valid), s2.eq(s1), older.eq(bypass)]
+        s2_from_bypass = delayed(m, s2_valid & (s2.addr == s1.addr), 1, "s2_from_bypass")
+        s2_from_older = delayed(m, s2_valid & (s2.addr == s0.addr), 2, "s2_from_older")
+        assert BANK_READ_LATENCY == 2  # S0 reads, S2 has the row
+        latest = row(self._arriving(s2_from_bypass, s2_from_older, bypass, older, pick(bank_data, s2_bank)))
         total = Signal(row)
         arith = arithmetic_for(cfg)  # int8: old + data (wrapping); FP8: sums add, flags OR
         for j in range(cfg.cols):
             m.d.comb += total[j].eq(Mux(s2.accumulate, arith.add_partials(latest[j], s2.data[j]), s2.data[j]))
         m.d.sync += bypass.eq(total)
-        for b, (wp, _) in enumerate(banks):
-            m.d.comb += [wp.en.eq(s2_valid & (s2_bank == b)), wp.addr.eq(s2_row), wp.data.eq(total)]
+        for b, mb in enumerate(banks):
+            m.d.comb += [mb.w_en.eq(s2_valid & (s2_bank == b)), mb.w_addr.eq(s2_row), mb.w_data.eq(total)]
 
         # Read requests: wait for a free response slot and a free bank read port.
         req = self.read.req
         r_bank, r_row = split(req.p.addr)
         take = req.valid & req.ready
-        for b, (_, rp) in enumerate(banks):
+        for b, mb in enumerate(banks):
             with m.If(s0_reads & (s0_bank == b)):
-                m.d.comb += [rp.en.eq(1), rp.addr.eq(s0_row)]
+                m.d.comb += [mb.r_en.eq(1), mb.r_addr.eq(s0_row)]
             with m.Elif(take & (r_bank == b)):
-                m.d.comb += [rp.en.eq(1), rp.addr.eq(r_row)]
+                m.d.comb += [mb.r_en.eq(1), mb.r_addr.eq(r_row)]
             with m.Else():
-                m.d.comb += rp.en.eq(0)
-        # the read misses the writes in S2 (its sum in the bypass next cycle) and S1 (its
-        # sum is S2's `total` next cycle); the younger wins
-        from_s1, from_s2 = Signal(), Signal()
-        m.d.sync += [from_s1.eq(s1_valid & (s1.addr == req.p.addr)),
-                     from_s2.eq(s2_valid & (s2.addr == req.p.addr))]
-        resp_bank = bank_register(m, "resp_bank", cfg.acc_banks, take, r_bank)
-        forwarded = Mux(from_s1, total.as_value(), bypass.as_value())
-        arriving = Mux(from_s1 | from_s2, forwarded, pick(bank_data, resp_bank))
-        room = self._responses(m, take, arriving)
+                m.d.comb += mb.r_en.eq(0)
+        # the read misses the writes in S1 (its sum in the bypass register in t+2) and S2
+        # (in `older` in t+2); the younger wins
+        from_bypass = delayed(m, s1_valid & (s1.addr == req.p.addr), BANK_READ_LATENCY, "from_bypass")
+        from_older = delayed(m, s2_valid & (s2.addr == req.p.addr), BANK_READ_LATENCY, "from_older")
+        resp_bank = delayed(m, r_bank, BANK_READ_LATENCY, "resp_bank") if cfg.acc_banks > 1 else 0
+        arriving = self._arriving(from_bypass, from_older, bypass, older, pick(bank_data, resp_bank))
+        room = self._responses(m, take, delayed(m, take, BANK_READ_LATENCY, "arrives"), arriving)
         m.d.comb += req.ready.eq(room & ~(s0_reads & (s0_bank == r_bank)))
         return m
 
-    def _responses(self, m: Module, take, arriving):
-        """The response register and one behind it. ``arriving`` is the row of the read
-        accepted in the previous cycle; returns "a read may be accepted this cycle"."""
+    @staticmethod
+    def _arriving(from_bypass, from_older, bypass, older, bank_row):
+        """A row read two cycles ago: forwarded from the bypass register (the younger
+        write), from ``older``, or the bank's."""
+        return Mux(from_bypass, bypass.as_value(), Mux(from_older, older.as_value(), bank_row))
+
+    def _responses(self, m: Module, take, arrives, arriving):
+        """The response queue (its head a register). ``arriving`` is the row of the read
+        accepted ``BANK_READ_LATENCY`` cycles ago when ``arrives``; returns the register
+        "a read may be accepted this cycle"."""
         resp = self.read.resp
-        arrives = Signal()                   # a read was accepted in the previous cycle
-        behind = Signal(len(arriving))       # waits while the response register is held
-        behind_valid = Signal()
-        m.d.sync += arrives.eq(take)
-        moves = ~resp.valid | resp.ready     # the response register takes a new row
-        with m.If(moves):
-            # `behind` is only filled while the response register is held, and then no
-            # read arrives (at most ACC_READ_SLOTS = 2 are outstanding)
-            m.d.sync += [resp.valid.eq(behind_valid | arrives), behind_valid.eq(0),
-                         resp.payload.eq(Mux(behind_valid, behind, arriving))]
-        with m.Elif(arrives):
-            m.d.sync += [behind.eq(arriving), behind_valid.eq(1)]
-        outstanding = resp.valid + behind_valid + arrives
-        return outstanding - (resp.valid & resp.ready) < ACC_READ_SLOTS
+        queue = m.submodules.responses = HeadFIFO(width=len(arriving), depth=ACC_READ_SLOTS)
+        assert ACC_READ_LATENCY == BANK_READ_LATENCY + 1  # the queue's head: one more cycle
+        m.d.comb += [queue.w_en.eq(arrives), queue.w_data.eq(arriving), resp.valid.eq(queue.r_rdy),
+                     resp.payload.eq(queue.r_data), queue.r_en.eq(resp.ready)]
+        # reads accepted and not taken (each arrives in a queue with room for all of them)
+        outstanding = Signal(range(ACC_READ_SLOTS + 1))
+        room = Signal(init=1)
+        following = outstanding + take - (resp.valid & resp.ready)
+        m.d.sync += [outstanding.eq(following), room.eq(following < ACC_READ_SLOTS)]
+        return room

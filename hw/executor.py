@@ -24,7 +24,7 @@ from ..model.config import AcceleratorConfig
 from ..model.isa import compute_layout
 from .accumulator import acc_write_layout
 from .head_fifo import HeadFIFO
-from .scratchpad import read_port_signature, spad_row_layout
+from .scratchpad import READ_LATENCY, delayed, read_port_signature, spad_row_layout
 from .systolic_array import data_beat_layout, result_beat_layout, weight_row_layout
 
 __all__ = ["Executor", "ROW_QUEUE_DEPTH", "TILES_IN_FLIGHT"]
@@ -73,9 +73,8 @@ class _RowQueue:
                      port.req.valid.eq(reqs.r_rdy), port.req.payload.addr.eq(head.addr),
                      reqs.r_en.eq(port.req.ready)]
         m.d.sync += reserved.eq(reserved + (self.put & self.room) - self.fifo.r_en)
-        tag = Signal(tag_bits, name=f"{name}_tag")       # tag of the request in flight
-        with m.If(port.req.valid & port.req.ready):
-            m.d.sync += tag.eq(head.tag)
+        # the tag of the row arriving: the head's, READ_LATENCY cycles ago
+        tag = delayed(m, head.tag, READ_LATENCY, f"{name}_tag")
         m.d.comb += [self.fifo.w_en.eq(port.resp.valid),
                      self.fifo.w_data.eq(port.resp.payload.as_value() | (tag << row_bits))]
         self.valid = self.fifo.r_rdy

@@ -3,30 +3,32 @@
 ``cfg.spad_rows`` rows of ``cfg.spad_row_elems`` operands in ``cfg.spad_banks`` banks.
 The bank is the high bits of the row address, so consecutive rows share a bank and a
 compiler double-buffers by bank: the DMA fills one bank while the array reads another,
-every cycle. Each bank is a simple dual-port :class:`~amaranth.lib.memory.Memory` (one
-byte-masked write port, one synchronous read port, not transparent). Reset clears the
-port state, not the rows.
+every cycle. Each bank is a :class:`~systolica.hw.memory_bank.MemoryBank`: one
+byte-masked write port and one read port, not transparent, whose row leaves from a
+register. Reset clears the port state, not the rows.
 
 Bit-level semantics and arbitration are defined by :mod:`systolica.model.memory`.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Signal, Value
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from ..model.config import AcceleratorConfig
 from ..model.memory import SPAD_READERS
 from .arith import arithmetic_for
+from .memory_bank import READ_LATENCY as BANK_READ_LATENCY
+from .memory_bank import MemoryBank
 
 __all__ = ["Scratchpad", "spad_row_layout", "spad_write_layout", "read_request_layout",
-           "read_port_signature", "split_addr", "pick", "bank_register", "READ_LATENCY"]
+           "read_port_signature", "split_addr", "pick", "bank_register", "delayed", "READ_LATENCY"]
 
-#: Cycles from accepting a read request to its response being valid (both memories).
-READ_LATENCY = 1
+#: Cycles from accepting a read request to its response being valid: the bank's read
+#: (:data:`~systolica.hw.memory_bank.READ_LATENCY`, its output register included).
+READ_LATENCY = BANK_READ_LATENCY
 
 
 def spad_row_layout(cfg: AcceleratorConfig) -> data.ArrayLayout:
@@ -63,6 +65,15 @@ def pick(values: list, index):
     return values[0] if len(values) == 1 else Array(values)[index]
 
 
+def delayed(m: Module, value, cycles: int, name: str):
+    """``value`` as it was ``cycles`` cycles ago (a chain of registers ``name_1`` ..)."""
+    for k in range(cycles):
+        reg = Signal(Value.cast(value).shape(), name=f"{name}_{k + 1}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
+
+
 def bank_register(m: Module, name: str, banks: int, load, bank):
     """A register that takes ``bank`` when ``load`` (a constant 0 with one bank, so no
     zero-width signal reaches the Verilog)."""
@@ -90,7 +101,7 @@ class Scratchpad(wiring.Component):
     read_a, read_b, read_dma : Out(read_port_signature(spad_rows, row, backpressure=False))
         Read ports of the execute unit's A operand, its B/weight operand, and the DMA
         store path. ``req`` carries ``{addr}``; ``resp`` carries the row exactly
-        :data:`READ_LATENCY` cycle after the request is accepted, for that one cycle,
+        :data:`READ_LATENCY` cycles after the request is accepted, for that one cycle,
         and has no ``ready``: the requester must take it. Requests to different banks in
         the same cycle are all accepted; to the same bank, ``read_a`` > ``read_b`` >
         ``read_dma`` and a loser sees ``ready`` low (``ready`` depends on the other ports'
@@ -107,18 +118,16 @@ class Scratchpad(wiring.Component):
             **{name: Out(read_sig) for name in SPAD_READERS},
         })
 
-    def _banks(self, m: Module):
-        """One memory per bank; its (write port, read port)."""
+    def _banks(self, m: Module) -> list[MemoryBank]:
+        """One memory per bank (a read during a write returns the old row)."""
         cfg = self.cfg
         row_bits = data.Layout.cast(spad_row_layout(cfg)).size
-        ports = []
+        banks = []
         for b in range(cfg.spad_banks):
-            mem = m.submodules[f"bank{b}"] = Memory(
-                shape=unsigned(row_bits), depth=cfg.spad_rows // cfg.spad_banks, init=[])
-            write_port = mem.write_port(granularity=row_bits // cfg.spad_row_bytes)
-            read_port = mem.read_port(transparent_for=())  # a read during a write: old data
-            ports.append((write_port, read_port))
-        return ports
+            banks.append(MemoryBank(width=row_bits, depth=cfg.spad_rows // cfg.spad_banks,
+                                    granularity=row_bits // cfg.spad_row_bytes))
+            m.submodules[f"bank{b}"] = banks[-1]
+        return banks
 
     def elaborate(self, platform):
         m = Module()
@@ -130,10 +139,10 @@ class Scratchpad(wiring.Component):
         w = self.write
         w_bank, w_row = split(w.p.addr)
         m.d.comb += w.ready.eq(1)
-        for b, (wp, _) in enumerate(banks):
+        for b, bank in enumerate(banks):
             with m.If(w.valid & (w_bank == b)):
-                m.d.comb += wp.en.eq(w.p.mask)
-            m.d.comb += [wp.addr.eq(w_row), wp.data.eq(w.p.data)]
+                m.d.comb += bank.w_en.eq(w.p.mask)
+            m.d.comb += [bank.w_addr.eq(w_row), bank.w_data.eq(w.p.data)]
 
         # Reads: a request waits while a higher-priority request addresses its bank.
         readers = [getattr(self, name) for name in SPAD_READERS]
@@ -141,17 +150,17 @@ class Scratchpad(wiring.Component):
         for i, (req, bank, _) in enumerate(reqs):
             higher = Cat(q.valid & (qb == bank) for q, qb, _ in reqs[:i])
             m.d.comb += req.ready.eq(~higher.any())
-        for b, (_, rp) in enumerate(banks):
-            m.d.comb += rp.en.eq(0)
+        for b, mb in enumerate(banks):
+            m.d.comb += mb.r_en.eq(0)
             for req, bank, row in reversed(reqs):  # the highest priority is assigned last
                 with m.If(req.valid & req.ready & (bank == b)):
-                    m.d.comb += [rp.en.eq(1), rp.addr.eq(row)]
+                    m.d.comb += [mb.r_en.eq(1), mb.r_addr.eq(row)]
 
-        # Responses: the bank's read data, one cycle after acceptance.
-        bank_data = [rp.data for _, rp in banks]
+        # Responses: the bank's read data, READ_LATENCY cycles after acceptance; the valid
+        # bit and the bank follow the read through as many registers.
+        bank_data = [mb.r_data for mb in banks]
         for name, r, (req, bank, _) in zip(SPAD_READERS, readers, reqs):
-            taken = req.valid & req.ready
-            resp_bank = bank_register(m, f"{name}_resp_bank", cfg.spad_banks, taken, bank)
-            m.d.sync += r.resp.valid.eq(taken)
-            m.d.comb += r.resp.payload.eq(pick(bank_data, resp_bank))
+            resp_bank = delayed(m, bank, READ_LATENCY, f"{name}_bank") if cfg.spad_banks > 1 else 0
+            m.d.comb += [r.resp.valid.eq(delayed(m, req.valid & req.ready, READ_LATENCY, f"{name}_valid")),
+                         r.resp.payload.eq(pick(bank_data, resp_bank))]
         return m

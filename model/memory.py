@@ -22,9 +22,10 @@ Accumulator arbitration (:func:`acc_write_source`, :func:`acc_read_blocked`)
     valid (it never waits), else the DMA's ``dma_write``. An accumulating write uses its
     bank's read port in the cycle it is accepted, so a ``read`` request to that bank waits
     that cycle. A read's response is valid :data:`ACC_READ_LATENCY` cycles after its
-    request is accepted, in order, held until taken; at most :data:`ACC_READ_SLOTS` reads
-    are accepted and not yet taken, a response taken in this cycle no longer counting
-    (:func:`acc_read_room`), so one read a cycle flows while the consumer keeps up.
+    request is accepted, in order, held until taken; a read is accepted only while fewer
+    than :data:`ACC_READ_SLOTS` reads were accepted and not taken before this cycle
+    (:func:`acc_read_room`; a response taken in this cycle still counts), so one read a
+    cycle flows while the consumer keeps up.
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ __all__ = ["SPAD_READERS", "ACC_READ_LATENCY", "ACC_READ_SLOTS", "bank_of", "spa
 #: Scratchpad read ports, highest priority first.
 SPAD_READERS = ("read_a", "read_b", "read_dma")
 
-#: Cycles from an accumulator ``read`` request's acceptance to its response being valid.
-ACC_READ_LATENCY = 2
+#: Cycles from an accumulator ``read`` request's acceptance to its response being valid
+#: (the bank's read into its output register, two cycles, then the response queue's head).
+ACC_READ_LATENCY = 3
 
-#: Accumulator reads accepted and not yet taken, at most (the response register and one
-#: behind it: with :data:`ACC_READ_LATENCY` 2 that keeps one read a cycle flowing).
-ACC_READ_SLOTS = 2
+#: Accumulator reads accepted and not taken before this cycle, at most: with
+#: :data:`ACC_READ_LATENCY` 3, the reads of the last three cycles and one more keep one
+#: read a cycle flowing (the response queue holds them all).
+ACC_READ_SLOTS = 4
 
 
 def bank_of(addr: int, rows: int, banks: int) -> int:
@@ -94,14 +97,13 @@ def acc_read_blocked(cfg: AcceleratorConfig, read_addr: int, write_addr: int | N
             == bank_of(write_addr, cfg.acc_rows, cfg.acc_banks))
 
 
-def acc_read_room(outstanding: int, taking: bool) -> bool:
+def acc_read_room(outstanding: int) -> bool:
     """True when the accumulator has room for a ``read`` this cycle: ``outstanding`` reads
-    were accepted in earlier cycles and not yet taken, one of them taken this cycle when
-    ``taking``."""
-    if not 0 <= outstanding <= ACC_READ_SLOTS or (taking and outstanding == 0):
-        raise ValueError(f"outstanding={outstanding}, taking={taking}: allowed 0..{ACC_READ_SLOTS}, "
-                         "taking only with one outstanding")
-    return outstanding - int(taking) < ACC_READ_SLOTS
+    were accepted in earlier cycles and not taken in earlier cycles (a response taken in
+    this cycle still counts: the room is a register)."""
+    if not 0 <= outstanding <= ACC_READ_SLOTS:
+        raise ValueError(f"outstanding={outstanding}: allowed 0..{ACC_READ_SLOTS}")
+    return outstanding < ACC_READ_SLOTS
 
 
 class ScratchpadModel:

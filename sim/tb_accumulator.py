@@ -20,7 +20,7 @@ from cocotb.triggers import ReadOnly
 from ..hw.accumulator import acc_dma_write_layout, acc_row_layout, acc_write_layout
 from ..hw.scratchpad import read_request_layout
 from ..model.bits import pack, unpack
-from ..model.memory import (ACC_READ_LATENCY, AccumulatorModel, acc_read_blocked, acc_read_room,
+from ..model.memory import (ACC_READ_LATENCY, ACC_READ_SLOTS, AccumulatorModel, acc_read_blocked, acc_read_room,
                              acc_write_source)
 from .tb_common import CFG, Coverage, HotRows, next_cycle, payload, rng_for, rows_equal, signal, start
 
@@ -75,7 +75,7 @@ class AccumulatorBench:
         outstanding = len(self.responses)
         valid = bool(self.responses) and self.responses[0][2] <= self.now
         self._check_response(valid, resp_ready)
-        room = acc_read_room(outstanding, valid and resp_ready)
+        room = acc_read_room(outstanding)
         accepted = self._check_ready(write, room)
         self._cover(accepted, write, valid, resp_ready, outstanding, room)
         if "read" in accepted:
@@ -180,7 +180,7 @@ class AccumulatorBench:
         if "read" in accepted:
             row = self.read_waiting
             cov["read as the previous response is taken"] += valid
-            cov["read with two outstanding, one taken"] += outstanding == 2
+            cov["read with the last slot, one response taken"] += valid and resp_ready and outstanding == ACC_READ_SLOTS - 1
             for k, when in enumerate(("the cycle before", "two cycles before", "three cycles before")):
                 cov[f"read of the row written {when}"] += row == self.recent[k]
             cov["read of the row being written"] += write is not None and write[0] == row
@@ -191,7 +191,7 @@ ACC_EVENTS = [
     "accumulate into the row written two cycles before", "accumulate wraps",
     "dma_write waits for write", "dma_write accepted", "response held by backpressure",
     "read waits for room", "read waits for an accumulate in its bank",
-    "read as the previous response is taken", "read with two outstanding, one taken",
+    "read as the previous response is taken", "read with the last slot, one response taken",
     "read of the row written the cycle before", "read of the row written two cycles before",
     "read of the row written three cycles before", "read of the row being written"]
 

@@ -1,8 +1,8 @@
 """cocotb bench: the generated scratchpad against the golden model, bit for bit.
 
 Every cycle the bench checks each read port's ``ready`` against the arbitration rule of
-:func:`systolica.model.memory.spad_read_grants`, each response (valid exactly one cycle
-after acceptance) against :class:`~systolica.model.memory.ScratchpadModel`, and that the
+:func:`systolica.model.memory.spad_read_grants`, each response (valid exactly
+:data:`~systolica.hw.scratchpad.READ_LATENCY` cycles after acceptance, for one cycle) against :class:`~systolica.model.memory.ScratchpadModel`, and that the
 DMA write is never refused. A request that is not accepted stays on its port, unchanged,
 until it is. Reads ``SYSTOLICA_CONFIG`` (JSON) and ``SYSTOLICA_SEED``; every test prints
 its seed.
@@ -10,11 +10,13 @@ its seed.
 
 from __future__ import annotations
 
+from collections import deque
+
 import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly
 
-from ..hw.scratchpad import read_request_layout, spad_row_layout, spad_write_layout
+from ..hw.scratchpad import READ_LATENCY, read_request_layout, spad_row_layout, spad_write_layout
 from ..model.bits import pack, unpack
 from ..model.memory import SPAD_READERS, ScratchpadModel, bank_of, spad_read_grants
 from .tb_common import CFG, Coverage, HotRows, next_cycle, payload, rng_for, rows_equal, signal, start
@@ -43,7 +45,8 @@ class ScratchpadBench:
         self.dut = dut
         self.model = ScratchpadModel(CFG)
         self.waiting: dict[str, int] = {}                 # offered, not yet accepted
-        self.due: dict[str, tuple[int, np.ndarray]] = {}  # responses due this cycle
+        # reads in flight, the ones due this cycle first: reader -> (row, expected row)
+        self.flight: deque[dict[str, tuple[int, np.ndarray]]] = deque({} for _ in range(READ_LATENCY))
         self.last_write: int | None = None                # row written the cycle before
         self.written: set[int] = set()
         self.coverage = Coverage()
@@ -68,7 +71,8 @@ class ScratchpadBench:
         self._check_responses()
         granted = self._check_ready(write)
         self._cover(granted, write)
-        self.due = {r: (self.waiting[r], self.model.read(self.waiting.pop(r))) for r in granted}
+        self.flight.popleft()
+        self.flight.append({r: (self.waiting[r], self.model.read(self.waiting.pop(r))) for r in granted})
         self.last_write = None
         if write is not None:
             self.model.write(*write)
@@ -79,7 +83,7 @@ class ScratchpadBench:
 
     async def drain(self) -> None:
         """Cycles without new traffic until every request is accepted and answered."""
-        while self.waiting or self.due:
+        while self.waiting or any(self.flight):
             await self.cycle({})
 
     async def read_back(self, addrs) -> None:
@@ -103,13 +107,14 @@ class ScratchpadBench:
             dut.write__payload.value = pack(WRITE, {"addr": addr, "data": row, "mask": mask})
 
     def _check_responses(self) -> None:
+        due = self.flight[0]
         for reader in SPAD_READERS:
             valid = signal(self.dut, f"{reader}__resp__valid")
-            assert valid == (reader in self.due), (
-                f"{reader}.resp.valid={valid}, expected {int(reader in self.due)} (valid in the "
-                f"one cycle after acceptance)")
+            assert valid == (reader in due), (
+                f"{reader}.resp.valid={valid}, expected {int(reader in due)} (valid for one "
+                f"cycle, {READ_LATENCY} after acceptance)")
             if valid:
-                addr, want = self.due[reader]
+                addr, want = due[reader]
                 got = unpack(ROW, payload(self.dut, f"{reader}__resp__payload"))
                 rows_equal(f"{reader} response for row {addr}", got, want)
 
