@@ -69,15 +69,21 @@ class TokenCounters(wiring.Component):
             room = Signal(name=f"{name}_room", init=1)
             pop, res = getattr(self.pop, name), getattr(self.reserve, name)
             push, rel = getattr(self.push, name), getattr(self.release, name)
-            count_next = Signal(TOKEN_BITS, name=f"{name}_count_next")
-            total_next = Signal(TOKEN_BITS, name=f"{name}_total_next")
-            m.d.comb += [count_next.eq(count + push - pop), total_next.eq(total + res - pop - rel)]
-            # the next flags: compares of today's counts (beside the start decision, not after
-            # it) selected by the events (a count moves by at most one, the total by -2..+1)
+            # the next counts and flags: today's counts stepped by each amount the events can
+            # move them, and their compares, all from the registers beside the start
+            # decision, not after it; the events pick one (a count moves by at most one, the
+            # total by -2..+1). Timing: at 0d01c31 the 8x8 top's path ended in a total's
+            # carry chain behind the execute dispatcher's start.
             up, down = push & ~pop, pop & ~push
-            available_next = Mux(down, count > 1, Mux(up, 1, count != 0))
             grows = res & ~pop & ~rel                          # +1
             shrinks = (pop & rel) | ((pop | rel) & ~res)       # -1 or -2
+            shrinks2 = pop & rel & ~res                        # -2
+            count_next = Signal(TOKEN_BITS, name=f"{name}_count_next")
+            total_next = Signal(TOKEN_BITS, name=f"{name}_total_next")
+            m.d.comb += [count_next.eq(Mux(up, count + 1, Mux(down, count - 1, count))),
+                         total_next.eq(Mux(grows, total + 1, Mux(shrinks2, total - 2,
+                                                                  Mux(shrinks, total - 1, total))))]
+            available_next = Mux(down, count > 1, Mux(up, 1, count != 0))
             room_next = Mux(grows, total < TOKEN_MAX - 1, Mux(shrinks, 1, total < TOKEN_MAX))
             with m.If(self.clear):
                 m.d.sync += [count.eq(0), total.eq(0), available.eq(0), room.eq(1)]
