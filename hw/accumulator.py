@@ -2,9 +2,9 @@
 
 ``cfg.acc_rows`` rows of ``cfg.cols`` signed ``cfg.acc_bits`` partial sums in
 ``cfg.acc_banks`` banks (the bank is the high bits of the row address). Each bank is a
-simple dual-port :class:`~amaranth.lib.memory.Memory`: one write port, one synchronous
-read port shared by the accumulate path and the ``read`` port. Reset clears the pipeline
-and the response register, not the rows.
+:class:`~systolica.hw.memory_bank.MemoryBank`: one write port, one read port (its row
+leaves from a register) shared by the accumulate path and the ``read`` port. Reset clears
+the pipeline and the response queue, not the rows.
 
 Write pipeline (three stages, no bubble, never stalls)
     ====== ==================================================================
@@ -48,7 +48,7 @@ from ..model.memory import ACC_READ_LATENCY, ACC_READ_SLOTS
 from .arith import arithmetic_for
 from .head_fifo import HeadFIFO
 from .memory_bank import READ_LATENCY as BANK_READ_LATENCY
-from .memory_bank import MemoryBank
+from .memory_bank import add_banks
 from .scratchpad import delayed, pick, read_port_signature, split_addr
 
 __all__ = ["Accumulator", "acc_row_layout", "acc_write_layout", "acc_dma_write_layout",
@@ -106,16 +106,6 @@ class Accumulator(wiring.Component):
             "read": Out(read_port_signature(cfg.acc_rows, acc_row_layout(cfg), backpressure=True)),
         })
 
-    def _banks(self, m: Module) -> list[MemoryBank]:
-        """One memory per bank."""
-        cfg = self.cfg
-        row_bits = data.Layout.cast(acc_row_layout(cfg)).size
-        banks = []
-        for b in range(cfg.acc_banks):
-            banks.append(MemoryBank(width=row_bits, depth=cfg.acc_rows // cfg.acc_banks))
-            m.submodules[f"bank{b}"] = banks[-1]
-        return banks
-
     def _stage0(self, m: Module):
         """The accepted row write of this cycle: (valid, command); ``write`` wins."""
         s0 = Signal(acc_write_layout(self.cfg))
@@ -130,7 +120,8 @@ class Accumulator(wiring.Component):
         m = Module()
         cfg = self.cfg
         row = acc_row_layout(cfg)
-        banks = self._banks(m)
+        banks = add_banks(m, cfg.acc_banks, width=data.Layout.cast(row).size,
+                          depth=cfg.acc_rows // cfg.acc_banks)
         bank_data = [mb.r_data for mb in banks]
         split = lambda addr: split_addr(addr, cfg.acc_rows, cfg.acc_banks)  # noqa: E731
 

@@ -22,7 +22,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["MemoryBank", "READ_LATENCY"]
+__all__ = ["MemoryBank", "add_banks", "READ_LATENCY"]
 
 #: Cycles from a read's ``r_en`` to its row on ``r_data``.
 READ_LATENCY = 2
@@ -63,3 +63,11 @@ class MemoryBank(wiring.Component):
                      rp.en.eq(self.r_en), rp.addr.eq(self.r_addr), self.r_data.eq(out)]
         m.d.sync += out.eq(rp.data)
         return m
+
+
+def add_banks(m: Module, count: int, *, width: int, depth: int, granularity: int | None = None) -> list[MemoryBank]:
+    """``count`` banks of ``depth`` rows, submodules ``bank0`` .. of ``m``."""
+    banks = [MemoryBank(width=width, depth=depth, granularity=granularity) for _ in range(count)]
+    for b, bank in enumerate(banks):
+        m.submodules[f"bank{b}"] = bank
+    return banks

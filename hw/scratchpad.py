@@ -12,7 +12,7 @@ Bit-level semantics and arbitration are defined by :mod:`systolica.model.memory`
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Signal, Value
+from amaranth.hdl import Array, Cat, Module, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
@@ -21,10 +21,10 @@ from ..model.config import AcceleratorConfig
 from ..model.memory import SPAD_READERS
 from .arith import arithmetic_for
 from .memory_bank import READ_LATENCY as BANK_READ_LATENCY
-from .memory_bank import MemoryBank
+from .memory_bank import add_banks
 
 __all__ = ["Scratchpad", "spad_row_layout", "spad_write_layout", "read_request_layout",
-           "read_port_signature", "split_addr", "pick", "bank_register", "delayed", "READ_LATENCY"]
+           "read_port_signature", "split_addr", "pick", "delayed", "READ_LATENCY"]
 
 #: Cycles from accepting a read request to its response being valid: the bank's read
 #: (:data:`~systolica.hw.memory_bank.READ_LATENCY`, its output register included).
@@ -73,18 +73,6 @@ def delayed(m: Module, value, cycles: int, name: str):
         value = reg
     return value
 
-
-def bank_register(m: Module, name: str, banks: int, load, bank):
-    """A register that takes ``bank`` when ``load`` (a constant 0 with one bank, so no
-    zero-width signal reaches the Verilog)."""
-    if banks == 1:
-        return Const(0)
-    reg = Signal(range(banks), name=name)
-    with m.If(load):
-        m.d.sync += reg.eq(bank)
-    return reg
-
-
 class Scratchpad(wiring.Component):
     """Banked operand SRAM with one DMA write port and three prioritised read ports.
 
@@ -118,21 +106,13 @@ class Scratchpad(wiring.Component):
             **{name: Out(read_sig) for name in SPAD_READERS},
         })
 
-    def _banks(self, m: Module) -> list[MemoryBank]:
-        """One memory per bank (a read during a write returns the old row)."""
-        cfg = self.cfg
-        row_bits = data.Layout.cast(spad_row_layout(cfg)).size
-        banks = []
-        for b in range(cfg.spad_banks):
-            banks.append(MemoryBank(width=row_bits, depth=cfg.spad_rows // cfg.spad_banks,
-                                    granularity=row_bits // cfg.spad_row_bytes))
-            m.submodules[f"bank{b}"] = banks[-1]
-        return banks
-
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        banks = self._banks(m)
+        row_bits = data.Layout.cast(spad_row_layout(cfg)).size
+        # a read during a write returns the old row
+        banks = add_banks(m, cfg.spad_banks, width=row_bits, depth=cfg.spad_rows // cfg.spad_banks,
+                          granularity=row_bits // cfg.spad_row_bytes)
         split = lambda addr: split_addr(addr, cfg.spad_rows, cfg.spad_banks)  # noqa: E731
 
         # DMA write: straight into its bank's write port.

@@ -2,8 +2,9 @@
 
 Every cycle the bench checks each read port's ``ready`` against the arbitration rule of
 :func:`systolica.model.memory.spad_read_grants`, each response (valid exactly
-:data:`~systolica.hw.scratchpad.READ_LATENCY` cycles after acceptance, for one cycle) against :class:`~systolica.model.memory.ScratchpadModel`, and that the
-DMA write is never refused. A request that is not accepted stays on its port, unchanged,
+:data:`~systolica.hw.scratchpad.READ_LATENCY` cycles after acceptance, for one cycle)
+against :class:`~systolica.model.memory.ScratchpadModel`, and that the DMA write is
+never refused. A request that is not accepted stays on its port, unchanged,
 until it is. Reads ``SYSTOLICA_CONFIG`` (JSON) and ``SYSTOLICA_SEED``; every test prints
 its seed.
 """
