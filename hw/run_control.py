@@ -149,14 +149,22 @@ class RunControl(wiring.Component):
 def _lowest_head(m: Module, valid, index) -> Signal:
     """The lowest ``index[k]`` with ``valid[k]`` (all ones when none is), registered.
 
-    ``finish`` comes after two quiescent cycles in a row: in the first no command was
-    handed to a queue or taken from one, so the heads this register holds at ``finish``
-    are that cycle's. The queues' read ports to the status register was the whole top's
-    critical path (three chained 32-bit compares); here the compares run side by side."""
+    ``finish`` comes after two quiescent cycles in a row: in them no command was handed
+    to a queue or taken from one, so the heads of the first are those of the second. The
+    heads are registered first and ranked from the registers, so the value this register
+    holds at ``finish`` is the first quiescent cycle's. The queues' read ports to the
+    status register was the whole top's critical path (three chained 32-bit compares);
+    here the compares run side by side, and they start from flip-flops (timing: the
+    controller alone before, 84.6 MHz: a queue's ``now_oldest`` -> its head's index ->
+    the compares' carry chains -> this register)."""
     n = len(index)
+    valid_r = Signal(n, name="lowest_valid_in")
+    index_r = [Signal(32, name=f"lowest_index_in{k}") for k in range(n)]
+    m.d.sync += [valid_r.eq(valid.as_value())] + [index_r[k].eq(index[k]) for k in range(n)]
+    valid, index = valid_r, index_r
     keys = [Cat(index[k], ~valid[k]) for k in range(n)]      # not waiting: above every index
     lowest = Signal(32, name="lowest_head", init=(1 << 32) - 1)
-    value = Mux(valid.as_value().any(), 0, (1 << 32) - 1)
+    value = Mux(valid.any(), 0, (1 << 32) - 1)
     for k in range(n):  # key k wins when below the keys before it and not above those after
         wins = 1
         for j in range(n):
