@@ -200,14 +200,18 @@ class Fetch(wiring.Component):
                 m.d.comb += words.r_en.eq(words.r_rdy)      # drop what still arrives
                 restart()
             with m.State("WAIT"):           # for command idx (or the reason there is none)
+                # a word waiting is command idx, so idx < stop_at: the word goes first and
+                # the 32-bit compare decides only the stop, not the enable of the ~300-bit
+                # command register (timing: the controller alone at 6e1c879, 92.2 MHz: `idx`
+                # -> `stop_at == idx` -> that enable)
                 with m.If(self.halt):
                     m.next = "STOPPED"
-                with m.Elif((stop_why != Status.OK) & (stop_at == idx)):
-                    stop(stop_why)
                 with m.Elif(words.r_rdy):
                     m.d.comb += words.r_en.eq(1)
                     m.d.sync += [cmd.eq(head.bits[:len(cmd.as_value())]), resp.eq(head.resp), checking.eq(0)]
                     m.next = "CHECK"
+                with m.Elif((stop_why != Status.OK) & (stop_at == idx)):
+                    stop(stop_why)
                 restart()
             with m.State("CHECK"):          # the check's status is valid after CHECK_LATENCY cycles
                 with m.If(checking != CHECK_LATENCY):
