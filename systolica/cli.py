@@ -218,7 +218,7 @@ def cmd_fpga(args) -> int:
 
 
 def _add_fpga_parser(sub) -> None:
-    from .fpga import BOARDS, DEFAULT_OOC_MHZ, DEFAULT_STALL_MINUTES, DEFAULT_TIMING_WEIGHT, FPGA_UNITS, ROUTERS
+    from .fpga import BOARDS, DEFAULT_OOC_MHZ, DEFAULT_STALL_MINUTES, DEFAULT_TIMING_WEIGHT, FPGA_UNITS, NEXTPNR_TIMING_WEIGHT, ROUTERS
 
     f = sub.add_parser("fpga", help="synthesis, place and route and bitstream with the open flow (yowasp)")
     _add_config_args(f)
@@ -238,7 +238,7 @@ def _add_fpga_parser(sub) -> None:
                    help="nextpnr's router (default router2 for the board unit, router1 for the others)")
     f.add_argument("--timing-weight", type=int, dest="timing_weight", default=DEFAULT_TIMING_WEIGHT,
                    help="nextpnr's placer timing weight, 0..1000 (--placer-heap-timingweight; default "
-                        f"{DEFAULT_TIMING_WEIGHT}, nextpnr's own)")
+                        f"{DEFAULT_TIMING_WEIGHT}; nextpnr's own is {NEXTPNR_TIMING_WEIGHT})")
     f.add_argument("--stall-minutes", type=float, dest="stall_minutes", default=DEFAULT_STALL_MINUTES,
                    help="stop place and route when its log has not grown for this many minutes "
                         f"(default {DEFAULT_STALL_MINUTES:g}; 0: never)")

@@ -244,7 +244,7 @@ def test_bench_reuses_a_written_row_only_for_the_same_verilog(tmp_path, monkeypa
     """A fresh clone has no `out/bench-fpga`: a row of the report already written is kept
     while its `design_sha256` is the SHA-256 of the Verilog emitted now, and named as not
     run when it is not."""
-    from systolica import bench_fpga
+    from systolica import bench_fpga, fpga
 
     monkeypatch.setattr(bench_fpga, "BUILD_ROOT", tmp_path / "runs")
     cfg = AcceleratorConfig(rows=4, cols=4)
@@ -253,9 +253,14 @@ def test_bench_reuses_a_written_row_only_for_the_same_verilog(tmp_path, monkeypa
            "fmax": {"clk": {"achieved_mhz": 123.4}},
            "critical_paths": [{"delay_ns": 8.1, "levels": 1, "blocks": ["row_0"], "start": "a", "end": "b"}]}
     row = {"unit": "array", "config": cfg.to_dict(), "pnr": pnr, "seconds": {"synth": 1, "pnr": 2},
-           "design_sha256": sha, "generator": "old"}
+           "design_sha256": sha, "generator": "old", "timing_weight": fpga.DEFAULT_TIMING_WEIGHT}
     stale = {**row, "config": AcceleratorConfig(rows=8, cols=8).to_dict(), "design_sha256": sha}
     (tmp_path / "bench").mkdir()
+    # a row without `timing_weight` was placed at nextpnr's own weight, not today's default
+    unweighted = {k: v for k, v in row.items() if k != "timing_weight"}
+    (tmp_path / "bench" / "fpga.json").write_text(json.dumps({"rows": [unweighted]}))
+    assert bench_fpga.main(["--finished", "--quick", "-o", str(tmp_path / "bench")]) == 0
+    assert json.loads((tmp_path / "bench" / "fpga.json").read_text())["rows"] == []
     (tmp_path / "bench" / "fpga.json").write_text(json.dumps({"rows": [row, stale]}))
     assert bench_fpga.main(["--finished", "--quick", "-o", str(tmp_path / "bench")]) == 0
     report = json.loads((tmp_path / "bench" / "fpga.json").read_text())
@@ -305,15 +310,16 @@ def test_board_top_routes_with_router2_and_others_with_router1():
 
 
 def test_timing_weight_reaches_nextpnr_and_a_bad_one_is_refused(capsys):
-    """`--timing-weight`: nextpnr's placer timing weight, passed only when it is not nextpnr's
-    own default (so the default runs' arguments are unchanged); out of range is exit 2."""
-    from systolica.fpga import DEFAULT_TIMING_WEIGHT, nextpnr_args
+    """`--timing-weight`: nextpnr's placer timing weight, 40 unless given, passed only when
+    it is not nextpnr's own (10); out of range is exit 2."""
+    from systolica.fpga import DEFAULT_TIMING_WEIGHT, NEXTPNR_TIMING_WEIGHT, nextpnr_args
 
-    plain = nextpnr_args("ulx3s", None, 100.0, None, "router1")
+    default = nextpnr_args("ulx3s", None, 100.0, None, "router1")
+    assert DEFAULT_TIMING_WEIGHT == 40 and default[default.index("--placer-heap-timingweight") + 1] == "40"
+    plain = nextpnr_args("ulx3s", None, 100.0, None, "router1", NEXTPNR_TIMING_WEIGHT)
     assert "--placer-heap-timingweight" not in plain
-    assert nextpnr_args("ulx3s", None, 100.0, None, "router1", DEFAULT_TIMING_WEIGHT) == plain
-    weighted = nextpnr_args("ulx3s", None, 100.0, None, "router1", 40)
-    assert weighted[weighted.index("--placer-heap-timingweight") + 1] == "40"
+    weighted = nextpnr_args("ulx3s", None, 100.0, None, "router1", 100)
+    assert weighted[weighted.index("--placer-heap-timingweight") + 1] == "100"
     for bad in ("-1", "1001"):
         assert main(["fpga", "--unit", "array", "--rows", "2", "--cols", "2", "--timing-weight", bad]) == 2
         err = capsys.readouterr().err
