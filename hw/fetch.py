@@ -201,14 +201,16 @@ class Fetch(wiring.Component):
                 restart()
             with m.State("WAIT"):           # for command idx (or the reason there is none)
                 # a word waiting is command idx, so idx < stop_at: the word goes first and
-                # the 32-bit compare decides only the stop, not the enable of the ~300-bit
-                # command register (timing: the controller alone at 6e1c879, 92.2 MHz: `idx`
-                # -> `stop_at == idx` -> that enable)
+                # the 32-bit compare decides only the stop (timing: the controller alone at
+                # 6e1c879, 92.2 MHz, and the 8x8 top at 9e8ed19, 72.5 MHz: `idx` -> `stop_at
+                # == idx` -> the enable of the ~300-bit command register). The register
+                # takes the queue's head in every WAIT cycle, a word there or not (only
+                # CHECK and HAND read it), so its enable is the state alone.
+                m.d.sync += [cmd.eq(head.bits[:len(cmd.as_value())]), resp.eq(head.resp), checking.eq(0)]
                 with m.If(self.halt):
                     m.next = "STOPPED"
                 with m.Elif(words.r_rdy):
                     m.d.comb += words.r_en.eq(1)
-                    m.d.sync += [cmd.eq(head.bits[:len(cmd.as_value())]), resp.eq(head.resp), checking.eq(0)]
                     m.next = "CHECK"
                 with m.Elif((stop_why != Status.OK) & (stop_at == idx)):
                     stop(stop_why)
