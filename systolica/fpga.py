@@ -52,7 +52,7 @@ ROUTERS = ("router1", "router2")
 #: nextpnr's own placer timing weight (``--placer-heap-timingweight``): how strongly the
 #: analytic placer pulls the nets of critical paths short.
 NEXTPNR_TIMING_WEIGHT = 10
-#: The flow's (``--timing-weight``): every run of the whole 8x8 top at 40 or above (74.7 to
+#: The flow's (``--timing-weight``): every run of the whole 8x8 top at 40 or above (72.5 to
 #: 80.8 MHz) beat every run at nextpnr's 10 (65.4 to 69.2; ``bench/fpga_timing.md``).
 DEFAULT_TIMING_WEIGHT = 40
 #: The clock out-of-context runs are placed and routed for (the project's target).
