@@ -15,6 +15,7 @@ from amaranth.lib import data
 
 from ..model.config import AcceleratorConfig
 from ..model.dma import DIMS, DmaError, dma_command_layout, encodable_elem_bytes, onchip_rows_limit
+from .carry_save import sum3
 
 __all__ = ["window_layout", "product_register", "Decoded", "check_command", "CHECK_STAGES", "CommandFrontEnd", "BeatLanes"]
 
@@ -67,25 +68,6 @@ class Decoded:
     def bytes_of(self, elements):
         """``elements * elem_bytes``, as a shift (no multiplier)."""
         return elements << self.c.elem_log2
-
-
-def _sum3(m: Module, name: str, a, b, c) -> Signal:
-    """``a + b + c`` exactly (a signed signal wide enough for it), as one carry chain: the
-    three terms are first reduced to two bit by bit (sum and carry: one LUT level), which
-    are exact modulo ``2 ** width``, and the value fits in ``width`` signed bits."""
-    width = max(len(v) + (not v.shape().signed) for v in (a, b, c)) + 2
-    terms = []
-    for k, term in enumerate((a, b, c)):
-        t = Signal(signed(width), name=f"{name}_t{k}")
-        m.d.comb += t.eq(term)               # sign- or zero-extended by its own shape
-        terms.append(t.as_unsigned())
-    x, y, z = terms
-    ones = Signal(width, name=f"{name}_ones")
-    carries = Signal(width, name=f"{name}_carries")
-    m.d.comb += [ones.eq(x ^ y ^ z), carries.eq(((x & y) | (x & z) | (y & z)) << 1)]
-    total = Signal(signed(width), name=name)
-    m.d.comb += total.eq(ones + carries)     # truncated to `width` bits: exact, it fits
-    return total
 
 
 #: Registers deep the pipelined check is (``check_command`` with ``stage``): its status
@@ -195,7 +177,7 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
     # (each side a sum of three terms: carry-save, then one carry chain; timing: the
     # controller alone at 7269aba, 87.8 MHz: `check_pos1` -> two chained adders ->
     # `check_outside`, 61 levels)
-    lo_end, hi_end = _sum3(m, "check_lo_end", below_lo, *neg), _sum3(m, "check_hi_end", above_hi, *pos)
+    lo_end, hi_end = sum3(m, "check_lo_end", below_lo, *neg), sum3(m, "check_hi_end", above_hi, *pos)
     outside = reg("check_outside", (lo_end < 0) | (hi_end >= 0))
 
     err = Signal(DmaError, name="check_error")
