@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import operator
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data
 
 from ..model.config import AcceleratorConfig
@@ -169,9 +169,10 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
     # (``~hi`` read as signed is -hi - 1, so the far end's test below is a sign bit too)
     above_hi = reg("check_base_hi", base + eb + ~Cat(window.hi, Const(0, 1)).as_signed())
     # stage 5: the extent against the window, exact (no wraparound): the lowest byte
-    # touched less ``lo`` and the highest less ``hi`` (one past it less ``hi`` less one); the on-chip rows against the room. Only flags
-    # are registered, so the status is a choice among register bits (timing: the
-    # compares after this stage were the controller's path)
+    # touched less ``lo`` and the highest less ``hi`` (one past it less ``hi`` less one);
+    # the on-chip rows against the room. Only flags are registered, so the status is a
+    # choice among register bits (timing: the compares after this stage were the
+    # controller's path)
     bad = reg("check_bad5", bad)
     rows_over = reg("check_rows_over", onchip_rows > room)
     # (each side a sum of three terms: carry-save, then one carry chain; timing: the

@@ -2,8 +2,6 @@
 and signedness, extremes included (Amaranth simulator), and a mutant whose carries are
 not moved up a bit is caught."""
 
-import os
-
 import numpy as np
 import pytest
 from amaranth.hdl import Module, Signal, signed, unsigned
@@ -47,21 +45,15 @@ def _check(sum3, shapes, rng, n=200):
     return seen
 
 
-def _seed():
-    seed = int(os.environ.get("SYSTOLICA_SEED", "1"))
-    print(f"SYSTOLICA_SEED={seed}")
-    return seed
-
-
 @pytest.mark.parametrize("shapes", SHAPES, ids=lambda s: "_".join(f"{'s' if x.signed else 'u'}{x.width}" for x in s))
-def test_sum3_is_exact(shapes):
+def test_sum3_is_exact(shapes, seed):
     from systolica.hw.carry_save import sum3
 
-    for want, got in _check(sum3, shapes, np.random.default_rng(_seed())):
+    for want, got in _check(sum3, shapes, np.random.default_rng(seed)):
         assert got == want, f"sum3 gave {got}, a + b + c = {want}"
 
 
-def test_a_mutant_with_unshifted_carries_is_caught():
+def test_a_mutant_with_unshifted_carries_is_caught(seed):
     mutant = mutated("systolica.hw.carry_save", "(y & z)) << 1)", "(y & z)) << 0)")
-    seen = _check(mutant.sum3, SHAPES[0], np.random.default_rng(_seed()))
+    seen = _check(mutant.sum3, SHAPES[0], np.random.default_rng(seed))
     assert any(got != want for want, got in seen)
