@@ -107,9 +107,8 @@ class Controller(wiring.Component):
         wiring.connect(m, fetch.axi, wiring.flipped(self.fetch))
         # between programs nothing moves: fetch hands nothing over, no head starts (a
         # command a deadlocked fetch still held must not slip into the flushed queues)
-        idle = Signal()
-        m.d.comb += idle.eq(~run.running | run.start)
-        m.d.comb += [fetch.start.eq(run.start), fetch.halt.eq(run.halt | idle),
+        # (``run.hold`` is ``run.halt | ~run.running | run.start``, as one register)
+        m.d.comb += [fetch.start.eq(run.start), fetch.halt.eq(run.hold),
                      fetch.program_base.eq(run.base), fetch.program_len.eq(run.length),
                      fetch.window.eq(run.program_window),
                      run.fetch_stopped.eq(fetch.stopped), run.fetch_blocked.eq(fetch.blocked),
@@ -131,7 +130,7 @@ class Controller(wiring.Component):
             m.d.comb += [fifo.w_en.eq(src.valid), fifo.w_data.eq(src.payload.as_value()),
                          src.ready.eq(fifo.w_rdy),
                          d.head.valid.eq(fifo.r_rdy), d.head.payload.eq(fifo.r_data), fifo.r_en.eq(d.head.ready),
-                         d.halt.eq(run.halt | idle),
+                         d.halt.eq(run.hold),
                          d.available.eq(tokens.available), d.room.eq(tokens.room),
                          run.busy[k].eq(d.busy), run.startable[k].eq(d.startable),
                          run.head_valid[k].eq(fifo.r_rdy), run.head_index[k].eq(d.head.payload.index),

@@ -52,6 +52,10 @@ class RunControl(wiring.Component):
         Clear the queues and tokens: with ``start``, and the cycle after ``finish``.
     halt : Out(1)
         A bus error or an abort: start nothing more.
+    hold : Out(1)
+        Start nothing and fetch nothing: ``halt``, or no program runs, or ``start`` (the
+        queues are cleared then). A register equal to ``halt | ~running | start`` in every
+        cycle (timing: the dispatchers' start decisions and fetch read it through no LUT).
     fetch_stopped, fetch_blocked, fetch_quiet : In(1)
     fetch_status, fetch_index, fetch_dma_error : In
         The fetch unit's state (:class:`~systolica.hw.fetch.Fetch`).
@@ -72,6 +76,7 @@ class RunControl(wiring.Component):
             "base": Out(cfg.addr_bits), "length": Out(32), "program_window": Out(window_layout(cfg)),
             "running": Out(1), "done": Out(1), "status": Out(Status), "index": Out(32),
             "dma_error": Out(DmaError), "start": Out(1), "finish": Out(1), "clear": Out(1), "halt": Out(1),
+            "hold": Out(1, init=1),
             "fetch_stopped": In(1), "fetch_blocked": In(1), "fetch_quiet": In(1),
             "fetch_status": In(Status), "fetch_index": In(32), "fetch_dma_error": In(DmaError),
             "busy": In(flags), "startable": In(flags), "head_valid": In(flags),
@@ -106,6 +111,12 @@ class RunControl(wiring.Component):
             m.d.sync += [ranked.eq(1), fail_index.eq(new_index), fail_error.eq(new_error)]
         with m.If(self.stop & self.running):
             m.d.sync += aborted.eq(1)
+        # ``hold``'s next value is ``halt | ~running | start`` of the next cycle: a doorbell
+        # (``go``) leaves ``running`` low or raises ``start``, ``finish`` lowers ``running``,
+        # and otherwise ``running`` stays while ``failed``/``aborted`` take the failures and
+        # the stop (a stop while idle is covered by ``~running``)
+        m.d.sync += self.hold.eq(~self.running | self.finish | self.halt
+                                 | ld.valid | st.valid | self.stop)
 
         # -- the end: quiescent two cycles in a row -----------------------------------------
         busy = self.busy.as_value().any()

@@ -19,11 +19,13 @@ from systolica.model.isa import TOKEN_MAX, Queue, Status, token_bits
 CFG = AcceleratorConfig(rows=4, cols=3, spad_rows=64, acc_rows=32)
 
 
-def _run(dut, bench, clock=True):
+def _run(dut, bench, clock=True, watch=None):
     sim = Simulator(dut)
     if clock:
         sim.add_clock(1e-8)
     sim.add_testbench(bench)
+    if watch is not None:
+        sim.add_testbench(watch, background=True)
     sim.run()
 
 
@@ -272,7 +274,17 @@ def test_run_control_ranks_how_programs_end():
         await program(ctx, bus_errors, Status.DMA, 3)
         assert ctx.get(dut.dma_error) == DmaError.AXI_DECERR
         await program(ctx, abort, Status.ABORTED, 0)
-    _run(dut, bench)
+
+    held = []
+
+    async def hold_is_one_register(ctx):
+        # `hold` (a register) is `halt | ~running | start` in every cycle
+        async for _, _, hold, halt, running, start in ctx.tick().sample(
+                dut.hold, dut.halt, dut.running, dut.start):
+            assert hold == (halt | (1 - running) | start), (hold, halt, running, start)
+            held.append(hold)
+    _run(dut, bench, watch=hold_is_one_register)
+    assert 0 in held and held.count(1) > 10
 
 
 def test_perf_counters_count_what_they_say(seed):
