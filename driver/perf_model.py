@@ -87,7 +87,7 @@ class Latencies:
     exec_latency: int = 5       #: last data beat -> last result written (completed): rows + cols + this
                                 #: (includes the scratchpad's READ_LATENCY, its banks' output register)
     store_read: int = 3         #: STORE started -> its first accumulator row read (its request leaves from a queue)
-    store_tail: int = 19        #: its last row read -> completed (B responses back; includes the accumulator's
+    store_tail: int = 20        #: its last row read -> completed (B responses back; includes the accumulator's
                                 #: ACC_READ_LATENCY and requant.LATENCY; the row FIFO hands a row on the
                                 #: cycle after it arrives, and its beats reach W through a register slice: + 1)
     requant_cycles: int = 1     #: per lane a REQUANT writes

@@ -1,6 +1,6 @@
 """Requantization unit: accumulator vectors in, 8-bit activation vectors out.
 
-One lane per array column, eleven pipeline stages, one vector per cycle. Each lane
+One lane per array column, twelve pipeline stages, one vector per cycle. Each lane
 computes, bit for bit, :func:`systolica.model.numerics.requantize` for its column with
 the scheme its parameters select (:data:`systolica.model.requant.LANE_PARAMS`):
 
@@ -14,31 +14,33 @@ stage  TFLite fixed point              ONNX float32 scale
 4      --                              round the mantissa to 24 bits (nearest even)
 5      ``p = y * multiplier`` (64 b)   ``p = mant * scale_mant`` (48 b), exponents added
        -- one shared 32 x 31 multiplier: four 16-bit partial products --
-6      -- the partial products added: the exact product --
-7      double: ``r = (p + 2^30) >> 31`` normalise the product: its 24-bit mantissa, guard
+6      -- the partial products registered again, in the fabric --
+7      -- the partial products added: the exact product --
+8      double: ``r = (p + 2^30) >> 31`` normalise the product: its 24-bit mantissa, guard
        single: ``p + 2^(total-1)``     and sticky bits
-8      --                              round to 24 bits (nearest even): the float32
+9      --                              round to 24 bits (nearest even): the float32
                                        product, its exponent and shift amounts
-9      double: RoundingDivideByPOT:    float32 -> integer: the shifted magnitude, round
+10     double: RoundingDivideByPOT:    float32 -> integer: the shifted magnitude, round
        shift, round-up decision;       half to even's decision
        single: ``>> total``, wrap32
        (one shifter for both)
-10     the rounding increment          the increment; |F| >= 1024 saturates, |F| < 0.5
+11     the rounding increment          the increment; |F| >= 1024 saturates, |F| < 0.5
                                        is 0; the sign
-11     ``t = wrap32(v + zero_point)``, clamp to ``[qmin, qmax]``, low 8 bits
+12     ``t = wrap32(v + zero_point)``, clamp to ``[qmin, qmax]``, low 8 bits
 ====== =============================== ====================================================
 
-Registers are named after the stage that computes them (``norm3``, ``p6``, ``q11``).
+Registers are named after the stage that computes them (``norm3``, ``p7``, ``q12``).
 
 The float path implements IEEE binary32 round-to-nearest-even exactly for every value
 that can influence the output. Three ranges are decided without building the IEEE
 special values, each exactly equivalent: a product below 2^-126 (subnormal or zero in
-float32, also any subnormal ``scale``) rounds to 0 in stage 8 as it would through the
+float32, also any subnormal ``scale``) rounds to 0 in stage 9 as it would through the
 subnormal path; a product of magnitude >= 1024 (including float32 overflow to inf) lies
 beyond every clamp bound (``|qmin - zp|, |qmax - zp| <= 383``), as the float does. The
 TFLite path's SaturatingRoundingDoublingHighMul cannot saturate here: the multiplier is
-never negative, so ``INT32_MIN * INT32_MIN`` cannot occur. (Stages 3, 4 and 8 of the
-TFLite path only pass values on: the float path's normalisations were split for timing.)
+never negative, so ``INT32_MIN * INT32_MIN`` cannot occur. (Stages 3, 4 and 9 of the
+TFLite path only pass values on: the float path's normalisations were split for timing;
+stage 6 passes both paths' partial products on, timing too.)
 
 Parameters change only while the pipeline is empty: a ``param`` write is taken into a
 register, holds off new vectors from the next cycle and is applied once no vector is in
@@ -73,7 +75,7 @@ __all__ = ["RequantLane", "RequantUnit", "acc_vector_layout", "out_vector_layout
            "param_write_layout", "stage_register", "LATENCY", "OUT_QUEUE"]
 
 #: Cycles from accepting an accumulator vector to its output vector being valid.
-LATENCY = 11
+LATENCY = 12
 #: Vectors :class:`RequantUnit` may have taken and not yet handed out: those in the lanes
 #: plus its output queue. More than :data:`LATENCY`, so without backpressure the credit
 #: never holds off ``acc``.
@@ -154,10 +156,10 @@ class RequantLane(wiring.Component):
         # than these are the new parameters' (a write, then the vector in stage 1)
         derived = functools.partial(_derived_register, m)
         left = derived("left", 5, Mux(p.shift[-1], 0, p.shift.as_unsigned()))
-        # stage 9's one right shift: by total = 31 - shift (single; 1..62 for the shifts
+        # stage 10's one right shift: by total = 31 - shift (single; 1..62 for the shifts
         # the fetch unit's REQUANT check lets through, -31..30), or RoundingDivideByPOT's
         # exponent (double; 0..31)
-        shift9 = derived("shift9", 6, Mux(single, 31 - p.shift,
+        shift10 = derived("shift10", 6, Mux(single, 31 - p.shift,
                                           Mux(p.shift[-1], -p.shift, 0).as_unsigned()[:5]))
         # the single-rounding constant 2^((30 - shift) mod 64) and the double's remainder
         # mask 2^(-shift) - 1 (0 for shift >= 0 or -32) as compares of `shift` with
@@ -222,101 +224,109 @@ class RequantLane(wiring.Component):
         sign5 = reg("sign5", 1, sign4)
         tiny5 = reg("tiny5", 1, zero4 | scale_tiny)
 
-        # 6: the product, exact: pp_hh * 2^32 + pp_ll (no overlap) + the middle terms * 2^16;
-        #    its low 16 bits are pp_ll's, the rest one carry-save sum (timing: the 8x8 top at
-        #    2991246, 79.8 MHz: a partial product's DSP block -> a 7 ns route -> `mid`'s
-        #    carry chain -> the product's -> `p6`)
-        high = sum3(m, "p6_high", Cat(pp_ll[16:], pp_hh).as_signed(), pp_lh, pp_hl)
-        p6 = reg("p6", signed(64), Cat(pp_ll[:16], high).as_signed())
-        e6 = reg("e6", signed(10), e5)                    # product = p6 * 2^(e6 - 46)
+        # 6: the partial products again, in the fabric (timing: a DSP block's output register
+        #    to the sum below crossed the chip, a 7 ns route in the 8x8 top at 2991246,
+        #    79.8 MHz; with a register between them the placer can split that route)
+        pp_ll6, pp_lh6, pp_hl6, pp_hh6 = (reg(f"{n}6", v.shape(), v) for n, v in
+                                          (("pp_ll", pp_ll), ("pp_lh", pp_lh), ("pp_hl", pp_hl), ("pp_hh", pp_hh)))
+        e6 = reg("e6", signed(10), e5)
         sign6 = reg("sign6", 1, sign5)
         tiny6 = reg("tiny6", 1, tiny5)
 
-        # 7: TFLite SRDHM (double) or the rounding add (single) | the float product
-        #    normalised: its mantissa, guard and sticky bits
-        srdhm = (p6 + (1 << 30)) >> 31
-        r7 = reg("r7", signed(64), Mux(single, p6 + single_round, srdhm))
-        mant7 = reg("mant7", 24, Mux(p6[47], p6[24:48], p6[23:47]))
-        guard7 = reg("guard7", 1, Mux(p6[47], p6[23], p6[22]))
-        sticky7 = reg("sticky7", 1, Mux(p6[47], p6[:23] != 0, p6[:22] != 0))
-        eh7 = reg("eh7", signed(10), e6 + p6[47])         # the normalised product's exponent
+        # 7: the product, exact: pp_hh * 2^32 + pp_ll (no overlap) + the middle terms * 2^16;
+        #    its low 16 bits are pp_ll's, the rest one carry-save sum (timing: at 2991246
+        #    `mid` = lh + hl and the product were two chained carry chains)
+        high = sum3(m, "p7_high", Cat(pp_ll6[16:], pp_hh6).as_signed(), pp_lh6, pp_hl6)
+        p7 = reg("p7", signed(64), Cat(pp_ll6[:16], high).as_signed())
+        e7 = reg("e7", signed(10), e6)                    # product = p7 * 2^(e7 - 46)
         sign7 = reg("sign7", 1, sign6)
         tiny7 = reg("tiny7", 1, tiny6)
 
-        # 8: TFLite passes r on | the float product rounded to 24 bits (nearest even)
-        r8 = reg("r8", signed(64), r7)
-        up8, m25b = Signal(name="up8"), Signal(25, name="m25b")
-        m.d.comb += [up8.eq(guard7 & (sticky7 | mant7[0])), m25b.eq(mant7 + up8)]
+        # 8: TFLite SRDHM (double) or the rounding add (single) | the float product
+        #    normalised: its mantissa, guard and sticky bits
+        srdhm = (p7 + (1 << 30)) >> 31
+        r8 = reg("r8", signed(64), Mux(single, p7 + single_round, srdhm))
+        mant8 = reg("mant8", 24, Mux(p7[47], p7[24:48], p7[23:47]))
+        guard8 = reg("guard8", 1, Mux(p7[47], p7[23], p7[22]))
+        sticky8 = reg("sticky8", 1, Mux(p7[47], p7[:23] != 0, p7[:22] != 0))
+        eh8 = reg("eh8", signed(10), e7 + p7[47])         # the normalised product's exponent
+        sign8 = reg("sign8", 1, sign7)
+        tiny8 = reg("tiny8", 1, tiny7)
+
+        # 9: TFLite passes r on | the float product rounded to 24 bits (nearest even)
+        r9 = reg("r9", signed(64), r8)
+        up9, m25b = Signal(name="up9"), Signal(25, name="m25b")
+        m.d.comb += [up9.eq(guard8 & (sticky8 | mant8[0])), m25b.eq(mant8 + up9)]
         # the rounding carries out (m25b[24]) only from an all-ones mantissa, so it is known
-        # without the adder; what depends on ef = eh7 + carry (F = mant8 * 2^(ef - 23)) is
+        # without the adder; what depends on ef = eh8 + carry (F = mant9 * 2^(ef - 23)) is
         # computed for both values of the carry and chosen by it (timing: the exponent's
         # adder and compares sat behind the mantissa's carry chain)
         carry = Signal(name="round_carry")
-        m.d.comb += carry.eq(up8 & (mant7 == (1 << 24) - 1))
+        m.d.comb += carry.eq(up9 & (mant8 == (1 << 24) - 1))
 
         def by_carry(f):
-            return Mux(carry, f(eh7 + 1), f(eh7))
+            return Mux(carry, f(eh8 + 1), f(eh8))
 
-        mant8 = reg("mant8", 24, Mux(carry, 1 << 23, m25b[:24]))
-        sign8 = reg("sign8", 1, sign7)
-        # stage 9's shift amounts and ranges of F, from ef here (registered)
-        sh8 = reg("sh8", 5, by_carry(lambda ef: 23 - ef))  # 23 - ef for ef in -1..9
-        # the fraction's bits below sh8 and its half as masks, for ef = eh7 (timing: the
-        # shift amounts' decoders sat in front of stage 9's compare); stage 9 halves them
-        # when the rounding carried (ef = eh7 + 1). 25 bits hold them for ef in -1..9, the
+        mant9 = reg("mant9", 24, Mux(carry, 1 << 23, m25b[:24]))
+        sign9 = reg("sign9", 1, sign8)
+        # stage 10's shift amounts and ranges of F, from ef here (registered)
+        sh9 = reg("sh9", 5, by_carry(lambda ef: 23 - ef))  # 23 - ef for ef in -1..9
+        # the fraction's bits below sh9 and its half as masks, for ef = eh8 (timing: the
+        # shift amounts' decoders sat in front of stage 10's compare); stage 10 halves them
+        # when the rounding carried (ef = eh8 + 1). 25 bits hold them for ef in -1..9, the
         # only range whose rounding is used
-        frac_mask8 = reg("frac_mask8", 25, (Const(1, 26) << (23 - eh7)[:5]) - 1)
-        half8 = reg("half8", 25, Const(1, 25) << (22 - eh7)[:5])
-        carry8 = reg("carry8", 1, carry)
-        zero8 = reg("zero8", 1, tiny7 | by_carry(lambda ef: ef < -1))
-        big8 = reg("big8", 1, by_carry(lambda ef: ef >= 10))
+        frac_mask9 = reg("frac_mask9", 25, (Const(1, 26) << (23 - eh8)[:5]) - 1)
+        half9 = reg("half9", 25, Const(1, 25) << (22 - eh8)[:5])
+        carry9 = reg("carry9", 1, carry)
+        zero9 = reg("zero9", 1, tiny8 | by_carry(lambda ef: ef < -1))
+        big9 = reg("big9", 1, by_carry(lambda ef: ef >= 10))
 
-        # 9: TFLite RoundingDivideByPOT (double) or the final shift (single) |
+        # 10: TFLite RoundingDivideByPOT (double) or the final shift (single) |
         #    float -> int: the shifts and the rounding decisions
-        r32 = r8[:32].as_signed()
+        r32 = r9[:32].as_signed()
         rem = r32 & mask
         thr = (mask >> 1) + r32[-1]
-        # one shifter for both roundings, by a parameter register (timing: stage 9 chose
+        # one shifter for both roundings, by a parameter register (timing: stage 10 chose
         # between two shifters by `single`). Double's r is SRDHM's result, which fits int32
         # (the multiplier is never negative: |y * multiplier| < 2^62), so shifting all 64
         # bits of it gives RoundingDivideByPOT's 32-bit arithmetic shift
-        t9 = reg("t9", signed(32), (r8 >> shift9)[:32].as_signed())
-        inc9 = reg("inc9", 1, ~single & (rem > thr))      # RoundingDivideByPOT rounds up
+        t10 = reg("t10", signed(32), (r9 >> shift10)[:32].as_signed())
+        inc10 = reg("inc10", 1, ~single & (rem > thr))      # RoundingDivideByPOT rounds up
 
-        ip = mant8 >> sh8
-        frac = mant8 & Mux(carry8, frac_mask8 >> 1, frac_mask8)
-        half = Mux(carry8, half8 >> 1, half8)
-        ip9 = reg("ip9", 11, ip[:11])                    # < 1024 when neither zero nor big
-        up9 = reg("up9", 1, (frac > half) | ((frac == half) & ip[0]))   # half to even
-        zero9 = reg("zero9", 1, zero8)
-        big9 = reg("big9", 1, big8)
-        sign9 = reg("sign9", 1, sign8)
+        ip = mant9 >> sh9
+        frac = mant9 & Mux(carry9, frac_mask9 >> 1, frac_mask9)
+        half = Mux(carry9, half9 >> 1, half9)
+        ip10 = reg("ip10", 11, ip[:11])                    # < 1024 when neither zero nor big
+        up10 = reg("up10", 1, (frac > half) | ((frac == half) & ip[0]))   # half to even
+        zero10 = reg("zero10", 1, zero9)
+        big10 = reg("big10", 1, big9)
+        sign10 = reg("sign10", 1, sign9)
 
-        # 10: the rounding increments; |F| >= 1024 saturates, |F| < 0.5 is 0
+        # 11: the rounding increments; |F| >= 1024 saturates, |F| < 0.5 is 0
         fmag = Signal(11, name="fmag")
-        with m.If(zero9):
+        with m.If(zero10):
             m.d.comb += fmag.eq(0)
-        with m.Elif(big9):
+        with m.Elif(big10):
             m.d.comb += fmag.eq(1024)
         with m.Else():
-            m.d.comb += fmag.eq(ip9 + up9)
-        v10 = reg("v10", signed(32), Mux(onnx, Mux(sign9, -fmag, fmag), t9 + inc9))
+            m.d.comb += fmag.eq(ip10 + up10)
+        v11 = reg("v11", signed(32), Mux(onnx, Mux(sign10, -fmag, fmag), t10 + inc10))
 
-        # 11: t = wrap32(v10 + zero_point) clamped to [qmin, qmax], output bits. The bounds
+        # 12: t = wrap32(v11 + zero_point) clamped to [qmin, qmax], output bits. The bounds
         # and the zero point are 9-bit, so (timing: no compare behind the 32-bit add):
-        # when v10 fits 11 bits, t is exact in 12 bits and clamped there; otherwise
+        # when v11 fits 11 bits, t is exact in 12 bits and clamped there; otherwise
         # |t| > 767 lies beyond both bounds and t's sign (the wrapped sum's) picks one.
         # The parameters are copied next to the stage (taken every cycle, like `derived`)
-        zp, qmin, qmax = (derived(f"{n}11", signed(9), p[n]) for n in ("zero_point", "qmin", "qmax"))
-        t = Signal(signed(32), name="t11")
-        t_small = Signal(signed(12), name="t11_small")
-        small = Signal(name="v10_small")
-        m.d.comb += [t.eq(v10 + zp), t_small.eq(v10[:11].as_signed() + zp),
-                     small.eq((v10[10:] == 0) | (v10[10:] == (1 << 22) - 1))]
+        zp, qmin, qmax = (derived(f"{n}12", signed(9), p[n]) for n in ("zero_point", "qmin", "qmax"))
+        t = Signal(signed(32), name="t12")
+        t_small = Signal(signed(12), name="t12_small")
+        small = Signal(name="v11_small")
+        m.d.comb += [t.eq(v11 + zp), t_small.eq(v11[:11].as_signed() + zp),
+                     small.eq((v11[10:] == 0) | (v11[10:] == (1 << 22) - 1))]
         inside = Mux(t_small < qmin, qmin, Mux(t_small > qmax, qmax, t_small))
         c = Mux(small, inside, Mux(t[-1], qmin, qmax))
-        q11 = reg("q11", OUT_BITS, c[:OUT_BITS])
-        m.d.comb += self.q.eq(q11)
+        q12 = reg("q12", OUT_BITS, c[:OUT_BITS])
+        m.d.comb += self.q.eq(q12)
         return m
 
 

@@ -20,7 +20,7 @@ stage
       the next binade by itself); integer ``+-K + zero_point``
 7     saturate (FP8: beyond the largest finite code; integers: clamp to ``[qmin, qmax]``),
       special values, the sign
-8-11  output registers (up to the int8 lane's :data:`~systolica.hw.requant.LATENCY`)
+8-12  output registers (up to the int8 lane's :data:`~systolica.hw.requant.LATENCY`)
 ===== ==============================================================================
 """
 
