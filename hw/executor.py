@@ -129,7 +129,8 @@ class Executor(wiring.Component):
     data, weights : Out(array data / weight streams)
     result : In(array result stream, always ready)
     acc_write : Out(stream.Signature(acc_write_layout(cfg)))
-        Result rows into the accumulator (its ``ready`` is always high).
+        Result rows into the accumulator (its ``ready`` is always high), from registers:
+        a result leaves the cycle after it came out of the array.
     """
 
     def __init__(self, cfg: AcceleratorConfig):
@@ -209,12 +210,16 @@ class Executor(wiring.Component):
         first = Signal(init=1)              # n == 0
         following = Signal.like(aw.payload.addr)
         addr = Mux(first, head.start, following)
-        m.d.comb += [
-            aw.valid.eq(res.valid),
-            aw.payload.addr.eq(addr),
-            aw.payload.data.eq(res.payload.c),
-            aw.payload.accumulate.eq(head.accumulate),
-        ]
+        # the write leaves from registers, and ``done`` with it (timing: the 8x8 top at
+        # a770115, 80.8 MHz: the array's drain flags -> its result's valid -> a 3.25 ns route
+        # -> the accumulator's read-port conflict (an accumulating write holds the bank) ->
+        # the store engine's read acceptance -> the bank's read enable; +1 cycle per tile)
+        w_valid = Signal(name="acc_write_valid")
+        w = Signal(aw.payload.shape(), name="acc_write_reg")
+        w_done = Signal(name="tile_done")
+        m.d.sync += [w_valid.eq(res.valid), w.addr.eq(addr), w.data.eq(res.payload.c),
+                     w.accumulate.eq(head.accumulate), w_done.eq(0)]
+        m.d.comb += [aw.valid.eq(w_valid), aw.payload.eq(w), self.done.eq(w_done)]
         # whether this result is the tile's last, from registers: the tile's first result
         # reads ``one``; a later one ``at_last``, set as the result before it is taken from
         # ``two`` or from ``rest``, the results after the next one (timing: the tile queue's
@@ -226,11 +231,11 @@ class Executor(wiring.Component):
         with m.If(res.valid):
             m.d.sync += following.eq(Mux(head_os, addr - 1, addr + 1))
             with m.If(last):
-                m.d.sync += first.eq(1)
-                m.d.comb += [tiles.r_en.eq(1), self.done.eq(1)]
+                m.d.sync += [first.eq(1), w_done.eq(1)]
+                m.d.comb += tiles.r_en.eq(1)
             with m.Elif(first):
                 m.d.sync += [first.eq(0), rest.eq(head.results - 2), at_last.eq(head.two)]
             with m.Else():
                 m.d.sync += [rest.eq(rest - 1), at_last.eq(rest == 1)]
-        m.d.comb += self.busy.eq(issue_a.cmds.r_rdy | issue_b.cmds.r_rdy | tiles.r_rdy)
+        m.d.comb += self.busy.eq(issue_a.cmds.r_rdy | issue_b.cmds.r_rdy | tiles.r_rdy | w_valid)
         return m
