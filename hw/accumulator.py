@@ -120,8 +120,11 @@ class Accumulator(wiring.Component):
         m = Module()
         cfg = self.cfg
         row = acc_row_layout(cfg)
+        # a bank read in the cycle its row is written (by S2) is never used: S2's sum is
+        # forwarded from `older` instead (`s2_from_older`, `from_older` below), so the
+        # banks need no collision logic (`tests/test_accumulator_collisions_sim.py`)
         banks = add_banks(m, cfg.acc_banks, width=data.Layout.cast(row).size,
-                          depth=cfg.acc_rows // cfg.acc_banks)
+                          depth=cfg.acc_rows // cfg.acc_banks, read_during_write="unused")
         bank_data = [mb.r_data for mb in banks]
         split = lambda addr: split_addr(addr, cfg.acc_rows, cfg.acc_banks)  # noqa: E731
 

@@ -6,6 +6,14 @@ cycle ``t``'s write (the read port is not transparent), on ``r_data`` in cycle
 with ``w_en`` (one bit per ``granularity`` bits of the row, or one bit for the whole row)
 in cycle ``t`` changes the row from cycle ``t + 1`` on.
 
+``read_during_write`` says what a read of the row written in the same cycle returns:
+``"old"`` (the default), the row before the write; ``"unused"``, a row the caller never
+uses (it forwards that write's data itself). With ``"unused"`` the memory carries Yosys's
+``no_rw_check`` attribute, so synthesis adds no collision logic: on the ECP5 it compared
+the addresses and kept the written row in flip-flops, one per bit and a multiplexer in
+front of the output register (timing: the 8x8 top at a770115 ended at that compare). The
+simulators still return the old row.
+
 The read's row goes from the memory's synchronous read port straight into the output
 register, with nothing between them. Timing: on the ECP5, Yosys maps the read port to a
 ``DP16KD`` without the block's own output register (``REGMODE "NOREG"``), whose clock to
@@ -22,10 +30,12 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["MemoryBank", "add_banks", "READ_LATENCY"]
+__all__ = ["MemoryBank", "add_banks", "READ_LATENCY", "READ_DURING_WRITE"]
 
 #: Cycles from a read's ``r_en`` to its row on ``r_data``.
 READ_LATENCY = 2
+#: What a read of the row written in the same cycle returns (see the module docstring).
+READ_DURING_WRITE = ("old", "unused")
 
 
 class MemoryBank(wiring.Component):
@@ -43,10 +53,14 @@ class MemoryBank(wiring.Component):
         The row read ``READ_LATENCY`` cycles before, from a register (not reset).
     """
 
-    def __init__(self, *, width: int, depth: int, granularity: int | None = None):
+    def __init__(self, *, width: int, depth: int, granularity: int | None = None,
+                 read_during_write: str = "old"):
         if granularity is not None and (granularity < 1 or width % granularity):
             raise ValueError(f"granularity={granularity}: must divide width={width}")
+        if read_during_write not in READ_DURING_WRITE:
+            raise ValueError(f"read_during_write={read_during_write!r}: allowed {', '.join(READ_DURING_WRITE)}")
         self.width, self.depth, self.granularity = width, depth, granularity
+        self.read_during_write = read_during_write
         lanes = 1 if granularity is None else width // granularity
         super().__init__({
             "w_en": In(lanes), "w_addr": In(range(depth)), "w_data": In(width),
@@ -55,7 +69,8 @@ class MemoryBank(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = Memory(shape=unsigned(self.width), depth=self.depth, init=[])
+        attrs = {"no_rw_check": 1} if self.read_during_write == "unused" else None
+        m.submodules.mem = mem = Memory(shape=unsigned(self.width), depth=self.depth, init=[], attrs=attrs)
         wp = mem.write_port(granularity=self.granularity)
         rp = mem.read_port(transparent_for=())
         out = Signal(self.width, name="out", reset_less=True)
@@ -65,9 +80,11 @@ class MemoryBank(wiring.Component):
         return m
 
 
-def add_banks(m: Module, count: int, *, width: int, depth: int, granularity: int | None = None) -> list[MemoryBank]:
+def add_banks(m: Module, count: int, *, width: int, depth: int, granularity: int | None = None,
+              read_during_write: str = "old") -> list[MemoryBank]:
     """``count`` banks of ``depth`` rows, submodules ``bank0`` .. of ``m``."""
-    banks = [MemoryBank(width=width, depth=depth, granularity=granularity) for _ in range(count)]
+    banks = [MemoryBank(width=width, depth=depth, granularity=granularity, read_during_write=read_during_write)
+             for _ in range(count)]
     for b, bank in enumerate(banks):
         m.submodules[f"bank{b}"] = bank
     return banks
