@@ -275,15 +275,17 @@ def _synthesize(reads: list[str], top: str, device: Device, out: Path) -> tuple[
 
 
 def synthesize_component(component, name: str, device: Device, out_dir: Path) -> dict:
-    """Synthesize one Amaranth component on its own (ports as its signature): resources."""
-    from amaranth.back import rtlil
+    """Synthesize one Amaranth component on its own (ports as its signature): resources.
+    Read as Verilog, as the flow reads the top (Yosys's Verilog frontend applies memory
+    attributes such as ``no_rw_check`` that its RTLIL reader leaves alone)."""
+    from amaranth.back import verilog
 
     from .hw.generate import component_ports
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.il").write_text(rtlil.convert(component, name=name, ports=component_ports(component)))
-    return _synthesize([f"read_rtlil {name}.il"], name, device, out)[0]
+    (out / f"{name}.v").write_text(verilog.convert(component, name=name, ports=component_ports(component)))
+    return _synthesize([f"read_verilog {name}.v"], name, device, out)[0]
 
 
 def _speed(board: str) -> str:

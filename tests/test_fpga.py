@@ -11,6 +11,7 @@ import pytest
 from systolica.cli import main
 from systolica.fpga import CONSTRAINT_FILES, board_constraints, run_fpga, synthesize_component
 from systolica.hw.axi_ram import AxiRam
+from systolica.hw.memory_bank import MemoryBank
 from systolica.hw.uart_bridge import UartBridge
 from systolica.fpga_report import DEVICES, DoesNotFit, check_fits, multipliers_at_least
 from systolica.hw.board_pins import uart_divisor
@@ -52,6 +53,20 @@ def test_board_ram_is_block_ram(tmp_path, bus_bits, size):
     used = synthesize_component(AxiRam(32, bus_bits, size), "ram", ECP5, tmp_path)
     assert used["DP16KD"] == size // ECP5.bram_bytes, used
     assert used["FF"] < 8 * bus_bits, used
+
+
+def test_bank_collision_logic_only_where_the_old_row_is_read(tmp_path):
+    """A bank whose caller never uses a read of the row written in the same cycle
+    (``read_during_write="unused"``, the accumulator's) is its block RAMs and its output
+    register alone; with the "old row" rule synthesis adds an address compare, the written
+    row in flip-flops and a multiplexer per bit (bench/fpga_timing.md, eighteenth pass)."""
+    width = 144
+    used = {rule: synthesize_component(MemoryBank(width=width, depth=512, read_during_write=rule),
+                                       f"bank_{rule}", ECP5, tmp_path / rule) for rule in ("old", "unused")}
+    print(used)
+    assert used["unused"]["DP16KD"] == used["old"]["DP16KD"] == 4, used
+    assert used["unused"]["FF"] == width and used["unused"]["LUT4"] < 8, used
+    assert used["old"]["FF"] > 2 * width and used["old"]["LUT4"] >= width, used
 
 
 def test_uart_bridge_synthesizes_small(tmp_path):
