@@ -20,13 +20,13 @@ before they are queued, so the DMA engines get only legal commands.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, ResetInserter, Signal
+from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import AcceleratorConfig
 from ..model.dma import DmaError, dma_command_layout
-from ..model.isa import Opcode, Queue, Status, compute_layout
+from ..model.isa import Opcode, Queue, Status, command_layout, compute_layout, header_layout
 from .axi import axi4_read_members
 from .head_fifo import HeadFIFO
 from .dispatcher import Dispatcher, entry_layout
@@ -115,6 +115,9 @@ class Controller(wiring.Component):
                      run.fetch_quiet.eq(fetch.quiet), run.fetch_status.eq(fetch.status),
                      run.fetch_index.eq(fetch.index), run.fetch_dma_error.eq(fetch.dma_error)]
         entry = entry_layout(cfg)
+        # the command's header (opcode, token bits) is the entry's low bits
+        header_bits = header_layout.size
+        assert entry["cmd"].offset == 0 and command_layout(cfg)["header"].offset == 0
         in_flight = {Queue.LOAD: 1, Queue.EXECUTE: EXEC_IN_FLIGHT, Queue.STORE: 1}
         dispatchers = {}
         for k, q in enumerate(Queue):
@@ -122,14 +125,19 @@ class Controller(wiring.Component):
             # two head registers, the read applied a cycle late: the dispatcher's start (its
             # tokens, its unit) reaches one flip-flop of the queue (`taken`), not the heads'
             # flags nor the enable of some 300 head bits (queue_depth >= 2); a command waits
-            # a cycle longer for room in a full queue
+            # a cycle longer for room in a full queue. The dispatcher's start reads the
+            # head's flag and header from a copy of their own (`copy`), which can sit beside
+            # the dispatcher and the token counters, not among the heads' 400 bits (timing:
+            # the 8x8 top's path at dadd812, the load queue's `now_oldest` -> its head's flag
+            # -> 2.80 ns -> the token check -> the start -> a token count)
             fifo = m.submodules[f"{name}_queue"] = ResetInserter(flush)(
-                HeadFIFO(width=entry.size, depth=cfg.queue_depth, heads=2, late_read=True))
+                HeadFIFO(width=entry.size, depth=cfg.queue_depth, heads=2, late_read=True, copy=header_bits))
             d = dispatchers[q] = m.submodules[f"{name}_dispatch"] = Dispatcher(cfg, q, in_flight[q])
             src = getattr(fetch, name)
             m.d.comb += [fifo.w_en.eq(src.valid), fifo.w_data.eq(src.payload.as_value()),
                          src.ready.eq(fifo.w_rdy),
-                         d.head.valid.eq(fifo.r_rdy), d.head.payload.eq(fifo.r_data), fifo.r_en.eq(d.head.ready),
+                         d.head.valid.eq(fifo.c_rdy), d.head.payload.eq(Cat(fifo.c_data, fifo.r_data[header_bits:])),
+                         fifo.r_en.eq(d.head.ready),
                          d.halt.eq(run.hold),
                          d.available.eq(tokens.available), d.room.eq(tokens.room),
                          run.busy[k].eq(d.busy), run.startable[k].eq(d.startable),

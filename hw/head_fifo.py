@@ -16,6 +16,11 @@ read a cycle late). Otherwise, seen from the ports nothing changes:
 an entry written at cycle ``t`` into an empty queue is the head at ``t + 1``, ``depth``
 entries fit, and ``w_rdy``, ``r_rdy``, ``r_data`` and ``level`` equal ``SyncFIFO``'s
 every cycle (``tests/test_head_fifo_sim.py`` runs both side by side).
+
+With ``copy`` (two heads) the head's flag and its low ``copy`` bits are kept twice, the
+second time in registers of their own (``c_rdy``, ``c_data``), for a consumer whose
+decision reads only those bits: it can then be placed beside that consumer, away from the
+wide head registers and their multiplexer.
 """
 
 from __future__ import annotations
@@ -47,6 +52,14 @@ class HeadFIFO(wiring.Component):
         critical path was the consumer's loop across the chip, the load queue's head
         valid -> the dispatcher's token check and start -> the same head valid (59f1543).
 
+    copy : int
+        With two heads: the low ``copy`` bits of the entry and the heads' flags are also
+        kept in registers of their own, which drive only ``c_rdy`` and ``c_data`` (timing:
+        the 8x8 top's path at dadd812 ran from the load queue's ``now_oldest``, which also
+        selects some 400 head bits and sat among them, across 2.80 ns to the dispatcher's
+        token check). They hold the complement of the values, so that Yosys does not merge
+        them with the others (its ``opt_merge`` merges registers with the same inputs).
+
     Attributes
     ----------
     w_data, w_en : In
@@ -62,21 +75,29 @@ class HeadFIFO(wiring.Component):
         Take the head (when ``r_rdy``).
     level : Out(range(depth + 1))
         Entries queued (with ``late_read``, and the one read in the cycle before).
+    c_rdy, c_data : Out(1), Out(copy)
+        With ``copy``: ``r_rdy`` and ``r_data[:copy]``, equal every cycle, from the copy.
     """
 
-    def __init__(self, *, width: int, depth: int, heads: int = 1, late_read: bool = False):
+    def __init__(self, *, width: int, depth: int, heads: int = 1, late_read: bool = False, copy: int = 0):
         if depth < 1:
             raise ValueError(f"depth={depth}: allowed 1 or more")
         if heads not in (1, 2) or heads > depth:
             raise ValueError(f"heads={heads}: allowed 1, or 2 when depth >= 2")
         if late_read and heads != 2:
             raise ValueError(f"late_read=True with heads={heads}: allowed only with heads=2")
-        self.width, self.depth, self.heads, self.late_read = width, depth, heads, late_read
-        super().__init__({
+        if copy and (heads != 2 or not 0 < copy <= width):
+            raise ValueError(f"copy={copy} with heads={heads}, width={width}: allowed 0, or 1..width "
+                             f"with heads=2")
+        self.width, self.depth, self.heads, self.late_read, self.copy = width, depth, heads, late_read, copy
+        ports = {
             "w_data": In(width), "w_en": In(1), "w_rdy": Out(1),
             "r_data": Out(width), "r_rdy": Out(1), "r_en": In(1),
             "level": Out(range(depth + 1)),
-        })
+        }
+        if copy:
+            ports |= {"c_rdy": Out(1), "c_data": Out(copy)}
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -88,7 +109,8 @@ class HeadFIFO(wiring.Component):
         room = Signal(name="room", init=1)
         m.d.comb += [self.level.eq(level), self.w_rdy.eq(room)]
         write = self.w_en & self.w_rdy
-        read = self.r_en & self.r_rdy
+        # (the copy's flag, equal to r_rdy: the read decision need not reach the wide heads)
+        read = self.r_en & (self.c_rdy if self.copy else self.r_rdy)
         pop = read                               # the read, as the queue's state sees it
         if self.late_read:
             pop = Signal(name="taken")
@@ -105,7 +127,13 @@ class HeadFIFO(wiring.Component):
         if self.heads == 1:
             self._one_head(m, read, fill, entry, arrives)
         else:
-            self._two_heads(m, pop, fill, entry, arrives)
+            r_rdy, r_data, target_fill = self._two_heads(m, pop, entry, arrives, self.width, "")
+            m.d.comb += [self.r_rdy.eq(r_rdy), self.r_data.eq(r_data), fill.eq(target_fill)]
+            if self.copy:
+                # the same heads again, for the low bits only, stored inverted
+                c_rdy, c_data, _ = self._two_heads(m, pop, entry[:self.copy], arrives, self.copy, "c_",
+                                                   inverted=True)
+                m.d.comb += [self.c_rdy.eq(c_rdy), self.c_data.eq(c_data)]
         return m
 
     def _one_head(self, m, read, fill, entry, arrives):
@@ -120,20 +148,29 @@ class HeadFIFO(wiring.Component):
         with m.If(fill):
             m.d.sync += [head.eq(entry), head_valid.eq(arrives)]
 
-    def _two_heads(self, m, pop, fill, entry, arrives):
-        """Two head registers, the oldest at ``oldest``. A head register that is empty
-        takes ``entry`` every cycle (its clock enable is its own empty flag, a register:
-        the consumer's read reaches only the flags and ``oldest``; timing: with one head,
-        the read was the enable of all ``width`` head bits); the one that fills is the
-        oldest's place when that is empty, else the other.
+    def _two_heads(self, m, pop, entry, arrives, width, tag, inverted=False):
+        """Two head registers, the oldest at ``oldest``: returns ``(r_rdy, r_data, fill)``.
+        A head register that is empty takes ``entry`` every cycle (its clock enable is its
+        own empty flag, a register: the consumer's read reaches only the flags and
+        ``oldest``; timing: with one head, the read was the enable of all ``width`` head
+        bits); the one that fills is the oldest's place when that is empty, else the other.
 
         With ``late_read``, ``pop`` is the register ``taken``: the registers' state with
         it applied (``now_oldest``, ``now_valid``) is what the ports show and what the
-        fill follows, so the taken one refills at once and the other is the head."""
-        valid = [Signal(name=f"head{k}_valid") for k in range(2)]
-        regs = [Signal(self.width, name=f"head{k}", reset_less=True) for k in range(2)]
+        fill follows, so the taken one refills at once and the other is the head.
+
+        ``inverted``: every register holds the complement of its value (the copy's), and
+        ``tag`` prefixes the names."""
+        def state(name, shape=1, reset_less=False):
+            """A register read as its value, and the statement that sets it."""
+            kw = {"init": 1} if inverted and not reset_less else {}
+            reg = Signal(shape, name=f"{tag}{name}", reset_less=reset_less, **kw)
+            return (~reg if inverted else reg), (lambda v: reg.eq(~v if inverted else v))
+
+        valid, set_valid = zip(*(state(f"head{k}_valid") for k in range(2)))
+        regs, set_regs = zip(*(state(f"head{k}", width, reset_less=True) for k in range(2)))
         # each register's flag once the pop is applied
-        popped = [Signal(name=f"head{k}_popped") for k in range(2)]
+        popped = [Signal(name=f"{tag}head{k}_popped") for k in range(2)]
         if self.late_read:
             # `now_oldest` is a register that the read itself toggles: the oldest once the
             # taken entry is gone (the oldest before it is `now_oldest ^ taken`). The head
@@ -141,24 +178,24 @@ class HeadFIFO(wiring.Component):
             # select and flag come straight from registers (timing: with the select
             # `oldest ^ taken`, the controller alone's path at 5068777 was the load queue's
             # oldest -> that select -> the head's token bits -> a token count, 85.1 MHz).
-            now_oldest = Signal(name="now_oldest")
-            m.d.sync += now_oldest.eq(now_oldest ^ (self.r_en & self.r_rdy))
+            now_oldest, set_now_oldest = state("now_oldest")
+            oldest_valid = Mux(now_oldest, valid[1], valid[0])   # == popped's, see above
+            m.d.sync += set_now_oldest(now_oldest ^ (self.r_en & oldest_valid))
             m.d.comb += [popped[k].eq(valid[k] & ~(pop & (now_oldest != k))) for k in range(2)]
             now_valid = popped
-            oldest_valid = Mux(now_oldest, valid[1], valid[0])   # == popped's, see above
         else:
-            oldest = Signal(name="oldest")
+            oldest, set_oldest = state("oldest")
             m.d.comb += [popped[k].eq(valid[k] & ~(pop & (oldest == k))) for k in range(2)]
-            m.d.sync += oldest.eq(oldest ^ pop)
+            m.d.sync += set_oldest(oldest ^ pop)
             now_oldest, now_valid = oldest, valid
             oldest_valid = Mux(now_oldest, now_valid[1], now_valid[0])
         target = now_oldest ^ oldest_valid               # where the next entry goes
-        m.d.comb += [self.r_rdy.eq(oldest_valid), self.r_data.eq(Mux(now_oldest, regs[1], regs[0])),
-                     fill.eq(~Mux(target, now_valid[1], now_valid[0]))]
+        fill = ~Mux(target, now_valid[1], now_valid[0])
         for k in range(2):
             with m.If(~now_valid[k]):
-                m.d.sync += regs[k].eq(entry)
-            m.d.sync += valid[k].eq(popped[k] | (fill & arrives & (target == k)))
+                m.d.sync += set_regs[k](entry)
+            m.d.sync += set_valid[k](popped[k] | (fill & arrives & (target == k)))
+        return oldest_valid, Mux(now_oldest, regs[1], regs[0]), fill
 
     def _behind(self, m, behind, write, fill):
         """The storage of ``behind`` entries behind the heads: ``(ready, oldest entry)``.

@@ -160,7 +160,7 @@ class RequantLane(wiring.Component):
         # the fetch unit's REQUANT check lets through, -31..30), or RoundingDivideByPOT's
         # exponent (double; 0..31)
         shift10 = derived("shift10", 6, Mux(single, 31 - p.shift,
-                                          Mux(p.shift[-1], -p.shift, 0).as_unsigned()[:5]))
+                                           Mux(p.shift[-1], -p.shift, 0).as_unsigned()[:5]))
         # the single-rounding constant 2^((30 - shift) mod 64) and the double's remainder
         # mask 2^(-shift) - 1 (0 for shift >= 0 or -32) as compares of `shift` with
         # constants (timing: the subtractions and shifts made the unit's path)

@@ -33,6 +33,21 @@ def test_late_read_fifo_is_a_sync_fifo(depth, seed):
     _compare_with_sync_fifo(functools.partial(HeadFIFO, heads=2, late_read=True), depth, seed)
 
 
+@pytest.mark.parametrize("depth", [2, 3, 8])
+@pytest.mark.parametrize("late_read", [False, True])
+def test_copied_head_bits_equal_the_head(depth, late_read, seed):
+    """``copy``: the flag and the low bits again, from registers of their own, equal to
+    ``r_rdy`` and ``r_data``'s low bits every cycle (and the queue still a SyncFIFO)."""
+    _compare_with_sync_fifo(functools.partial(HeadFIFO, heads=2, late_read=late_read, copy=5), depth, seed)
+
+
+def test_copy_needs_two_heads_and_fits_the_entry():
+    for kw in ({"heads": 1, "copy": 4}, {"heads": 2, "copy": 13}):
+        with pytest.raises(ValueError, match=f"copy={kw['copy']} with heads={kw['heads']}, width=12: "
+                                             f"allowed 0, or 1..width with heads=2"):
+            HeadFIFO(width=12, depth=4, **kw)
+
+
 def test_late_read_needs_two_heads():
     with pytest.raises(ValueError, match="late_read=True with heads=1: allowed only with heads=2"):
         HeadFIFO(width=8, depth=4, late_read=True)
@@ -52,15 +67,18 @@ _MUTANTS = {
     "two heads: the late entry read from the storage": (2, "late_hit = late_en & (late_addr == rptr)",
                                                         "late_hit = late_en & (late_addr == rptr) & 0"),
     "two heads: always filling the other one": (2, "target = now_oldest ^ oldest_valid", "target = ~now_oldest"),
-    "late read: the taken entry shown again": ("late", "now_oldest.eq(now_oldest ^ (self.r_en & self.r_rdy))",
-                                               "now_oldest.eq(now_oldest ^ pop)"),
+    "late read: the taken entry shown again": ("late", "set_now_oldest(now_oldest ^ (self.r_en & oldest_valid))",
+                                               "set_now_oldest(now_oldest ^ pop)"),
     "late read: the taken register refilled a cycle later": ("late", "with m.If(~now_valid[k]):",
                                                              "with m.If(~valid[k]):"),
     "w_rdy's register misses a write that fills the queue": (1, "Mux(write & ~pop, level != self.depth - 1,",
                                                              "Mux(write & ~pop, 1,"),
     "late read: w_rdy's register misses the taken entry": ("late", "Mux(pop & ~write, 1,", "Mux(pop & ~write, 0,"),
+    "copy: other bits copied": ("copy", "entry[:self.copy], arrives", "entry[1:self.copy + 1], arrives"),
+    "copy: complemented registers reset to 0": ("copy", 'kw = {"init": 1} if inverted', "kw = {} if inverted"),
 }
-_KINDS = {1: {"heads": 1}, 2: {"heads": 2}, "late": {"heads": 2, "late_read": True}}
+_KINDS = {1: {"heads": 1}, 2: {"heads": 2}, "late": {"heads": 2, "late_read": True},
+          "copy": {"heads": 2, "late_read": True, "copy": 5}}
 
 
 @pytest.mark.parametrize("depth", [4, 8])            # (storage behind the heads: a memory)
@@ -107,6 +125,10 @@ def _compare_with_sync_fifo(fifo_class, depth, seed):
             assert got == want, (cycle, got, want)
             if want[1]:
                 assert ctx.get(ours.r_data) == ctx.get(ref.r_data), cycle
+            if getattr(ours, "copy", 0):
+                assert ctx.get(ours.c_rdy) == want[1], cycle
+                if want[1]:
+                    assert ctx.get(ours.c_data) == ctx.get(ref.r_data) % (1 << ours.copy), cycle
             seen["full"] += not want[0]
             seen["empty_write"] += w_en and not want[1]
             seen["read_write"] += w_en and r_en and want[0] and want[1]
