@@ -65,6 +65,9 @@ _DESIGN = "systolica_fpga"      # the design's name in the platform's files
 #: part way would otherwise leave the previous run's report beside the new design files,
 #: and ``python -m systolica.bench_fpga --finished`` would take it for theirs.
 REPORT, PNR_REPORT, BITSTREAM = "report.json", "pnr_report.json", f"{_DESIGN}.bit"
+#: nextpnr's routed delays (SDF): every cell's and every route's delay, for
+#: :mod:`systolica.fpga_sta`'s list of all endpoints that miss the clock, not only the worst
+ROUTED_SDF = "routed.sdf"
 RESULT_FILES = (REPORT, PNR_REPORT, BITSTREAM)
 
 
@@ -308,7 +311,8 @@ def nextpnr_args(board: str, constraint: str | None, freq_mhz: float, seed: int 
     platform = _platform(board)
     args = [platform._nextpnr_device_options[platform.device], "--package",
             platform._nextpnr_package_options[platform.package].upper(), "--speed", str(platform.speed),
-            "--json", "synth.json", "--report", PNR_REPORT, "--timing-allow-fail", "--router", router]
+            "--json", "synth.json", "--report", PNR_REPORT, "--sdf", ROUTED_SDF, "--timing-allow-fail",
+            "--router", router]
     if constraint:
         args += ["--lpf", constraint, "--textcfg", "design.config"]
     else:
