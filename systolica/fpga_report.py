@@ -158,6 +158,12 @@ def format_report(title: str, device: Device, resources: dict, summary: dict | N
         for clk, f in summary["fmax"].items():
             ok = "PASS" if f["achieved_mhz"] >= f["constraint_mhz"] else "FAIL"
             lines.append(f"  Fmax {clk}: {f['achieved_mhz']:.1f} MHz (constraint {f['constraint_mhz']:.1f} MHz: {ok})")
+        if "endpoints" in summary:
+            e = summary["endpoints"]
+            blocks = ", ".join(f"{b} {n}" for b, n in list(e["by_block"].items())[:8])
+            lines.append(f"  endpoints missing the clock: {e['failing']} of {e['endpoints']}"
+                         + (f" (where they end: {blocks})" if blocks else "")
+                         + " -- python -m systolica.fpga_sta <run folder> lists them")
         for p in summary["critical_paths"]:
             lines.append(f"  critical path {p['from']} -> {p['to']}: {p['delay_ns']:.2f} ns, "
                          f"{p['levels']} logic levels ({p['logic_ns']:.2f} ns logic)")

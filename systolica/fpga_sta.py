@@ -21,7 +21,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Timing", "read_sdf", "analyse", "Endpoint", "block_of", "register_of", "summary", "main"]
+__all__ = ["Timing", "read_sdf", "analyse", "Endpoint", "block_of", "register_of", "failing_by_block",
+           "endpoint_counts", "summary",
+           "main"]
 
 _NUM = r"\(([-\d.]*):([-\d.]*):([-\d.]*)\)"
 _CELL = re.compile(r"^\s*\(INSTANCE\s*(.*?)\)\s*$")
@@ -156,17 +158,31 @@ def register_of(instance: str) -> str:
     return re.split(r"_TRELLIS_|_DP16KD|_MULT18X18D|\$", instance)[0]
 
 
+def failing_by_block(ends: list[Endpoint], period_ps: float, depth: int = 2) -> dict:
+    """The endpoints that miss ``period_ps``, by the block they end in, most first."""
+    by_block = defaultdict(list)
+    for e in ends:
+        if e.slack(period_ps) < 0:
+            by_block[block_of(e.instance, depth)].append(e)
+    return dict(sorted(by_block.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+
+
+def endpoint_counts(ends: list[Endpoint], period_ps: float, depth: int = 2) -> dict:
+    """For a run's report: how many endpoints there are, how many miss the clock, by block."""
+    by_block = failing_by_block(ends, period_ps, depth)
+    return {"endpoints": len(ends), "failing": sum(map(len, by_block.values())),
+            "by_block": {b: len(es) for b, es in by_block.items()}}
+
+
 def summary(ends: list[Endpoint], period_ps: float, depth: int = 2, worst: int = 25) -> str:
     """What misses the clock: counts by block, then the worst endpoint of each register."""
     failing = [e for e in ends if e.slack(period_ps) < 0]
-    lines = [f"endpoints: {len(ends)}; missing {period_ps / 1000:g} ns: {len(failing)}"
+    lines = [f"endpoints: {len(ends)}; missing {period_ps / 1000:.2f} ns: {len(failing)}"
              + (f" (worst slack {failing[0].slack(period_ps) / 1000:.2f} ns)" if failing else "")]
-    by_block = defaultdict(list)
-    for e in failing:
-        by_block[block_of(e.instance, depth)].append(e)
+    by_block = failing_by_block(ends, period_ps, depth)
     if failing:
         lines.append("by block (where the path ends): endpoints, worst slack ns, registers")
-        for block, es in sorted(by_block.items(), key=lambda kv: -len(kv[1])):
+        for block, es in by_block.items():
             regs = {register_of(e.instance) for e in es}
             lines.append(f"  {block:40s} {len(es):6d} {es[0].slack(period_ps) / 1000:7.2f} {len(regs):5d}")
         lines.append(f"the worst {worst} registers (slack ns, start of the path -> its end):")

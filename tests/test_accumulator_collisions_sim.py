@@ -18,7 +18,7 @@ from systolica.hw import accumulator
 from systolica.model.config import AcceleratorConfig
 
 from source_mutants import mutated
-from test_memory_bank_sim import _run as run_bank
+from test_memory_bank_sim import bank_traffic
 
 CFG = AcceleratorConfig(rows=2, cols=3, spad_rows=64, spad_banks=2, acc_rows=16, acc_banks=2)
 CYCLES = 1500
@@ -89,7 +89,7 @@ def _ports(monkeypatch, bank_module, traffic, acc_module=accumulator) -> tuple[l
 
 def test_the_poison_is_caught_by_the_banks_own_test(seed):
     with pytest.raises(AssertionError, match="r_data="):
-        run_bank(_poisoned(), 32, 16, 8, seed)
+        bank_traffic(_poisoned(), 32, 16, 8, seed)
 
 
 def _same_ports(monkeypatch, seed, acc_module=accumulator):

@@ -4,6 +4,7 @@ drives the component's ports with random traffic and checks it against a small m
 its contract (its docstring)."""
 
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 
 from systolica.hw.dispatcher import Dispatcher
@@ -15,6 +16,8 @@ from systolica.model.config import AcceleratorConfig
 from systolica.model.csr import COUNTER_NAMES
 from systolica.model.dma import DmaError
 from systolica.model.isa import TOKEN_MAX, Queue, Status, token_bits
+
+from source_mutants import mutated
 
 CFG = AcceleratorConfig(rows=4, cols=3, spad_rows=64, acc_rows=32)
 
@@ -208,7 +211,30 @@ def _run_control_idle(ctx, dut):
 
 
 def test_run_control_ranks_how_programs_end():
-    dut = RunControl(CFG)
+    _rank_programs(RunControl)
+
+
+#: Mutants of ``hw/run_control.py``'s ``hold`` register, whose next value is computed from
+#: this cycle's terms: a term left out makes ``hold`` lag ``halt | ~running | start`` by a
+#: cycle when only that term moves.
+_HOLD_MUTANTS = {
+    "finish left out": ("~self.running | self.finish | self.halt", "~self.running | self.halt"),
+    "a stop left out": ("| ld.valid | st.valid | self.stop)", "| ld.valid | st.valid)"),
+    "a bus error left out": ("| ld.valid | st.valid | self.stop)", "| self.stop)"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(_HOLD_MUTANTS))
+def test_hold_watch_catches_a_lagging_hold(mutant):
+    changed = mutated("systolica.hw.run_control", *_HOLD_MUTANTS[mutant])
+    with pytest.raises(AssertionError):
+        _rank_programs(changed.RunControl)
+
+
+def _rank_programs(run_control):
+    """Five programs through ``run_control``, one per way a program ends, with ``hold``
+    checked in every cycle."""
+    dut = run_control(CFG)
 
     async def program(ctx, setup, want, index):
         ctx.set(dut.doorbell, 1)

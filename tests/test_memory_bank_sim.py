@@ -17,8 +17,9 @@ from systolica.hw.memory_bank import READ_LATENCY, MemoryBank
 from source_mutants import mutated
 
 
-def _run(module, width, depth, granularity, seed) -> dict:
-    """Random traffic on ``module.MemoryBank``; returns what was seen (asserts inside)."""
+def bank_traffic(module, width, depth, granularity, seed) -> dict:
+    """Random traffic on ``module.MemoryBank``; returns what was seen (asserts inside). Also
+    run by ``test_accumulator_collisions_sim.py`` on its poisoned banks."""
     rng = np.random.default_rng(seed)
     dut = module.MemoryBank(width=width, depth=depth, granularity=granularity)
     lanes = 1 if granularity is None else width // granularity
@@ -76,7 +77,7 @@ def _run(module, width, depth, granularity, seed) -> dict:
 
 @pytest.mark.parametrize("width, depth, granularity", [(32, 16, 8), (24, 8, None), (64, 4, 16)])
 def test_memory_bank_reads_through_its_output_register(width, depth, granularity, seed):
-    seen = _run(memory_bank, width, depth, granularity, seed)
+    seen = bank_traffic(memory_bank, width, depth, granularity, seed)
     assert all(seen.values()), seen
 
 
@@ -98,4 +99,4 @@ _MUTANTS = {
 def test_memory_bank_mutant_is_caught(name, seed):
     changed = mutated("systolica.hw.memory_bank", *_MUTANTS[name])
     with pytest.raises(AssertionError, match="r_data="):
-        _run(changed, 32, 16, 8, seed)
+        bank_traffic(changed, 32, 16, 8, seed)
