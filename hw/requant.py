@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import functools
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import C, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -110,12 +110,22 @@ def _derived_register(m: Module, name: str, shape, value) -> Signal:
 
 
 def _clz32(m: Module, name: str, x) -> Signal:
-    """Leading zeros of a 32-bit value (32 for zero), as a priority encoder."""
+    """Leading zeros of a 32-bit value (32 for zero), as a tree: five levels of two-way
+    choices, each chosen by whether its upper half is zero (timing: as a priority encoder,
+    a chain of 32 choices, stage 2 ended the 8x8 top's paths in five lanes at 0e88897,
+    `x1` -> `lz2`, 2.16 ns late at 100 MHz)."""
+    def tree(bits):
+        """(all zero, leading zeros of ``bits`` when not all zero)."""
+        if len(bits) == 1:
+            return ~bits[0], C(0, 0)
+        half = len(bits) // 2
+        zero_hi, lz_hi = tree(bits[half:])
+        zero_lo, lz_lo = tree(bits[:half])
+        return zero_hi & zero_lo, Cat(Mux(zero_hi, lz_lo, lz_hi), zero_hi)
+
+    zero, lz = tree(x[:32])
     n = Signal(range(33), name=name)
-    m.d.comb += n.eq(32)
-    for i in range(32):  # later (higher) bits win
-        with m.If(x[i]):
-            m.d.comb += n.eq(31 - i)
+    m.d.comb += n.eq(Mux(zero, 32, lz))
     return n
 
 

@@ -138,3 +138,24 @@ def _run(unit_class, seed: int, offer_both: bool = False, acc_rate: float = 0.7,
         if g != e:
             problems.append(f"vector {n}: RTL {g}, model {e}")
     return problems
+
+
+def test_leading_zeros_tree(seed):
+    """Stage 2's leading-zero count (a tree of two-way choices): 32 - bit_length, for zero,
+    every single bit, every bit with bit 0 and random words."""
+    from amaranth.hdl import Module, Signal
+
+    m = Module()
+    x = Signal(32)
+    n = requant._clz32(m, "lz", x)
+    words = ([0, (1 << 32) - 1] + [1 << i for i in range(32)] + [(1 << i) | 1 for i in range(32)]
+             + [int(v) for v in np.random.default_rng(seed).integers(0, 1 << 32, 300)])
+
+    async def bench(ctx):
+        for v in words:
+            ctx.set(x, v)
+            assert ctx.get(n) == 32 - v.bit_length(), (v, ctx.get(n))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
