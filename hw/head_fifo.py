@@ -121,8 +121,7 @@ class HeadFIFO(wiring.Component):
         # them, or the entry being written when none waits
         behind = self.depth - self.heads
         fill = Signal(name="fill")
-        behind_rdy, behind_data = self._behind(m, behind, write, fill)
-        entry = Mux(behind_rdy, behind_data, self.w_data)
+        behind_rdy, entry = self._behind(m, behind, write, fill)
         arrives = behind_rdy | write
         if self.heads == 1:
             self._one_head(m, read, fill, entry, arrives)
@@ -198,7 +197,8 @@ class HeadFIFO(wiring.Component):
         return oldest_valid, Mux(now_oldest, regs[1], regs[0]), fill
 
     def _behind(self, m, behind, write, fill):
-        """The storage of ``behind`` entries behind the heads: ``(ready, oldest entry)``.
+        """The storage of ``behind`` entries behind the heads: ``(ready, entry)``, whether
+        one waits and what a head takes (the oldest behind, else the one being written).
         Every write lands in it, at `wptr`, even one that goes straight into a free head:
         the head then takes the same entry, and `rptr` steps past it. So the storage's
         write enable is the write alone (`w_en` and the `level` register), never the read
@@ -206,13 +206,22 @@ class HeadFIFO(wiring.Component):
         queue's consumer's read decision reached the storage's write enable; the 8x8 top's
         path at 046d31b: the load dispatcher's start -> the load queue's storage)."""
         if behind == 0:
-            return Const(0), Const(0, self.width)
+            return Const(0), self.w_data
         behind_level = Signal(range(behind + 1), name="behind_level")
+        # whether an entry waits behind (`behind_level != 0`) is a register, set beside the
+        # level from the events that move it; a second one, holding the complement,
+        # chooses the entry for the heads (`width` multiplexers), so the first stays small
+        # and beside the control (timing: the 8x8 top at 0e88897, 80.0 MHz: the load
+        # queue's `behind_level` -> the ready -> the heads and the level, 349 endpoints late)
         behind_rdy = Signal(name="behind_rdy")
+        behind_none = Signal(name="behind_none", init=1)
         behind_data = Signal(self.width, name="behind_data")
-        m.d.comb += behind_rdy.eq(behind_level != 0)
         take = fill & (behind_rdy | write)       # a head takes the oldest entry behind
-        m.d.sync += behind_level.eq(behind_level + write - take)
+        grows, shrinks = write & ~take, take & ~write
+        rdy_next = Mux(grows, 1, Mux(shrinks, behind_level != 1, behind_rdy))
+        m.d.sync += [behind_level.eq(behind_level + write - take),
+                     behind_rdy.eq(rdy_next), behind_none.eq(~rdy_next)]
+        entry = Mux(behind_none, self.w_data, behind_data)
         if behind == 1:
             # one entry behind: a register (a one-entry memory has a zero-width address,
             # which Verilator's lint rejects)
@@ -220,7 +229,34 @@ class HeadFIFO(wiring.Component):
             m.d.comb += behind_data.eq(slot)
             with m.If(write):
                 m.d.sync += slot.eq(self.w_data)
-            return behind_rdy, behind_data
+            return behind_rdy, entry
+        m.submodules.behind = storage = Memory(shape=self.width, depth=behind, init=[])
+        w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
+        wptr = Signal(range(behind), name="behind_wptr")
+        rptr = Signal(range(behind), name="behind_rptr")
+        rptr_next = Mux(take, Mux(rptr == behind - 1, 0, rptr + 1), rptr)
+        # the write reaches the storage a cycle late, from registers: its write enable
+        # (which fans out to every distributed-RAM slice of a wide queue) is a flip-flop
+        # (timing: the 4x4 top at 046d31b, the load queue's write -> that enable's net
+        # alone 5.37 ns). The entry waiting in them is read from them: `late_hit`, a
+        # register set as the entry is written where the read pointer will be (timing:
+        # at 0e88897 its compare, `late_addr == rptr`, led the load queue's paths into the
+        # heads' 400 bits).
+        late_en = Signal(name="late_en")
+        late_addr = Signal(range(behind), name="late_addr", reset_less=True)
+        late_data = Signal(self.width, name="late_data", reset_less=True)
+        late_hit = Signal(name="late_hit")
+        # (address and data load every cycle, meaningful only with `late_en`: no clock
+        # enable fanning out from the write to `width` flip-flops either)
+        m.d.sync += [late_en.eq(write), late_addr.eq(wptr), late_data.eq(self.w_data)]
+        m.d.sync += late_hit.eq(write & (wptr == rptr_next))
+        m.d.comb += [w_port.addr.eq(late_addr), w_port.data.eq(late_data), w_port.en.eq(late_en),
+                     r_port.addr.eq(rptr),
+                     behind_data.eq(Mux(late_hit, late_data, r_port.data))]
+        with m.If(write):
+            m.d.sync += wptr.eq(Mux(wptr == behind - 1, 0, wptr + 1))
+        m.d.sync += rptr.eq(rptr_next)
+        return behind_rdy, entry
         m.submodules.behind = storage = Memory(shape=self.width, depth=behind, init=[])
         w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
         wptr = Signal(range(behind), name="behind_wptr")

@@ -57,15 +57,22 @@ def test_late_read_needs_two_heads():
 #: concern: the entry that waits in the late-write registers read from the storage (which
 #: does not hold it yet), the storage's read pointer not stepped past an entry a head
 #: takes as it is written, an entry put into the head register that is not the free
-#: one, and ``w_rdy``'s register not following a write that fills the queue or a read
-#: that frees it.
+#: one, ``w_rdy``'s register not following a write that fills the queue or a read
+#: that frees it, the registered late hit computed from the read pointer before the read,
+#: the registered "an entry waits behind" not cleared when the last one leaves, its copy
+#: that selects the entry never saying "none", and the copy of the head's low bits
+#: taking other bits or starting full.
 _MUTANTS = {
-    "late entry read from the storage": (1, "late_hit = late_en & (late_addr == rptr)",
-                                         "late_hit = late_en & (late_addr == rptr) & 0"),
+    "late entry read from the storage": (1, "late_hit.eq(write & (wptr == rptr_next))", "late_hit.eq(0)"),
     "read pointer not stepped past a straight write": (1, "take = fill & (behind_rdy | write)",
                                                        "take = fill & behind_rdy"),
-    "two heads: the late entry read from the storage": (2, "late_hit = late_en & (late_addr == rptr)",
-                                                        "late_hit = late_en & (late_addr == rptr) & 0"),
+    "two heads: the late entry read from the storage": (2, "late_hit.eq(write & (wptr == rptr_next))",
+                                                        "late_hit.eq(0)"),
+    "late hit a cycle early": ("late", "late_hit.eq(write & (wptr == rptr_next))",
+                               "late_hit.eq(write & (wptr == rptr))"),
+    "behind_rdy's register kept when the last entry behind leaves": (
+        "late", "Mux(shrinks, behind_level != 1, behind_rdy)", "Mux(shrinks, 1, behind_rdy)"),
+    "the entry's select copy never empty": ("late", "behind_none.eq(~rdy_next)", "behind_none.eq(0)"),
     "two heads: always filling the other one": (2, "target = now_oldest ^ oldest_valid", "target = ~now_oldest"),
     "late read: the taken entry shown again": ("late", "set_now_oldest(now_oldest ^ (self.r_en & oldest_valid))",
                                                "set_now_oldest(now_oldest ^ pop)"),
