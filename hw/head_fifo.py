@@ -57,8 +57,9 @@ class HeadFIFO(wiring.Component):
         kept in registers of their own, which drive only ``c_rdy`` and ``c_data`` (timing:
         the 8x8 top's path at dadd812 ran from the load queue's ``now_oldest``, which also
         selects some 400 head bits and sat among them, across 2.80 ns to the dispatcher's
-        token check). They hold the complement of the values, so that Yosys does not merge
-        them with the others (its ``opt_merge`` merges registers with the same inputs).
+        token check). They hold the complement of the values; that is not needed to keep
+        Yosys from merging them with the heads they copy (each copy's next values come from
+        its own flags: ``tests/test_fpga.py``, 19 more flip-flops either way).
 
     Attributes
     ----------

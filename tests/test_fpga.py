@@ -407,3 +407,21 @@ def test_bench_reports_a_stalled_run_and_goes_on(tmp_path, monkeypatch):
     assert "| array | 2x2_int8 | not measured: place and route stalled: pnr.log did not grow" in md
     assert "Try another seed" in md
     assert bench_fpga._finished(small, "array", "today") is None
+
+
+def test_head_fifo_copy_survives_synthesis(tmp_path):
+    """`HeadFIFO(copy=n)`'s second set of head registers (two heads of n bits, two flags,
+    the oldest flag) is still there after `synth_ecp5`, not merged into the heads it
+    copies: each copy's next values come from its own flags."""
+    from systolica.hw.head_fifo import HeadFIFO
+
+    ff = {copy: synthesize_component(HeadFIFO(width=40, depth=4, heads=2, late_read=True, copy=copy),
+                                     f"fifo{copy}", ECP5, tmp_path / str(copy))["FF"] for copy in (0, 8)}
+    assert ff[8] - ff[0] == 2 * 8 + 2 + 1, ff
+    # (the copy holds the complement; stored as it is, it is not merged either)
+    from source_mutants import mutated
+
+    plain = mutated("systolica.hw.head_fifo", "inverted=True)", "inverted=False)")
+    kept = synthesize_component(plain.HeadFIFO(width=40, depth=4, heads=2, late_read=True, copy=8),
+                                "fifo_plain", ECP5, tmp_path / "plain")["FF"]
+    assert kept == ff[8], (kept, ff)
