@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import functools
 
-from amaranth.hdl import C, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -116,8 +116,8 @@ def _clz32(m: Module, name: str, x) -> Signal:
     `x1` -> `lz2`, 2.16 ns late at 100 MHz)."""
     def tree(bits):
         """(all zero, leading zeros of ``bits`` when not all zero)."""
-        if len(bits) == 1:
-            return ~bits[0], C(0, 0)
+        if len(bits) == 2:
+            return ~bits[1] & ~bits[0], ~bits[1]
         half = len(bits) // 2
         zero_hi, lz_hi = tree(bits[half:])
         zero_lo, lz_lo = tree(bits[:half])
