@@ -258,26 +258,3 @@ class HeadFIFO(wiring.Component):
             m.d.sync += wptr.eq(Mux(wptr == behind - 1, 0, wptr + 1))
         m.d.sync += rptr.eq(rptr_next)
         return behind_rdy, entry
-        m.submodules.behind = storage = Memory(shape=self.width, depth=behind, init=[])
-        w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
-        wptr = Signal(range(behind), name="behind_wptr")
-        rptr = Signal(range(behind), name="behind_rptr")
-        # the write reaches the storage a cycle late, from registers: its write enable
-        # (which fans out to every distributed-RAM slice of a wide queue) is a flip-flop
-        # (timing: the 4x4 top at 046d31b, the load queue's write -> that enable's net
-        # alone 5.37 ns). The entry waiting in them is read from them: `late_hit`.
-        late_en = Signal(name="late_en")
-        late_addr = Signal(range(behind), name="late_addr", reset_less=True)
-        late_data = Signal(self.width, name="late_data", reset_less=True)
-        # (address and data load every cycle, meaningful only with `late_en`: no clock
-        # enable fanning out from the write to `width` flip-flops either)
-        m.d.sync += [late_en.eq(write), late_addr.eq(wptr), late_data.eq(self.w_data)]
-        late_hit = late_en & (late_addr == rptr)
-        m.d.comb += [w_port.addr.eq(late_addr), w_port.data.eq(late_data), w_port.en.eq(late_en),
-                     r_port.addr.eq(rptr),
-                     behind_data.eq(Mux(late_hit, late_data, r_port.data))]
-        with m.If(write):
-            m.d.sync += wptr.eq(Mux(wptr == behind - 1, 0, wptr + 1))
-        with m.If(take):
-            m.d.sync += rptr.eq(Mux(rptr == behind - 1, 0, rptr + 1))
-        return behind_rdy, behind_data

@@ -116,10 +116,8 @@ def analyse(t: Timing) -> list[Endpoint]:
             indeg[dst] += 1
     # longest paths in topological order (Kahn); nodes no launch reaches keep no arrival
     ready = [n for n in succ if indeg[n] == 0]
-    seen = 0
     while ready:
         node = ready.pop()
-        seen += 1
         a = arrival.get(node)
         for dst, d in succ[node]:
             if a is not None and a + d > arrival.get(dst, -1.0):
@@ -127,8 +125,8 @@ def analyse(t: Timing) -> list[Endpoint]:
             indeg[dst] -= 1
             if indeg[dst] == 0:
                 ready.append(dst)
-    if any(indeg[n] > 0 for n in list(indeg)):
-        loop = next(n for n in indeg if indeg[n] > 0)
+    loop = next((n for n, left in indeg.items() if left > 0), None)
+    if loop is not None:
         raise ValueError(f"combinational loop through {loop[0]}/{loop[1]}: no arrival times")
     ends = []
     for (inst, pin), (_, setup) in t.setup.items():
