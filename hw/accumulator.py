@@ -6,21 +6,25 @@
 leaves from a register) shared by the accumulate path and the ``read`` port. Reset clears
 the pipeline and the response queue, not the rows.
 
-Write pipeline (three stages, no bubble, never stalls)
+Write pipeline (four stages, no bubble, never stalls)
     ====== ==================================================================
     cycle  a row write accepted in cycle ``t`` (from ``write`` or ``dma_write``)
     ====== ==================================================================
     t      S0: accept; an accumulating write reads its row on its bank's read port
     t+1    S1: the row goes into the bank's output register
-    t+2    S2: ``sum = accumulate ? wrap(old + data) : data``; write the row
-    t+3    the memory holds ``sum``
+    t+2    S2: ``sum = accumulate ? wrap(old + data) : data`` into the bypass register
+    t+3    S3: write the row from the bypass register
+    t+4    the memory holds ``sum``
     ====== ==================================================================
-    The row read in cycle ``t`` misses exactly two writes: the ones in S1 and S2 during
-    ``t``. Their sums are forwarded in S2, in ``t+2``: the younger one's (accepted in
-    ``t-1``, written in ``t+1``) from the bypass register, which holds the previous
-    cycle's sum, the older one's (accepted in ``t-2``) from the register behind it
-    (``older``), so the youngest write to the row wins and back-to-back accumulates into
-    one row need no bubble. The bank's output register
+    The row read in cycle ``t`` misses exactly three writes: the ones in S1, S2 and S3
+    during ``t``. Their sums are forwarded in S2, in ``t+2``: the youngest one's (accepted
+    in ``t-1``) from the bypass register, which holds the previous cycle's sum, the next
+    one's (accepted in ``t-2``) from the register behind it (``older``) and the oldest
+    one's (accepted in ``t-3``, written in ``t``) from the one behind that (``oldest``), so
+    the youngest write to the row wins and back-to-back accumulates into one row need no
+    bubble. The banks are written from registers (timing: with the write in S2, the sum's
+    carry chains drove the block RAMs' data inputs, placed far from them: the 8x8 top at
+    02a6f20, 282 endpoints late, -2.18 ns). The bank's output register
     (:class:`~systolica.hw.memory_bank.MemoryBank`) keeps the block RAM's clock-to-output
     delay off the multiplexers and the adder.
 
@@ -54,8 +58,8 @@ from .scratchpad import delayed, pick, read_port_signature, split_addr
 __all__ = ["Accumulator", "acc_row_layout", "acc_write_layout", "acc_dma_write_layout",
            "WRITE_PIPELINE_DEPTH"]
 
-#: Cycles from accepting a row write to the memory holding the result (S0, S1, S2).
-WRITE_PIPELINE_DEPTH = 3
+#: Cycles from accepting a row write to the memory holding the result (S0 .. S3).
+WRITE_PIPELINE_DEPTH = 4
 
 
 def acc_row_layout(cfg: AcceleratorConfig) -> data.ArrayLayout:
@@ -120,8 +124,8 @@ class Accumulator(wiring.Component):
         m = Module()
         cfg = self.cfg
         row = acc_row_layout(cfg)
-        # a bank read in the cycle its row is written (by S2) is never used: S2's sum is
-        # forwarded from `older` instead (`s2_from_older`, `from_older` below), so the
+        # a bank read in the cycle its row is written (by S3) is never used: S3's sum is
+        # forwarded from `oldest` instead (`s2_from_oldest`, `from_oldest` below), so the
         # banks need no collision logic (`tests/test_accumulator_collisions_sim.py`)
         banks = add_banks(m, cfg.acc_banks, width=data.Layout.cast(row).size,
                           depth=cfg.acc_rows // cfg.acc_banks, read_during_write="unused")
@@ -133,25 +137,30 @@ class Accumulator(wiring.Component):
         s0_bank, s0_row = split(s0.addr)
         s0_reads = s0_valid & s0.accumulate
 
-        # S1 waits for the row read, S2 adds and writes. `bypass` holds the previous cycle's
-        # sum, `older` the one before; `s2_from_*`: S2's row was written after S0 read it.
-        s1_valid, s2_valid = Signal(), Signal()
+        # S1 waits for the row read, S2 adds, S3 writes. `bypass` holds the previous cycle's
+        # sum (S3's), `older` the one before, `oldest` the one before that; `s2_from_*`:
+        # S2's row was written after S0 read it.
+        s1_valid, s2_valid, s3_valid = Signal(), Signal(), Signal()
         s1, s2 = Signal(acc_write_layout(cfg)), Signal(acc_write_layout(cfg))
-        s1_bank, _ = split(s1.addr)
-        s2_bank, s2_row = split(s2.addr)
-        bypass, older = Signal(row), Signal(row)
-        m.d.sync += [s1_valid.eq(s0_valid), s1.eq(s0), s2_valid.eq(s1_valid), s2.eq(s1), older.eq(bypass)]
+        s3_addr = Signal.like(s2.addr, name="s3_addr")
+        s2_bank, _ = split(s2.addr)
+        s3_bank, s3_row = split(s3_addr)
+        bypass, older, oldest = Signal(row), Signal(row), Signal(row)
+        m.d.sync += [s1_valid.eq(s0_valid), s1.eq(s0), s2_valid.eq(s1_valid), s2.eq(s1),
+                     s3_valid.eq(s2_valid), s3_addr.eq(s2.addr), older.eq(bypass), oldest.eq(older)]
         s2_from_bypass = delayed(m, s2_valid & (s2.addr == s1.addr), 1, "s2_from_bypass")
         s2_from_older = delayed(m, s2_valid & (s2.addr == s0.addr), 2, "s2_from_older")
+        s2_from_oldest = delayed(m, s3_valid & (s3_addr == s0.addr), 2, "s2_from_oldest")
         assert BANK_READ_LATENCY == 2  # S0 reads, S2 has the row
-        latest = row(self._arriving(s2_from_bypass, s2_from_older, bypass, older, pick(bank_data, s2_bank)))
+        latest = row(self._arriving((s2_from_bypass, bypass), (s2_from_older, older), (s2_from_oldest, oldest),
+                                    pick(bank_data, s2_bank)))
         total = Signal(row)
         arith = arithmetic_for(cfg)  # int8: old + data (wrapping); FP8: sums add, flags OR
         for j in range(cfg.cols):
             m.d.comb += total[j].eq(Mux(s2.accumulate, arith.add_partials(latest[j], s2.data[j]), s2.data[j]))
         m.d.sync += bypass.eq(total)
         for b, mb in enumerate(banks):
-            m.d.comb += [mb.w_en.eq(s2_valid & (s2_bank == b)), mb.w_addr.eq(s2_row), mb.w_data.eq(total)]
+            m.d.comb += [mb.w_en.eq(s3_valid & (s3_bank == b)), mb.w_addr.eq(s3_row), mb.w_data.eq(bypass)]
 
         # Read requests: wait for a free response slot and a free bank read port.
         req = self.read.req
@@ -164,21 +173,26 @@ class Accumulator(wiring.Component):
                 m.d.comb += [mb.r_en.eq(1), mb.r_addr.eq(r_row)]
             with m.Else():
                 m.d.comb += mb.r_en.eq(0)
-        # the read misses the writes in S1 (its sum in the bypass register in t+2) and S2
-        # (in `older` in t+2); the younger wins
+        # the read misses the writes in S1 (its sum in the bypass register in t+2), S2 (in
+        # `older` in t+2) and S3 (in `oldest`); the youngest wins
         from_bypass = delayed(m, s1_valid & (s1.addr == req.p.addr), BANK_READ_LATENCY, "from_bypass")
         from_older = delayed(m, s2_valid & (s2.addr == req.p.addr), BANK_READ_LATENCY, "from_older")
+        from_oldest = delayed(m, s3_valid & (s3_addr == req.p.addr), BANK_READ_LATENCY, "from_oldest")
         resp_bank = delayed(m, r_bank, BANK_READ_LATENCY, "resp_bank") if cfg.acc_banks > 1 else 0
-        arriving = self._arriving(from_bypass, from_older, bypass, older, pick(bank_data, resp_bank))
+        arriving = self._arriving((from_bypass, bypass), (from_older, older), (from_oldest, oldest),
+                                  pick(bank_data, resp_bank))
         room = self._responses(m, take, delayed(m, take, BANK_READ_LATENCY, "arrives"), arriving)
         m.d.comb += req.ready.eq(room & ~(s0_reads & (s0_bank == r_bank)))
         return m
 
     @staticmethod
-    def _arriving(from_bypass, from_older, bypass, older, bank_row):
-        """A row read two cycles ago: forwarded from the bypass register (the younger
-        write), from ``older``, or the bank's."""
-        return Mux(from_bypass, bypass.as_value(), Mux(from_older, older.as_value(), bank_row))
+    def _arriving(*forwards):
+        """A row read two cycles ago: the first of ``(flag, register)`` pairs whose flag
+        is set (the youngest write first), else the bank's row, the last argument."""
+        *pairs, value = forwards
+        for flag, reg in reversed(pairs):
+            value = Mux(flag, reg.as_value(), value)
+        return value
 
     def _responses(self, m: Module, take, arrives, arriving):
         """The response queue (its head a register). ``arriving`` is the row of the read

@@ -6,10 +6,10 @@ element, else one run per element; each run split greedily at its end, at 256 be
 at 4 KiB boundaries. Addresses are computed by adding strides (no multiplier); they wrap
 at ``addr_bits``, which cannot matter because the window check passed first.
 
-The bursts leave from a register (timing: the AXI address channel and the engines' burst
-queues start at it): the first burst of a command is valid the second cycle after
-``start``, and the walker moves on whenever the register is free or being taken, so a
-burst per cycle. The walker's loop is short (timing): the limit of the burst at ``cur``
+The bursts leave from registers, the head of a two-entry queue (timing: the AXI address
+channel and the engines' burst queues start at it, and the consumer's ``ready`` reaches
+only the queue's flags): the first burst of a command is valid the second cycle after
+``start``, and the walker moves on whenever the queue has room, so a burst per cycle. The walker's loop is short (timing): the limit of the burst at ``cur``
 (the smaller of the bytes to the 4 KiB boundary and those 256 beats allow) is a register
 ``lim`` computed with ``cur``, so the burst is ``min(rem, lim)``; whether it ends the
 run (``rem <= lim``) is a register ``run_done`` too, set wherever ``rem`` and ``lim`` are
@@ -35,6 +35,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.config import AcceleratorConfig
 from ..model.dma import AXI_MAX_BEATS, AXI_PAGE_BYTES, dma_command_layout
 from .dma_common import Decoded
+from .head_fifo import HeadFIFO
 
 __all__ = ["BurstGen", "burst_layout"]
 
@@ -107,6 +108,10 @@ class BurstGen(wiring.Component):
         # address of (i0, .., id + 1, 0, ...): the next run's address if dimension d steps,
         # one register add ahead (timing: the stride add fed the next run's page limit)
         an = [Signal(aw, name=f"an{d}") for d in range(4)]
+        # their values at `start` (base + stride), registered at `take` (timing: added at
+        # `start`, the adders were shared with a step's, behind the start's select: the 8x8
+        # top at 02a6f20, the store engine's state -> `an1`, -0.84 ns)
+        an_first = [Signal(aw, name=f"an_first{d}") for d in range(4)]
         at_end = [Signal(name=f"at_end{d}") for d in range(4)]   # left[d] == 0
         cur = Signal(aw)
         rem = Signal(20)                                     # bytes left in the run
@@ -127,9 +132,19 @@ class BurstGen(wiring.Component):
             m.d.sync += [x.eq(ahead.n[d] - 1) for d, x in enumerate(size_m1)]
             m.d.sync += [x.eq(ahead.n[d] == 1) for d, x in enumerate(size_is1)]
             m.d.sync += [x.eq(ahead.n[d] == 2) for d, x in enumerate(size_is2)]
+            m.d.sync += [x.eq(nb + ahead.s[d]) for d, x in enumerate(an_first)]
         busy = Signal()
-        out_valid = Signal()
-        m.d.comb += [self.busy.eq(busy | out_valid), self.bursts.valid.eq(out_valid)]
+        # the bursts leave through a two-entry queue whose room is a register and whose
+        # head is two registers: the consumer's ``ready`` reaches only the queue's flags,
+        # and the walker moves on when there is room (timing: the 8x8 top at 02a6f20, 75.5
+        # MHz: the load engine's ARREADY, from the read arbiter across the chip -> the
+        # walker's step -> its index and address registers' enables, the worst path). The
+        # consumer sees what a single output register showed, cycle for cycle: a burst
+        # walked at ``t`` is valid at ``t + 1``, one per cycle; the walker only walks one
+        # burst further ahead while the consumer stalls
+        m.submodules.out = outq = HeadFIFO(width=burst_layout(cfg).size, depth=2, heads=2)
+        m.d.comb += [self.busy.eq(busy | outq.r_rdy), self.bursts.valid.eq(outq.r_rdy),
+                     self.bursts.payload.eq(outq.r_data), outq.r_en.eq(self.bursts.ready)]
 
         # -- the burst at `cur`: the rest of the run, or up to its limit ---------------------
         run_done = Signal()                                  # rem <= lim, a register
@@ -178,9 +193,15 @@ class BurstGen(wiring.Component):
         # when A[:12] <= 4096 - run_bytes and L <= max_bytes - run_bytes
         page_k, lane_k = Signal.like(page_left), Signal(range(max_bytes + 1))
         page_ok, lane_ok = Signal(), Signal()       # run_bytes <= 4096, run_bytes <= max_bytes
+        # (compared for each dimension's address and then chosen, as new_addr is: timing,
+        # the store engine's walker in the 8x8 top at 02a6f20: `at_end1` -> new_addr's
+        # select -> the compare's carry chain -> `run_done`, -1.41 ns)
+        def fits(addr):
+            return (addr[:12] <= page_k) & ((addr[:lanes] if lanes else 0) <= lane_k)
+
         next_fits = Signal()
-        m.d.comb += next_fits.eq(page_ok & (new_addr[:12] <= page_k) & lane_ok
-                                 & ((new_addr[:lanes] if lanes else 0) <= lane_k))
+        m.d.comb += next_fits.eq(page_ok & lane_ok & Mux(next_elem, fits(an[3]), Mux(~at_end[2], fits(an[2]),
+                                                                                   Mux(~at_end[1], fits(an[1]), fits(an[0])))))
         # whether the rest of the run fits the next burst (rem - lim <= cont_lim) as compares
         # of registers (timing: not page_left - lim, its zero test, cont_lim's select and a
         # compare in a row): cont_lim is min(cont_page, max_bytes), rem - lim <= cont_page is
@@ -202,19 +223,16 @@ class BurstGen(wiring.Component):
             return sum(([left[d].eq(size_m1[d]), at_end[d].eq(size_is1[d]), near_end[d].eq(size_is2[d])]
                         for d in dims), [])
 
-        # -- the output register: takes the walker's burst when free or being taken ------------
-        advance = busy & (~out_valid | self.bursts.ready)
-        with m.If(advance):
-            m.d.sync += [self.bursts.payload.eq(out), out_valid.eq(1)]
-        with m.Elif(self.bursts.ready):
-            m.d.sync += out_valid.eq(0)
+        # -- the output queue takes the walker's burst when it has room ------------------------
+        advance = busy & outq.w_rdy
+        m.d.comb += [outq.w_en.eq(busy), outq.w_data.eq(out)]
 
         with m.If(self.start & ~busy):
             m.d.sync += [busy.eq(1), cur.eq(self.cmd.base), rem.eq(run_bytes), rem_m.eq(run_bytes - max_bytes),
                          page_left.eq(run_page), lim.eq(run_lim), run_done.eq(first_fits),
                          page_ok.eq(run_bytes <= AXI_PAGE_BYTES), page_k.eq(AXI_PAGE_BYTES - run_bytes),
                          lane_ok.eq(run_bytes <= max_bytes), lane_k.eq(max_bytes - run_bytes)]
-            m.d.sync += [an[d].eq(self.cmd.base + dec.s[d]) for d in range(4)] + restart(0, 1, 2, 3)
+            m.d.sync += [an[d].eq(an_first[d]) for d in range(4)] + restart(0, 1, 2, 3)
         with m.Elif(advance):
             m.d.sync += [cur.eq(cur + lim), rem.eq(rem - lim), rem_m.eq(rem_m - lim), page_left.eq(cont_page),
                          lim.eq(cont_lim), run_done.eq(rest_fits)]

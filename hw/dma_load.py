@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import AcceleratorConfig
@@ -78,8 +77,14 @@ class DmaLoad(wiring.Component):
         running, start, finished = front.running, front.start, front.finished
 
         # -- AR: every burst is issued and remembered for the R beats -----------------------
+        # (the queue's room is a register and its head two registers, so the AR handshake,
+        # which crosses the read arbiter, reaches only flags; timing: the 8x8 top at 02a6f20,
+        # 75.5 MHz: this queue's level -> its room -> ARVALID -> the arbiter's grant -> ARREADY
+        # -> the walker's registers, some 220 endpoints late. A burst queued at ``t`` is the
+        # head at ``t + 1``, a cycle before ``SyncFIFOBuffered``'s, which no R beat can meet:
+        # a burst's first beat is queued in ``r_beats`` at ``t + 2`` at the earliest)
         entry = BeatLanes.layout(gen.bursts.payload.shape(), bb)
-        m.submodules.pending = pending = SyncFIFOBuffered(width=entry.size, depth=OUTSTANDING_BURSTS)
+        m.submodules.pending = pending = HeadFIFO(width=entry.size, depth=OUTSTANDING_BURSTS, heads=2)
         ar, b = self.axi, gen.bursts
         m.d.comb += [
             ar.arvalid.eq(b.valid & pending.w_rdy),
@@ -131,9 +136,22 @@ class DmaLoad(wiring.Component):
         # fanned out to every byte, sat in front of the templates). Valid from RUN's second
         # cycle (`run2`): the row buffer takes `pattern` then, and the first item to reach
         # stage C (a pad row closed in RUN's first cycle) does so in RUN's third
+        # (each bound's compare with an element index split at the index's width: whether
+        # its high bits are zero, shared by every element, and a compare of its low bits with
+        # a constant; timing: the 8x8 top at 02a6f20, `j_last3` -> the compares, which Yosys
+        # had shared as one subtraction with multiplexers after it -> `tpl_in_vector`, -2.30)
+        lb = max(1, (rb - 1).bit_length())
+        high = {name: Signal(name=f"tpl_{name}_high") for name in ("last", "pb", "hi")}
+        m.d.comb += [high["last"].eq(~j_last[3][-1] & (j_last[3][lb:-1] != 0)),
+                     high["pb"].eq(dec.pb[3][lb:] != 0), high["hi"].eq(data_hi[3][lb:] != 0)]
+
+        def at_least(x, big, el):       # x >= el, for x >= 0 when `big`, el in 0 .. rb
+            return big if el >> lb else big | (x[:lb] >= el)
+
         in_vector, in_data = Signal(rb, name="tpl_in_vector"), Signal(rb, name="tpl_in_data")
-        m.d.sync += [in_vector[el].eq(el <= j_last[3]) for el in range(rb)]
-        m.d.sync += [in_data[el].eq((el >= dec.pb[3]) & (el < data_hi[3])) for el in range(rb)]
+        m.d.sync += [in_vector[el].eq(~j_last[3][-1] & at_least(j_last[3], high["last"], el)) for el in range(rb)]
+        m.d.sync += [in_data[el].eq(~at_least(dec.pb[3], high["pb"], el + 1) & at_least(data_hi[3], high["hi"], el + 1))
+                     for el in range(rb)]
         pattern_c, pad_row_c = Signal(rb * 8), Signal(rb * 8)
         pattern, pad_row = Signal(rb * 8), Signal(rb * 8)
         m.d.sync += [pattern.eq(pattern_c), pad_row.eq(pad_row_c)]
@@ -166,17 +184,19 @@ class DmaLoad(wiring.Component):
                      rq.w_data.eq(Cat(self.axi.rdata, self.axi.rresp))]
         rdata, rresp = rq.r_data[:len(self.axi.rdata)], rq.r_data[len(self.axi.rdata):]
         beat_lanes = BeatLanes(m, bb, head)
-        o, k = beat_lanes.offset, beat_lanes.k
+        k = beat_lanes.k
         pos = Signal(range(rb + 1))
         left = Signal(20)
         # the beat's lanes o .. o + k - 1 go to the row's bytes pos .. pos + k - 1 in one
         # shift, by pos - o (biased by bb - 1 to stay unsigned), masked by bytes computed
         # from registers alone (timing: two chained shifts, to lane 0 and then to pos, were
-        # the load engine's path; the same bytes land)
+        # the load engine's path; the same bytes land). The shift is computed for a first
+        # beat and a later one apart and then chosen, and the mask of the row's bytes,
+        # ``mask << pos``, is made in stage B from the queued mask and ``pos`` (timing: the
+        # 8x8 top at 02a6f20: `first` -> the lanes' offset and mask -> the shift's adder and
+        # the mask's shifter -> the placing queue, 66 endpoints late)
         shift = Signal(range(rb + bb), name="beat_shift")
-        keep = Signal(rb, name="beat_bytes")
-        m.d.comb += [shift.eq(pos + (bb - 1) - o),
-                     keep.eq(beat_lanes.mask << pos)]
+        m.d.comb += shift.eq(Mux(beat_lanes.first, pos + (bb - 1) - head.burst.offset, pos + (bb - 1)))
 
         # -- stage A takes a beat (or closes a pad row); stage B places it; stage C merges it
         # into the row. Stage A walks the rows and their bytes exactly as before and queues
@@ -194,12 +214,14 @@ class DmaLoad(wiring.Component):
         # ready chain ran from the row's consumer through stages C, B and A to the beat
         # handshake). Full rate; the queue is empty between commands (a command finishes
         # after its last row, and stage A takes nothing after that row is closed)
-        item = data.StructLayout({"beat": len(rdata), "shift": len(shift), "keep": rb,
+        item = data.StructLayout({"beat": len(rdata), "shift": len(shift), "mask": bb, "pos": len(pos),
                                   "row": 1, "pad": 1, "blk_end": 1})
         bq = m.submodules.placing = HeadFIFO(width=item.size, depth=2)
         a = data.View(item, bq.r_data)
         a_valid = bq.r_rdy
         placed = (a.beat << (a.shift * 8))[(bb - 1) * 8:(bb - 1) * 8 + rb * 8]
+        keep = Signal(rb, name="beat_bytes")          # the row's bytes the beat fills
+        m.d.comb += keep.eq(a.mask << a.pos)
         st_valid = Signal()
         st_bytes = Signal(rb * 8)
         st_row = Signal()          # the item closes a row: its last beat, or a pad row
@@ -226,7 +248,7 @@ class DmaLoad(wiring.Component):
         row_value = Mux(st_pad, pad_row, buf | st_bytes)
 
         # a row is complete: a pad row at once, a data row with the beat that fills it
-        completes = Mux(data_row, k == left, 1)
+        completes = Mux(data_row, beat_lanes.k_equals(left), 1)
         take_beat = running & pending.r_rdy & ~src_done & data_row & a_room
         beat_taken = rq.r_rdy & take_beat
         closing = Signal()
@@ -236,13 +258,13 @@ class DmaLoad(wiring.Component):
                      self.moved.eq(Mux(beat_taken, k, 0))]
         w = data.View(item, bq.w_data)
         m.d.comb += [bq.w_en.eq(beat_taken | closing), bq.r_en.eq(a_go),
-                     w.beat.eq(rdata), w.shift.eq(shift), w.keep.eq(Mux(beat_taken, keep, 0)),
+                     w.beat.eq(rdata), w.shift.eq(shift), w.mask.eq(Mux(beat_taken, beat_lanes.mask, 0)), w.pos.eq(pos),
                      w.row.eq(closing), w.pad.eq(~data_row), w.blk_end.eq(j_end[2])]
         with m.If(st_go):
             m.d.sync += st_valid.eq(0)
         with m.If(a_go):
             m.d.sync += [st_valid.eq(1), st_row.eq(a.row), st_pad.eq(a.pad), st_blk_end.eq(a.blk_end),
-                         st_bytes.eq(placed & Cat(*(a.keep[x].replicate(8) for x in range(rb))))]
+                         st_bytes.eq(placed & Cat(*(keep[x].replicate(8) for x in range(rb))))]
         with m.If(beat_taken):
             m.d.sync += [pos.eq(pos + k), left.eq(left - k)]
             beat_lanes.advance(m, pending.r_en)
@@ -260,8 +282,13 @@ class DmaLoad(wiring.Component):
             m.d.sync += buf.eq(Mux(st_row, pattern, buf | st_bytes))
         with m.If(out_valid & out_ready):
             m.d.sync += out_valid.eq(0)
+        # (while transposing, a row leaves stage C into the block when the block is not
+        # draining: `emit` there, written without the output's ready, which it does not
+        # depend on; timing: the 8x8 top at 02a6f20, the accumulator's ready -> `emit` ->
+        # the block's enables, some 100 endpoints late)
+        into_block = st_valid & st_row & ~draining
         with m.If(c.transpose):
-            with m.If(emit):
+            with m.If(into_block):
                 for x in range(width):
                     with m.If(r == x):
                         m.d.sync += block[x].eq(row_value[:width * 8])

@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.config import AcceleratorConfig
 from ..model.dma import DmaError, dma_command_layout, onchip_rows_limit
 from .axi import AxiBurst, AxiResp, axi4_write_members
-from .dma_common import BeatLanes, CommandFrontEnd, product_register, window_layout
+from .dma_common import BeatLanes, CommandFrontEnd, window_layout
 from .head_fifo import HeadFIFO
 
 __all__ = ["DmaStore", "store_req_layout", "store_row_layout", "STORE_READ_AHEAD", "OUTSTANDING_WRITES"]
@@ -87,11 +87,22 @@ class DmaStore(wiring.Component):
         front = CommandFrontEnd(m, cfg, self, store=True, check=self.check)
         c, dec, err, gen = front.c, front.dec, front.err, front.gen
         running, start, finished = front.running, front.start, front.finished
-        # rows to store, a register valid from the second cycle of RUN (the command was
-        # taken two cycles before): until then nothing reads it -- in RUN's first cycle
-        # `requested` is 0, fewer than any command's rows (checked: no size is 0), and
-        # `finished` is low (the walker is busy)
-        rows = product_register(m, "rows", dec.n[0], dec.n[1], dec.n[2], bound=onchip_rows_limit(cfg))
+        # the rows to store, (i0, i1, i2) in order, counted down as they are requested: one
+        # counter per dimension with registers of whether it is at its end or one before, as
+        # the burst walker counts its indices; `all_requested` is set with the last request.
+        # No product of the sizes (timing: the 8x8 top at 02a6f20: the command -> a
+        # multiplier's DSP block and back, 4.4 ns of route each way -> `rows`, -3.19 ns)
+        req_left = [Signal.like(dec.n[d], name=f"req_left{d}") for d in range(3)]
+        req_end = [Signal(name=f"req_end{d}") for d in range(3)]
+        req_near = [Signal(name=f"req_near{d}") for d in range(3)]
+        all_requested = Signal()
+
+        def step(d):          # i[d] + 1
+            return [req_left[d].eq(req_left[d] - 1), req_end[d].eq(req_near[d]), req_near[d].eq(req_left[d] == 2)]
+
+        def restart(*dims):   # i[d] = 0 (the command `c` holds from the cycle of `start` on)
+            return sum(([req_left[d].eq(dec.n[d] - 1), req_end[d].eq(dec.n[d] == 1), req_near[d].eq(dec.n[d] == 2)]
+                        for d in dims), [])
 
         # -- row requests, at most STORE_READ_AHEAD ahead; responses land in a FIFO --------------
         # Requests leave from a two-entry queue whose head is a register, so `store_req`'s
@@ -115,7 +126,7 @@ class DmaStore(wiring.Component):
         req = self.store_req
         queued = data.View(req_layout, reqq.w_data)
         m.d.comb += [
-            reqq.w_en.eq(running & ((requested == 0) | (requested != rows)) & (in_flight < STORE_READ_AHEAD)),
+            reqq.w_en.eq(running & ~all_requested & (in_flight < STORE_READ_AHEAD)),
             queued.target.eq(c.target),
             queued.addr.eq(c.row + requested),
             req.valid.eq(reqq.r_rdy),
@@ -128,6 +139,14 @@ class DmaStore(wiring.Component):
         took_req = reqq.w_en & reqq.w_rdy
         with m.If(took_req):
             m.d.sync += requested.eq(requested + 1)
+            with m.If(req_end[0] & req_end[1] & req_end[2]):
+                m.d.sync += all_requested.eq(1)
+            with m.Elif(~req_end[2]):
+                m.d.sync += step(2)
+            with m.Elif(~req_end[1]):
+                m.d.sync += restart(2) + step(1)
+            with m.Else():
+                m.d.sync += restart(2, 1) + step(0)
         popped = rowq.r_en
         m.d.sync += in_flight.eq(in_flight + took_req - popped)
 
@@ -187,7 +206,7 @@ class DmaStore(wiring.Component):
         with m.If(make):
             m.d.sync += [rp.eq(rp + k), left.eq(left - k)]
             beat_lanes.advance(m, pending.r_en)
-            with m.If(k == left):
+            with m.If(beat_lanes.k_equals(left)):
                 m.d.comb += rowq.r_en.eq(1)
                 m.d.sync += [rp.eq(0), left.eq(dec.n[3]), consumed.eq(consumed + 1)]
 
@@ -200,8 +219,10 @@ class DmaStore(wiring.Component):
                 m.d.sync += err.eq(DmaError.AXI_DECERR)
 
         with m.If(start):
-            m.d.sync += [requested.eq(0), consumed.eq(0), awaiting.eq(0), rp.eq(0), left.eq(dec.n[3])]
+            m.d.sync += [requested.eq(0), consumed.eq(0), awaiting.eq(0), rp.eq(0), left.eq(dec.n[3]),
+                         all_requested.eq(0)] + restart(0, 1, 2)
             beat_lanes.restart(m)
-        m.d.comb += finished.eq(~gen.busy & (consumed == rows) & ~pending.r_rdy & ~addresses.r_rdy &
-                                (awaiting == 0))
+        # (every requested row is consumed: all of them once the last is requested)
+        m.d.comb += finished.eq(~gen.busy & all_requested & (consumed == requested) & ~pending.r_rdy
+                                & ~addresses.r_rdy & (awaiting == 0))
         return m

@@ -57,9 +57,8 @@ class HeadFIFO(wiring.Component):
         kept in registers of their own, which drive only ``c_rdy`` and ``c_data`` (timing:
         the 8x8 top's path at dadd812 ran from the load queue's ``now_oldest``, which also
         selects some 400 head bits and sat among them, across 2.80 ns to the dispatcher's
-        token check). They hold the complement of the values; that is not needed to keep
-        Yosys from merging them with the heads they copy (each copy's next values come from
-        its own flags: ``tests/test_fpga.py``, 19 more flip-flops either way).
+        token check). Yosys does not merge them with the heads they copy: each copy's next
+        values come from its own flags (``tests/test_fpga.py``).
 
     Attributes
     ----------
@@ -130,9 +129,8 @@ class HeadFIFO(wiring.Component):
             r_rdy, r_data, target_fill = self._two_heads(m, pop, entry, arrives, self.width, "")
             m.d.comb += [self.r_rdy.eq(r_rdy), self.r_data.eq(r_data), fill.eq(target_fill)]
             if self.copy:
-                # the same heads again, for the low bits only, stored inverted
-                c_rdy, c_data, _ = self._two_heads(m, pop, entry[:self.copy], arrives, self.copy, "c_",
-                                                   inverted=True)
+                # the same heads again, for the low bits only
+                c_rdy, c_data, _ = self._two_heads(m, pop, entry[:self.copy], arrives, self.copy, "c_")
                 m.d.comb += [self.c_rdy.eq(c_rdy), self.c_data.eq(c_data)]
         return m
 
@@ -148,7 +146,7 @@ class HeadFIFO(wiring.Component):
         with m.If(fill):
             m.d.sync += [head.eq(entry), head_valid.eq(arrives)]
 
-    def _two_heads(self, m, pop, entry, arrives, width, tag, inverted=False):
+    def _two_heads(self, m, pop, entry, arrives, width, tag):
         """Two head registers, the oldest at ``oldest``: returns ``(r_rdy, r_data, fill)``.
         A head register that is empty takes ``entry`` every cycle (its clock enable is its
         own empty flag, a register: the consumer's read reaches only the flags and
@@ -159,13 +157,11 @@ class HeadFIFO(wiring.Component):
         it applied (``now_oldest``, ``now_valid``) is what the ports show and what the
         fill follows, so the taken one refills at once and the other is the head.
 
-        ``inverted``: every register holds the complement of its value (the copy's), and
         ``tag`` prefixes the names."""
         def state(name, shape=1, reset_less=False):
-            """A register read as its value, and the statement that sets it."""
-            kw = {"init": 1} if inverted and not reset_less else {}
-            reg = Signal(shape, name=f"{tag}{name}", reset_less=reset_less, **kw)
-            return (~reg if inverted else reg), (lambda v: reg.eq(~v if inverted else v))
+            """A register, and the statement that sets it."""
+            reg = Signal(shape, name=f"{tag}{name}", reset_less=reset_less)
+            return reg, reg.eq
 
         valid, set_valid = zip(*(state(f"head{k}_valid") for k in range(2)))
         regs, set_regs = zip(*(state(f"head{k}", width, reset_less=True) for k in range(2)))

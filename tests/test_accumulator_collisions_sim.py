@@ -108,14 +108,15 @@ def test_accumulator_never_uses_a_colliding_read(monkeypatch, seed):
     _same_ports(monkeypatch, seed)
 
 
-#: the accumulator without one of its forwards of S2's sum reads the colliding row
+#: the accumulator without one of its forwards of S3's sum (the row being written) reads
+#: the colliding row
 _MUTANTS = {
-    "a read does not take S2's sum": (
-        'from_older = delayed(m, s2_valid & (s2.addr == req.p.addr), BANK_READ_LATENCY, "from_older")',
-        'from_older = delayed(m, s2_valid & (s2.addr == req.p.addr) & 0, BANK_READ_LATENCY, "from_older")'),
-    "an accumulate does not take S2's sum": (
-        's2_from_older = delayed(m, s2_valid & (s2.addr == s0.addr), 2, "s2_from_older")',
-        's2_from_older = delayed(m, s2_valid & (s2.addr == s0.addr) & 0, 2, "s2_from_older")'),
+    "a read does not take S3's sum": (
+        'from_oldest = delayed(m, s3_valid & (s3_addr == req.p.addr), BANK_READ_LATENCY, "from_oldest")',
+        'from_oldest = delayed(m, s3_valid & (s3_addr == req.p.addr) & 0, BANK_READ_LATENCY, "from_oldest")'),
+    "an accumulate does not take S3's sum": (
+        's2_from_oldest = delayed(m, s3_valid & (s3_addr == s0.addr), 2, "s2_from_oldest")',
+        's2_from_oldest = delayed(m, s3_valid & (s3_addr == s0.addr) & 0, 2, "s2_from_oldest")'),
 }
 
 

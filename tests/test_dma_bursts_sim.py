@@ -92,8 +92,8 @@ _MUTANTS = {
     "inside_page": ("rem <= page_left)", "rem < page_left)"),
     "inside_page_end": ("rem <= page_left + AXI_PAGE_BYTES", "rem < page_left + AXI_PAGE_BYTES"),
     "inside_beats": ("(rem_m <= lim)", "(rem_m < lim)"),
-    "run_end_page": ("(new_addr[:12] <= page_k)", "(new_addr[:12] < page_k)"),
-    "run_end_lane": ("(new_addr[:lanes] if lanes else 0) <= lane_k", "(new_addr[:lanes] if lanes else 0) < lane_k"),
+    "run_end_page": ("(addr[:12] <= page_k)", "(addr[:12] < page_k)"),
+    "run_end_lane": ("(addr[:lanes] if lanes else 0) <= lane_k", "(addr[:lanes] if lanes else 0) < lane_k"),
 }
 
 

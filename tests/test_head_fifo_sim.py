@@ -82,7 +82,9 @@ _MUTANTS = {
                                                              "Mux(write & ~pop, 1,"),
     "late read: w_rdy's register misses the taken entry": ("late", "Mux(pop & ~write, 1,", "Mux(pop & ~write, 0,"),
     "copy: other bits copied": ("copy", "entry[:self.copy], arrives", "entry[1:self.copy + 1], arrives"),
-    "copy: complemented registers reset to 0": ("copy", 'kw = {"init": 1} if inverted', "kw = {} if inverted"),
+    "copy: its flags reset to 1": ("copy", 'reg = Signal(shape, name=f"{tag}{name}", reset_less=reset_less)',
+                                   'reg = Signal(shape, name=f"{tag}{name}", reset_less=reset_less, '
+                                   'init=int(bool(tag) and not reset_less))'),
 }
 _KINDS = {1: {"heads": 1}, 2: {"heads": 2}, "late": {"heads": 2, "late_read": True},
           "copy": {"heads": 2, "late_read": True, "copy": 5}}

@@ -1,0 +1,199 @@
+"""Cycle for cycle: the same random programs on this tree's hardware and on another
+revision's.
+
+A change meant to keep every cycle (a timing fix: a register moved, a queue in front of a
+handshake) is checked here by running random fuzz cases (``sim/fuzz_cases.py``: programs
+one after another, aborts, AXI errors, random stalls on every channel, read latencies of
+1 to 4 cycles, reordered read data) on the Verilator-native harness and recording, for
+every program, the cycles from the doorbell to the interrupt, every performance counter,
+the status and a hash of the DRAM afterwards. Two revisions with the same trace took the
+same cycles on every program; the first difference is printed otherwise.
+
+``python -m systolica.cycle_trace --against REV`` runs the trace on this tree and on
+``REV`` (its ``hw/`` and ``model/``, taken with ``git archive``; everything else, the
+harness and the cases, from this tree) and compares them; exit status 0 when they are
+equal, 1 when not. ``--out FILE`` writes this tree's trace as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["trace", "main"]
+
+_ROOT = Path(__file__).resolve().parent.parent
+#: (configuration seed, number of cases): small random configurations, and the demo's
+_DEFAULT = "fuzz:0:3,fuzz:1:3,fuzz:2:3,demo:0:3"
+
+
+def _configs(spec: str):
+    """``kind:seed:cases`` items: ``fuzz`` (the fuzz configuration of that seed) or ``demo``."""
+    out = []
+    for item in spec.split(","):
+        try:
+            kind, seed, cases = item.split(":")
+            seed, cases = int(seed), int(cases)
+        except ValueError:
+            raise ValueError(f"--configs {item!r}: allowed kind:seed:cases, kind fuzz or demo") from None
+        if kind not in ("fuzz", "demo") or cases < 1:
+            raise ValueError(f"--configs {item!r}: allowed kind fuzz or demo and cases >= 1")
+        out.append((kind, seed, cases))
+    return out
+
+
+def trace(spec: str, case_seed: int) -> list[dict]:
+    """Every program's cycles, counters, status and DRAM hash, case by case."""
+    from .demo import demo_config
+    from .sim.fuzz import native_case
+    from .sim.fuzz_cases import build_case, case_spec
+    from .sim.native import NativeJob, run_native
+    from .sim.native_build import build_native
+    from .sim.native_top import read_back
+
+    rows = []
+    for kind, seed, n in _configs(spec):
+        cfg = demo_config() if kind == "demo" else None
+        cases = [build_case(case_spec(seed, case_seed + k), cfg) for k in range(n)]
+        job, lengths = NativeJob(), []
+        for c in cases:
+            nc, count = native_case(c)
+            job.add(nc)
+            lengths.append(count)
+        print(f"cycle_trace: {kind} {seed} ({cases[0].cfg.name}): {n} cases", file=sys.stderr, flush=True)
+        results = run_native(build_native(cases[0].cfg), job)
+        for c, r, count in zip(cases, results, lengths):
+            at = 0
+            for k, m in enumerate(count):
+                steps = r.steps[at:at + m]
+                at += m
+                rb = read_back(steps[:-1])
+                rows.append({"config": f"{kind}:{seed}", "case": str(c.spec), "program": k,
+                             "ended": r.ended, "violations": r.violation_count, "timer": rb.timer,
+                             "status": rb.status, "counters": rb.counters,
+                             "dram": hashlib.sha256(bytes(steps[-1].data)).hexdigest()[:16]})
+    return rows
+
+
+def _cache_for(tag: str) -> str:
+    base = Path(os.environ.get("SYSTOLICA_CACHE", Path.home() / ".cache" / "systolica"))
+    return str(base / f"trace-{tag}")
+
+
+def _snapshot(rev: str | None, into: Path) -> str:
+    """``hw/`` and ``model/`` of ``rev`` (``None``: this tree as it is now, edits included)
+    copied into ``into``; returns a tag naming that content."""
+    if rev is None:
+        h = hashlib.sha256()
+        for sub in ("hw", "model"):
+            for f in sorted((_ROOT / sub).glob("*.py")):
+                (into / sub).mkdir(parents=True, exist_ok=True)
+                (into / sub / f.name).write_bytes(f.read_bytes())
+                h.update(f"{sub}/{f.name}".encode() + f.read_bytes())
+        return "tree-" + h.hexdigest()[:12]
+    archive = subprocess.run(["git", "-C", str(_ROOT), "archive", rev, "hw", "model"], capture_output=True,
+                             check=False)
+    if archive.returncode != 0:
+        raise ValueError(f"--against {rev}: not a revision of this repository ({archive.stderr.decode().strip()})")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return "rev-" + _resolve(rev)[:12]
+
+
+def _resolve(rev: str) -> str:
+    """The commit ``rev`` names (ValueError when none)."""
+    p = subprocess.run(["git", "-C", str(_ROOT), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+                       capture_output=True, text=True, check=False)
+    if p.returncode != 0:
+        raise ValueError(f"--against {rev}: not a revision of this repository")
+    return p.stdout.strip()
+
+
+def _run_tree(rev: str | None, spec: str, case_seed: int, out: Path) -> None:
+    """The trace in a new process that imports ``hw`` and ``model`` from a copy of
+    ``rev``'s (or this tree's: edits made meanwhile do not leak in), with a build cache of
+    that copy's own (the cache keys hash the files of this tree)."""
+    with tempfile.TemporaryDirectory(prefix="systolica-tree-") as tmp:
+        tag = _snapshot(rev, Path(tmp))
+        env = dict(os.environ, SYSTOLICA_TRACE_TREE=tmp, SYSTOLICA_CACHE=_cache_for(tag))
+        subprocess.run([sys.executable, "-m", "systolica.cycle_trace", "--configs", spec, "--seed", str(case_seed),
+                        "--out", str(out)], env=env, check=True)
+
+
+def _use_tree(tree: str) -> None:
+    """Import ``systolica.hw`` and ``systolica.model`` from ``tree`` (before anything else
+    imports them)."""
+    import importlib.util
+
+    import systolica
+
+    for sub in ("model", "hw"):
+        name = f"systolica.{sub}"
+        spec = importlib.util.spec_from_file_location(name, Path(tree) / sub / "__init__.py",
+                                                      submodule_search_locations=[str(Path(tree) / sub)])
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        setattr(systolica, sub, mod)
+        spec.loader.exec_module(mod)
+
+
+def _first_difference(a: list[dict], b: list[dict]) -> str | None:
+    if len(a) != len(b):
+        return f"{len(a)} programs against {len(b)}"
+    for x, y in zip(a, b):
+        if x != y:
+            keys = [k for k in x if x.get(k) != y.get(k)]
+            detail = "; ".join(f"{k}: {x.get(k)} against {y.get(k)}" for k in keys)
+            return f"{x['config']} case {x['case']} program {x['program']}: {detail}"
+    return None
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m systolica.cycle_trace", description=__doc__.split("\n\n")[0])
+    p.add_argument("--against", metavar="REV", help="compare with this git revision's hardware")
+    p.add_argument("--out", type=Path, help="write this tree's trace here (JSON)")
+    p.add_argument("--configs", default=_DEFAULT, help=f"kind:seed:cases,... (default {_DEFAULT})")
+    p.add_argument("--seed", type=int, default=1, help="first case seed (default 1)")
+    args = p.parse_args(argv)
+    try:
+        _configs(args.configs)
+        if args.against:
+            _resolve(args.against)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    if os.environ.get("SYSTOLICA_TRACE_TREE"):
+        _use_tree(os.environ["SYSTOLICA_TRACE_TREE"])
+    if not args.against:
+        rows = trace(args.configs, args.seed)
+        text = json.dumps(rows, indent=1)
+        if args.out:
+            args.out.write_text(text)
+        else:
+            print(text)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="systolica-trace-") as tmp:
+        mine, theirs = Path(tmp) / "tree.json", Path(tmp) / "rev.json"
+        _run_tree(None, args.configs, args.seed, mine)
+        _run_tree(args.against, args.configs, args.seed, theirs)
+        ours = json.loads(mine.read_text())
+        if args.out:
+            args.out.write_text(json.dumps(ours, indent=1))
+        diff = _first_difference(ours, json.loads(theirs.read_text()))
+    n = len(ours)
+    cycles = sum(r["counters"].get("cycles", 0) for r in ours)
+    if diff:
+        print(f"cycle_trace: this tree and {args.against} differ: {diff}")
+        return 1
+    print(f"cycle_trace: this tree and {args.against} are the same on {n} programs ({cycles} cycles): "
+          f"interrupt cycles, counters, statuses and DRAM")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
