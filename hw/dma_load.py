@@ -146,6 +146,8 @@ class DmaLoad(wiring.Component):
                      high["pb"].eq(dec.pb[3][lb:] != 0), high["hi"].eq(data_hi[3][lb:] != 0)]
 
         def at_least(x, big, el):       # x >= el, for x >= 0 when `big`, el in 0 .. rb
+            if el == 0:
+                return Const(1)
             return big if el >> lb else big | (x[:lb] >= el)
 
         in_vector, in_data = Signal(rb, name="tpl_in_vector"), Signal(rb, name="tpl_in_data")

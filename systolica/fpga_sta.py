@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["Timing", "read_sdf", "analyse", "Endpoint", "block_of", "register_of", "failing_by_block",
-           "endpoint_counts", "summary",
-           "main"]
+           "endpoint_counts", "summary", "path_steps", "format_path", "main"]
 
 _NUM = r"\(([-\d.]*):([-\d.]*):([-\d.]*)\)"
 _CELL = re.compile(r"^\s*\(INSTANCE\s*(.*?)\)\s*$")
@@ -197,6 +196,33 @@ def summary(ends: list[Endpoint], period_ps: float, depth: int = 2, worst: int =
     return "\n".join(lines)
 
 
+def path_steps(t: Timing, e: Endpoint) -> list[tuple[str, float, float, str, str]]:
+    """The steps of ``e``'s path: ``(kind, delay, arrival, instance, pin)``, ``kind`` one of
+    ``launch`` (clock to output), ``cell`` and ``route``; steps of no delay (inside a carry
+    chain) are left out."""
+    steps, at = [], 0.0
+    for k, (a, b) in enumerate(zip(e.path, e.path[1:])):
+        d, kind = next(((d, "route") for dst, d in t.routes.get(a, []) if dst == b), (None, None))
+        if d is None:
+            d = max(d for out, d in t.arcs.get(a, []) if out == b[1])
+            kind = "launch" if k == 0 else "cell"
+        at += d
+        if d or kind == "launch":
+            steps.append((kind, d, at, b[0], b[1]))
+    return steps
+
+
+def format_path(t: Timing, e: Endpoint, period_ps: float) -> str:
+    """``e``'s path, a line per step (ns), then its slack."""
+    lines = [f"path to {e.instance}/{e.pin} from {e.path[0][0]}/{e.path[0][1]}:",
+             "  kind     delay  arrival  cell/pin"]
+    for kind, d, at, inst, pin in path_steps(t, e):
+        lines.append(f"  {kind:6s} {d / 1000:7.2f} {at / 1000:8.2f}  {inst}/{pin}")
+    lines.append(f"  setup  {e.setup / 1000:7.2f} {(e.arrival + e.setup) / 1000:8.2f}; slack "
+                 f"{e.slack(period_ps) / 1000:.2f} ns at {1e6 / period_ps:g} MHz")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m systolica.fpga_sta",
                                 description="Endpoints that miss the clock, from a routed run's SDF.")
@@ -204,6 +230,8 @@ def main(argv=None) -> int:
     p.add_argument("--freq", type=float, default=100.0, help="clock in MHz (default 100)")
     p.add_argument("--depth", type=int, default=2, help="hierarchy levels of a block (default 2)")
     p.add_argument("--worst", type=int, default=25, help="registers listed (default 25)")
+    p.add_argument("--path", metavar="NAME", help="instead: the worst path into a register whose "
+                   "name contains NAME, step by step")
     args = p.parse_args(argv)
     sdf = args.run_dir / "routed.sdf"
     if not sdf.is_file():
@@ -214,7 +242,16 @@ def main(argv=None) -> int:
         print(f"--freq {args.freq:g} --depth {args.depth} --worst {args.worst}: allowed a positive "
               f"clock, depth >= 1, worst >= 1", file=sys.stderr)
         return 2
-    print(summary(analyse(read_sdf(sdf)), 1e6 / args.freq, args.depth, args.worst))
+    t = read_sdf(sdf)
+    ends = analyse(t)
+    if args.path is not None:
+        e = next((e for e in ends if args.path in register_of(e.instance)), None)
+        if e is None:
+            print(f"--path {args.path}: no endpoint of a register with that in its name", file=sys.stderr)
+            return 2
+        print(format_path(t, e, 1e6 / args.freq))
+        return 0
+    print(summary(ends, 1e6 / args.freq, args.depth, args.worst))
     return 0
 
 

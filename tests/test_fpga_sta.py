@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from systolica.fpga import ROUTED_SDF, nextpnr_args, synthesize_component
 from systolica.fpga_report import DEVICES, pnr_summary
-from systolica.fpga_sta import analyse, block_of, main, read_sdf, register_of, summary
+from systolica.fpga_sta import analyse, block_of, format_path, main, path_steps, read_sdf, register_of, summary
 from systolica.fpga_tools import run_tool
 
 # two registers `a.r` and `b.s` launch; a LUT in `c` and a carry cell add both; `d.q`'s DI
@@ -101,6 +101,21 @@ def test_arrivals_of_a_written_sdf(tmp_path):
     text = summary(list(ends.values()), 1690)             # DI misses by 24 ps, WD by 9
     assert "endpoints: 3; missing 1.69 ns: 2 (worst slack -0.02 ns)" in text
     assert "b.s -> d.q" in text and "b.s -> e.m" in text
+    t = read_sdf(sdf)
+    assert [(k, d, at) for k, d, at, *_ in path_steps(t, di)] == [
+        ("launch", 520, 520), ("route", 900, 1420), ("cell", 236, 1656), ("route", 50, 1706)]
+    assert path_steps(t, di)[-1][3:] == ("d.q_TRELLIS_FF_Q", "DI")
+    assert format_path(t, di, 1690).splitlines()[-1] == "  setup     0.01     1.71; slack -0.02 ns at 591.716 MHz"
+
+
+def test_cli_path_of_a_register(tmp_path, capsys):
+    (tmp_path / "routed.sdf").write_text(_SDF)
+    assert main([str(tmp_path), "--path", "d.q"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("path to d.q_TRELLIS_FF_Q/DI from b.s_TRELLIS_FF_Q/CLK:") and "slack" in out
+    assert main([str(tmp_path), "--path", "nowhere"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "--path nowhere: no endpoint of a register with that in its name"
 
 
 def test_names_blocks_and_registers():
