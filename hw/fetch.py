@@ -100,14 +100,21 @@ class Fetch(wiring.Component):
         stop_at = Signal(32)
         stop_why = Signal(Status)
         valid = Signal()
-        m.d.comb += [ar.arvalid.eq(valid), ar.araddr.eq(addr), ar.arid.eq(FETCH_ID),
+        # the request waits in registers of its own (`ar_addr`, `valid`), and the walker's
+        # state (`addr`, `nxt` and the flags below) steps as the request is made, not as it
+        # is accepted: ARREADY, which crosses the read arbiter, then reaches `valid` alone
+        # (timing: the 8x8 top at 02a6f20: the load engine's AR -> the arbiter's grant ->
+        # ARREADY -> the enables of `left`, `to_hi` and the rest, some 40 endpoints late).
+        # The next request is decided only once this one is accepted, from the same state
+        ar_addr = Signal(cfg.addr_bits + 1, name="ar_addr")
+        m.d.comb += [ar.arvalid.eq(valid), ar.araddr.eq(ar_addr), ar.arid.eq(FETCH_ID),
                      ar.arlen.eq(COMMAND_BYTES // bb - 1), ar.arsize.eq((bb - 1).bit_length()),
                      ar.arburst.eq(AxiBurst.INCR)]
         accepted = valid & ar.arready
         room = words.level + in_flight < FETCH_OUTSTANDING
         aligned = self.program_base[:(COMMAND_BYTES - 1).bit_length()] == 0
         # whether command `nxt` lies past the program and inside the window: registers,
-        # set at `start` and stepped as a request is accepted, so no 32-bit compare lies
+        # set at `start` and stepped as a request is made, so no 32-bit compare lies
         # in front of the request decision (timing: the controller alone's path was `nxt`
         # -> `nxt >= program_len`, `addr + 64 <= hi` -> `ending`). Addresses only grow, so
         # `addr >= lo` holds for every command once it holds for the first; `to_hi` is
@@ -125,9 +132,7 @@ class Fetch(wiring.Component):
                          to_hi.eq(self.window.hi - self.program_base),
                          fits.eq(self.program_base + COMMAND_BYTES <= self.window.hi)]
         with m.Elif(accepted):
-            m.d.sync += [valid.eq(0), addr.eq(addr + COMMAND_BYTES), nxt.eq(nxt + 1),
-                         left.eq(left - 1), past_len.eq(left == 1),
-                         to_hi.eq(to_hi - COMMAND_BYTES), fits.eq(to_hi >= 2 * COMMAND_BYTES)]
+            m.d.sync += valid.eq(0)
         with m.Elif(~valid & ~ending & ~self.halt & ~self.stopped & room & (in_flight < FETCH_OUTSTANDING)):
             with m.If(~aligned):
                 m.d.sync += [ending.eq(1), stop_at.eq(nxt), stop_why.eq(Status.PROGRAM_ALIGN)]
@@ -136,7 +141,9 @@ class Fetch(wiring.Component):
             with m.Elif(~inside):
                 m.d.sync += [ending.eq(1), stop_at.eq(nxt), stop_why.eq(Status.FETCH_WINDOW)]
             with m.Else():
-                m.d.sync += valid.eq(1)
+                m.d.sync += [valid.eq(1), ar_addr.eq(addr), addr.eq(addr + COMMAND_BYTES), nxt.eq(nxt + 1),
+                             left.eq(left - 1), past_len.eq(left == 1),
+                             to_hi.eq(to_hi - COMMAND_BYTES), fits.eq(to_hi >= 2 * COMMAND_BYTES)]
         self._ar_valid = valid
         self._ending = ending
         m.d.sync += in_flight.eq(in_flight + accepted - words.w_en)
