@@ -418,3 +418,21 @@ def test_head_fifo_copy_survives_synthesis(tmp_path):
     ff = {copy: synthesize_component(HeadFIFO(width=40, depth=4, heads=2, late_read=True, copy=copy),
                                      f"fifo{copy}", ECP5, tmp_path / str(copy))["FF"] for copy in (0, 8)}
     assert ff[8] - ff[0] == 2 * 8 + 2 + 1, ff
+
+
+def test_fetch_checks_a_copy_of_the_command_that_survives_synthesis(tmp_path):
+    """The fetch unit's check reads `check_cmd`, a copy of the command register that loads
+    only with a word: after `synth_ecp5` it is still there, a flip-flop for every command
+    bit the check reads (all but a few of the 8-bit header's), against a copy loaded as the
+    register is, which Yosys merges into it."""
+    from source_mutants import mutated
+    from systolica.hw import fetch
+    from systolica.model.isa import command_layout
+
+    cfg = AcceleratorConfig(rows=2, cols=2)
+    load = "m.d.sync += [cmd.eq(head.bits[:len(cmd.as_value())]), "
+    merged = mutated("systolica.hw.fetch", load, load + "check_cmd.eq(head.bits[:len(cmd.as_value())]), ")
+    ff = {name: synthesize_component(module.Fetch(cfg), name, ECP5, tmp_path / name)["FF"]
+          for name, module in (("copy", fetch), ("merged", merged))}
+    layout = command_layout(cfg)
+    assert layout.size - layout["header"].shape.size <= ff["copy"] - ff["merged"] <= layout.size, ff
