@@ -29,7 +29,7 @@ from pathlib import Path
 __all__ = ["trace", "main"]
 
 _ROOT = Path(__file__).resolve().parent.parent
-#: (configuration seed, number of cases): small random configurations, and the demo's
+#: ``kind:seed:cases`` items: three small random configurations and the demo's 8x8
 _DEFAULT = "fuzz:0:3,fuzz:1:3,fuzz:2:3,demo:0:3"
 
 
@@ -82,8 +82,9 @@ def trace(spec: str, case_seed: int) -> list[dict]:
 
 
 def _cache_for(tag: str) -> str:
-    base = Path(os.environ.get("SYSTOLICA_CACHE", Path.home() / ".cache" / "systolica"))
-    return str(base / f"trace-{tag}")
+    from .sim.runner import cache_root
+
+    return str(cache_root() / f"trace-{tag}")
 
 
 def _snapshot(rev: str | None, into: Path) -> str:
@@ -164,6 +165,8 @@ def main(argv=None) -> int:
         _configs(args.configs)
         if args.against:
             _resolve(args.against)
+        if args.out and not args.out.resolve().parent.is_dir():
+            raise ValueError(f"--out {args.out}: its folder does not exist")
     except ValueError as e:
         print(e, file=sys.stderr)
         return 2

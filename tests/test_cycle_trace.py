@@ -18,6 +18,7 @@ def _cli(*args):
     (["--configs", "board:0:1"], "--configs 'board:0:1'"),
     (["--configs", "fuzz:0:0"], "--configs 'fuzz:0:0'"),
     (["--against", "no-such-revision"], "--against no-such-revision"),
+    (["--out", "/no/such/folder/trace.json"], "--out /no/such/folder/trace.json"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(args, names):
     p = _cli(*args)
