@@ -256,20 +256,38 @@ class BeatLanes:
     thermometer code (lanes ``0 .. k - 1`` set), queued and registered beside ``k``, so a
     beat's byte mask is a shift of it, with no ``(1 << k) - 1`` carry chain after the
     head's select (timing: the load engine's path alone was ``first`` -> ``k`` -> that
-    subtraction -> the placed beat's mask)."""
+    subtraction -> the placed beat's mask).
+
+    The entry also holds what the first beat leaves for the second (``rem``, the bytes
+    after the first beat, and the second beat's ``k``, ``mask`` and ``last``: the ``*2``
+    fields), so taking a first beat loads those registers from the queue's head, and only
+    a later beat computes them, from registers (timing: the 8x8 top at daa7c24, the burst
+    queue's head -> ``first``'s select -> ``rem``'s subtraction -> ``k``'s minimum, -1.62
+    ns)."""
 
     @staticmethod
     def layout(burst_shape, bus_bytes: int) -> data.StructLayout:
-        return data.StructLayout({"burst": burst_shape, "k": range(bus_bytes + 1), "mask": bus_bytes, "last": 1})
+        k = range(bus_bytes + 1)
+        return data.StructLayout({"burst": burst_shape, "k": k, "mask": bus_bytes, "last": 1,
+                                  "rem": range(256 * bus_bytes + 1), "k2": k, "mask2": bus_bytes, "last2": 1})
 
     @staticmethod
     def entry(m: Module, burst, bus_bytes: int):
         """The queue entry of ``burst`` (a view of the burst layout), as a value."""
         e = Signal(BeatLanes.layout(burst.shape(), bus_bytes), name="beat_entry")
-        room = bus_bytes - burst.offset
+        bb = bus_bytes
+        room = bb - burst.offset
+        # the burst's bytes from lane 0 of its first beat: past `bb`, the first beat is full
+        # and the rest is `rem` (constant compares, no subtraction in front of them)
+        span = Signal(range(256 * bb + bb), name="beat_span")
+        rest = Signal.like(e.rem, name="beat_rest")
+        m.d.comb += [span.eq(burst.nbytes + burst.offset), rest.eq(Mux(span > bb, span - bb, 0))]
         m.d.comb += [e.burst.eq(burst), e.k.eq(Mux(room < burst.nbytes, room, burst.nbytes)),
-                     e.mask.eq(BeatLanes.lanes_below(bus_bytes, room, burst.nbytes)),
-                     e.last.eq(burst.nbytes <= room)]
+                     e.mask.eq(BeatLanes.lanes_below(bb, room, burst.nbytes)),
+                     e.last.eq(burst.nbytes <= room),
+                     e.rem.eq(rest), e.k2.eq(Mux(span >= 2 * bb, bb, rest)),
+                     e.mask2.eq(Cat(span > bb + i for i in range(bb))),
+                     e.last2.eq(span <= 2 * bb)]
         return e.as_value()
 
     @staticmethod
@@ -293,7 +311,7 @@ class BeatLanes:
         m.d.comb += [self.k.eq(Mux(self.first, head.k, self._k_next)),
                      self.mask.eq(Mux(self.first, head.mask, self._mask_next)),
                      self.last.eq(Mux(self.first, head.last, self._last_next))]
-        self._left = Mux(self.first, burst.nbytes, self.rem)
+        self._head = head
         self._head_k = head.k
 
     def k_equals(self, value):
@@ -305,11 +323,16 @@ class BeatLanes:
     def advance(self, m: Module, pop) -> None:
         """The beat was taken: the next one continues the burst, or starts the next (and
         ``pop`` is asserted to release the head burst)."""
-        rem = Signal.like(self.rem, name="rem_next")
-        m.d.comb += rem.eq(self._left - self.k)
-        m.d.sync += [self.first.eq(self.last), self.rem.eq(rem),
-                     self._k_next.eq(Mux(rem < self._bb, rem, self._bb)), self._last_next.eq(rem <= self._bb),
-                     self._mask_next.eq(self.lanes_below(self._bb, rem))]
+        rem = Signal.like(self.rem, name="rem_next")       # a later beat's: from registers
+        m.d.comb += rem.eq(self.rem - self._k_next)
+        head = self._head
+        m.d.sync += self.first.eq(self.last)
+        with m.If(self.first):
+            m.d.sync += [self.rem.eq(head.rem), self._k_next.eq(head.k2), self._last_next.eq(head.last2),
+                         self._mask_next.eq(head.mask2)]
+        with m.Else():
+            m.d.sync += [self.rem.eq(rem), self._k_next.eq(Mux(rem < self._bb, rem, self._bb)),
+                         self._last_next.eq(rem <= self._bb), self._mask_next.eq(self.lanes_below(self._bb, rem))]
         with m.If(self.last):
             m.d.comb += pop.eq(1)
 

@@ -113,12 +113,40 @@ class DmaLoad(wiring.Component):
             m.d.sync += [data_hi[d].eq(hd.pad_before[d] + hd.sizes[d]) for d in range(4)]
             m.d.sync += [j_last[d].eq(hd.pad_before[d] + hd.sizes[d] + hd.pad_after[d] - 1) for d in range(4)]
 
-        def row_flags(jv):
-            inside = [(jv[d] >= dec.pb[d]) & (jv[d] < data_hi[d]) for d in range(3)]
-            return [data_row.eq(inside[0] & inside[1] & inside[2])] + [
-                j_end[d].eq(jv[d] == j_last[d]) for d in range(3)]
+        # The flags of the row after `j` follow from the flags of `j` and equalities of `j`
+        # with registers of the command's bounds less one: a dimension that steps enters
+        # its data at `j == pad_before - 1` (when its size is not zero) and leaves it at
+        # `j == pad_before + size - 1`, and ends at `j == j_last - 1`; one that restarts
+        # takes its flags at index 0 (timing: the 8x8 top at daa7c24, `j2` -> `j + 1` ->
+        # the bounds' compares, two carry chains -> `data_row`, -1.19 ns)
+        j_in = [Signal(name=f"j_in{d}") for d in range(3)]               # pb <= j < data_hi
+        enter = [Signal(signed(18), name=f"j_enter{d}") for d in range(3)]   # pad_before - 1
+        leave = [Signal(signed(18), name=f"j_leave{d}") for d in range(3)]   # data_hi - 1
+        near = [Signal(signed(19), name=f"j_near{d}") for d in range(3)]     # j_last - 1
+        sized = [Signal(name=f"j_sized{d}") for d in range(3)]               # size != 0
+        with m.If(front.taking):
+            m.d.sync += [enter[d].eq(hd.pad_before[d] - 1) for d in range(3)]
+            m.d.sync += [leave[d].eq(hd.pad_before[d] + hd.sizes[d] - 1) for d in range(3)]
+            m.d.sync += [near[d].eq(hd.pad_before[d] + hd.sizes[d] + hd.pad_after[d] - 2) for d in range(3)]
+            m.d.sync += [sized[d].eq(hd.sizes[d] != 0) for d in range(3)]
+
+        def row_flags(restart, step):
+            """`data_row`, `j_in` and `j_end` of the next row: dimension `d` restarts at 0
+            (`restart[d]`), steps (`step[d]`) or stays"""
+            ins, ends = [], []
+            for d in range(3):
+                at0 = [(dec.pb[d] == 0) & sized[d], j_last[d] == 0]
+                stepped = [((j[d] == enter[d]) & sized[d]) | (j_in[d] & (j[d] != leave[d])), j[d] == near[d]]
+                now = [j_in[d], j_end[d]]
+                ins_d, end_d = (Mux(restart[d], a0, Mux(step[d], st, n)) for a0, st, n in zip(at0, stepped, now))
+                ins.append(ins_d)
+                ends.append(end_d)
+            return ([data_row.eq(ins[0] & ins[1] & ins[2])] + [j_in[d].eq(ins[d]) for d in range(3)] +
+                    [j_end[d].eq(ends[d]) for d in range(3)])
 
         j_adv = [Signal(17, name=f"j_adv{d}") for d in range(3)]   # the row after `j`
+        adv_restart = [Const(0), j_end[2] & j_end[1], j_end[2]]
+        adv_step = [j_end[2] & j_end[1], j_end[2] & ~j_end[1], ~j_end[2]]
         m.d.comb += [j_adv[2].eq(Mux(j_end[2], 0, j[2] + 1)),
                      j_adv[1].eq(Mux(~j_end[2], j[1], Mux(j_end[1], 0, j[1] + 1))),
                      j_adv[0].eq(Mux(j_end[2] & j_end[1], j[0] + 1, j[0]))]
@@ -189,6 +217,13 @@ class DmaLoad(wiring.Component):
         k = beat_lanes.k
         pos = Signal(range(rb + 1))
         left = Signal(20)
+        # `k == left` is `left`'s high bits all zero (a register, `left_small`, set with
+        # `left`) and a compare of the low bits as wide as `k` (timing: the 8x8 top at
+        # daa7c24, `left` -> a 20-bit compare, six LUT levels -> the placing queue's room,
+        # -2.86 ns; the same rows close)
+        kw = len(k)
+        left_small = Signal(name="left_small")
+        small = lambda v: v[kw:] == 0          # noqa: E731
         # the beat's lanes o .. o + k - 1 go to the row's bytes pos .. pos + k - 1 in one
         # shift, by pos - o (biased by bb - 1 to stay unsigned), masked by bytes computed
         # from registers alone (timing: two chained shifts, to lane 0 and then to pos, were
@@ -250,7 +285,7 @@ class DmaLoad(wiring.Component):
         row_value = Mux(st_pad, pad_row, buf | st_bytes)
 
         # a row is complete: a pad row at once, a data row with the beat that fills it
-        completes = Mux(data_row, beat_lanes.k_equals(left), 1)
+        completes = Mux(data_row, left_small & beat_lanes.k_equals(left[:kw]), 1)
         take_beat = running & pending.r_rdy & ~src_done & data_row & a_room
         beat_taken = rq.r_rdy & take_beat
         closing = Signal()
@@ -268,17 +303,19 @@ class DmaLoad(wiring.Component):
             m.d.sync += [st_valid.eq(1), st_row.eq(a.row), st_pad.eq(a.pad), st_blk_end.eq(a.blk_end),
                          st_bytes.eq(placed & Cat(*(keep[x].replicate(8) for x in range(rb))))]
         with m.If(beat_taken):
-            m.d.sync += [pos.eq(pos + k), left.eq(left - k)]
+            left_next = Signal(20, name="left_next")
+            m.d.comb += left_next.eq(left - k)
+            m.d.sync += [pos.eq(pos + k), left.eq(left_next), left_small.eq(small(left_next))]
             beat_lanes.advance(m, pending.r_en)
             with m.If((rresp == AxiResp.SLVERR) & (err == DmaError.OK)):
                 m.d.sync += err.eq(DmaError.AXI_SLVERR)
             with m.If((rresp == AxiResp.DECERR) & (err == DmaError.OK)):
                 m.d.sync += err.eq(DmaError.AXI_DECERR)
         with m.If(closing):
-            m.d.sync += [pos.eq(off0), left.eq(need)]
+            m.d.sync += [pos.eq(off0), left.eq(need), left_small.eq(small(need))]
             with m.If(last_src_row):
                 m.d.sync += src_done.eq(1)
-            m.d.sync += [j[d].eq(j_adv[d]) for d in range(3)] + row_flags(j_adv)
+            m.d.sync += [j[d].eq(j_adv[d]) for d in range(3)] + row_flags(adv_restart, adv_step)
 
         with m.If(st_go):
             m.d.sync += buf.eq(Mux(st_row, pattern, buf | st_bytes))
@@ -315,8 +352,8 @@ class DmaLoad(wiring.Component):
             m.d.sync += buf.eq(pattern)
         with m.If(start):
             m.d.sync += [emitted.eq(0), src_done.eq(0), draining.eq(0), r.eq(0), pos.eq(off0), left.eq(need),
-                         st_valid.eq(0)
-                         ] + [x.eq(0) for x in j] + row_flags([Const(0, 17)] * 3)
+                         left_small.eq(small(need)), st_valid.eq(0)
+                         ] + [x.eq(0) for x in j] + row_flags([Const(1)] * 3, [Const(0)] * 3)
             beat_lanes.restart(m)
         m.d.comb += [self.spad_write.payload.addr.eq(c.row + emitted - 1),
                      self.acc_write.payload.addr.eq(c.row + emitted - 1)]
