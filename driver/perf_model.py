@@ -84,7 +84,7 @@ class Latencies:
     exec_accept: int = 3        #: COMPUTE started -> its first weight row read (its request leaves from a queue)
     weight_rows_extra: int = 1  #: weight rows into the array: rows + this
     data_start: int = 1         #: weights in -> the first data beat
-    exec_latency: int = 6       #: last data beat -> last result written (completed): rows + cols + this
+    exec_latency: int = 7       #: last data beat -> last result written (completed): rows + cols + this
                                 #: (includes the scratchpad's READ_LATENCY, its banks' output register)
     store_read: int = 3         #: STORE started -> its first accumulator row read (its request leaves from a queue)
     store_tail: int = 20        #: its last row read -> completed (B responses back; includes the accumulator's

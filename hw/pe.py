@@ -2,22 +2,26 @@
 
 Every PE is the same module (the array instances it ``rows * cols`` times). Per cycle it
 does one multiply and one add, in the arithmetic of the configured input type
-(:mod:`systolica.hw.arith`), in three stages: the multiplier's operands are registers and
-so is the product (``p``), so the operand select (stage 1), the multiplier (stage 2) and
-the adder (stage 3) are timed apart -- on an FPGA the route to and from the DSP block was
-three quarters of the array's critical path, and the operand select's control bits are
-the same along an anti-diagonal, so synthesis merges them into one flip-flop that drives
-PEs far apart. The multiplier with its registers is a component of its own
+(:mod:`systolica.hw.arith`), in four stages: the multiplier's operands are registers and
+so is the product, so the operand select (stage 1), the multiplier (stage 2) and the adder
+(stage 4) are timed apart -- on an FPGA the route to and from the DSP block was three
+quarters of the array's critical path, and the operand select's control bits are the same
+along an anti-diagonal, so synthesis merges them into one flip-flop that drives PEs far
+apart. Stage 3 registers the product again (``p3``), in the fabric: on the ECP5 the
+product's register is the DSP block's own, and the route from it to the adder's carry
+chain, wherever the placer puts the adder, was the 8x8 top's most common late path
+(``bench/fpga_timing.md``, daa7c24: 318 endpoints, a 7.98 ns route). The multiplier with its registers is a component of its own
 (:class:`~systolica.hw.multiplier.RegisteredMultiplier`): on the ECP5 its registers are the
 DSP block's own (``target="ecp5"``), elsewhere registers in the fabric.
 
 Stage 1, the cycle a wavefront reaches the PE (``ctrl_in``): the multiplier registers
 ``a_in`` and the operand, ``w[ctrl.sel]`` (WS) or ``b_in`` (OS); ``a_in``, ``b_in`` and the
 control pass on registered (``a_out``, ``b_out``, ``ctrl_out``). Stage 2, the next cycle:
-the multiplier registers their product ``p``; the control moves on to ``ctrl2``. Stage 3,
-with the wavefront's control in ``ctrl2``:
+the multiplier registers their product; the control moves on to ``ctrl2``. Stage 3: the
+product moves to ``p3``, the control to ``ctrl3``. Stage 4, with the wavefront's control in
+``ctrl3`` and its product in ``p3`` (``p`` below):
 
-- **WS**: ``v_out <= v_in + p``: partial sums flow down the column two cycles behind the
+- **WS**: ``v_out <= v_in + p``: partial sums flow down the column three cycles behind the
   operands, while the two weight buffers stay put. ``ctrl.sel`` picks the buffer the
   wavefront's tile uses.
 - **OS**: ``acc <= acc + p``; the B operand travels down on its own chain (``b_in`` ->
@@ -30,20 +34,21 @@ chain; later beats of that tile pass on. Capturing into one buffer marks the oth
 free for the tile after. So beat ``p`` of a tile lands in row ``p`` and the next tile
 loads while the current one computes (a weight is read in stage 1 only).
 
-Drain: when ``ctrl.drain`` is set (in stage 3: ``ctrl2.drain``), ``d <= d_in`` (the
+Drain: when ``ctrl.drain`` is set (in stage 4: ``ctrl3.drain``), ``d <= d_in`` (the
 drain register of the PE above); the array times the drain so it never meets a capture.
 
-Reset: only the control state has a reset value -- ``ctrl_out`` and ``ctrl2`` (``valid``, ``drain``, ...),
-the buffer flags ``full``, the weight beat's ``valid`` on ``t_out`` and the OS accumulator
-``acc`` (a tile's first beat adds to it). The data path -- ``a_out``, ``b_out``, the
-multiplier's operand and product registers, ``v_out``, ``d_out``, the weights ``w0``/``w1`` and the weight beat's
-``buf``/``w`` -- has none (``reset_less``): Amaranth's synchronous reset is a multiplexer
+Reset: only the control state has a reset value -- ``ctrl_out``, ``ctrl2`` and ``ctrl3``
+(``valid``, ``drain``, ...), the buffer flags ``full``, the weight beat's ``valid`` on
+``t_out`` and the OS accumulator ``acc`` (a tile's first beat adds to it). The data path
+-- ``a_out``, ``b_out``, the multiplier's operand and product registers, ``p3``,
+``v_out``, ``d_out``, the weights ``w0``/``w1`` and the weight beat's ``buf``/``w`` -- has
+none (``reset_less``): Amaranth's synchronous reset is a multiplexer
 in front of every register, evaluated every cycle for ``rows * cols`` PEs, and an FPGA
 would route the reset to each of them for nothing. After a reset these registers hold
 whatever they held (their initial value after power-up); none of it reaches an output:
 
-- ``a_out``, ``b_out``, the multiplier's registers, ``v_out``: a value computed from a stale operand is a
-  bubble's; the array takes a result only from a wavefront whose ``ctrl.valid`` (reset)
+- ``a_out``, ``b_out``, the multiplier's registers, ``p3``, ``v_out``: a value computed
+  from a stale operand is a bubble's; the array takes a result only from a wavefront whose ``ctrl.valid`` (reset)
   is set, and each wavefront's sum is built from its own ``a``, its own ``b`` or weight
   and its own ``v_in`` (zero at the top edge); OS ``acc`` accumulates only on
   ``ctrl.valid``.
@@ -86,7 +91,7 @@ def weight_beat_layout(operand_shape) -> data.StructLayout:
 
 
 class ProcessingElement(wiring.Component):
-    """One multiply-accumulate cell, three stages (see the module docstring).
+    """One multiply-accumulate cell, four stages (see the module docstring).
 
     Parameters
     ----------
@@ -105,9 +110,9 @@ class ProcessingElement(wiring.Component):
     b_in, b_out : In/Out(operand)
         OS B operand from the PE above, with the wavefront; passed on registered.
     v_in : In(signed(acc_bits))
-        WS partial sum from the PE above, two cycles behind its wavefront.
+        WS partial sum from the PE above, three cycles behind its wavefront.
     v_out : Out
-        Registered: WS ``v_in + p`` (two cycles behind the wavefront).
+        Registered: WS ``v_in + p`` (three cycles behind the wavefront).
     d_in, d_out : In/Out(signed(acc_bits))
         OS drain chain: ``d_out`` is this PE's drain register.
     t_in, t_out : In/Out(weight_beat_layout)
@@ -148,11 +153,14 @@ class ProcessingElement(wiring.Component):
         # stages 1 and 2: the multiplier registers a_in and the operand, then their product
         mult = m.submodules.mult = RegisteredMultiplier(ar, self.target)
         m.d.comb += [mult.a.eq(self.a_in), mult.b.eq(operand)]
-        p = mult.p
         ctrl2 = Signal(pe_ctrl_layout, name="ctrl2")
         m.d.sync += ctrl2.eq(self.ctrl_out)
+        # stage 3: the product again, in a register in the fabric (see the module docstring)
+        p = Signal(mult.p.shape(), name="p3", reset_less=True)
+        ctrl3 = Signal(pe_ctrl_layout, name="ctrl3")
+        m.d.sync += [p.eq(mult.p), ctrl3.eq(ctrl2)]
 
-        # stage 3: the same wavefront two cycles after it arrived, its control in ctrl2
+        # stage 4: the same wavefront three cycles after it arrived, its control in ctrl3
         if ws:
             m.d.sync += _data_register(m, "v", self.v_out).eq(
                 _wire(m, "sum", ar.accumulate(self.v_in, p), ar.acc_shape))
@@ -162,12 +170,12 @@ class ProcessingElement(wiring.Component):
         if os_:
             acc = Signal(ar.acc_shape)         # reset: the first beat of a tile adds to it
             total = _wire(m, "total", ar.accumulate(acc, p), ar.acc_shape)
-            is_os2 = os_mode(ctrl2)
-            with m.If(ctrl2.valid & is_os2):
-                m.d.sync += acc.eq(Mux(ctrl2.last, 0, total))
-            with m.If(ctrl2.drain):
+            is_os3 = os_mode(ctrl3)
+            with m.If(ctrl3.valid & is_os3):
+                m.d.sync += acc.eq(Mux(ctrl3.last, 0, total))
+            with m.If(ctrl3.drain):
                 m.d.sync += d_reg.eq(self.d_in)
-            with m.Elif(ctrl2.valid & is_os2 & ctrl2.last):
+            with m.Elif(ctrl3.valid & is_os3 & ctrl3.last):
                 m.d.sync += d_reg.eq(total)
         return m
 

@@ -7,17 +7,17 @@ Timing (all cycles counted from the clock edge that accepts a beat, "cycle n"):
 - A data beat accepted at ``n`` reaches PE ``(i, j)`` at ``n + 1 + i + j``; every operand
   of one beat (A element from the left, B from above, control bits) meets in the PE in
   the same cycle: a *wavefront*. Bubbles are wavefronts with ``valid = 0``. The PE
-  registers the multiplier's operand there, the product a cycle later and adds it a cycle
-  after that (:mod:`.pe`), so partial sums, OS accumulation and the drain run two cycles
-  behind the wavefront.
-- WS: the result vector of data beat ``n`` leaves on ``result`` at ``n + rows + cols + 2``.
+  registers the multiplier's operand there, the product a cycle later, the product again
+  in the fabric a cycle after that, and adds it in the next (:mod:`.pe`), so partial
+  sums, OS accumulation and the drain run three cycles behind the wavefront.
+- WS: the result vector of data beat ``n`` leaves on ``result`` at ``n + rows + cols + 3``.
   Weight beat ``p`` of a tile is captured by row ``p``. A tile's data may enter once all
   its ``rows`` weight beats have entered; the next tile's weights may enter once the
   tile before the current one has seen its ``last`` beat. So the next tile loads while
   the current one computes, and a tile costs ``max(M, rows)`` cycles at the port.
 - OS: the ``last`` beat of a tile accepted at ``T`` is captured into the PEs' drain
-  registers by ``T + rows + j + 2``; column ``j`` then shifts out, bottom row first, during
-  ``T + rows + 3 + j .. T + 2*rows + 2 + j`` and the de-skew aligns the columns. A new OS
+  registers by ``T + rows + j + 3``; column ``j`` then shifts out, bottom row first, during
+  ``T + rows + 4 + j .. T + 2*rows + 3 + j`` and the de-skew aligns the columns. A new OS
   ``last`` beat, or any WS beat, is held off until ``T + rows`` so drains never overlap
   or meet WS results at the bottom edge. An OS tile costs ``max(K, rows)`` cycles.
 
@@ -37,7 +37,14 @@ from .arith import arithmetic_for
 from .pe import pe_ctrl_layout, weight_beat_layout
 from .pe_row import ROW_MODULE_NAME, PeRow, _v, modules_separate
 
-__all__ = ["SystolicArray", "data_beat_layout", "weight_row_layout", "result_beat_layout"]
+__all__ = ["SystolicArray", "data_beat_layout", "weight_row_layout", "result_beat_layout", "last_result_after"]
+
+
+def last_result_after(cfg: AcceleratorConfig) -> int:
+    """The most cycles from the acceptance of a tile's last beat to the cycle its last
+    result vector leaves: an OS tile's drain (the module docstring), ``2*rows + cols + 2``;
+    a WS result leaves sooner (``rows + cols + 3``)."""
+    return 2 * cfg.rows + cfg.cols + 2
 
 
 def data_beat_layout(cfg: AcceleratorConfig) -> data.StructLayout:
@@ -246,12 +253,14 @@ class SystolicArray(wiring.Component):
             b_in, v_in, d_in, t_in = b_out, v_out, d_out, t_out
 
         # -- bottom edge: WS sums or OS drain, then de-skew -----------------------------
-        # (the PEs' third stage: sums and drain shifts are two cycles behind the control)
+        # (the PEs' fourth stage: sums and drain shifts are three cycles behind the control)
         drain_v = Signal(C, name="drain_valid")   # bit j: column j's bottom drain register holds
         drain_last = Signal(C, name="drain_last")  # a drained value this cycle
         phase_v, phase_last = Signal(name="phase_v"), Signal(name="phase_last")
+        phase_v2, phase_last2 = Signal(name="phase_v2"), Signal(name="phase_last2")
         m.d.sync += [phase_v.eq(phase != 0), phase_last.eq(phase == R),
-                     drain_v[0].eq(phase_v), drain_last[0].eq(phase_last)]
+                     phase_v2.eq(phase_v), phase_last2.eq(phase_last),
+                     drain_v[0].eq(phase_v2), drain_last[0].eq(phase_last2)]
         if C > 1:
             m.d.sync += [drain_v[1:].eq(drain_v[:-1]), drain_last[1:].eq(drain_last[:-1])]
         bottom = [Mux(drain_v[j], d_out[j * aw:(j + 1) * aw], v_out[j * aw:(j + 1) * aw]).as_signed()
@@ -259,8 +268,9 @@ class SystolicArray(wiring.Component):
         aligned = _deskew(m, "c", bottom, acc)
 
         edge1 = Signal(pe_ctrl_layout, name="edge1")  # the bottom-right PE's second stage
-        edge = Signal(pe_ctrl_layout, name="edge")    # and third
-        m.d.sync += [edge1.eq(edge_ctrl), edge.eq(edge1)]
+        edge2 = Signal(pe_ctrl_layout, name="edge2")  # third
+        edge = Signal(pe_ctrl_layout, name="edge")    # and fourth
+        m.d.sync += [edge1.eq(edge_ctrl), edge2.eq(edge1), edge.eq(edge2)]
         ws_out = edge.valid & (edge.dataflow == Dataflow.WS)
         os_out = drain_v[C - 1]
         res = self.result.payload

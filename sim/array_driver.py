@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
+from ..hw.systolic_array import last_result_after
 from ..model.array import ArrayOutput
 from ..model.config import AcceleratorConfig
 from .array_sim import decode_result, streams_for
@@ -45,8 +46,8 @@ class ArrayDriver:
                   max_cycles: int | None = None) -> tuple[list[ArrayOutput], RunStats]:
         """Stream ``tiles``; return every result vector seen and stats.
 
-        Runs until ``expect`` vectors came out, then ``rows + cols + 4`` quiet cycles
-        more, so that extra vectors are caught too.
+        Runs until ``expect`` vectors came out, then ``last_result_after(cfg) + 2``
+        cycles more, so that extra vectors are caught too.
 
         ``gap`` is the probability that an input stream offers nothing in a cycle
         (random stalls from the producer side; ``rng`` makes it replayable).
@@ -93,7 +94,7 @@ class ArrayDriver:
         dut.weights__valid.value = 0
         st.cycles = cycle
         # Nothing more may come out: an extra vector is as wrong as a missing one.
-        for _ in range(cfg.rows + cfg.cols + 4):
+        for _ in range(last_result_after(cfg) + 2):
             await ReadOnly()
             if dut.result__valid.value:
                 outs.append(self._decode(dut.result__payload.value.to_unsigned()))

@@ -14,7 +14,8 @@ import numpy as np
 from amaranth.hdl import ClockDomain, Module, Value
 from amaranth.sim import Simulator
 
-from ..hw.systolic_array import SystolicArray, data_beat_layout, result_beat_layout, weight_row_layout
+from ..hw.systolic_array import (SystolicArray, data_beat_layout, last_result_after, result_beat_layout,
+                                 weight_row_layout)
 from ..model import accum, fp8
 from ..model.array import ArrayOutput, Dataflow, OsTile, WsTile
 from ..model.bits import pack, unpack
@@ -88,8 +89,8 @@ def run_array_pysim(cfg: AcceleratorConfig, tiles: list, *, gap: float = 0.0,
                     rng: random.Random | None = None, before: list = (),
                     reset_after: int = 0) -> list[ArrayOutput]:
     """Stream ``tiles`` through the array in Amaranth's simulator; every result vector,
-    including any that come out after the expected ones (``rows + cols + 4`` quiet cycles
-    are watched). ``gap``: probability that an input stream offers nothing in a cycle.
+    including any that come out after the expected ones (the inputs' last cycle is followed
+    by ``last_result_after(cfg) + 2`` watched cycles: every vector has left by then). ``gap``: probability that an input stream offers nothing in a cycle.
 
     ``before``: tiles streamed first, for ``reset_after`` cycles at most, then the array's
     synchronous reset is held for one cycle (whatever is in flight is dropped) and
@@ -105,7 +106,7 @@ def run_array_pysim(cfg: AcceleratorConfig, tiles: list, *, gap: float = 0.0,
     async def stream(ctx, data_beats, weight_beats, cycles: int | None, keep: bool):
         budget = 4 * (len(data_beats) + len(weight_beats)) + 8 * (cfg.rows + cfg.cols) + 64
         di = wi = quiet = cycle = 0
-        while di < len(data_beats) or wi < len(weight_beats) or quiet < cfg.rows + cfg.cols + 4:
+        while di < len(data_beats) or wi < len(weight_beats) or quiet < last_result_after(cfg) + 2:
             if cycles is not None and cycle >= cycles:
                 return
             assert cycle < budget, f"timeout: {di}/{len(data_beats)} data, {wi}/{len(weight_beats)} weights"
