@@ -9,21 +9,22 @@ at ``addr_bits``, which cannot matter because the window check passed first.
 The bursts leave from registers, the head of a two-entry queue (timing: the AXI address
 channel and the engines' burst queues start at it, and the consumer's ``ready`` reaches
 only the queue's flags): the first burst of a command is valid the second cycle after
-``start``, and the walker moves on whenever the queue has room, so a burst per cycle. The walker's loop is short (timing): the limit of the burst at ``cur``
-(the smaller of the bytes to the 4 KiB boundary and those 256 beats allow) is a register
-``lim`` computed with ``cur``, so the burst is ``min(rem, lim)``; whether it ends the
-run (``rem <= lim``) is a register ``run_done`` too, set wherever ``rem`` and ``lim`` are
-(timing: the compare's carry chain fed the index registers' enables). A burst that does not end its run stops
-at a page or 256-beat boundary, so the next one starts at byte lane 0 and its limit
-follows from the page bytes left (``page_left``, a register too); a run's first burst
-takes its limits from its address. The indices count down (``left``), and which dimensions
-are at their end (``at_end``) or one before it (``near_end``) are registers set as they
-step, so a step moves a flag and compares no index; so are whether runs are whole row vectors
-and their bytes (taken with the command, ``take``, from ``next_cmd``: timing, the
-command's decode sat in front of the first burst's limits at ``start``). The address a run
-starts at when dimension ``d``
-steps (``an[d]``: the address of ``(i0, .., id + 1, 0, ...)``) is a register, added a run
-ahead, so no stride add lies before the next run's limits.
+``start``, and the walker moves on whenever the queue has room, so a burst per cycle.
+The walker's loop is short (timing): the limit of the burst at ``cur`` (the smaller of
+the bytes to the 4 KiB boundary and those 256 beats allow) is a register ``lim``
+computed with ``cur``, so the burst is ``min(rem, lim)``; whether it ends the run
+(``rem <= lim``) is a register ``run_done`` too, set wherever ``rem`` and ``lim`` are
+(timing: the compare's carry chain fed the index registers' enables). A burst that does
+not end its run stops at a page or 256-beat boundary, so the next one starts at byte
+lane 0 and its limit follows from the page bytes left (``page_left``, a register too); a
+run's first burst takes its limits from its address. The indices count down (``left``),
+and which dimensions are at their end (``at_end``) or one before it (``near_end``) are
+registers set as they step, so a step moves a flag and compares no index; so are whether
+runs are whole row vectors and their bytes (taken with the command, ``take``, from
+``next_cmd``: timing, the command's decode sat in front of the first burst's limits at
+``start``). The address a run starts at when dimension ``d`` steps (``an[d]``: the
+address of ``(i0, .., id + 1, 0, ...)``) is a register, added a run ahead, so no stride
+add lies before the next run's limits.
 """
 
 from __future__ import annotations
