@@ -222,9 +222,17 @@ class HeadFIFO(wiring.Component):
         if behind == 1:
             # one entry behind: a register (a one-entry memory has a zero-width address,
             # which Verilator's lint rejects)
+            # It loads the written entry in every cycle it may, not only with a write: while
+            # no entry waits in it, and (two heads) while a head takes the one that does. A
+            # write always finds one of the two (with one head, an entry waits behind only
+            # when the queue is full; with two, only when both heads are valid, so either
+            # the queue is full or a head was just taken and takes it now), so the slot's
+            # enable is registers, never ``w_en`` (timing: the 8x8 top at 5bfa230, the load
+            # engine's beat lanes -> its row end -> the placing queue's write -> the enable
+            # of this slot's ~90 flip-flops, the worst path at 70.4 MHz)
             slot = Signal(self.width, name="behind_entry", reset_less=True)
             m.d.comb += behind_data.eq(slot)
-            with m.If(write):
+            with m.If(~behind_rdy if self.heads == 1 else ~behind_rdy | fill):
                 m.d.sync += slot.eq(self.w_data)
             return behind_rdy, entry
         m.submodules.behind = storage = Memory(shape=self.width, depth=behind, init=[])

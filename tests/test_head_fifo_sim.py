@@ -100,6 +100,29 @@ def test_comparison_catches_a_wrong_head_fifo(mutant, depth):
         _compare_with_sync_fifo(functools.partial(changed.HeadFIFO, **_KINDS[kind]), depth, seed=1)
 
 
+#: Mutants of the one-entry slot behind the heads (``depth - heads == 1``), which loads
+#: without the write: loaded in every cycle (over an entry that waits), and, with two
+#: heads, not loaded while a head takes the entry that waits (the write that comes then;
+#: with ``late_read`` no write comes then, as ``level`` still counts the taken entry).
+_SLOT_MUTANTS = {
+    "slot loaded every cycle": ((1, 2), "m.If(~behind_rdy if self.heads == 1 else ~behind_rdy | fill)",
+                                "m.If(1)"),
+    "two heads: slot held while a head takes its entry": (
+        (2,), "m.If(~behind_rdy if self.heads == 1 else ~behind_rdy | fill)", "m.If(~behind_rdy)"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(_SLOT_MUTANTS))
+def test_comparison_catches_a_wrong_slot(mutant):
+    kinds, old, new = _SLOT_MUTANTS[mutant]
+    changed = mutated("systolica.hw.head_fifo", old, new)
+    for kind in kinds:
+        depth = 1 + _KINDS[kind]["heads"]
+        _compare_with_sync_fifo(functools.partial(HeadFIFO, **_KINDS[kind]), depth, seed=1)
+        with pytest.raises(AssertionError):
+            _compare_with_sync_fifo(functools.partial(changed.HeadFIFO, **_KINDS[kind]), depth, seed=1)
+
+
 def _compare_with_sync_fifo(fifo_class, depth, seed):
     rng = np.random.default_rng(seed)
     width = 12
