@@ -249,7 +249,8 @@ class BeatLanes:
     handshake.
 
     The burst queue holds :meth:`entry` values (layout :meth:`layout`): the burst plus its
-    first beat's ``k`` and ``last``, computed as the burst is queued. A later beat's ``k``
+    first beat's ``k`` and ``last``, computed by the burst walker (``hw/dma_bursts.py``)
+    as it queues the burst, from its registers. A later beat's ``k``
     and ``last`` are registers set when the beat before it is taken. So no arithmetic lies
     between the queue's output and the beat's lanes and handshake (the engines' critical
     path on the FPGA before; cycle for cycle the same behaviour). ``mask`` is ``k`` as a

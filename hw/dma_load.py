@@ -83,15 +83,16 @@ class DmaLoad(wiring.Component):
         # -> the walker's registers, some 220 endpoints late. A burst queued at ``t`` is the
         # head at ``t + 1``, a cycle before ``SyncFIFOBuffered``'s, which no R beat can meet:
         # a burst's first beat is queued in ``r_beats`` at ``t + 2`` at the earliest)
-        entry = BeatLanes.layout(gen.bursts.payload.shape(), bb)
+        # (each burst comes with its beats' byte lanes, BeatLanes.entry, from the walker)
+        entry = gen.bursts.payload.shape()
         m.submodules.pending = pending = HeadFIFO(width=entry.size, depth=OUTSTANDING_BURSTS, heads=2)
         ar, b = self.axi, gen.bursts
         m.d.comb += [
             ar.arvalid.eq(b.valid & pending.w_rdy),
-            ar.araddr.eq(b.payload.addr), ar.arlen.eq(b.payload.beats - 1),
+            ar.araddr.eq(b.payload.burst.addr), ar.arlen.eq(b.payload.burst.beats - 1),
             ar.arsize.eq(lanes), ar.arburst.eq(AxiBurst.INCR),
             b.ready.eq(ar.arready & pending.w_rdy),
-            pending.w_en.eq(b.valid & ar.arready), pending.w_data.eq(BeatLanes.entry(m, b.payload, bb)),
+            pending.w_en.eq(b.valid & ar.arready), pending.w_data.eq(b.payload.as_value()),
         ]
         head = data.View(entry, pending.r_data)
 

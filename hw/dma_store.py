@@ -153,15 +153,16 @@ class DmaStore(wiring.Component):
         # -- every burst goes to two queues: AW addresses, and W beat shapes -------------------
         # (W does not wait for its AW: AXI4 allows write data before the address, and a slave
         # that takes few addresses ahead would otherwise starve the W channel)
-        shape = gen.bursts.payload.shape()
-        entry = BeatLanes.layout(shape, bb)
+        # (each burst comes with its beats' byte lanes, BeatLanes.entry, from the walker)
+        entry = gen.bursts.payload.shape()
+        shape = gen.bursts.payload.burst.shape()
         m.submodules.pending = pending = HeadFIFO(width=entry.size, depth=OUTSTANDING_BURSTS)
         m.submodules.addresses = addresses = HeadFIFO(width=shape.size, depth=OUTSTANDING_BURSTS)
         b = gen.bursts
         both = pending.w_rdy & addresses.w_rdy
         m.d.comb += [b.ready.eq(both),
-                     pending.w_en.eq(b.valid & both), pending.w_data.eq(BeatLanes.entry(m, b.payload, bb)),
-                     addresses.w_en.eq(b.valid & both), addresses.w_data.eq(b.payload.as_value())]
+                     pending.w_en.eq(b.valid & both), pending.w_data.eq(b.payload.as_value()),
+                     addresses.w_en.eq(b.valid & both), addresses.w_data.eq(b.payload.burst.as_value())]
         ax = self.axi
         aw = data.View(shape, addresses.r_data)
         awaiting = Signal(range(OUTSTANDING_WRITES + 1))   # bursts whose AW was taken, no B yet

@@ -2,7 +2,8 @@
 commands (contiguous runs that cross 4 KiB pages and the 256-beat limit, runs that start
 where the two limits meet, gathers,
 strides of either sign, unaligned bases, every element size, runs that end exactly on a
-burst limit), the bursts it gives equal :func:`systolica.model.dma.bursts` in order, with
+burst limit), the bursts it gives equal :func:`systolica.model.dma.bursts` in order (and
+their first two beats' byte lanes those counted byte by byte), with
 random back-pressure, commands back to back, and ``busy`` low exactly once the last burst
 was taken; and mutants of the walker's ``run_done`` register are caught."""
 
@@ -72,10 +73,21 @@ def _burst_bytes(cfg: AcceleratorConfig, b) -> int:
 
 
 def _expected(cfg: AcceleratorConfig, desc: TensorDescriptor):
-    """(addr, beats, nbytes, offset, last) of every burst, from the model."""
+    """(addr, beats, nbytes, offset, last) of every burst, from the model, and its first
+    two beats' byte lanes (:func:`_beat_lanes`)."""
     todo = bursts(cfg, desc)
     return [(b.addr, b.beats, _burst_bytes(cfg, b), b.addr % cfg.bus_bytes, int(n == len(todo) - 1))
+            + _beat_lanes(cfg.bus_bytes, b.addr % cfg.bus_bytes, _burst_bytes(cfg, b))
             for n, b in enumerate(todo)]
+
+
+def _beat_lanes(bb: int, offset: int, nbytes: int):
+    """(k, mask, last, rem, k2, mask2, last2): the bytes of the burst in its first beat, as
+    a lane mask, whether it is the only beat, the bytes after it, and the same for the
+    second beat (0 bytes and "last" when there is none), counted byte by byte."""
+    beat_of = [(offset + x) // bb for x in range(nbytes)]
+    k, k2 = beat_of.count(0), beat_of.count(1)
+    return (k, (1 << k) - 1, int(beat_of[-1] == 0), nbytes - k, k2, (1 << k2) - 1, int(beat_of[-1] <= 1))
 
 
 @pytest.mark.parametrize("bus_bits", [32, 64, 512])
@@ -160,7 +172,8 @@ def _compare_with_model(walker_class, bus_bits, seed, exact_only=False):
                 assert ctx.get(dut.busy), (n, len(got), desc)
                 if ready and ctx.get(dut.bursts.valid):
                     p = ctx.get(dut.bursts.payload)
-                    got.append((p.addr, p.beats, p.nbytes, p.offset, p.last))
+                    got.append((p.burst.addr, p.burst.beats, p.burst.nbytes, p.burst.offset, p.burst.last,
+                                p.k, p.mask, p.last, p.rem, p.k2, p.mask2, p.last2))
                     assert got[-1] == want[len(got) - 1], \
                         f"command {n} {desc}: burst {len(got) - 1} {got[-1]}, model {want[len(got) - 1]}"
                 await ctx.tick()
