@@ -235,8 +235,15 @@ class BurstGen(wiring.Component):
         advance = busy & outq.w_rdy
         m.d.comb += [outq.w_en.eq(busy), outq.w_data.eq(BeatLanes.entry(m, out, bb))]
 
-        with m.If(self.start & ~busy):
-            m.d.sync += [busy.eq(1), cur.eq(self.cmd.base), rem.eq(run_bytes), rem_m.eq(run_bytes - max_bytes),
+        # while idle, the walker's registers load a command's first run in every cycle
+        # (from `cmd` and the registers taken at `take`, which hold it from the cycle after
+        # `take`, so from before `start`): `start` sets `busy` alone, and no register's
+        # enable waits for it (timing: the load engine alone at 25e602c, its state ->
+        # `start` -> the enables of `an0`.., 9.77 ns; nothing reads them while idle, as
+        # the output queue takes only while busy)
+        with m.If(~busy):
+            m.d.sync += [busy.eq(self.start), cur.eq(self.cmd.base), rem.eq(run_bytes),
+                         rem_m.eq(run_bytes - max_bytes),
                          page_left.eq(run_page), lim.eq(run_lim), run_done.eq(first_fits),
                          page_ok.eq(run_bytes <= AXI_PAGE_BYTES), page_k.eq(AXI_PAGE_BYTES - run_bytes),
                          lane_ok.eq(run_bytes <= max_bytes), lane_k.eq(max_bytes - run_bytes)]
