@@ -156,7 +156,10 @@ class DmaStore(wiring.Component):
         # (each burst comes with its beats' byte lanes, BeatLanes.entry, from the walker)
         entry = gen.bursts.payload.shape()
         shape = gen.bursts.payload.burst.shape()
-        m.submodules.pending = pending = HeadFIFO(width=entry.size, depth=OUTSTANDING_BURSTS)
+        # (the W side's queue has two head registers, so the beat's take reaches only their
+        # flags, not its storage's read pointer; timing: the 8x8 top at fc6b413, its `r_rdy`
+        # -> the take -> `rptr` -> `late_hit`, -1.89 ns)
+        m.submodules.pending = pending = HeadFIFO(width=entry.size, depth=OUTSTANDING_BURSTS, heads=2)
         m.submodules.addresses = addresses = HeadFIFO(width=shape.size, depth=OUTSTANDING_BURSTS)
         b = gen.bursts
         both = pending.w_rdy & addresses.w_rdy
