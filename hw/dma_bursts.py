@@ -48,13 +48,16 @@ __all__ = ["BurstGen", "burst_layout"]
 
 def burst_layout(cfg: AcceleratorConfig) -> data.StructLayout:
     """One burst: AxADDR, beats (AxLEN + 1), bytes of the run it carries, the byte lane
-    of its first byte, and whether it is the command's last burst."""
+    of its first byte, whether it ends its row vector (the last burst of the run of
+    ``(i0, i1, i2)``, or of that row's last element's run), and whether it is the
+    command's last burst."""
     lanes = (cfg.bus_bytes - 1).bit_length() or 1
     return data.StructLayout({
         "addr": cfg.addr_bits,
         "beats": range(1, AXI_MAX_BEATS + 1),
         "nbytes": range(1, AXI_MAX_BEATS * cfg.bus_bytes + 1),
         "offset": lanes,
+        "row_end": 1,
         "last": 1,
     })
 
@@ -166,6 +169,7 @@ class BurstGen(wiring.Component):
             out.nbytes.eq(nbytes),
             out.offset.eq(offset),
             out.beats.eq((offset + nbytes + bb - 1) >> lanes),
+            out.row_end.eq(run_done & (contiguous | at_end[3])),
             out.last.eq(run_done & last_run),
         ]
 

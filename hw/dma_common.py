@@ -313,13 +313,6 @@ class BeatLanes:
                      self.mask.eq(Mux(self.first, head.mask, self._mask_next)),
                      self.last.eq(Mux(self.first, head.last, self._last_next))]
         self._head = head
-        self._head_k = head.k
-
-    def k_equals(self, value):
-        """``k == value``, compared with the head's ``k`` and the next beat's apart and then
-        chosen (timing: the 8x8 top at 02a6f20, `first` -> ``k``'s select -> ``k == left``
-        -> the load engine's row end, placing queue and ``in_flight``, -1.80 ns)."""
-        return Mux(self.first, self._head_k == value, self._k_next == value)
 
     def advance(self, m: Module, pop) -> None:
         """The beat was taken: the next one continues the burst, or starts the next (and

@@ -153,9 +153,8 @@ class DmaLoad(wiring.Component):
                      j_adv[0].eq(Mux(j_end[2] & j_end[1], j[0] + 1, j[0]))]
         last_src_row = j_end[0] & j_end[1] & j_end[2]
         eb = dec.eb
-        need = Signal(20)       # data bytes of one row vector
-        off0 = Signal(20)       # where they go in the row buffer
-        m.d.comb += [need.eq(dec.bytes_of(dec.n[3])), off0.eq(dec.bytes_of(dec.pb[3]))]
+        off0 = Signal(20)       # where a row vector's data bytes go in the row buffer
+        m.d.comb += off0.eq(dec.bytes_of(dec.pb[3]))
 
         # row templates: `pattern` for data rows (pad_value in the pad elements, 0 where the
         # data goes and past the vector), `pad_row` for rows that are all padding. They are
@@ -200,10 +199,13 @@ class DmaLoad(wiring.Component):
                                  pad_row_c[8 * x:8 * x + 8].eq(Mux(in_vector[el], byte, 0))]
 
         # -- R beats into the row buffer ----------------------------------------------------
-        # the row's bytes so far are counted by two registers set a beat ahead: `pos`, where
-        # the beat's bytes go (`off0` + bytes so far; narrow: it is a shift), and `left`, the
-        # bytes the row still needs (`need` - bytes so far), so the beat that completes the
-        # row is `k == left`: no adder between the beat's byte count and the handshake
+        # `pos`, where the beat's bytes go (`off0` + the row's bytes so far; narrow: it is a
+        # shift), is a register set a beat ahead. The beat that completes a data row is the
+        # last beat of a burst that ends its row vector (`row_end`, from the walker): every
+        # burst carries bytes of one run, and a row vector's bytes are its runs, so the row
+        # ends exactly there, and no byte count is compared (timing: the 8x8 top at
+        # fc6b413, `k == left` -> the row's end -> the placing queue, its room and the row
+        # walker, some 300 endpoints late, -4.21 ns; before `left`, `got + k == need`)
         buf = Signal(rb * 8)
         # R beats wait in a two-entry queue whose head is a register: ``rready`` is room in
         # it (a register compare) and the row buffer takes a beat from registers, so neither
@@ -220,14 +222,6 @@ class DmaLoad(wiring.Component):
         beat_lanes = BeatLanes(m, bb, head)
         k = beat_lanes.k
         pos = Signal(range(rb + 1))
-        left = Signal(20)
-        # `k == left` is `left`'s high bits all zero (a register, `left_small`, set with
-        # `left`) and a compare of the low bits as wide as `k` (timing: the 8x8 top at
-        # daa7c24, `left` -> a 20-bit compare, six LUT levels -> the placing queue's room,
-        # -2.86 ns; the same rows close)
-        kw = len(k)
-        left_small = Signal(name="left_small")
-        small = lambda v: v[kw:] == 0          # noqa: E731
         # the beat's lanes o .. o + k - 1 go to the row's bytes pos .. pos + k - 1 in one
         # shift, by pos - o (biased by bb - 1 to stay unsigned), masked by bytes computed
         # from registers alone (timing: two chained shifts, to lane 0 and then to pos, were
@@ -289,7 +283,7 @@ class DmaLoad(wiring.Component):
         row_value = Mux(st_pad, pad_row, buf | st_bytes)
 
         # a row is complete: a pad row at once, a data row with the beat that fills it
-        completes = Mux(data_row, left_small & beat_lanes.k_equals(left[:kw]), 1)
+        completes = Mux(data_row, beat_lanes.last & head.burst.row_end, 1)
         take_beat = running & pending.r_rdy & ~src_done & data_row & a_room
         beat_taken = rq.r_rdy & take_beat
         closing = Signal()
@@ -307,16 +301,14 @@ class DmaLoad(wiring.Component):
             m.d.sync += [st_valid.eq(1), st_row.eq(a.row), st_pad.eq(a.pad), st_blk_end.eq(a.blk_end),
                          st_bytes.eq(placed & Cat(*(keep[x].replicate(8) for x in range(rb))))]
         with m.If(beat_taken):
-            left_next = Signal(20, name="left_next")
-            m.d.comb += left_next.eq(left - k)
-            m.d.sync += [pos.eq(pos + k), left.eq(left_next), left_small.eq(small(left_next))]
+            m.d.sync += pos.eq(pos + k)
             beat_lanes.advance(m, pending.r_en)
             with m.If((rresp == AxiResp.SLVERR) & (err == DmaError.OK)):
                 m.d.sync += err.eq(DmaError.AXI_SLVERR)
             with m.If((rresp == AxiResp.DECERR) & (err == DmaError.OK)):
                 m.d.sync += err.eq(DmaError.AXI_DECERR)
         with m.If(closing):
-            m.d.sync += [pos.eq(off0), left.eq(need), left_small.eq(small(need))]
+            m.d.sync += pos.eq(off0)
             with m.If(last_src_row):
                 m.d.sync += src_done.eq(1)
             m.d.sync += [j[d].eq(j_adv[d]) for d in range(3)] + row_flags(adv_restart, adv_step)
@@ -355,8 +347,7 @@ class DmaLoad(wiring.Component):
         with m.If(run2):                   # (stage C is empty: no item before RUN's third cycle)
             m.d.sync += buf.eq(pattern)
         with m.If(start):
-            m.d.sync += [emitted.eq(0), src_done.eq(0), draining.eq(0), r.eq(0), pos.eq(off0), left.eq(need),
-                         left_small.eq(small(need)), st_valid.eq(0)
+            m.d.sync += [emitted.eq(0), src_done.eq(0), draining.eq(0), r.eq(0), pos.eq(off0), st_valid.eq(0)
                          ] + [x.eq(0) for x in j] + row_flags([Const(1)] * 3, [Const(0)] * 3)
             beat_lanes.restart(m)
         m.d.comb += [self.spad_write.payload.addr.eq(c.row + emitted - 1),

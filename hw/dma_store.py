@@ -180,10 +180,12 @@ class DmaStore(wiring.Component):
         m.d.sync += awaiting.eq(awaiting + (ax.awvalid & ax.awready) - ax.bvalid)
 
         # -- W: bytes of the head row, placed at the burst's byte lanes ----------------------
-        # `left`, the head row's bytes not yet sent, is a register (n3 - rp): the beat that
-        # ends the row is `k == left`, no adder between the beat's byte count and the pop
+        # the beat that ends the row is the last beat of a burst that ends its row vector
+        # (`row_end`, from the walker: a row's bytes are its runs'), so no byte count is
+        # compared before the pop (timing: before, `k == left`, `left` the row's bytes not
+        # yet sent, a register; the 8x8 top at fc6b413, the head burst's flags -> the beat's
+        # byte count `_k_next`, -1.32 ns)
         rp = Signal(range(width + 1))            # next byte of the head row
-        left = Signal.like(dec.n[3], name="row_left")
         beat_lanes = BeatLanes(m, bb, head)
         o, k = beat_lanes.offset, beat_lanes.k
         row_bytes = (rowq.r_data >> (rp * 8))[:bb * 8]
@@ -208,11 +210,11 @@ class DmaStore(wiring.Component):
         ]
         m.d.comb += self.moved.eq(Mux(make, k, 0))
         with m.If(make):
-            m.d.sync += [rp.eq(rp + k), left.eq(left - k)]
+            m.d.sync += rp.eq(rp + k)
             beat_lanes.advance(m, pending.r_en)
-            with m.If(beat_lanes.k_equals(left)):
+            with m.If(beat_lanes.last & head.burst.row_end):
                 m.d.comb += rowq.r_en.eq(1)
-                m.d.sync += [rp.eq(0), left.eq(dec.n[3]), consumed.eq(consumed + 1)]
+                m.d.sync += [rp.eq(0), consumed.eq(consumed + 1)]
 
         # -- B: count the answers, keep the first error --------------------------------------
         m.d.comb += w.bready.eq(1)
@@ -223,7 +225,7 @@ class DmaStore(wiring.Component):
                 m.d.sync += err.eq(DmaError.AXI_DECERR)
 
         with m.If(start):
-            m.d.sync += [requested.eq(0), consumed.eq(0), awaiting.eq(0), rp.eq(0), left.eq(dec.n[3]),
+            m.d.sync += [requested.eq(0), consumed.eq(0), awaiting.eq(0), rp.eq(0),
                          all_requested.eq(0)] + restart(0, 1, 2)
             beat_lanes.restart(m)
         # (every requested row is consumed: all of them once the last is requested)

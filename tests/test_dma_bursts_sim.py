@@ -3,7 +3,8 @@ commands (contiguous runs that cross 4 KiB pages and the 256-beat limit, runs th
 where the two limits meet, gathers,
 strides of either sign, unaligned bases, every element size, runs that end exactly on a
 burst limit), the bursts it gives equal :func:`systolica.model.dma.bursts` in order (and
-their first two beats' byte lanes those counted byte by byte), with
+which end a row vector, and their first two beats' byte lanes, those counted byte by
+byte), with
 random back-pressure, commands back to back, and ``busy`` low exactly once the last burst
 was taken; and mutants of the walker's ``run_done`` register are caught."""
 
@@ -73,10 +74,14 @@ def _burst_bytes(cfg: AcceleratorConfig, b) -> int:
 
 
 def _expected(cfg: AcceleratorConfig, desc: TensorDescriptor):
-    """(addr, beats, nbytes, offset, last) of every burst, from the model, and its first
-    two beats' byte lanes (:func:`_beat_lanes`)."""
+    """(addr, beats, nbytes, offset, row_end, last) of every burst, from the model
+    (``row_end``: the bytes given so far are whole row vectors), and its first two beats'
+    byte lanes (:func:`_beat_lanes`)."""
     todo = bursts(cfg, desc)
-    return [(b.addr, b.beats, _burst_bytes(cfg, b), b.addr % cfg.bus_bytes, int(n == len(todo) - 1))
+    sent = np.cumsum([_burst_bytes(cfg, b) for b in todo])     # bytes up to each burst's end
+    row_bytes = desc.sizes[3] * desc.elem_bytes                 # one row vector's
+    return [(b.addr, b.beats, _burst_bytes(cfg, b), b.addr % cfg.bus_bytes, int(sent[n] % row_bytes == 0),
+             int(n == len(todo) - 1))
             + _beat_lanes(cfg.bus_bytes, b.addr % cfg.bus_bytes, _burst_bytes(cfg, b))
             for n, b in enumerate(todo)]
 
@@ -124,10 +129,14 @@ def test_run_done_mutants_are_caught(where, seed):
 
 
 #: Mutants of the down-counted indices' flags: ``near_end`` (one step before the end) off
-#: by one where a step sets it, and loaded from the wrong size flag where a restart does.
+#: by one where a step sets it, and loaded from the wrong size flag where a restart does;
+#: and of ``row_end`` (the engines' row ends): every run's end (gathers end a row only at
+#: its last element), or the last element's run without its end.
 _INDEX_MUTANTS = {
     "step_near": ("near_end[d].eq(left[d] == 2)", "near_end[d].eq(left[d] == 1)"),
     "restart_near": ("near_end[d].eq(size_is2[d])", "near_end[d].eq(size_is1[d])"),
+    "row_end_every_run": ("row_end.eq(run_done & (contiguous | at_end[3]))", "row_end.eq(run_done)"),
+    "row_end_any_burst": ("row_end.eq(run_done & (contiguous | at_end[3]))", "row_end.eq(contiguous | at_end[3])"),
 }
 
 
@@ -172,7 +181,8 @@ def _compare_with_model(walker_class, bus_bits, seed, exact_only=False):
                 assert ctx.get(dut.busy), (n, len(got), desc)
                 if ready and ctx.get(dut.bursts.valid):
                     p = ctx.get(dut.bursts.payload)
-                    got.append((p.burst.addr, p.burst.beats, p.burst.nbytes, p.burst.offset, p.burst.last,
+                    got.append((p.burst.addr, p.burst.beats, p.burst.nbytes, p.burst.offset, p.burst.row_end,
+                                p.burst.last,
                                 p.k, p.mask, p.last, p.rem, p.k2, p.mask2, p.last2))
                     assert got[-1] == want[len(got) - 1], \
                         f"command {n} {desc}: burst {len(got) - 1} {got[-1]}, model {want[len(got) - 1]}"
