@@ -14,6 +14,8 @@ from ..model.isa import QUEUE_OF, Opcode, Status, command_layout, token_bits
 from ..model.numerics import SHIFT_RANGE
 from ..model.requant_fp8 import OUT_TYPES
 from .dma_common import CHECK_STAGES, Decoded, check_command, window_layout
+from .multiplier import check_target
+from .stage_multiplier import StageMultiplier
 
 __all__ = ["CommandCheck", "LATENCY"]
 
@@ -37,10 +39,15 @@ class CommandCheck(wiring.Component):
     status : Out(Status)
     dma_error : Out(DmaError)
         The DMA check's code when ``status`` is ``Status.DMA``.
+
+    ``target``: the DMA check's multipliers (:class:`~.stage_multiplier.StageMultiplier`,
+    enabled every cycle: on ``"ecp5"`` each product with its operand registers is one
+    ``MULT18X18D``).
     """
 
-    def __init__(self, cfg: AcceleratorConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: AcceleratorConfig, target: str = "generic"):
+        check_target(target)
+        self.cfg, self.target = cfg, target
         super().__init__({"cmd": In(command_layout(cfg)), "window": In(window_layout(cfg)),
                           "status": Out(Status), "dma_error": Out(DmaError)})
 
@@ -81,7 +88,14 @@ class CommandCheck(wiring.Component):
     def _dma(self, m: Module, d, is_store):
         dec = Decoded(m, d)
         return check_command(m, self.cfg, dec, self.window, store=is_store,
-                             stage=lambda name, value: _register(m, name, value))
+                             stage=lambda name, value: _register(m, name, value),
+                             multiply=lambda name, a, b: self._multiply(m, name, a, b))
+
+    def _multiply(self, m: Module, name: str, a, b):
+        """``a * b`` two cycles later: operands and product registered (one stage each)."""
+        mult = m.submodules[name] = StageMultiplier(Value.cast(a).shape(), Value.cast(b).shape(), self.target)
+        m.d.comb += [mult.a.eq(a), mult.b.eq(b), mult.en.eq(1)]
+        return mult.p
 
     def _compute(self, m: Module, c):
         """The COMPUTE status in two register stages: each bound is compared on its own,

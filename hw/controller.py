@@ -64,10 +64,12 @@ class Controller(wiring.Component):
         Bytes the engines moved this cycle (the DMA-bytes counters).
     exec_cmd : Out(stream of compute_layout), exec_done : In(1) (one pulse per tile).
     requant_param : Out(stream of the requantization unit's parameter writes).
+
+    ``target``: the fetch unit's command check's multipliers (:class:`~.fetch.Fetch`).
     """
 
-    def __init__(self, cfg: AcceleratorConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: AcceleratorConfig, target: str = "generic"):
+        self.cfg, self.target = cfg, target
         dma = dma_command_layout(cfg)
         bus = range(cfg.bus_bytes + 1)
         super().__init__({
@@ -88,7 +90,7 @@ class Controller(wiring.Component):
         m = Module()
         cfg = self.cfg
         m.submodules.run = run = RunControl(cfg)
-        m.submodules.fetch = fetch = Fetch(cfg)
+        m.submodules.fetch = fetch = Fetch(cfg, self.target)
         m.submodules.tokens = tokens = TokenCounters()
         m.submodules.counters = perf = PerfCounters(cfg)
         flush = run.clear       # a register: at the start and the cycle after the end

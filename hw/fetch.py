@@ -64,10 +64,12 @@ class Fetch(wiring.Component):
         A checked command waits for room in its queue.
     quiet : Out(1)
         No read is in flight or waiting to be accepted.
+
+    ``target``: the command check's multipliers (:class:`~.command_check.CommandCheck`).
     """
 
-    def __init__(self, cfg: AcceleratorConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: AcceleratorConfig, target: str = "generic"):
+        self.cfg, self.target = cfg, target
         entry = stream.Signature(entry_layout(cfg))
         super().__init__({
             "start": In(1), "halt": In(1),
@@ -172,7 +174,7 @@ class Fetch(wiring.Component):
     # -- decode: check, then hand over (or stop) in program order ----------------------------
     def _decode(self, m: Module, words, stop_at, stop_why) -> None:
         cfg = self.cfg
-        check = m.submodules.check = CommandCheck(cfg)
+        check = m.submodules.check = CommandCheck(cfg, self.target)
         head = data.View(_word_layout(cfg), words.r_data)
         cmd = Signal(command_layout(cfg))
         resp = Signal(DmaError)

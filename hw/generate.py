@@ -81,7 +81,8 @@ _WITH_ARRAY = {"core": ("systolica_core", Core), "top": (TOP_NAME, Top),
                "board": (BOARD_TOP_NAME, BoardTop)}
 
 
-#: Units whose own modules hold multipliers besides the PEs' (the requantization lanes').
+#: Units whose own modules hold multipliers besides the PEs' (the requantization lanes',
+#: the command check's).
 _WITH_MULTIPLIERS = ("requant", "top", "board")
 
 
@@ -97,7 +98,7 @@ FP8_UNITS = tuple(UNITS)
 def _modules(cfg: AcceleratorConfig, unit: str, target: str) -> list[str]:
     if unit == "array":
         return _array(cfg, target)
-    # the units with requantization lanes take the target for their multipliers too
+    # the units with requantization lanes (and the top's command check) take the target too
     kwargs = {"target": target} if unit in _WITH_MULTIPLIERS else {}
     if unit in _WITH_ARRAY:
         top, component = _WITH_ARRAY[unit]
@@ -109,8 +110,8 @@ def _modules(cfg: AcceleratorConfig, unit: str, target: str) -> list[str]:
 def generate_verilog(cfg: AcceleratorConfig, unit: str = "array", target: str = "generic") -> GeneratedVerilog:
     """Elaborate ``unit`` of ``cfg`` and return its Verilog, one file (path independent).
     ``target``: the multipliers' implementation (:data:`~systolica.hw.multiplier.TARGETS`;
-    ``"ecp5"`` instantiates the ECP5's ``MULT18X18D`` for the PEs and the int8
-    requantization lanes, for that FPGA flow only)."""
+    ``"ecp5"`` instantiates the ECP5's ``MULT18X18D`` for the PEs, the int8
+    requantization lanes and the fetch unit's command check, for that FPGA flow only)."""
     if unit not in UNITS:
         raise ValueError(f"unit={unit!r}: unknown, allowed one of {sorted(UNITS)}")
     check_target(target)

@@ -49,8 +49,9 @@ class Top(wiring.Component):
                                                       stall (what the cycle counters count; for
                                                       testbenches and debug LEDs).
 
-    ``target``: the requantization lanes' multipliers (:mod:`systolica.hw.stage_multiplier`;
-    the array's PEs are modules of their own, generated with theirs).
+    ``target``: the requantization lanes' and the fetch unit's command check's multipliers
+    (:mod:`systolica.hw.stage_multiplier`; the array's PEs are modules of their own,
+    generated with theirs).
     """
 
     def __init__(self, cfg: AcceleratorConfig, target: str = "generic"):
@@ -67,7 +68,7 @@ class Top(wiring.Component):
         m = Module()
         cfg = self.cfg
         m.submodules.csr = csr = CsrBlock(cfg)
-        m.submodules.controller = ctl = Controller(cfg)
+        m.submodules.controller = ctl = Controller(cfg, self.target)
         m.submodules.core = core = Core(cfg)
         m.submodules.load = load = DmaLoad(cfg, check=False)      # the fetch unit checks
         m.submodules.store = store = DmaStore(cfg, check=False)

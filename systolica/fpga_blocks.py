@@ -70,7 +70,7 @@ class RegisteredPorts(wiring.Component):
 
 
 #: Block units whose multipliers follow the board (``target``, :mod:`systolica.hw.stage_multiplier`).
-WITH_MULTIPLIERS = ("requant",)
+WITH_MULTIPLIERS = ("requant", "controller", "fetch", "command_check")
 
 
 def block_component(cfg: AcceleratorConfig, unit: str, target: str = "generic") -> tuple[str, wiring.Component]:

@@ -7,12 +7,15 @@ import pytest
 from amaranth.sim import Simulator
 
 from systolica.hw.command_check import LATENCY, CommandCheck
+from systolica.hw.multiplier import TARGETS
+from systolica.hw.stage_multiplier import StageMultiplier
 from systolica.model.config import AcceleratorConfig
 from systolica.model.bits import pack
 from systolica.model.dma import DIMS, DescriptorError, DmaError, descriptor_from_fields
 from systolica.model.isa import Opcode, Status, check_command, command_layout, decode_command
 from systolica.sim.commands import _pick, random_command, random_dma_fields
 
+from mult18x18d_model import modelled
 from source_mutants import mutated
 
 CONFIGS = [
@@ -123,12 +126,33 @@ def _extreme_dma(rng, cfg, window) -> int:
             | (pack(layout["body"].shape, {"dma": fields}) << layout["body"].offset))
 
 
+def _modelled_cells(monkeypatch):
+    """The ``"ecp5"`` target's ``MULT18X18D`` cells replaced by their model."""
+    cell = StageMultiplier.mult18x18d
+    monkeypatch.setattr(StageMultiplier, "mult18x18d", lambda self, *args: modelled(cell(self, *args)))
+
+
+def test_ecp5_target_puts_every_product_in_a_cell():
+    """Each span's two products and the row products: one ``MULT18X18D`` each on "ecp5"."""
+    for target, cells in (("generic", 0), ("ecp5", 2 * DIMS + 2)):
+        check = CommandCheck(CONFIGS[0], target)
+        m = check.elaborate(None)
+        names = [f"check_span_{part}{d}" for part in ("lo", "hi") for d in range(DIMS)]
+        mults = [m.submodules[name] for name in names + ["check_rows01", "check_onchip_rows"]]
+        assert all(isinstance(x, StageMultiplier) for x in mults), [type(x) for x in mults]
+        assert sum(x.uses_dsp_primitive for x in mults) == cells, target
+
+
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("cfg", CONFIGS[:3], ids=lambda c: c.name + "_" + c.config_hash()[:4])
-def test_decoder_equals_isa_checker_at_the_limits(cfg, seed):
+def test_decoder_equals_isa_checker_at_the_limits(cfg, target, seed, monkeypatch):
     """DMA commands at the extremes of every field the pipelined check multiplies or sums
-    (split span products, clamped row product, extent sums), any window."""
+    (split span products, clamped row product, extent sums), any window; the products
+    built for ``target`` (the "ecp5" cells modelled)."""
+    if target == "ecp5":
+        _modelled_cells(monkeypatch)
     rng = np.random.default_rng(seed)
-    dut = CommandCheck(cfg)
+    dut = CommandCheck(cfg, target)
     width = len(dut.cmd.as_value())
     seen = set()
 
