@@ -74,7 +74,7 @@ class DmaLoad(wiring.Component):
 
         front = CommandFrontEnd(m, cfg, self, store=False, check=self.check)
         c, dec, err, gen = front.c, front.dec, front.err, front.gen
-        running, start, finished = front.running, front.start, front.finished
+        start, finished = front.start, front.finished
 
         # -- AR: every burst is issued and remembered for the R beats -----------------------
         # (the queue's room is a register and its head two registers, so the AR handshake,
@@ -273,6 +273,12 @@ class DmaLoad(wiring.Component):
         r = Signal(range(width + 1))       # source rows in the block
         col = Signal(17)                   # next block column to drain
         src_done = Signal()                # every source row is closed (stage A)
+        # stage A is open: RUN and a source row not yet closed (`running & ~src_done`), one
+        # register set from its next value: RUN begins with `start`, which clears
+        # `src_done`, and cannot end before `src_done` (timing: dma_load alone at e3d6b37,
+        # `fsm_state` -> the beat's take -> `_last_next`, 13 levels; the 8x8 top,
+        # `placing.w_rdy` -> the take -> the row walker's enables, -2.28 ns)
+        open_a = Signal()
         emit_free = Mux(c.transpose, ~draining, out_free)
 
         st_go = st_valid & (~st_row | emit_free)     # stage C's item leaves this cycle
@@ -284,11 +290,11 @@ class DmaLoad(wiring.Component):
 
         # a row is complete: a pad row at once, a data row with the beat that fills it
         completes = Mux(data_row, beat_lanes.last & head.burst.row_end, 1)
-        take_beat = running & pending.r_rdy & ~src_done & data_row & a_room
+        take_beat = open_a & pending.r_rdy & data_row & a_room
         beat_taken = rq.r_rdy & take_beat
         closing = Signal()
         m.d.comb += [rq.r_en.eq(take_beat),
-                     closing.eq(running & ~src_done & a_room &
+                     closing.eq(open_a & a_room &
                                 Mux(data_row, beat_taken & completes, 1)),
                      self.moved.eq(Mux(beat_taken, k, 0))]
         w = data.View(item, bq.w_data)
@@ -310,7 +316,7 @@ class DmaLoad(wiring.Component):
         with m.If(closing):
             m.d.sync += pos.eq(off0)
             with m.If(last_src_row):
-                m.d.sync += src_done.eq(1)
+                m.d.sync += [src_done.eq(1), open_a.eq(0)]
             m.d.sync += [j[d].eq(j_adv[d]) for d in range(3)] + row_flags(adv_restart, adv_step)
 
         with m.If(st_go):
@@ -347,7 +353,7 @@ class DmaLoad(wiring.Component):
         with m.If(run2):                   # (stage C is empty: no item before RUN's third cycle)
             m.d.sync += buf.eq(pattern)
         with m.If(start):
-            m.d.sync += [emitted.eq(0), src_done.eq(0), draining.eq(0), r.eq(0), pos.eq(off0), st_valid.eq(0)
+            m.d.sync += [emitted.eq(0), src_done.eq(0), open_a.eq(1), draining.eq(0), r.eq(0), pos.eq(off0), st_valid.eq(0)
                          ] + [x.eq(0) for x in j] + row_flags([Const(1)] * 3, [Const(0)] * 3)
             beat_lanes.restart(m)
         m.d.comb += [self.spad_write.payload.addr.eq(c.row + emitted - 1),
