@@ -159,11 +159,13 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
     room, base, eb = (reg(f"{n}3", v) for n, v in
                       (("check_room", room), ("check_base", base), ("check_eb", eb)))
     spans = [reg(f"check_span{d}", (span_hi[d] << 17) + span_lo[d]) for d in range(DIMS)]
-    # stage 4: on-chip rows (one multiplier, its operands registered in stage 3); the
-    # extent's terms summed in pairs
+    # stage 4: on-chip rows (one multiplier, its operands registered in stage 3, in the
+    # fabric: the saturation above starts at the DSP block of `rows01`, so it ends at a
+    # slice; timing: the 8x8 top at d439d8e, `rows01`'s cell -> the saturation -> this
+    # product's cell, -0.90 ns); the extent's terms summed in pairs
     bad = reg("check_bad4", bad)
     room = reg("check_room4", room)
-    onchip_rows = mul("check_onchip_rows", rows01_sat, rows2)
+    onchip_rows = reg("check_onchip_rows", reg("check_rows01_sat", rows01_sat) * reg("check_rows23", rows2))
     # (each span split by its sign bit alone: a zero span is the same 0 on either side,
     # and ``x > 0`` would put a 50-bit zero test before the carry chain; timing: the
     # controller alone at 919448b, 91.6 MHz: `check_span2` -> five LUT levels of that
