@@ -411,13 +411,13 @@ def test_bench_reports_a_stalled_run_and_goes_on(tmp_path, monkeypatch):
 
 def test_head_fifo_copy_survives_synthesis(tmp_path):
     """`HeadFIFO(copy=n)`'s second set of head registers (two heads of n bits, two flags,
-    the oldest flag) is still there after `synth_ecp5`, not merged into the heads it
+    the oldest flag, the ready flag) is still there after `synth_ecp5`, not merged into the heads it
     copies: each copy's next values come from its own flags."""
     from systolica.hw.head_fifo import HeadFIFO
 
     ff = {copy: synthesize_component(HeadFIFO(width=40, depth=4, heads=2, late_read=True, copy=copy),
                                      f"fifo{copy}", ECP5, tmp_path / str(copy))["FF"] for copy in (0, 8)}
-    assert ff[8] - ff[0] == 2 * 8 + 2 + 1, ff
+    assert ff[8] - ff[0] == 2 * 8 + 2 + 1 + 1, ff
 
 
 def test_fetch_checks_a_copy_of_the_command_that_survives_synthesis(tmp_path):

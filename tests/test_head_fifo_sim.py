@@ -73,9 +73,15 @@ _MUTANTS = {
     "behind_rdy's register kept when the last entry behind leaves": (
         "late", "Mux(shrinks, behind_level != 1, behind_rdy)", "Mux(shrinks, 1, behind_rdy)"),
     "the entry's select copy never empty": ("late", "behind_none.eq(~rdy_next)", "behind_none.eq(0)"),
-    "two heads: always filling the other one": (2, "target = now_oldest ^ oldest_valid", "target = ~now_oldest"),
-    "late read: the taken entry shown again": ("late", "set_now_oldest(now_oldest ^ (self.r_en & oldest_valid))",
-                                               "set_now_oldest(now_oldest ^ pop)"),
+    "two heads: always filling the other one": (2, "target = now_oldest ^ rdy", "target = ~now_oldest"),
+    "two heads: rdy set from the select before the read": (
+        2, "set_rdy(Mux(oldest_next, valid_next[1], valid_next[0]))",
+        "set_rdy(Mux(oldest, valid_next[1], valid_next[0]))"),
+    "late read: rdy set from the select before the read": (
+        "late", "set_rdy(Mux(oldest_next, valid_next[1], valid_next[0]))",
+        "set_rdy(Mux(now_oldest, valid_next[1], valid_next[0]))"),
+    "late read: the taken entry shown again": ("late", "oldest_next = now_oldest ^ (self.r_en & rdy)",
+                                               "oldest_next = now_oldest ^ pop"),
     "late read: the taken register refilled a cycle later": ("late", "with m.If(~now_valid[k]):",
                                                              "with m.If(~valid[k]):"),
     "w_rdy's register misses a write that fills the queue": (1, "Mux(write & ~pop, level != self.depth - 1,",
