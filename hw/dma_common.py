@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import operator
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data
 
 from ..model.config import AcceleratorConfig
 from ..model.dma import DIMS, DmaError, dma_command_layout, encodable_elem_bytes, onchip_rows_limit
 from .carry_save import sum3
+from .head_fifo import HeadFIFO
 
 __all__ = ["window_layout", "product_register", "Decoded", "check_command", "CHECK_STAGES", "CommandFrontEnd", "BeatLanes"]
 
@@ -257,7 +258,9 @@ class BeatLanes:
     offset + k - 1``; ``last`` on its final beat. Call :meth:`advance` with the beat's
     handshake.
 
-    The burst queue holds :meth:`entry` values (layout :meth:`layout`): the burst plus its
+    The burst queue (:meth:`queue`) holds :meth:`entry` values (layout :meth:`layout`;
+    :meth:`queued` puts two control bits below each, kept again in registers of their
+    own for the handshake): the burst plus its
     first beat's ``k`` and ``last``, computed by the burst walker (``hw/dma_bursts.py``)
     as it queues the burst, from its registers. A later beat's ``k``
     and ``last`` are registers set when the beat before it is taken. So no arithmetic lies
@@ -274,6 +277,25 @@ class BeatLanes:
     a later beat computes them, from registers (timing: the 8x8 top at daa7c24, the burst
     queue's head -> ``first``'s select -> ``rem``'s subtraction -> ``k``'s minimum, -1.62
     ns)."""
+
+    #: Bits queued below an entry (:meth:`queued`): its first beat's ``last`` and its
+    #: burst's ``row_end``. An engine's burst queue keeps them a second time (``HeadFIFO``
+    #: ``copy``) for the beat's handshake and the row's end, which then start at registers
+    #: of their own, away from the wide head and its select (timing: the 8x8 top at
+    #: d5193b6, the load engine's ``pending.oldest`` -> the head's ``last`` -> the row's
+    #: close -> ``open_a``, ``src_done`` and the row walker, -1.37 ns, two 2.1 ns routes).
+    CONTROL_BITS = 2
+
+    @classmethod
+    def queue(cls, entry, depth: int) -> HeadFIFO:
+        """An engine's burst queue of ``entry`` (:meth:`layout`) values, ``depth`` deep."""
+        return HeadFIFO(width=entry.size + cls.CONTROL_BITS, depth=depth, heads=2, copy=cls.CONTROL_BITS)
+
+    @staticmethod
+    def queued(entry) -> Value:
+        """What an engine queues for ``entry`` (a view of :meth:`layout`): the control
+        bits, then the entry."""
+        return Cat(entry.last, entry.burst.row_end, entry.as_value())
 
     @staticmethod
     def layout(burst_shape, bus_bytes: int) -> data.StructLayout:
@@ -306,8 +328,15 @@ class BeatLanes:
         against each bound apart (no minimum, no carry chain after it)."""
         return Cat(functools.reduce(operator.and_, (b > i for b in bounds)) for i in range(bus_bytes))
 
-    def __init__(self, m: Module, bus_bytes: int, head):
+    def __init__(self, m: Module, bus_bytes: int, entry, queue):
+        """``entry``: :meth:`layout`; ``queue``: the engine's burst queue (``HeadFIFO`` of
+        :meth:`queued` values, ``heads=2``, ``copy=CONTROL_BITS``). ``head``: its head
+        entry; ``ready``: a burst is at its head (the copy's flag); ``row_end``: it ends
+        its row vector (from the copy)."""
         bb = self._bb = bus_bytes
+        head = self.head = data.View(entry, queue.r_data[self.CONTROL_BITS:])
+        self.ready = queue.c_rdy
+        head_last, self.row_end = queue.c_data[0], queue.c_data[1]
         burst = head.burst
         self.first = Signal(init=1)                # the next beat is its burst's first
         self.rem = Signal(range(256 * bb + 1))     # bytes of the head burst after this beat
@@ -320,7 +349,7 @@ class BeatLanes:
         self.last = Signal()
         m.d.comb += [self.k.eq(Mux(self.first, head.k, self._k_next)),
                      self.mask.eq(Mux(self.first, head.mask, self._mask_next)),
-                     self.last.eq(Mux(self.first, head.last, self._last_next))]
+                     self.last.eq(Mux(self.first, head_last, self._last_next))]
         self._head = head
 
     def advance(self, m: Module, pop) -> None:

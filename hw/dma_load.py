@@ -85,16 +85,17 @@ class DmaLoad(wiring.Component):
         # a burst's first beat is queued in ``r_beats`` at ``t + 2`` at the earliest)
         # (each burst comes with its beats' byte lanes, BeatLanes.entry, from the walker)
         entry = gen.bursts.payload.shape()
-        m.submodules.pending = pending = HeadFIFO(width=entry.size, depth=OUTSTANDING_BURSTS, heads=2)
+        m.submodules.pending = pending = BeatLanes.queue(entry, OUTSTANDING_BURSTS)
         ar, b = self.axi, gen.bursts
         m.d.comb += [
             ar.arvalid.eq(b.valid & pending.w_rdy),
             ar.araddr.eq(b.payload.burst.addr), ar.arlen.eq(b.payload.burst.beats - 1),
             ar.arsize.eq(lanes), ar.arburst.eq(AxiBurst.INCR),
             b.ready.eq(ar.arready & pending.w_rdy),
-            pending.w_en.eq(b.valid & ar.arready), pending.w_data.eq(b.payload.as_value()),
+            pending.w_en.eq(b.valid & ar.arready), pending.w_data.eq(BeatLanes.queued(b.payload)),
         ]
-        head = data.View(entry, pending.r_data)
+        beat_lanes = BeatLanes(m, bb, entry, pending)
+        head = beat_lanes.head
 
         # -- the padded row walker --------------------------------------------------------
         # `j` is the source row's padded index per dimension; whether it is a data row and
@@ -219,7 +220,6 @@ class DmaLoad(wiring.Component):
         m.d.comb += [self.axi.rready.eq(rq.w_rdy), rq.w_en.eq(self.axi.rvalid),
                      rq.w_data.eq(Cat(self.axi.rdata, self.axi.rresp))]
         rdata, rresp = rq.r_data[:len(self.axi.rdata)], rq.r_data[len(self.axi.rdata):]
-        beat_lanes = BeatLanes(m, bb, head)
         k = beat_lanes.k
         pos = Signal(range(rb + 1))
         # the beat's lanes o .. o + k - 1 go to the row's bytes pos .. pos + k - 1 in one
@@ -289,8 +289,8 @@ class DmaLoad(wiring.Component):
         row_value = Mux(st_pad, pad_row, buf | st_bytes)
 
         # a row is complete: a pad row at once, a data row with the beat that fills it
-        completes = Mux(data_row, beat_lanes.last & head.burst.row_end, 1)
-        take_beat = open_a & pending.r_rdy & data_row & a_room
+        completes = Mux(data_row, beat_lanes.last & beat_lanes.row_end, 1)
+        take_beat = open_a & beat_lanes.ready & data_row & a_room
         beat_taken = rq.r_rdy & take_beat
         closing = Signal()
         m.d.comb += [rq.r_en.eq(take_beat),

@@ -3,7 +3,7 @@ to a strided tensor in DRAM."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -165,12 +165,12 @@ class DmaStore(wiring.Component):
         # (the W side's queue has two head registers, so the beat's take reaches only their
         # flags, not its storage's read pointer; timing: the 8x8 top at fc6b413, its `r_rdy`
         # -> the take -> `rptr` -> `late_hit`, -1.89 ns)
-        m.submodules.pending = pending = HeadFIFO(width=entry.size, depth=OUTSTANDING_BURSTS, heads=2)
+        m.submodules.pending = pending = BeatLanes.queue(entry, OUTSTANDING_BURSTS)
         m.submodules.addresses = addresses = HeadFIFO(width=shape.size, depth=OUTSTANDING_BURSTS)
         b = gen.bursts
         both = pending.w_rdy & addresses.w_rdy
         m.d.comb += [b.ready.eq(both),
-                     pending.w_en.eq(b.valid & both), pending.w_data.eq(b.payload.as_value()),
+                     pending.w_en.eq(b.valid & both), pending.w_data.eq(BeatLanes.queued(b.payload)),
                      addresses.w_en.eq(b.valid & both), addresses.w_data.eq(b.payload.burst.as_value())]
         ax = self.axi
         aw = data.View(shape, addresses.r_data)
@@ -182,7 +182,8 @@ class DmaStore(wiring.Component):
             ax.awsize.eq(lanes), ax.awburst.eq(AxiBurst.INCR),
             addresses.r_en.eq(ax.awvalid & ax.awready),
         ]
-        head = data.View(entry, pending.r_data)
+        beat_lanes = BeatLanes(m, bb, entry, pending)
+        head = beat_lanes.head
         m.d.sync += awaiting.eq(awaiting + (ax.awvalid & ax.awready) - ax.bvalid)
 
         # -- W: bytes of the head row, placed at the burst's byte lanes ----------------------
@@ -191,10 +192,19 @@ class DmaStore(wiring.Component):
         # compared before the pop (timing: before, `k == left`, `left` the row's bytes not
         # yet sent, a register; the 8x8 top at fc6b413, the head burst's flags -> the beat's
         # byte count `_k_next`, -1.32 ns)
-        rp = Signal(range(width + 1))            # next byte of the head row
-        beat_lanes = BeatLanes(m, bb, head)
-        o, k = beat_lanes.offset, beat_lanes.k
-        row_bytes = (rowq.r_data >> (rp * 8))[:bb * 8]
+        k = beat_lanes.k
+        # the row's bytes rp .. rp + k - 1 go to the beat's lanes o .. o + k - 1 in one
+        # shift of the row, below which bb - 1 zero bytes are set, by `rp_b - o`: `rp_b`
+        # is a register, the next byte of the head row plus bb - 1 (so the amount stays
+        # unsigned); the lanes below o are cleared, so W's bytes are those of a shift to
+        # lane 0 and then to o (timing: those two shifts in a row, the 8x8 top at
+        # d5193b6, `store.rp` and the row queue's select -> `w_beats`'s heads, -0.75 ns)
+        rp_b = Signal(range(width + bb), init=bb - 1)
+        amount = Signal(range(width + bb), name="w_shift")
+        m.d.comb += amount.eq(Mux(beat_lanes.first, rp_b - head.burst.offset, rp_b))
+        shifted = (Cat(Const(0, (bb - 1) * 8), rowq.r_data) >> (amount * 8))[:bb * 8]
+        row_bytes = Cat(Mux(beat_lanes.first & (head.burst.offset > x), 0, shifted.word_select(x, 8))
+                        for x in range(bb))
         # The beats leave through a two-entry queue (an AXI register slice): W's valid and
         # payload are its head registers, `wready` reaches only its flags, and a beat is
         # made when the queue has room, a register compare (timing: the 8x8 top's path was
@@ -204,23 +214,23 @@ class DmaStore(wiring.Component):
         beat = data.StructLayout({"data": bb * 8, "strb": bb, "last": 1})
         m.submodules.w_beats = wq = HeadFIFO(width=beat.size, depth=2, heads=2)
         made, out = data.View(beat, wq.w_data), data.View(beat, wq.r_data)
-        make = running & pending.r_rdy & rowq.r_rdy & wq.w_rdy
+        make = running & beat_lanes.ready & rowq.r_rdy & wq.w_rdy
         w = self.axi
         m.d.comb += [
             wq.w_en.eq(make),
-            made.data.eq((row_bytes << (o * 8))[:bb * 8]),
-            made.strb.eq((beat_lanes.mask << o)[:bb]),
+            made.data.eq(row_bytes),
+            made.strb.eq((beat_lanes.mask << beat_lanes.offset)[:bb]),
             made.last.eq(beat_lanes.last),
             w.wvalid.eq(wq.r_rdy), w.wdata.eq(out.data), w.wstrb.eq(out.strb), w.wlast.eq(out.last),
             wq.r_en.eq(w.wready),
         ]
         m.d.comb += self.moved.eq(Mux(make, k, 0))
         with m.If(make):
-            m.d.sync += rp.eq(rp + k)
+            m.d.sync += rp_b.eq(rp_b + k)
             beat_lanes.advance(m, pending.r_en)
-            with m.If(beat_lanes.last & head.burst.row_end):
+            with m.If(beat_lanes.last & beat_lanes.row_end):
                 m.d.comb += rowq.r_en.eq(1)
-                m.d.sync += [rp.eq(0), consumed.eq(consumed + 1)]
+                m.d.sync += [rp_b.eq(bb - 1), consumed.eq(consumed + 1)]
 
         # -- B: count the answers, keep the first error --------------------------------------
         m.d.comb += w.bready.eq(1)
@@ -231,7 +241,7 @@ class DmaStore(wiring.Component):
                 m.d.sync += err.eq(DmaError.AXI_DECERR)
 
         with m.If(start):
-            m.d.sync += [requested.eq(0), consumed.eq(0), awaiting.eq(0), rp.eq(0),
+            m.d.sync += [requested.eq(0), consumed.eq(0), awaiting.eq(0), rp_b.eq(bb - 1),
                          all_requested.eq(0)] + restart(0, 1, 2)
             beat_lanes.restart(m)
         # (every requested row is consumed: all of them once the last is requested)

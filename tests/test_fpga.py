@@ -409,13 +409,14 @@ def test_bench_reports_a_stalled_run_and_goes_on(tmp_path, monkeypatch):
     assert bench_fpga._finished(small, "array", "today") is None
 
 
-def test_head_fifo_copy_survives_synthesis(tmp_path):
+@pytest.mark.parametrize("late_read", [True, False])   # (the controller's queues; the DMA engines' burst queues)
+def test_head_fifo_copy_survives_synthesis(tmp_path, late_read):
     """`HeadFIFO(copy=n)`'s second set of head registers (two heads of n bits, two flags,
     the oldest flag, the ready flag) is still there after `synth_ecp5`, not merged into the heads it
     copies: each copy's next values come from its own flags."""
     from systolica.hw.head_fifo import HeadFIFO
 
-    ff = {copy: synthesize_component(HeadFIFO(width=40, depth=4, heads=2, late_read=True, copy=copy),
+    ff = {copy: synthesize_component(HeadFIFO(width=40, depth=4, heads=2, late_read=late_read, copy=copy),
                                      f"fifo{copy}", ECP5, tmp_path / str(copy))["FF"] for copy in (0, 8)}
     assert ff[8] - ff[0] == 2 * 8 + 2 + 1 + 1, ff
 

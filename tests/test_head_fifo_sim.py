@@ -91,9 +91,14 @@ _MUTANTS = {
     "copy: its flags reset to 1": ("copy", 'reg = Signal(shape, name=f"{tag}{name}", reset_less=reset_less)',
                                    'reg = Signal(shape, name=f"{tag}{name}", reset_less=reset_less, '
                                    'init=int(bool(tag) and not reset_less))'),
+    # (the DMA engines' burst queues: a copy with the read applied at once)
+    "copy, read at once: other bits copied": ("copy_now", "entry[:self.copy], arrives",
+                                              "entry[1:self.copy + 1], arrives"),
+    "copy, read at once: its select never steps": ("copy_now", "oldest_next = oldest ^ pop",
+                                                    "oldest_next = oldest ^ (pop & ~bool(tag))"),
 }
 _KINDS = {1: {"heads": 1}, 2: {"heads": 2}, "late": {"heads": 2, "late_read": True},
-          "copy": {"heads": 2, "late_read": True, "copy": 5}}
+          "copy": {"heads": 2, "late_read": True, "copy": 5}, "copy_now": {"heads": 2, "copy": 5}}
 
 
 @pytest.mark.parametrize("depth", [4, 8])            # (storage behind the heads: a memory)
