@@ -231,7 +231,7 @@ class DmaLoad(wiring.Component):
         # 8x8 top at 02a6f20: `first` -> the lanes' offset and mask -> the shift's adder and
         # the mask's shifter -> the placing queue, 66 endpoints late)
         shift = Signal(range(rb + bb), name="beat_shift")
-        m.d.comb += shift.eq(Mux(beat_lanes.first, pos + (bb - 1) - head.burst.offset, pos + (bb - 1)))
+        m.d.comb += shift.eq(Mux(beat_lanes.first, pos + (bb - 1) - beat_lanes.head_offset, pos + (bb - 1)))
 
         # -- stage A takes a beat (or closes a pad row); stage B places it; stage C merges it
         # into the row. Stage A walks the rows and their bytes exactly as before and queues

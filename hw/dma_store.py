@@ -201,10 +201,11 @@ class DmaStore(wiring.Component):
         # d5193b6, `store.rp` and the row queue's select -> `w_beats`'s heads, -0.75 ns)
         rp_b = Signal(range(width + bb), init=bb - 1)
         amount = Signal(range(width + bb), name="w_shift")
-        m.d.comb += amount.eq(Mux(beat_lanes.first, rp_b - head.burst.offset, rp_b))
+        m.d.comb += amount.eq(Mux(beat_lanes.first, rp_b - beat_lanes.head_offset, rp_b))
         shifted = (Cat(Const(0, (bb - 1) * 8), rowq.r_data) >> (amount * 8))[:bb * 8]
-        row_bytes = Cat(Mux(beat_lanes.first & (head.burst.offset > x), 0, shifted.word_select(x, 8))
-                        for x in range(bb))
+        # (lane bb - 1 is never below o)
+        row_bytes = Cat(Mux(beat_lanes.first & (beat_lanes.head_offset > x), 0, shifted.word_select(x, 8))
+                        if x < bb - 1 else shifted.word_select(x, 8) for x in range(bb))
         # The beats leave through a two-entry queue (an AXI register slice): W's valid and
         # payload are its head registers, `wready` reaches only its flags, and a beat is
         # made when the queue has room, a register compare (timing: the 8x8 top's path was
