@@ -34,7 +34,7 @@ add lies before the next run's limits.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -161,14 +161,27 @@ class BurstGen(wiring.Component):
         run_done = Signal()                                  # rem <= lim, a register
         nbytes = Signal(range(max_bytes + 1))
         m.d.comb += nbytes.eq(Mux(run_done, rem, lim))
-        offset = cur[:lanes] if lanes else 0
+        # the burst's span from lane 0 of its first beat (offset + nbytes), for either
+        # length a register set beside it, so the queued entry's lane arithmetic starts at
+        # registers (timing: the 8x8 top at d5193b6, `load.bursts.lim` -> `nbytes +
+        # offset` -> the compares of BeatLanes.entry -> `out.head0`, three carry chains,
+        # -1.17 ns). A run's later bursts start at lane 0; `span_rem` (offset + rem) is
+        # kept modulo its width, exact when it is read (rem <= lim)
+        span_lim = Signal(range(max_bytes + 1))
+        span_rem = Signal(range(max_bytes + 1))
+        span = Signal(range(max_bytes + 1))
+        m.d.comb += span.eq(Mux(run_done, span_rem, span_lim))
+        def offset_of(addr):
+            return addr[:lanes] if lanes else 0
+
+        offset = offset_of(cur)
         last_run = at_end[0] & at_end[1] & at_end[2] & (contiguous | at_end[3])
         out = Signal(burst_layout(cfg), name="next_burst")
         m.d.comb += [
             out.addr.eq(cur),
             out.nbytes.eq(nbytes),
             out.offset.eq(offset),
-            out.beats.eq((offset + nbytes + bb - 1) >> lanes),
+            out.beats.eq((span + bb - 1) >> lanes),
             out.row_end.eq(run_done & (contiguous | at_end[3])),
             out.last.eq(run_done & last_run),
         ]
@@ -195,6 +208,9 @@ class BurstGen(wiring.Component):
         else:
             page_first = run_addr[lanes:12] >= (AXI_PAGE_BYTES - max_bytes) >> lanes
         run_lim = Mux(page_first, run_page, max_bytes - (run_addr[:lanes] if lanes else 0))
+        # its span from lane 0 of its first beat (lane + run_lim): to the page's end, or
+        # max_bytes (no adder: the lane's bits cancel)
+        run_span = Mux(page_first, AXI_PAGE_BYTES - Cat(Const(0, lanes), run_addr[lanes:12]), max_bytes)
         rest = page_left - lim
         cont_page = Signal.like(page_left)
         m.d.comb += cont_page.eq(Mux(rest == 0, AXI_PAGE_BYTES, rest))
@@ -237,7 +253,7 @@ class BurstGen(wiring.Component):
 
         # -- the output queue takes the walker's burst when it has room ------------------------
         advance = busy & outq.w_rdy
-        m.d.comb += [outq.w_en.eq(busy), outq.w_data.eq(BeatLanes.entry(m, out, bb))]
+        m.d.comb += [outq.w_en.eq(busy), outq.w_data.eq(BeatLanes.entry(m, out, span, bb))]
 
         # while idle, the walker's registers load a command's first run in every cycle
         # (from `cmd` and the registers taken at `take`, which hold it from the cycle after
@@ -249,15 +265,17 @@ class BurstGen(wiring.Component):
             m.d.sync += [busy.eq(self.start), cur.eq(self.cmd.base), rem.eq(run_bytes),
                          rem_m.eq(run_bytes - max_bytes),
                          page_left.eq(run_page), lim.eq(run_lim), run_done.eq(first_fits),
+                         span_lim.eq(run_span), span_rem.eq(run_bytes + offset_of(self.cmd.base)),
                          page_ok.eq(run_bytes <= AXI_PAGE_BYTES), page_k.eq(AXI_PAGE_BYTES - run_bytes),
                          lane_ok.eq(run_bytes <= max_bytes), lane_k.eq(max_bytes - run_bytes)]
             m.d.sync += [an[d].eq(an_first[d]) for d in range(4)] + restart(0, 1, 2, 3)
         with m.Elif(advance):
             m.d.sync += [cur.eq(cur + lim), rem.eq(rem - lim), rem_m.eq(rem_m - lim), page_left.eq(cont_page),
-                         lim.eq(cont_lim), run_done.eq(rest_fits)]
+                         lim.eq(cont_lim), run_done.eq(rest_fits), span_lim.eq(cont_lim), span_rem.eq(rem - lim)]
             with m.If(run_done):
                 m.d.sync += [cur.eq(new_addr), rem.eq(run_bytes), rem_m.eq(run_bytes - max_bytes),
                              page_left.eq(run_page), lim.eq(run_lim),
+                             span_lim.eq(run_span), span_rem.eq(run_bytes + offset_of(new_addr)),
                              run_done.eq(next_fits)] + at(3)
                 with m.If(last_run):
                     m.d.sync += busy.eq(0)

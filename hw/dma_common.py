@@ -310,19 +310,22 @@ class BeatLanes:
                                   "rem": range(256 * bus_bytes + 1), "k2": k, "mask2": bus_bytes, "last2": 1})
 
     @staticmethod
-    def entry(m: Module, burst, bus_bytes: int):
-        """The queue entry of ``burst`` (a view of the burst layout), as a value."""
+    def entry(m: Module, burst, span, bus_bytes: int):
+        """The queue entry of ``burst`` (a view of the burst layout), as a value; ``span``
+        is ``burst.offset + burst.nbytes``, the burst's bytes from lane 0 of its first beat
+        (the walker keeps it in registers)."""
         e = Signal(BeatLanes.layout(burst.shape(), bus_bytes), name="beat_entry")
         bb = bus_bytes
         room = bb - burst.offset
-        # the burst's bytes from lane 0 of its first beat: past `bb`, the first beat is full
-        # and the rest is `rem` (constant compares, no subtraction in front of them)
-        span = Signal(range(256 * bb + bb), name="beat_span")
+        # past `bb`, the first beat is full and the rest is `rem` (constant compares, no
+        # subtraction in front of them); the first beat holds all of the burst exactly when
+        # the span is at most `bb`
         rest = Signal.like(e.rem, name="beat_rest")
-        m.d.comb += [span.eq(burst.nbytes + burst.offset), rest.eq(Mux(span > bb, span - bb, 0))]
-        m.d.comb += [e.burst.eq(burst), e.k.eq(Mux(room < burst.nbytes, room, burst.nbytes)),
+        first_last = Signal(name="beat_first_last")
+        m.d.comb += [rest.eq(Mux(span > bb, span - bb, 0)), first_last.eq(span <= bb)]
+        m.d.comb += [e.burst.eq(burst), e.k.eq(Mux(first_last, burst.nbytes, room)),
                      e.mask.eq(BeatLanes.lanes_below(bb, room, burst.nbytes)),
-                     e.last.eq(burst.nbytes <= room),
+                     e.last.eq(first_last),
                      e.rem.eq(rest), e.k2.eq(Mux(span >= 2 * bb, bb, rest)),
                      e.mask2.eq(Cat(span > bb + i for i in range(bb))),
                      e.last2.eq(span <= 2 * bb)]
