@@ -95,7 +95,6 @@ class DmaLoad(wiring.Component):
             pending.w_en.eq(b.valid & ar.arready), pending.w_data.eq(BeatLanes.queued(b.payload)),
         ]
         beat_lanes = BeatLanes(m, bb, entry, pending)
-        head = beat_lanes.head
 
         # -- the padded row walker --------------------------------------------------------
         # `j` is the source row's padded index per dimension; whether it is a data row and

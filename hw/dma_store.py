@@ -183,7 +183,6 @@ class DmaStore(wiring.Component):
             addresses.r_en.eq(ax.awvalid & ax.awready),
         ]
         beat_lanes = BeatLanes(m, bb, entry, pending)
-        head = beat_lanes.head
         m.d.sync += awaiting.eq(awaiting + (ax.awvalid & ax.awready) - ax.bvalid)
 
         # -- W: bytes of the head row, placed at the burst's byte lanes ----------------------
