@@ -288,9 +288,10 @@ class DmaLoad(wiring.Component):
         row_value = Mux(st_pad, pad_row, buf | st_bytes)
 
         # a row is complete: a pad row at once, a data row with the beat that fills it
-        completes = Mux(data_row, beat_lanes.last & beat_lanes.row_end, 1)
+        # (the beat's `last & row_end`, from a register of its own: BeatLanes.ends_row_register)
         take_beat = open_a & beat_lanes.ready & data_row & a_room
         beat_taken = rq.r_rdy & take_beat
+        completes = Mux(data_row, beat_lanes.ends_row_register(m, beat_taken, start), 1)
         closing = Signal()
         m.d.comb += [rq.r_en.eq(take_beat),
                      closing.eq(open_a & a_room &

@@ -192,19 +192,6 @@ class DmaStore(wiring.Component):
         # yet sent, a register; the 8x8 top at fc6b413, the head burst's flags -> the beat's
         # byte count `_k_next`, -1.32 ns)
         k = beat_lanes.k
-        # the row's bytes rp .. rp + k - 1 go to the beat's lanes o .. o + k - 1 in one
-        # shift of the row, below which bb - 1 zero bytes are set, by `rp_b - o`: `rp_b`
-        # is a register, the next byte of the head row plus bb - 1 (so the amount stays
-        # unsigned); the lanes below o are cleared, so W's bytes are those of a shift to
-        # lane 0 and then to o (timing: those two shifts in a row, the 8x8 top at
-        # d5193b6, `store.rp` and the row queue's select -> `w_beats`'s heads, -0.75 ns)
-        rp_b = Signal(range(width + bb), init=bb - 1)
-        amount = Signal(range(width + bb), name="w_shift")
-        m.d.comb += amount.eq(Mux(beat_lanes.first, rp_b - beat_lanes.head_offset, rp_b))
-        shifted = (Cat(Const(0, (bb - 1) * 8), rowq.r_data) >> (amount * 8))[:bb * 8]
-        # (lane bb - 1 is never below o)
-        row_bytes = Cat(Mux(beat_lanes.first & (beat_lanes.head_offset > x), 0, shifted.word_select(x, 8))
-                        if x < bb - 1 else shifted.word_select(x, 8) for x in range(bb))
         # The beats leave through a two-entry queue (an AXI register slice): W's valid and
         # payload are its head registers, `wready` reaches only its flags, and a beat is
         # made when the queue has room, a register compare (timing: the 8x8 top's path was
@@ -213,24 +200,46 @@ class DmaStore(wiring.Component):
         # per STORE).
         beat = data.StructLayout({"data": bb * 8, "strb": bb, "last": 1})
         m.submodules.w_beats = wq = HeadFIFO(width=beat.size, depth=2, heads=2)
-        made, out = data.View(beat, wq.w_data), data.View(beat, wq.r_data)
         make = running & beat_lanes.ready & rowq.r_rdy & wq.w_rdy
+        # the row's bytes rp .. rp + k - 1 go to the beat's lanes o .. o + k - 1 in one
+        # shift of the row, below which bb - 1 zero bytes are set, by `rp_b - o`: `rp_b`
+        # is a register, the next byte of the head row plus bb - 1 (so the amount stays
+        # unsigned); the lanes below o are cleared, so W's bytes are those of a shift to
+        # lane 0 and then to o (timing: those two shifts in a row, the 8x8 top at
+        # d5193b6, `store.rp` and the row queue's select -> `w_beats`'s heads, -0.75 ns).
+        # The amount and o are registers too, set from the next values of `rp_b` and of
+        # the beat's lanes (BeatLanes.offset_next), so the shift starts at registers
+        # beside it (timing: the 8x8 top at 697a09b, the burst queue's copy select
+        # `store.pending.c_oldest` -> a 4.65 ns route -> `rp_b - o` -> `w_beats`'s heads,
+        # -1.34 ns, 106 endpoints)
+        rp_b = Signal(range(width + bb), init=bb - 1)
+        rp_b_next = Signal.like(rp_b, name="rp_b_next")
+        row_done = beat_lanes.ends_row_register(m, make, start)      # the beat ends the row
+        m.d.comb += rp_b_next.eq(Mux(start | (make & row_done), bb - 1, Mux(make, rp_b + k, rp_b)))
+        o = Signal(range(bb), name="w_offset")
+        amount = Signal(range(width + bb), name="w_shift", init=bb - 1)
+        o_next = beat_lanes.offset_next(m, make, start)
+        m.d.sync += [rp_b.eq(rp_b_next), o.eq(o_next), amount.eq(rp_b_next - o_next)]
+        shifted = (Cat(Const(0, (bb - 1) * 8), rowq.r_data) >> (amount * 8))[:bb * 8]
+        # (lane bb - 1 is never below o)
+        row_bytes = Cat(Mux(o > x, 0, shifted.word_select(x, 8)) if x < bb - 1 else shifted.word_select(x, 8)
+                        for x in range(bb))
+        made, out = data.View(beat, wq.w_data), data.View(beat, wq.r_data)
         w = self.axi
         m.d.comb += [
             wq.w_en.eq(make),
             made.data.eq(row_bytes),
-            made.strb.eq((beat_lanes.mask << beat_lanes.offset)[:bb]),
+            made.strb.eq((beat_lanes.mask << o)[:bb]),
             made.last.eq(beat_lanes.last),
             w.wvalid.eq(wq.r_rdy), w.wdata.eq(out.data), w.wstrb.eq(out.strb), w.wlast.eq(out.last),
             wq.r_en.eq(w.wready),
         ]
         m.d.comb += self.moved.eq(Mux(make, k, 0))
         with m.If(make):
-            m.d.sync += rp_b.eq(rp_b + k)
             beat_lanes.advance(m, pending.r_en)
-            with m.If(beat_lanes.last & beat_lanes.row_end):
+            with m.If(row_done):
                 m.d.comb += rowq.r_en.eq(1)
-                m.d.sync += [rp_b.eq(bb - 1), consumed.eq(consumed + 1)]
+                m.d.sync += consumed.eq(consumed + 1)
 
         # -- B: count the answers, keep the first error --------------------------------------
         m.d.comb += w.bready.eq(1)
@@ -241,7 +250,7 @@ class DmaStore(wiring.Component):
                 m.d.sync += err.eq(DmaError.AXI_DECERR)
 
         with m.If(start):
-            m.d.sync += [requested.eq(0), consumed.eq(0), awaiting.eq(0), rp_b.eq(bb - 1),
+            m.d.sync += [requested.eq(0), consumed.eq(0), awaiting.eq(0),
                          all_requested.eq(0)] + restart(0, 1, 2)
             beat_lanes.restart(m)
         # (every requested row is consumed: all of them once the last is requested)

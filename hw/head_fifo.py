@@ -20,7 +20,9 @@ every cycle (``tests/test_head_fifo_sim.py`` runs both side by side).
 With ``copy`` (two heads) the head's flag and its low ``copy`` bits are kept twice, the
 second time in registers of their own (``c_rdy``, ``c_data``), for a consumer whose
 decision reads only those bits: it can then be placed beside that consumer, away from the
-wide head registers and their multiplexer.
+wide head registers and their multiplexer. ``c_next`` is what ``c_data`` will be in the
+next cycle (when ``c_rdy`` will be set), for a consumer that keeps a register of its own
+made from the head's low bits.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ class HeadFIFO(wiring.Component):
         Entries queued (with ``late_read``, and the one read in the cycle before).
     c_rdy, c_data : Out(1), Out(copy)
         With ``copy``: ``r_rdy`` and ``r_data[:copy]``, equal every cycle, from the copy.
+    c_next : Out(copy)
+        With ``copy``: ``c_data`` of the next cycle, whenever ``c_rdy`` is set then (the
+        copy's registers as they load, through the select as it steps; no other state).
     """
 
     def __init__(self, *, width: int, depth: int, heads: int = 1, late_read: bool = False, copy: int = 0):
@@ -96,7 +101,7 @@ class HeadFIFO(wiring.Component):
             "level": Out(range(depth + 1)),
         }
         if copy:
-            ports |= {"c_rdy": Out(1), "c_data": Out(copy)}
+            ports |= {"c_rdy": Out(1), "c_data": Out(copy), "c_next": Out(copy)}
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -126,12 +131,12 @@ class HeadFIFO(wiring.Component):
         if self.heads == 1:
             self._one_head(m, read, fill, entry, arrives)
         else:
-            r_rdy, r_data, target_fill = self._two_heads(m, pop, entry, arrives, self.width, "")
+            r_rdy, r_data, target_fill, _ = self._two_heads(m, pop, entry, arrives, self.width, "")
             m.d.comb += [self.r_rdy.eq(r_rdy), self.r_data.eq(r_data), fill.eq(target_fill)]
             if self.copy:
                 # the same heads again, for the low bits only
-                c_rdy, c_data, _ = self._two_heads(m, pop, entry[:self.copy], arrives, self.copy, "c_")
-                m.d.comb += [self.c_rdy.eq(c_rdy), self.c_data.eq(c_data)]
+                c_rdy, c_data, _, c_next = self._two_heads(m, pop, entry[:self.copy], arrives, self.copy, "c_")
+                m.d.comb += [self.c_rdy.eq(c_rdy), self.c_data.eq(c_data), self.c_next.eq(c_next)]
         return m
 
     def _one_head(self, m, read, fill, entry, arrives):
@@ -147,7 +152,8 @@ class HeadFIFO(wiring.Component):
             m.d.sync += [head.eq(entry), head_valid.eq(arrives)]
 
     def _two_heads(self, m, pop, entry, arrives, width, tag):
-        """Two head registers, the oldest at ``oldest``: returns ``(r_rdy, r_data, fill)``.
+        """Two head registers, the oldest at ``oldest``: returns ``(r_rdy, r_data, fill,
+        next_data)``, ``next_data`` the ``r_data`` of the next cycle (when ``r_rdy`` is set then).
         A head register that is empty takes ``entry`` every cycle (its clock enable is its
         own empty flag, a register: the consumer's read reaches only the flags and
         ``oldest``; timing: with one head, the read was the enable of all ``width`` head
@@ -203,7 +209,10 @@ class HeadFIFO(wiring.Component):
         # (with ``late_read``, next cycle's ``taken`` empties only the head that
         # ``oldest_next`` does not name, so the flag it names is the one shown)
         m.d.sync += set_rdy(Mux(oldest_next, valid_next[1], valid_next[0]))
-        return rdy, Mux(now_oldest, regs[1], regs[0]), fill
+        # (an empty head register loads the entry; a head that is shown next cycle is
+        # valid then, so it holds its register or the entry it loads now)
+        regs_next = [Mux(now_valid[k], regs[k], entry) for k in range(2)]
+        return rdy, Mux(now_oldest, regs[1], regs[0]), fill, Mux(oldest_next, regs_next[1], regs_next[0])
 
     def _behind(self, m, behind, write, fill):
         """The storage of ``behind`` entries behind the heads: ``(ready, entry)``, whether

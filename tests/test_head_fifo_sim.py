@@ -37,7 +37,8 @@ def test_late_read_fifo_is_a_sync_fifo(depth, seed):
 @pytest.mark.parametrize("late_read", [False, True])
 def test_copied_head_bits_equal_the_head(depth, late_read, seed):
     """``copy``: the flag and the low bits again, from registers of their own, equal to
-    ``r_rdy`` and ``r_data``'s low bits every cycle (and the queue still a SyncFIFO)."""
+    ``r_rdy`` and ``r_data``'s low bits every cycle (and the queue still a SyncFIFO);
+    ``c_next`` is the next cycle's ``c_data`` whenever the copy shows a head then."""
     _compare_with_sync_fifo(functools.partial(HeadFIFO, heads=2, late_read=late_read, copy=5), depth, seed)
 
 
@@ -61,7 +62,8 @@ def test_late_read_needs_two_heads():
 #: that frees it, the registered late hit computed from the read pointer before the read,
 #: the registered "an entry waits behind" not cleared when the last one leaves, its copy
 #: that selects the entry never saying "none", and the copy of the head's low bits
-#: taking other bits or starting full.
+#: taking other bits or starting full, and its next head (``c_next``) read through the
+#: select before it steps or never taken from the entry an empty head loads.
 _MUTANTS = {
     "late entry read from the storage": (1, "late_hit.eq(write & (wptr == rptr_next))", "late_hit.eq(0)"),
     "read pointer not stepped past a straight write": (1, "take = fill & (behind_rdy | write)",
@@ -96,6 +98,10 @@ _MUTANTS = {
                                               "entry[1:self.copy + 1], arrives"),
     "copy, read at once: its select never steps": ("copy_now", "oldest_next = oldest ^ pop",
                                                     "oldest_next = oldest ^ (pop & ~bool(tag))"),
+    "next head through today's select": ("copy_now", "fill, Mux(oldest_next, regs_next[1], regs_next[0])",
+                                         "fill, Mux(now_oldest, regs_next[1], regs_next[0])"),
+    "next head never the entry": ("copy", "regs_next = [Mux(now_valid[k], regs[k], entry)",
+                                  "regs_next = [Mux(1, regs[k], entry)"),
 }
 _KINDS = {1: {"heads": 1}, 2: {"heads": 2}, "late": {"heads": 2, "late_read": True},
           "copy": {"heads": 2, "late_read": True, "copy": 5}, "copy_now": {"heads": 2, "copy": 5}}
@@ -146,6 +152,7 @@ def _compare_with_sync_fifo(fifo_class, depth, seed):
 
     async def bench(ctx):
         read_before = 0
+        c_next = None                            # the copy's next head, as said a cycle before
         for cycle in range(4000):
             phase = (cycle // 300) % 3           # fill up, drain, mixed
             w_en = rng.random() < (0.8, 0.2, 0.5)[phase]
@@ -172,6 +179,8 @@ def _compare_with_sync_fifo(fifo_class, depth, seed):
                 assert ctx.get(ours.c_rdy) == want[1], cycle
                 if want[1]:
                     assert ctx.get(ours.c_data) == ctx.get(ref.r_data) % (1 << ours.copy), cycle
+                    assert c_next is None or ctx.get(ours.c_data) == c_next, cycle
+                c_next = None if fl else ctx.get(ours.c_next)
             seen["full"] += not want[0]
             seen["empty_write"] += w_en and not want[1]
             seen["read_write"] += w_en and r_en and want[0] and want[1]
