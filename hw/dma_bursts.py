@@ -175,21 +175,39 @@ class BurstGen(wiring.Component):
             return addr[:lanes] if lanes else 0
 
         offset = offset_of(cur)
-        last_run = at_end[0] & at_end[1] & at_end[2] & (contiguous | at_end[3])
+        # how the run at `cur` ends, one-hot: the command's last run, the next element
+        # (gathers), or row dimension 2, 1 or 0 steps (the ones inside it restart). These
+        # are registers set from the next values of the `at_end` flags (`at_end_next`,
+        # which the flags themselves take), so a dimension's registers are enabled by the
+        # walker's step and one flip-flop (timing: the 8x8 top at 697a09b, the load walker's
+        # `out.w_rdy` -> the step -> the flags' decision tree, five LUT levels -> the
+        # enables of `left0`, -0.61 ns)
+        at_end_next = [Signal(name=f"at_end_next{d}") for d in range(4)]
+        m.d.comb += [at_end_next[d].eq(at_end[d]) for d in range(4)]
+
+        def ends_of(ae):
+            elem = ~contiguous & ~ae[3]
+            return {"last": ae[0] & ae[1] & ae[2] & ~elem, "elem": elem,
+                    2: ~elem & ~ae[2], 1: ~elem & ae[2] & ~ae[1], 0: ~elem & ae[2] & ae[1] & ~ae[0]}
+
+        ends = {k: Signal(name=f"run_ends_{k}") for k in ("last", "elem", 2, 1, 0)}
+        m.d.sync += [at_end[d].eq(at_end_next[d]) for d in range(4)]
+        m.d.sync += [ends[k].eq(v) for k, v in ends_of(at_end_next).items()]
+        last_run = ends["last"]
         out = Signal(burst_layout(cfg), name="next_burst")
         m.d.comb += [
             out.addr.eq(cur),
             out.nbytes.eq(nbytes),
             out.offset.eq(offset),
             out.beats.eq((span + bb - 1) >> lanes),
-            out.row_end.eq(run_done & (contiguous | at_end[3])),
+            out.row_end.eq(run_done & ~ends["elem"]),
             out.last.eq(run_done & last_run),
         ]
 
         # -- the next run: element i3 + 1 (gathers), else the next row vector ---------------
-        next_elem = ~contiguous & ~at_end[3]
+        next_elem = ends["elem"]
         new_addr = Signal(aw)
-        m.d.comb += new_addr.eq(Mux(next_elem, an[3], Mux(~at_end[2], an[2], Mux(~at_end[1], an[1], an[0]))))
+        m.d.comb += new_addr.eq(Mux(next_elem, an[3], Mux(ends[2], an[2], Mux(ends[1], an[1], an[0]))))
 
         def at(*dims):        # the next run starts at new_addr: dimensions `dims` restart there
             return [an[d].eq(new_addr + dec.s[d]) for d in dims]
@@ -228,8 +246,8 @@ class BurstGen(wiring.Component):
             return (addr[:12] <= page_k) & ((addr[:lanes] if lanes else 0) <= lane_k)
 
         next_fits = Signal()
-        m.d.comb += next_fits.eq(page_ok & lane_ok & Mux(next_elem, fits(an[3]), Mux(~at_end[2], fits(an[2]),
-                                                                                   Mux(~at_end[1], fits(an[1]), fits(an[0])))))
+        m.d.comb += next_fits.eq(page_ok & lane_ok & Mux(next_elem, fits(an[3]), Mux(ends[2], fits(an[2]),
+                                                                                   Mux(ends[1], fits(an[1]), fits(an[0])))))
         # whether the rest of the run fits the next burst (rem - lim <= cont_lim) as compares
         # of registers (timing: not page_left - lim, its zero test, cont_lim's select and a
         # compare in a row): cont_lim is min(cont_page, max_bytes), rem - lim <= cont_page is
@@ -244,12 +262,14 @@ class BurstGen(wiring.Component):
         first_fits = Signal()
         m.d.comb += first_fits.eq((run_bytes <= page_room0) & (run_bytes <= lane_room0))
 
+        # (each also sets the `at_end` flags' next values, in the block it is called in)
         def step(d):          # i[d] + 1
-            return [left[d].eq(left[d] - 1), at_end[d].eq(near_end[d]), near_end[d].eq(left[d] == 2)]
+            m.d.comb += at_end_next[d].eq(near_end[d])
+            return [left[d].eq(left[d] - 1), near_end[d].eq(left[d] == 2)]
 
         def restart(*dims):   # i[d] = 0
-            return sum(([left[d].eq(size_m1[d]), at_end[d].eq(size_is1[d]), near_end[d].eq(size_is2[d])]
-                        for d in dims), [])
+            m.d.comb += [at_end_next[d].eq(size_is1[d]) for d in dims]
+            return sum(([left[d].eq(size_m1[d]), near_end[d].eq(size_is2[d])] for d in dims), [])
 
         # -- the output queue takes the walker's burst when it has room ------------------------
         advance = busy & outq.w_rdy
@@ -284,9 +304,9 @@ class BurstGen(wiring.Component):
                 with m.Else():
                     m.d.sync += restart(3)
                     # the innermost row dimension that steps; the ones inside it restart
-                    with m.If(~at_end[2]):
+                    with m.If(ends[2]):
                         m.d.sync += step(2) + at(2)
-                    with m.Elif(~at_end[1]):
+                    with m.Elif(ends[1]):
                         m.d.sync += restart(2) + step(1) + at(2, 1)
                     with m.Else():
                         m.d.sync += restart(2, 1) + step(0) + at(2, 1, 0)

@@ -131,13 +131,18 @@ def test_run_done_mutants_are_caught(where, seed):
 #: Mutants of the down-counted indices' flags: ``near_end`` (one step before the end) off
 #: by one where a step sets it, and loaded from the wrong size flag where a restart does;
 #: and of ``row_end`` (the engines' row ends): every run's end (gathers end a row only at
-#: its last element), or the last element's run without its end; and of the burst's
-#: span registers, which the queued byte lanes start from.
+#: its last element), or the last element's run without its end; of how a run ends
+#: (registers): a cycle late, or dimension 1 stepping by dimension 0's flag; and of the
+#: burst's span registers, which the queued byte lanes start from.
 _INDEX_MUTANTS = {
     "step_near": ("near_end[d].eq(left[d] == 2)", "near_end[d].eq(left[d] == 1)"),
     "restart_near": ("near_end[d].eq(size_is2[d])", "near_end[d].eq(size_is1[d])"),
-    "row_end_every_run": ("row_end.eq(run_done & (contiguous | at_end[3]))", "row_end.eq(run_done)"),
-    "row_end_any_burst": ("row_end.eq(run_done & (contiguous | at_end[3]))", "row_end.eq(contiguous | at_end[3])"),
+    "row_end_every_run": ('row_end.eq(run_done & ~ends["elem"])', "row_end.eq(run_done)"),
+    "row_end_any_burst": ('row_end.eq(run_done & ~ends["elem"])', 'row_end.eq(~ends["elem"])'),
+    # how a run ends (registers from the flags' next values): taken from today's flags,
+    # and dimension 1 stepping while dimension 2 has not ended
+    "run_ends_late": ("ends_of(at_end_next).items()", "ends_of(at_end).items()"),
+    "run_ends_dim1": ("1: ~elem & ae[2] & ~ae[1]", "1: ~elem & ae[2] & ~ae[0]"),
     # the span registers (offset + nbytes): a run's later burst given the run's first
     # span, and a run's first burst (not the command's) without its address's lane
     "span_inside_run": ("span_lim.eq(cont_lim)", "span_lim.eq(run_span)"),
