@@ -229,10 +229,24 @@ class BurstGen(wiring.Component):
         # its span from lane 0 of its first beat (lane + run_lim): to the page's end, or
         # max_bytes (no adder: the lane's bits cancel)
         run_span = Mux(page_first, AXI_PAGE_BYTES - Cat(Const(0, lanes), run_addr[lanes:12]), max_bytes)
-        rest = page_left - lim
+        # the page's bytes after the burst at `cur` (page_left - lim) are a register,
+        # `page_rest`, set with page_left and lim from what they are set from, so a later
+        # burst's limit is a choice among registers and constants (timing: the 4x4 top at
+        # e54d26e, `store.bursts.lim` -> `page_left - lim` -> its zero test -> the minimum
+        # with max_bytes -> `lim`, 13 levels, -0.30 ns; at 2968b98 -0.94). A run's first
+        # burst leaves 4096 - max_bytes - A[lanes:12] * bb when max_bytes limits it (A's
+        # bus word: the lane's bits cancel), else nothing
+        page_rest = Signal(range(AXI_PAGE_BYTES), name="page_rest")
+        page_ends = page_rest == 0                 # the burst ends its page
         cont_page = Signal.like(page_left)
-        m.d.comb += cont_page.eq(Mux(rest == 0, AXI_PAGE_BYTES, rest))
-        cont_lim = _min(cont_page, max_bytes)
+        m.d.comb += cont_page.eq(Mux(page_ends, AXI_PAGE_BYTES, page_rest))
+        if max_bytes >= AXI_PAGE_BYTES:
+            run_rest, cont_lim, cont_rest = Const(0), cont_page, Const(0)
+        else:
+            run_rest = Mux(page_first, 0, (AXI_PAGE_BYTES - max_bytes) - Cat(Const(0, lanes), run_addr[lanes:12]))
+            big = page_ends | (page_rest > max_bytes)          # cont_page > max_bytes
+            cont_lim = Mux(big, max_bytes, page_rest)
+            cont_rest = Mux(big, Mux(page_ends, AXI_PAGE_BYTES - max_bytes, page_rest - max_bytes), 0)
         # whether the next run fits its first burst (run_bytes <= run_lim) as two compares of
         # its address with registers taken at `start` (timing: not run_lim's chain and then
         # a compare): run_lim is min(4096 - A[:12], max_bytes - L), so the run fits exactly
@@ -255,7 +269,7 @@ class BurstGen(wiring.Component):
         # is rem_m <= lim, with rem_m = rem - max_bytes a register stepped beside rem
         rem_m = Signal(signed(len(rem) + 1))
         rest_fits = Signal()
-        m.d.comb += rest_fits.eq(Mux(lim == page_left, rem <= page_left + AXI_PAGE_BYTES, rem <= page_left)
+        m.d.comb += rest_fits.eq(Mux(page_ends, rem <= page_left + AXI_PAGE_BYTES, rem <= page_left)
                                  & (rem_m <= lim))
         # the same for a command's first run, from registers taken at `take` (timing: not
         # through the idle/busy select of run_addr, nor after the command's decode)
@@ -284,17 +298,17 @@ class BurstGen(wiring.Component):
         with m.If(~busy):
             m.d.sync += [busy.eq(self.start), cur.eq(self.cmd.base), rem.eq(run_bytes),
                          rem_m.eq(run_bytes - max_bytes),
-                         page_left.eq(run_page), lim.eq(run_lim), run_done.eq(first_fits),
+                         page_left.eq(run_page), lim.eq(run_lim), page_rest.eq(run_rest), run_done.eq(first_fits),
                          span_lim.eq(run_span), span_rem.eq(run_bytes + offset_of(self.cmd.base)),
                          page_ok.eq(run_bytes <= AXI_PAGE_BYTES), page_k.eq(AXI_PAGE_BYTES - run_bytes),
                          lane_ok.eq(run_bytes <= max_bytes), lane_k.eq(max_bytes - run_bytes)]
             m.d.sync += [an[d].eq(an_first[d]) for d in range(4)] + restart(0, 1, 2, 3)
         with m.Elif(advance):
             m.d.sync += [cur.eq(cur + lim), rem.eq(rem - lim), rem_m.eq(rem_m - lim), page_left.eq(cont_page),
-                         lim.eq(cont_lim), run_done.eq(rest_fits), span_lim.eq(cont_lim), span_rem.eq(rem - lim)]
+                         lim.eq(cont_lim), page_rest.eq(cont_rest), run_done.eq(rest_fits), span_lim.eq(cont_lim), span_rem.eq(rem - lim)]
             with m.If(run_done):
                 m.d.sync += [cur.eq(new_addr), rem.eq(run_bytes), rem_m.eq(run_bytes - max_bytes),
-                             page_left.eq(run_page), lim.eq(run_lim),
+                             page_left.eq(run_page), lim.eq(run_lim), page_rest.eq(run_rest),
                              span_lim.eq(run_span), span_rem.eq(run_bytes + offset_of(new_addr)),
                              run_done.eq(next_fits)] + at(3)
                 with m.If(last_run):

@@ -157,6 +157,24 @@ def test_index_flag_mutants_are_caught(where, seed):
         _compare_with_model(changed.BurstGen, 64, seed)
 
 
+#: Mutants of ``page_rest`` (the page's bytes after the burst, a register): a later
+#: burst that max_bytes limits leaving the page's bytes as they were (a 32-bit bus, whose
+#: 1 KiB bursts leave more than one burst of a page), a run's first burst that its page
+#: limits said to leave a byte, and a burst that ends its page taken as one that does not.
+_PAGE_MUTANTS = {
+    "cont_rest_unsubtracted": ("page_rest - max_bytes), 0)", "page_rest), 0)"),
+    "run_rest_page_first": ("run_rest = Mux(page_first, 0,", "run_rest = Mux(page_first, 1,"),
+    "rest_fits_page_end": ("rest_fits.eq(Mux(page_ends, rem", "rest_fits.eq(Mux(0, rem"),
+}
+
+
+@pytest.mark.parametrize("where", sorted(_PAGE_MUTANTS))
+def test_page_rest_mutants_are_caught(where, seed):
+    changed = mutated("systolica.hw.dma_bursts", *_PAGE_MUTANTS[where])
+    with pytest.raises(AssertionError):
+        _compare_with_model(changed.BurstGen, 32, seed)
+
+
 def _compare_with_model(walker_class, bus_bits, seed, exact_only=False):
     rng = np.random.default_rng(seed)
     cfg = AcceleratorConfig(rows=2, cols=2, bus_bits=bus_bits, spad_rows=64, acc_rows=32)
