@@ -40,7 +40,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..model.config import AcceleratorConfig
 from ..model.dma import AXI_MAX_BEATS, AXI_PAGE_BYTES, dma_command_layout
-from .dma_common import BeatLanes, Decoded
+from .beat_lanes import BeatLanes
+from .dma_common import Decoded
 from .head_fifo import HeadFIFO
 
 __all__ = ["BurstGen", "burst_layout"]

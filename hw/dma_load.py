@@ -11,7 +11,8 @@ from ..model.config import AcceleratorConfig
 from ..model.dma import DmaError, dma_command_layout, encodable_elem_bytes, onchip_rows_limit
 from .accumulator import acc_dma_write_layout
 from .axi import AxiBurst, AxiResp, axi4_read_members
-from .dma_common import BeatLanes, CommandFrontEnd, product_register, window_layout
+from .beat_lanes import BeatLanes
+from .dma_common import CommandFrontEnd, product_register, window_layout
 from .head_fifo import HeadFIFO
 from .scratchpad import spad_write_layout
 

@@ -10,7 +10,8 @@ from amaranth.lib.wiring import In, Out
 from ..model.config import AcceleratorConfig
 from ..model.dma import DmaError, dma_command_layout, onchip_rows_limit
 from .axi import AxiBurst, AxiResp, axi4_write_members
-from .dma_common import BeatLanes, CommandFrontEnd, window_layout
+from .beat_lanes import BeatLanes
+from .dma_common import CommandFrontEnd, window_layout
 from .head_fifo import HeadFIFO
 
 __all__ = ["DmaStore", "store_req_layout", "store_row_layout", "STORE_READ_AHEAD", "OUTSTANDING_WRITES"]

@@ -1,0 +1,176 @@
+"""Which byte lanes of a DMA engine's data beats belong to its head burst, and the burst
+queue that carries them from the burst walker (``hw/dma_bursts.py``) to the engine's
+beats (``hw/dma_load.py``, ``hw/dma_store.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
+from amaranth.lib import data
+
+from .head_fifo import HeadFIFO
+
+__all__ = ["BeatLanes"]
+
+
+class BeatLanes:
+    """Which byte lanes of the next data beat belong to the head burst: lanes ``offset ..
+    offset + k - 1``; ``last`` on its final beat. Call :meth:`advance` with the beat's
+    handshake.
+
+    The burst queue (:meth:`queue`) holds :meth:`entry` values (layout :meth:`layout`;
+    :meth:`queued` puts control bits below each, kept again in registers of their
+    own for the handshake): the burst plus its
+    first beat's ``k`` and ``last``, computed by the burst walker (``hw/dma_bursts.py``)
+    as it queues the burst, from its registers. A later beat's ``k``
+    and ``last`` are registers set when the beat before it is taken. So no arithmetic lies
+    between the queue's output and the beat's lanes and handshake (the engines' critical
+    path on the FPGA before; cycle for cycle the same behaviour). ``mask`` is ``k`` as a
+    thermometer code (lanes ``0 .. k - 1`` set), queued and registered beside ``k``, so a
+    beat's byte mask is a shift of it, with no ``(1 << k) - 1`` carry chain after the
+    head's select (timing: the load engine's path alone was ``first`` -> ``k`` -> that
+    subtraction -> the placed beat's mask).
+
+    The entry also holds what the first beat leaves for the second (``rem``, the bytes
+    after the first beat, and the second beat's ``k``, ``mask`` and ``last``: the ``*2``
+    fields), so taking a first beat loads those registers from the queue's head, and only
+    a later beat computes them, from registers (timing: the 8x8 top at daa7c24, the burst
+    queue's head -> ``first``'s select -> ``rem``'s subtraction -> ``k``'s minimum, -1.62
+    ns)."""
+
+    @staticmethod
+    def control_bits(entry) -> int:
+        """Bits queued below an entry of layout ``entry`` (:meth:`queued`): its first
+        beat's ``last``, its burst's ``row_end`` and ``offset``. An engine's burst queue
+        keeps them a second time (``HeadFIFO`` ``copy``) for the beat's handshake, the
+        row's end and the first beat's lanes, which then start at registers of their own,
+        away from the wide head and its select (timing: the 8x8 top at d5193b6, the load
+        engine's ``pending.oldest`` -> the head's ``last`` -> the row's close -> ``open_a``,
+        -1.37 ns, two 2.1 ns routes; at 4a6157e, the store engine's ``pending.oldest`` ->
+        the head's ``offset`` -> the W shift's amount -> ``w_beats``, -1.66 ns, a 3.21 ns
+        route)."""
+        return 2 + entry["burst"].shape["offset"].width
+
+    @classmethod
+    def queue(cls, entry, depth: int) -> HeadFIFO:
+        """An engine's burst queue of ``entry`` (:meth:`layout`) values, ``depth`` deep."""
+        bits = cls.control_bits(entry)
+        return HeadFIFO(width=entry.size + bits, depth=depth, heads=2, copy=bits)
+
+    @staticmethod
+    def queued(entry) -> Value:
+        """What an engine queues for ``entry`` (a view of :meth:`layout`): the control
+        bits, then the entry."""
+        return Cat(entry.last, entry.burst.row_end, entry.burst.offset, entry.as_value())
+
+    @staticmethod
+    def layout(burst_shape, bus_bytes: int) -> data.StructLayout:
+        k = range(bus_bytes + 1)
+        return data.StructLayout({"burst": burst_shape, "k": k, "mask": bus_bytes, "last": 1,
+                                  "rem": range(256 * bus_bytes + 1), "k2": k, "mask2": bus_bytes, "last2": 1})
+
+    @staticmethod
+    def entry(m: Module, burst, span, bus_bytes: int):
+        """The queue entry of ``burst`` (a view of the burst layout), as a value; ``span``
+        is ``burst.offset + burst.nbytes``, the burst's bytes from lane 0 of its first beat
+        (the walker keeps it in registers)."""
+        e = Signal(BeatLanes.layout(burst.shape(), bus_bytes), name="beat_entry")
+        bb = bus_bytes
+        room = bb - burst.offset
+        # past `bb`, the first beat is full and the rest is `rem` (constant compares, no
+        # subtraction in front of them); the first beat holds all of the burst exactly when
+        # the span is at most `bb`
+        rest = Signal.like(e.rem, name="beat_rest")
+        first_last = Signal(name="beat_first_last")
+        m.d.comb += [rest.eq(Mux(span > bb, span - bb, 0)), first_last.eq(span <= bb)]
+        m.d.comb += [e.burst.eq(burst), e.k.eq(Mux(first_last, burst.nbytes, room)),
+                     e.mask.eq(BeatLanes.lanes_below(bb, room, burst.nbytes)),
+                     e.last.eq(first_last),
+                     e.rem.eq(rest), e.k2.eq(Mux(span >= 2 * bb, bb, rest)),
+                     e.mask2.eq(Cat(span > bb + i for i in range(bb))),
+                     e.last2.eq(span <= 2 * bb)]
+        return e.as_value()
+
+    @staticmethod
+    def lanes_below(bus_bytes: int, *bounds):
+        """``mask`` for ``k = min(bounds)``: lane ``i`` is set when ``i < k``, tested
+        against each bound apart (no minimum, no carry chain after it)."""
+        return Cat(functools.reduce(operator.and_, (b > i for b in bounds)) for i in range(bus_bytes))
+
+    def __init__(self, m: Module, bus_bytes: int, entry, queue):
+        """``entry``: :meth:`layout`; ``queue``: the engine's burst queue (``HeadFIFO`` of
+        :meth:`queued` values, ``heads=2``, ``copy=control_bits(entry)``). ``head``: its head
+        entry; from the copy: ``ready``, a burst is at its head (the copy's flag);
+        ``row_end``, it ends its row vector; ``head_offset``, its first beat's first lane."""
+        bb = self._bb = bus_bytes
+        bits = self.control_bits(entry)
+        head = self.head = data.View(entry, queue.r_data[bits:])
+        self.ready = queue.c_rdy
+        head_last, self.row_end, self.head_offset = queue.c_data[0], queue.c_data[1], queue.c_data[2:bits]
+        self.first = Signal(init=1)                # the next beat is its burst's first
+        self.rem = Signal(range(256 * bb + 1))     # bytes of the head burst after this beat
+        self._k_next = Signal(range(bb + 1))       # k and last of a beat that is not the first
+        self._mask_next = Signal(bb)
+        self._last_next = Signal()
+        self.offset = Mux(self.first, self.head_offset, 0)
+        self.k = Signal(range(bb + 1))
+        self.mask = Signal(bb)                     # lanes 0 .. k - 1
+        self.last = Signal()
+        m.d.comb += [self.k.eq(Mux(self.first, head.k, self._k_next)),
+                     self.mask.eq(Mux(self.first, head.mask, self._mask_next)),
+                     self.last.eq(Mux(self.first, head_last, self._last_next))]
+        self._head = head
+        # what a taken beat leaves for the next: the bytes after it, and whether the next
+        # beat is its burst's last (for a beat that is not the first)
+        self._rem_after = Signal.like(self.rem, name="rem_next")     # a later beat's: from registers
+        self._last_after = Signal(name="last_after")
+        m.d.comb += [self._rem_after.eq(self.rem - self._k_next),
+                     self._last_after.eq(Mux(self.first, head.last2, self._rem_after <= bb))]
+        self._next_head_bits = queue.c_next
+
+    def advance(self, m: Module, pop) -> None:
+        """The beat was taken: the next one continues the burst, or starts the next (and
+        ``pop`` is asserted to release the head burst)."""
+        rem = self._rem_after
+        head = self._head
+        m.d.sync += [self.first.eq(self.last), self._last_next.eq(self._last_after)]
+        with m.If(self.first):
+            m.d.sync += [self.rem.eq(head.rem), self._k_next.eq(head.k2), self._mask_next.eq(head.mask2)]
+        with m.Else():
+            m.d.sync += [self.rem.eq(rem), self._k_next.eq(Mux(rem < self._bb, rem, self._bb)),
+                         self._mask_next.eq(self.lanes_below(self._bb, rem))]
+        with m.If(self.last):
+            m.d.comb += pop.eq(1)
+
+    def restart(self, m: Module) -> None:
+        m.d.sync += self.first.eq(1)
+
+    def offset_next(self, m: Module, taken, restarting) -> Value:
+        """``offset`` of the next cycle's beat, whenever a burst is at the head then:
+        ``taken``, this cycle's beat is taken (:meth:`advance` is called), ``restarting``,
+        :meth:`restart` is. From the copy's next head (``HeadFIFO`` ``c_next``), so an
+        engine can keep what it makes from ``offset`` in registers of its own."""
+        return Mux(self._first_next(m, taken, restarting), self._next_head_bits[2:], 0)
+
+    def ends_row_register(self, m: Module, taken, restarting) -> Signal:
+        """A register equal to ``last & row_end`` (the beat ends its burst and the burst its
+        row vector) whenever a burst is at the head, set from the next values of ``first``,
+        the later beat's ``last`` and the copy's next head (``taken``, ``restarting``: as
+        for :meth:`offset_next`), so an engine's decision to close a row starts at one
+        flip-flop, not at the copy's select and ``first``'s (timing: the 8x8 top at 697a09b,
+        the load engine's `open_a` -> the beat's take -> `last` -> the row's close -> `j_end`
+        -> `open_a`, nine LUT levels, -1.38 ns)."""
+        first = self._first_next(m, taken, restarting)
+        last_next = Mux(taken, self._last_after, self._last_next)
+        head_last, head_row_end = self._next_head_bits[0], self._next_head_bits[1]
+        ends = Signal(name="beat_ends_row")
+        m.d.sync += ends.eq(Mux(first, head_last, last_next) & head_row_end)
+        return ends
+
+    def _first_next(self, m: Module, taken, restarting) -> Signal:
+        first_next = Signal(name="beat_first_next")
+        m.d.comb += first_next.eq(restarting | Mux(taken, self.last, self.first))
+        return first_next
