@@ -130,6 +130,7 @@ class BeatLanes:
         m.d.comb += [self._rem_after.eq(self.rem - self._k_next),
                      self._last_after.eq(Mux(self.first, head.last2, self._rem_after <= bb))]
         self._next_head_bits = queue.c_next
+        self._first_after = None                   # `first`'s next value, made once
 
     def advance(self, m: Module, pop) -> None:
         """The beat was taken: the next one continues the burst, or starts the next (and
@@ -171,6 +172,11 @@ class BeatLanes:
         return ends
 
     def _first_next(self, m: Module, taken, restarting) -> Signal:
-        first_next = Signal(name="beat_first_next")
-        m.d.comb += first_next.eq(restarting | Mux(taken, self.last, self.first))
+        """``first``'s next value; one signal, whichever of the methods above asks first
+        (an engine passes them the same ``taken`` and ``restarting``)."""
+        if self._first_after is None:
+            self._first_after = Signal(name="beat_first_next"), taken, restarting
+            m.d.comb += self._first_after[0].eq(restarting | Mux(taken, self.last, self.first))
+        first_next, was_taken, was_restarting = self._first_after
+        assert was_taken is taken and was_restarting is restarting, "one taken and restarting per BeatLanes"
         return first_next

@@ -105,6 +105,12 @@ class BurstGen(wiring.Component):
         lanes = (bb - 1).bit_length()
         max_bytes = AXI_MAX_BEATS * bb                       # one burst's bytes at most
 
+        def offset_of(addr):      # an address's byte lane
+            return addr[:lanes] if lanes else 0
+
+        def word_of(addr):        # its byte in the 4 KiB page, rounded down to the bus word
+            return Cat(Const(0, lanes), addr[lanes:12])
+
         # the indices (i0, .., i3) as down-counters: `left[d]` = n[d] - 1 - i[d], with
         # `at_end[d]` (left == 0) and `near_end[d]` (left == 1) registers beside them, so
         # a step sets at_end from near_end and no index add or compare lies in front of
@@ -139,7 +145,7 @@ class BurstGen(wiring.Component):
         ahead, nb = Decoded(m, self.next_cmd), self.next_cmd.base
         with m.If(self.take):
             m.d.sync += [contiguous.eq(ahead.contiguous), run_bytes.eq(ahead.run_bytes),
-                         page_room0.eq(AXI_PAGE_BYTES - nb[:12]), lane_room0.eq(max_bytes - (nb[:lanes] if lanes else 0))]
+                         page_room0.eq(AXI_PAGE_BYTES - nb[:12]), lane_room0.eq(max_bytes - offset_of(nb))]
             m.d.sync += [x.eq(ahead.n[d] - 1) for d, x in enumerate(size_m1)]
             m.d.sync += [x.eq(ahead.n[d] == 1) for d, x in enumerate(size_is1)]
             m.d.sync += [x.eq(ahead.n[d] == 2) for d, x in enumerate(size_is2)]
@@ -172,9 +178,6 @@ class BurstGen(wiring.Component):
         span_rem = Signal(range(max_bytes + 1))
         span = Signal(range(max_bytes + 1))
         m.d.comb += span.eq(Mux(run_done, span_rem, span_lim))
-        def offset_of(addr):
-            return addr[:lanes] if lanes else 0
-
         offset = offset_of(cur)
         # how the run at `cur` ends, one-hot: the command's last run, the next element
         # (gathers), or row dimension 2, 1 or 0 steps (the ones inside it restart). These
@@ -226,10 +229,10 @@ class BurstGen(wiring.Component):
             page_first = Const(1)
         else:
             page_first = run_addr[lanes:12] >= (AXI_PAGE_BYTES - max_bytes) >> lanes
-        run_lim = Mux(page_first, run_page, max_bytes - (run_addr[:lanes] if lanes else 0))
+        run_lim = Mux(page_first, run_page, max_bytes - offset_of(run_addr))
         # its span from lane 0 of its first beat (lane + run_lim): to the page's end, or
         # max_bytes (no adder: the lane's bits cancel)
-        run_span = Mux(page_first, AXI_PAGE_BYTES - Cat(Const(0, lanes), run_addr[lanes:12]), max_bytes)
+        run_span = Mux(page_first, AXI_PAGE_BYTES - word_of(run_addr), max_bytes)
         # the page's bytes after the burst at `cur` (page_left - lim) are a register,
         # `page_rest`, set with page_left and lim from what they are set from, so a later
         # burst's limit is a choice among registers and constants (timing: the 4x4 top at
@@ -244,7 +247,7 @@ class BurstGen(wiring.Component):
         if max_bytes >= AXI_PAGE_BYTES:
             run_rest, cont_lim, cont_rest = Const(0), cont_page, Const(0)
         else:
-            run_rest = Mux(page_first, 0, (AXI_PAGE_BYTES - max_bytes) - Cat(Const(0, lanes), run_addr[lanes:12]))
+            run_rest = Mux(page_first, 0, (AXI_PAGE_BYTES - max_bytes) - word_of(run_addr))
             big = page_ends | (page_rest > max_bytes)          # cont_page > max_bytes
             cont_lim = Mux(big, max_bytes, page_rest)
             cont_rest = Mux(big, Mux(page_ends, AXI_PAGE_BYTES - max_bytes, page_rest - max_bytes), 0)
@@ -258,7 +261,7 @@ class BurstGen(wiring.Component):
         # the store engine's walker in the 8x8 top at 02a6f20: `at_end1` -> new_addr's
         # select -> the compare's carry chain -> `run_done`, -1.41 ns)
         def fits(addr):
-            return (addr[:12] <= page_k) & ((addr[:lanes] if lanes else 0) <= lane_k)
+            return (addr[:12] <= page_k) & (offset_of(addr) <= lane_k)
 
         next_fits = Signal()
         m.d.comb += next_fits.eq(page_ok & lane_ok & Mux(next_elem, fits(an[3]), Mux(ends[2], fits(an[2]),
