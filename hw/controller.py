@@ -63,6 +63,8 @@ class Controller(wiring.Component):
     load_moved, store_moved : In
         Bytes the engines moved this cycle (the DMA-bytes counters).
     exec_cmd : Out(stream of compute_layout), exec_done : In(1) (one pulse per tile).
+    exec_ready_next : In(1)
+        ``exec_cmd.ready`` of the next cycle (the executor's ``cmd_ready_next``).
     requant_param : Out(stream of the requantization unit's parameter writes).
 
     ``target``: the fetch unit's command check's multipliers (:class:`~.fetch.Fetch`).
@@ -82,7 +84,8 @@ class Controller(wiring.Component):
             "load_cmd": Out(stream.Signature(dma)), "load_status": In(stream.Signature(DmaError)),
             "store_cmd": Out(stream.Signature(dma)), "store_status": In(stream.Signature(DmaError)),
             "load_moved": In(bus), "store_moved": In(bus),
-            "exec_cmd": Out(stream.Signature(compute_layout(cfg))), "exec_done": In(1),
+            "exec_cmd": Out(stream.Signature(compute_layout(cfg))), "exec_ready_next": In(1),
+            "exec_done": In(1),
             "requant_param": Out(stream.Signature(param_write_layout(cfg))),
         })
 
@@ -177,7 +180,7 @@ class Controller(wiring.Component):
         ex = dispatchers[Queue.EXECUTE]
         c = ex.issue.payload.cmd.body.compute
         m.d.comb += [self.exec_cmd.valid.eq(ex.issue.valid), self.exec_cmd.payload.eq(c),
-                     ex.issue.ready.eq(self.exec_cmd.ready),
+                     ex.issue.ready.eq(self.exec_cmd.ready), ex.ready_next.eq(self.exec_ready_next),
                      ex.complete.valid.eq(self.exec_done),
                      perf.tile.valid.eq(ex.issue.valid & ex.issue.ready),
                      perf.tile.payload.count.eq(c.count),

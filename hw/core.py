@@ -25,7 +25,7 @@ class Core(wiring.Component):
 
     Attributes
     ----------
-    cmd, done, busy :
+    cmd, cmd_ready_next, done, busy :
         The execute unit's (:class:`~.executor.Executor`) compute commands and completions.
     spad_write, spad_read : the scratchpad's ``write`` and ``read_dma`` ports.
     acc_write, acc_read : the accumulator's ``dma_write`` and ``read`` ports.
@@ -36,7 +36,7 @@ class Core(wiring.Component):
         self._ex, self._spad, self._acc = Executor(cfg), Scratchpad(cfg), Accumulator(cfg)
         ex, sp, ac = (x.signature.members for x in (self._ex, self._spad, self._acc))
         super().__init__({
-            "cmd": ex["cmd"], "done": ex["done"], "busy": ex["busy"],
+            "cmd": ex["cmd"], "cmd_ready_next": ex["cmd_ready_next"], "done": ex["done"], "busy": ex["busy"],
             "spad_write": sp["write"], "spad_read": sp["read_dma"],
             "acc_write": ac["dma_write"], "acc_read": ac["read"],
         })
@@ -48,7 +48,7 @@ class Core(wiring.Component):
         m.submodules.accumulator = ac = self._acc
         m.submodules.array = array = SystolicArray(self.cfg)
         connect(m, flipped(self.cmd), ex.cmd)
-        m.d.comb += [self.done.eq(ex.done), self.busy.eq(ex.busy)]
+        m.d.comb += [self.cmd_ready_next.eq(ex.cmd_ready_next), self.done.eq(ex.done), self.busy.eq(ex.busy)]
         connect(m, ex.read_a, sp.read_a)
         connect(m, ex.read_b, sp.read_b)
         connect(m, ex.data, array.data)

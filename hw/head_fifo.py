@@ -68,6 +68,9 @@ class HeadFIFO(wiring.Component):
         Entry to write; written when ``w_en`` and ``w_rdy``.
     w_rdy : Out(1)
         Fewer than ``depth`` entries are queued (a register).
+    w_rdy_next : Out(1)
+        ``w_rdy`` of the next cycle (the register's input: this cycle's level, write and
+        read), for a producer that keeps a register of its own made from ``w_rdy``.
     r_data : Out(width)
         The oldest entry (a register), valid while ``r_rdy`` (otherwise any value: it is
         not reset).
@@ -96,7 +99,7 @@ class HeadFIFO(wiring.Component):
                              f"with heads=2")
         self.width, self.depth, self.heads, self.late_read, self.copy = width, depth, heads, late_read, copy
         ports = {
-            "w_data": In(width), "w_en": In(1), "w_rdy": Out(1),
+            "w_data": In(width), "w_en": In(1), "w_rdy": Out(1), "w_rdy_next": Out(1),
             "r_data": Out(width), "r_rdy": Out(1), "r_en": In(1),
             "level": Out(range(depth + 1)),
         }
@@ -120,8 +123,9 @@ class HeadFIFO(wiring.Component):
         if self.late_read:
             pop = Signal(name="taken")
             m.d.sync += pop.eq(read)
-        m.d.sync += [level.eq(level + write - pop),
-                     room.eq(Mux(write & ~pop, level != self.depth - 1, Mux(pop & ~write, 1, level != self.depth)))]
+        room_next = Mux(write & ~pop, level != self.depth - 1, Mux(pop & ~write, 1, level != self.depth))
+        m.d.comb += self.w_rdy_next.eq(room_next)
+        m.d.sync += [level.eq(level + write - pop), room.eq(room_next)]
         # entries behind the head registers; `fill`: a head register takes the oldest of
         # them, or the entry being written when none waits
         behind = self.depth - self.heads

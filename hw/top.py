@@ -99,7 +99,7 @@ class Top(wiring.Component):
         connect(m, store.status, ctl.store_status)
         m.d.comb += [ctl.load_moved.eq(load.moved), ctl.store_moved.eq(store.moved)]
         connect(m, ctl.exec_cmd, core.cmd)
-        m.d.comb += ctl.exec_done.eq(core.done)
+        m.d.comb += [ctl.exec_ready_next.eq(core.cmd_ready_next), ctl.exec_done.eq(core.done)]
         connect(m, ctl.requant_param, rq.param)
         connect(m, load.spad_write, core.spad_write)
         connect(m, load.acc_write, core.acc_write)

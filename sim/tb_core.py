@@ -55,9 +55,11 @@ def _random_tile(rng) -> dict:
 
 
 async def _run_tiles(dut, tiles: list[dict], gap: float, rng) -> int:
-    """Offer the tiles (with random gaps); returns cycles until the last one is done."""
+    """Offer the tiles (with random gaps); returns cycles until the last one is done.
+    Checks that ``cmd_ready_next`` says the next cycle's ``cmd.ready``."""
     layout = compute_layout(CFG)
     i = done = cycle = 0
+    ready_next = None
     while done < len(tiles):
         assert cycle < 40 * sum(t["count"] + CFG.rows for t in tiles) + 200, (
             f"timeout: {i} of {len(tiles)} tiles accepted, {done} done")
@@ -66,7 +68,10 @@ async def _run_tiles(dut, tiles: list[dict], gap: float, rng) -> int:
         if offer:
             dut.cmd__payload.value = pack(layout, tiles[i])
         await ReadOnly()
-        i += offer and bool(dut.cmd__ready.value)
+        ready = int(dut.cmd__ready.value)
+        assert ready_next is None or ready == ready_next, f"cycle {cycle}: cmd_ready_next said {ready_next}"
+        ready_next = int(dut.cmd_ready_next.value)
+        i += offer and bool(ready)
         done += int(dut.done.value)
         await next_cycle(dut)
         cycle += 1

@@ -77,11 +77,12 @@ def _entry(rng, cfg, queue, index):
     return {"cmd": {"header": header}, "index": index}
 
 
-def _dispatcher_bench(queue: Queue, in_flight: int, seed: int):
+def _dispatcher_bench(queue: Queue, in_flight: int, seed: int, dispatcher=Dispatcher):
     """Random heads, token availability and unit latency; checks the start rule, the
-    token events, in-order completion, failures and busy/stall."""
+    token events, in-order completion, failures and busy/stall. The unit's ready is drawn
+    a cycle ahead and said on ``ready_next``, as the executor does."""
     rng = np.random.default_rng(seed)
-    dut = Dispatcher(CFG, queue, in_flight)
+    dut = dispatcher(CFG, queue, in_flight)
     bits = {b: f"{ch[0].name.lower()}_{ch[1].name.lower()}" for b, ch in token_bits(queue).items() if ch}
     stats = {"started": 0, "failed": 0, "stalled": 0}
 
@@ -90,6 +91,7 @@ def _dispatcher_bench(queue: Queue, in_flight: int, seed: int):
         running = []                 # [entry, cycles left once handed to the unit, handed]
         held = None                  # the started command in the issue register
         h = 0
+        unit_ready = 1               # (the ready register's reset value)
         for cycle in range(4000):
             head = heads[h] if h < len(heads) else None
             avail = {n: int(rng.random() < 0.7) for n in bits.values()}
@@ -102,8 +104,9 @@ def _dispatcher_bench(queue: Queue, in_flight: int, seed: int):
             ctx.set(dut.head.valid, int(head is not None))
             if head is not None:
                 ctx.set(dut.head.payload, head)
-            unit_ready = int(rng.random() < 0.7)
+            ready_next = int(rng.random() < 0.7)
             ctx.set(dut.issue.ready, unit_ready)
+            ctx.set(dut.ready_next, ready_next)
             finish = bool(running) and running[0][2] and running[0][1] <= 0
             error = DmaError.AXI_SLVERR if finish and rng.random() < 0.1 else DmaError.OK
             ctx.set(dut.complete.valid, int(finish))
@@ -152,6 +155,7 @@ def _dispatcher_bench(queue: Queue, in_flight: int, seed: int):
                 held = head
                 h += 1
                 stats["started"] += 1
+            unit_ready = ready_next
         assert h > 100, "too few commands started"
     _run(dut, bench)
     assert stats["failed"] and stats["stalled"], stats
@@ -167,6 +171,23 @@ def test_execute_dispatcher_runs_several(seed):
 
 def test_store_dispatcher(seed):
     _dispatcher_bench(Queue.STORE, 1, seed)
+
+
+#: Mutants of the dispatcher's "the issue register is free" register (``in_flight`` > 1):
+#: set from today's issue register, not the one it loads; taken from today's unit ready.
+_FREE_MUTANTS = {
+    "free from today's held_valid": ("free.eq(~Mux(free, start, held_valid) | self.ready_next)",
+                                     "free.eq(~held_valid | self.ready_next)"),
+    "free from today's ready": ("free.eq(~Mux(free, start, held_valid) | self.ready_next)",
+                                "free.eq(~Mux(free, start, held_valid) | self.issue.ready)"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(_FREE_MUTANTS))
+def test_execute_dispatcher_bench_catches_a_wrong_free(mutant):
+    changed = mutated("systolica.hw.dispatcher", *_FREE_MUTANTS[mutant])
+    with pytest.raises(AssertionError):
+        _dispatcher_bench(Queue.EXECUTE, 4, 1, changed.Dispatcher)
 
 
 def test_lane_writer_writes_one_or_all_lanes(seed):

@@ -59,7 +59,7 @@ def test_late_read_needs_two_heads():
 #: does not hold it yet), the storage's read pointer not stepped past an entry a head
 #: takes as it is written, an entry put into the head register that is not the free
 #: one, ``w_rdy``'s register not following a write that fills the queue or a read
-#: that frees it, the registered late hit computed from the read pointer before the read,
+#: that frees it, its next value (``w_rdy_next``) not the one it takes, the registered late hit computed from the read pointer before the read,
 #: the registered "an entry waits behind" not cleared when the last one leaves, its copy
 #: that selects the entry never saying "none", and the copy of the head's low bits
 #: taking other bits or starting full, and its next head (``c_next``) read through the
@@ -89,6 +89,7 @@ _MUTANTS = {
     "w_rdy's register misses a write that fills the queue": (1, "Mux(write & ~pop, level != self.depth - 1,",
                                                              "Mux(write & ~pop, 1,"),
     "late read: w_rdy's register misses the taken entry": ("late", "Mux(pop & ~write, 1,", "Mux(pop & ~write, 0,"),
+    "w_rdy_next is not the register's input": (2, "self.w_rdy_next.eq(room_next)", "self.w_rdy_next.eq(room)"),
     "copy: other bits copied": ("copy", "entry[:self.copy], arrives", "entry[1:self.copy + 1], arrives"),
     "copy: its flags reset to 1": ("copy", 'reg = Signal(shape, name=f"{tag}{name}", reset_less=reset_less)',
                                    'reg = Signal(shape, name=f"{tag}{name}", reset_less=reset_less, '
@@ -153,6 +154,7 @@ def _compare_with_sync_fifo(fifo_class, depth, seed):
     async def bench(ctx):
         read_before = 0
         c_next = None                            # the copy's next head, as said a cycle before
+        rdy_next = None                          # w_rdy_next, as said a cycle before
         for cycle in range(4000):
             phase = (cycle // 300) % 3           # fill up, drain, mixed
             w_en = rng.random() < (0.8, 0.2, 0.5)[phase]
@@ -173,6 +175,7 @@ def _compare_with_sync_fifo(fifo_class, depth, seed):
                 want[2] += read_before
                 assert not room or ctx.get(ref.w_rdy), cycle
             assert got == want, (cycle, got, want)
+            assert rdy_next is None or got[0] == rdy_next, cycle
             if want[1]:
                 assert ctx.get(ours.r_data) == ctx.get(ref.r_data), cycle
             if getattr(ours, "copy", 0):
@@ -185,6 +188,7 @@ def _compare_with_sync_fifo(fifo_class, depth, seed):
             seen["empty_write"] += w_en and not want[1]
             seen["read_write"] += w_en and r_en and want[0] and want[1]
             read_before = r_en and want[1] and not fl
+            rdy_next = None if fl else ctx.get(ours.w_rdy_next)
             await ctx.tick()
         if depth == 1:                           # one entry: never room and a head at once
             del seen["read_write"]
