@@ -1,1 +1,1 @@
-"""Amaranth generators: one component per file."""
+"""Amaranth generators: one component per file (helpers beside them: `copies`, `dma_common`, ...)."""

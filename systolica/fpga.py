@@ -32,6 +32,7 @@ from .fpga_report import (DEVICES, Device, DoesNotFit, block_resources, check_fi
 from .fpga_sta import analyse, endpoint_counts, read_sdf
 from .fpga_blocks import BLOCK_UNITS, block_component
 from .fpga_tools import run_tool
+from .hw.copies import KEEP_APART
 from .model.config import AcceleratorConfig
 
 __all__ = ["BOARDS", "FPGA_UNITS", "multiplier_target", "FpgaResult", "run_fpga", "synthesize_component", "board_constraints", "make_pll",
@@ -269,7 +270,10 @@ def _synthesize(reads: list[str], top: str, device: Device, out: Path) -> tuple[
     # Yosys 0.70's ABC reintegration takes the one for a bit of the other and leaves the
     # netlist with two drivers on that bit (nextpnr: "multiply driven"). Hiding those
     # names first avoids it; `check -assert` stops any such netlist at synthesis.
-    prepare = [f"hierarchy -top {top}", "proc", "flatten", "rename -hide w:*[[]*"]
+    # Registers kept apart on purpose (:mod:`systolica.hw.copies`): their flip-flops are
+    # marked `keep`, so `opt_merge` does not fold the copies back into one.
+    keep = f"setattr -set keep 1 a:{KEEP_APART} %ci1:+[Q] t:$*dff* %i"
+    prepare = [f"hierarchy -top {top}", "proc", keep, "flatten", "rename -hide w:*[[]*"]
     script = reads + prepare + [f"{synth} -top {top}", "check -assert", "tee -q -o stat.json stat -json",
                                 "write_json synth.json"]
     (out / "synth.ys").write_text("\n".join(script) + "\n")

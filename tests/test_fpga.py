@@ -437,3 +437,23 @@ def test_fetch_checks_a_copy_of_the_command_that_survives_synthesis(tmp_path):
           for name, module in (("copy", fetch), ("merged", merged))}
     layout = command_layout(cfg)
     assert layout.size - layout["header"].shape.size <= ff["copy"] - ff["merged"] <= layout.size, ff
+
+
+def test_store_keeps_a_shift_amount_per_byte_lane_through_synthesis(tmp_path, monkeypatch):
+    """The store engine's W shift amount is kept once per byte lane (`kept_copies`): after
+    the flow's `synth_ecp5` the copies are still there, against one register made the same
+    way; and without the flow's `keep` mark Yosys folds the copies into one."""
+    from source_mutants import mutated
+    from systolica import fpga
+    from systolica.hw import dma_store
+
+    cfg = AcceleratorConfig(rows=2, cols=2)
+    one = mutated("systolica.hw.dma_store", "amounts = kept_copies(m, rp_b_next - o_next, bb,",
+                  "amounts = bb * kept_copies(m, rp_b_next - o_next, 1,")
+    ff = {name: synthesize_component(module.DmaStore(cfg), name, ECP5, tmp_path / name)["FF"]
+          for name, module in (("copies", dma_store), ("one", one))}
+    monkeypatch.setattr(fpga, "KEEP_APART", "an_attribute_no_wire_has")
+    ff["unmarked"] = synthesize_component(dma_store.DmaStore(cfg), "unmarked", ECP5, tmp_path / "unmarked")["FF"]
+    amount_bits = (max(cfg.spad_row_elems, cfg.cols) + cfg.bus_bytes - 1).bit_length()
+    assert ff["copies"] - ff["one"] == (cfg.bus_bytes - 1) * amount_bits, ff
+    assert ff["unmarked"] == ff["one"], ff

@@ -1,0 +1,26 @@
+"""Registers kept more than once on purpose, each copy beside the logic it drives.
+
+A register that steers many bits (a shift amount, a select) spreads its fan-out over the
+chip; copies of it, each driving one group of those bits, can each sit by its group.
+Yosys merges flip-flops that load the same value (``opt_merge``), so the copies carry
+the wire attribute :data:`KEEP_APART`, and the FPGA flow (:mod:`systolica.fpga`) marks
+the flip-flops that drive such wires ``keep`` right after ``proc``, which ``opt_merge``
+leaves apart. Elsewhere (simulation, other tools) they are plain registers holding equal
+values.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+
+__all__ = ["KEEP_APART", "kept_copies"]
+
+#: The wire attribute that marks a copy (``(* systolica_copy = 1 *)`` in the Verilog).
+KEEP_APART = "systolica_copy"
+
+
+def kept_copies(m: Module, value, n: int, *, name: str, shape, init: int = 0) -> list[Signal]:
+    """``n`` registers ``name0`` .. ``name{n-1}`` that each load ``value`` every cycle."""
+    regs = [Signal(shape, name=f"{name}{k}", init=init, attrs={KEEP_APART: 1}) for k in range(n)]
+    m.d.sync += [r.eq(value) for r in regs]
+    return regs
