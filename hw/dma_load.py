@@ -354,13 +354,22 @@ class DmaLoad(wiring.Component):
         with m.If(run2):                   # (stage C is empty: no item before RUN's third cycle)
             m.d.sync += buf.eq(pattern)
         with m.If(start):
-            m.d.sync += [emitted.eq(0), src_done.eq(0), open_a.eq(1), draining.eq(0), r.eq(0), pos.eq(off0), st_valid.eq(0)
+            m.d.sync += [src_done.eq(0), open_a.eq(1), draining.eq(0), r.eq(0), pos.eq(off0), st_valid.eq(0)
                          ] + [x.eq(0) for x in j] + row_flags([Const(1)] * 3, [Const(0)] * 3)
             beat_lanes.restart(m)
-        m.d.comb += [self.spad_write.payload.addr.eq(c.row + emitted - 1),
-                     self.acc_write.payload.addr.eq(c.row + emitted - 1)]
-        with m.If((c.transpose & draining & out_free) | (~c.transpose & emit)):
-            m.d.sync += emitted.eq(emitted + 1)
+        # the written row's address, `c.row + emitted - 1`, is a register set from
+        # `emitted`'s next value (the command register is stable from the cycle after
+        # `start` to the end; the first row is written later), so the write leaves from
+        # registers (timing: the 8x8 top at e54d26e, `load.emitted` -> the address's carry
+        # chain -> the accumulator's `s2_from_older` and its banks' write, -1.74 ns)
+        emitted_next = Signal.like(emitted, name="emitted_next")
+        grows = (c.transpose & draining & out_free) | (~c.transpose & emit)
+        m.d.comb += emitted_next.eq(Mux(grows, emitted + 1, Mux(start, 0, emitted)))
+        m.d.sync += emitted.eq(emitted_next)
+        row_addr = Signal(max(len(self.spad_write.payload.addr), len(self.acc_write.payload.addr)),
+                          name="row_addr")
+        m.d.sync += row_addr.eq(c.row + emitted_next - 1)
+        m.d.comb += [self.spad_write.payload.addr.eq(row_addr), self.acc_write.payload.addr.eq(row_addr)]
         # on-chip rows: the padded sizes registered, then two stages of one multiplier each
         # (timing), so valid from RUN's third cycle; `src_done` is low before its fourth:
         # every command has a data row, done no earlier than its first R beat, which
