@@ -124,11 +124,16 @@ class BeatLanes:
                      self.last.eq(Mux(self.first, head_last, self._last_next))]
         self._head = head
         # what a taken beat leaves for the next: the bytes after it, and whether the next
-        # beat is its burst's last (for a beat that is not the first)
+        # beat is its burst's last (for a beat that is not the first). A later beat's `k`
+        # is `min(rem, bb)` (set so from the queue's `k2` and `rem`, then from `rem`), so
+        # the bytes after it, `rem - k`, are at most `bb` exactly when `rem <= 2 * bb`: a
+        # compare of a register, no subtraction before it (timing: the 8x8 top at a6dd47d
+        # with --seed 2, the load engine's `_k_next` -> `rem - k`'s carry chain -> the
+        # compare -> `beat_ends_row`, -0.65 ns)
         self._rem_after = Signal.like(self.rem, name="rem_next")     # a later beat's: from registers
         self._last_after = Signal(name="last_after")
         m.d.comb += [self._rem_after.eq(self.rem - self._k_next),
-                     self._last_after.eq(Mux(self.first, head.last2, self._rem_after <= bb))]
+                     self._last_after.eq(Mux(self.first, head.last2, self.rem <= 2 * bb))]
         self._next_head_bits = queue.c_next
         self._first_after = None                   # `first`'s next value, made once
 
