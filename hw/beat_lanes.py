@@ -135,6 +135,7 @@ class BeatLanes:
         m.d.comb += [self._rem_after.eq(self.rem - self._k_next),
                      self._last_after.eq(Mux(self.first, head.last2, self.rem <= 2 * bb))]
         self._next_head_bits = queue.c_next
+        self._next_head_kept, self._next_head_read = queue.c_next_kept, queue.c_next_read
         self._first_after = None                   # `first`'s next value, made once
 
     def advance(self, m: Module, pop) -> None:
@@ -160,6 +161,15 @@ class BeatLanes:
         :meth:`restart` is. From the copy's next head (``HeadFIFO`` ``c_next``), so an
         engine can keep what it makes from ``offset`` in registers of its own."""
         return Mux(self._first_next(m, taken, restarting), self._next_head_bits[2:], 0)
+
+    def offset_next_either(self, restarting) -> tuple[Value, Value]:
+        """:meth:`offset_next`'s value if this cycle's beat is taken and if it is not,
+        ``(taken, kept)``, made before the take is known (a taken beat releases its burst
+        when it is the burst's last: the copy's next head as read, ``c_next_read``, else as
+        kept), so an engine can choose between what it makes of each by the take alone."""
+        taken_bits = Mux(self.last, self._next_head_read, self._next_head_kept)
+        return (Mux(restarting | self.last, taken_bits[2:], 0),
+                Mux(restarting | self.first, self._next_head_kept[2:], 0))
 
     def ends_row_register(self, m: Module, taken, restarting) -> Signal:
         """A register equal to ``last & row_end`` (the beat ends its burst and the burst its

@@ -221,9 +221,16 @@ class DmaStore(wiring.Component):
         # The amount is kept once per byte lane (`w_shift0` ..), each copy steering only
         # its lane's 8 bits, so each can sit by them (timing: the 8x8 top at e54d26e, one
         # `w_shift` placed by the control -> a 5.40 ns route -> `w_beats.head0`, -1.33 ns).
+        # Its next value is made for a beat made and for none, from registers, and the make
+        # only chooses (timing: the 8x8 top at a6dd47d, `store.rowq.r_rdy` -> the make ->
+        # `rp_b`'s next value -> `- o` -> `w_shift`, two carry chains after the make, -0.96 ns).
         o = Signal(range(bb), name="w_offset")
         o_next = beat_lanes.offset_next(m, make, start)
-        amounts = kept_copies(m, rp_b_next - o_next, bb, name="w_shift", shape=range(width + bb), init=bb - 1)
+        o_made, o_kept = beat_lanes.offset_next_either(start)
+        rp_b_made = Mux(start | row_done, bb - 1, rp_b + k)
+        rp_b_kept = Mux(start, bb - 1, rp_b)
+        amount_next = Mux(make, rp_b_made - o_made, rp_b_kept - o_kept)
+        amounts = kept_copies(m, amount_next, bb, name="w_shift", shape=range(width + bb), init=bb - 1)
         m.d.sync += [rp_b.eq(rp_b_next), o.eq(o_next)]
         padded = Cat(Const(0, (bb - 1) * 8), rowq.r_data)
         # lane x: byte x of the shifted row (zeros past its end)

@@ -85,6 +85,10 @@ class HeadFIFO(wiring.Component):
     c_next : Out(copy)
         With ``copy``: ``c_data`` of the next cycle, whenever ``c_rdy`` is set then (the
         copy's registers as they load, through the select as it steps; no other state).
+    c_next_kept, c_next_read : Out(copy)
+        With ``copy``: ``c_next`` if this cycle's head is not read / is read (``c_next``
+        is one of them, chosen by the read), so a consumer can make what it keeps from
+        both before its read decision is known.
     """
 
     def __init__(self, *, width: int, depth: int, heads: int = 1, late_read: bool = False, copy: int = 0):
@@ -104,7 +108,8 @@ class HeadFIFO(wiring.Component):
             "level": Out(range(depth + 1)),
         }
         if copy:
-            ports |= {"c_rdy": Out(1), "c_data": Out(copy), "c_next": Out(copy)}
+            ports |= {"c_rdy": Out(1), "c_data": Out(copy), "c_next": Out(copy),
+                      "c_next_kept": Out(copy), "c_next_read": Out(copy)}
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -139,8 +144,10 @@ class HeadFIFO(wiring.Component):
             m.d.comb += [self.r_rdy.eq(r_rdy), self.r_data.eq(r_data), fill.eq(target_fill)]
             if self.copy:
                 # the same heads again, for the low bits only
-                c_rdy, c_data, _, c_next = self._two_heads(m, pop, entry[:self.copy], arrives, self.copy, "c_")
-                m.d.comb += [self.c_rdy.eq(c_rdy), self.c_data.eq(c_data), self.c_next.eq(c_next)]
+                c_rdy, c_data, _, (c_next, kept, read_) = self._two_heads(m, pop, entry[:self.copy], arrives,
+                                                                           self.copy, "c_")
+                m.d.comb += [self.c_rdy.eq(c_rdy), self.c_data.eq(c_data), self.c_next.eq(c_next),
+                             self.c_next_kept.eq(kept), self.c_next_read.eq(read_)]
         return m
 
     def _one_head(self, m, read, fill, entry, arrives):
@@ -157,7 +164,9 @@ class HeadFIFO(wiring.Component):
 
     def _two_heads(self, m, pop, entry, arrives, width, tag):
         """Two head registers, the oldest at ``oldest``: returns ``(r_rdy, r_data, fill,
-        next_data)``, ``next_data`` the ``r_data`` of the next cycle (when ``r_rdy`` is set then).
+        (next_data, next_kept, next_read))``, ``next_data`` the ``r_data`` of the next cycle
+        (when ``r_rdy`` is set then), which is ``next_read`` when the head is read this
+        cycle and ``next_kept`` when not.
         A head register that is empty takes ``entry`` every cycle (its clock enable is its
         own empty flag, a register: the consumer's read reaches only the flags and
         ``oldest``; timing: with one head, the read was the enable of all ``width`` head
@@ -193,13 +202,15 @@ class HeadFIFO(wiring.Component):
             # `oldest ^ taken`, the controller alone's path at 5068777 was the load queue's
             # oldest -> that select -> the head's token bits -> a token count, 85.1 MHz).
             now_oldest, set_now_oldest = state("now_oldest")
-            oldest_next = now_oldest ^ (self.r_en & rdy)
+            read_now = self.r_en & rdy
+            oldest_next = now_oldest ^ read_now
             m.d.sync += set_now_oldest(oldest_next)
             m.d.comb += [popped[k].eq(valid[k] & ~(pop & (now_oldest != k))) for k in range(2)]
             now_valid = popped
         else:
             oldest, set_oldest = state("oldest")
             m.d.comb += [popped[k].eq(valid[k] & ~(pop & (oldest == k))) for k in range(2)]
+            read_now = pop
             oldest_next = oldest ^ pop
             m.d.sync += set_oldest(oldest_next)
             now_oldest, now_valid = oldest, valid
@@ -216,7 +227,9 @@ class HeadFIFO(wiring.Component):
         # (an empty head register loads the entry; a head that is shown next cycle is
         # valid then, so it holds its register or the entry it loads now)
         regs_next = [Mux(now_valid[k], regs[k], entry) for k in range(2)]
-        return rdy, Mux(now_oldest, regs[1], regs[0]), fill, Mux(oldest_next, regs_next[1], regs_next[0])
+        # (`oldest_next` is `now_oldest`, or its complement when the head is read now)
+        kept, read_ = (Mux(sel, regs_next[1], regs_next[0]) for sel in (now_oldest, ~now_oldest))
+        return rdy, Mux(now_oldest, regs[1], regs[0]), fill, (Mux(read_now, read_, kept), kept, read_)
 
     def _behind(self, m, behind, write, fill):
         """The storage of ``behind`` entries behind the heads: ``(ready, entry)``, whether

@@ -448,8 +448,8 @@ def test_store_keeps_a_shift_amount_per_byte_lane_through_synthesis(tmp_path, mo
     from systolica.hw import dma_store
 
     cfg = AcceleratorConfig(rows=2, cols=2)
-    one = mutated("systolica.hw.dma_store", "amounts = kept_copies(m, rp_b_next - o_next, bb,",
-                  "amounts = bb * kept_copies(m, rp_b_next - o_next, 1,")
+    one = mutated("systolica.hw.dma_store", "amounts = kept_copies(m, amount_next, bb,",
+                  "amounts = bb * kept_copies(m, amount_next, 1,")
     ff = {name: synthesize_component(module.DmaStore(cfg), name, ECP5, tmp_path / name)["FF"]
           for name, module in (("copies", dma_store), ("one", one))}
     monkeypatch.setattr(fpga, "KEEP_APART", "an_attribute_no_wire_has")

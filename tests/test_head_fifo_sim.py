@@ -63,7 +63,8 @@ def test_late_read_needs_two_heads():
 #: the registered "an entry waits behind" not cleared when the last one leaves, its copy
 #: that selects the entry never saying "none", and the copy of the head's low bits
 #: taking other bits or starting full, and its next head (``c_next``) read through the
-#: select before it steps or never taken from the entry an empty head loads.
+#: select before it steps or never taken from the entry an empty head loads, and its next
+#: head if read (``c_next_read``) through the select as it is.
 _MUTANTS = {
     "late entry read from the storage": (1, "late_hit.eq(write & (wptr == rptr_next))", "late_hit.eq(0)"),
     "read pointer not stepped past a straight write": (1, "take = fill & (behind_rdy | write)",
@@ -82,8 +83,7 @@ _MUTANTS = {
     "late read: rdy set from the select before the read": (
         "late", "set_rdy(Mux(oldest_next, valid_next[1], valid_next[0]))",
         "set_rdy(Mux(now_oldest, valid_next[1], valid_next[0]))"),
-    "late read: the taken entry shown again": ("late", "oldest_next = now_oldest ^ (self.r_en & rdy)",
-                                               "oldest_next = now_oldest ^ pop"),
+    "late read: the taken entry shown again": ("late", "read_now = self.r_en & rdy", "read_now = pop"),
     "late read: the taken register refilled a cycle later": ("late", "with m.If(~now_valid[k]):",
                                                              "with m.If(~valid[k]):"),
     "w_rdy's register misses a write that fills the queue": (1, "Mux(write & ~pop, level != self.depth - 1,",
@@ -99,8 +99,10 @@ _MUTANTS = {
                                               "entry[1:self.copy + 1], arrives"),
     "copy, read at once: its select never steps": ("copy_now", "oldest_next = oldest ^ pop",
                                                     "oldest_next = oldest ^ (pop & ~bool(tag))"),
-    "next head through today's select": ("copy_now", "fill, Mux(oldest_next, regs_next[1], regs_next[0])",
-                                         "fill, Mux(now_oldest, regs_next[1], regs_next[0])"),
+    "next head through today's select": ("copy_now", "(Mux(read_now, read_, kept), kept, read_)",
+                                         "(Mux(0, read_, kept), kept, read_)"),
+    "next head if read through today's select": ("copy", "for sel in (now_oldest, ~now_oldest))",
+                                                 "for sel in (now_oldest, now_oldest))"),
     "next head never the entry": ("copy", "regs_next = [Mux(now_valid[k], regs[k], entry)",
                                   "regs_next = [Mux(1, regs[k], entry)"),
 }
@@ -184,6 +186,8 @@ def _compare_with_sync_fifo(fifo_class, depth, seed):
                     assert ctx.get(ours.c_data) == ctx.get(ref.r_data) % (1 << ours.copy), cycle
                     assert c_next is None or ctx.get(ours.c_data) == c_next, cycle
                 c_next = None if fl else ctx.get(ours.c_next)
+                read = r_en and want[1]
+                assert ctx.get(ours.c_next) == ctx.get(ours.c_next_read if read else ours.c_next_kept), cycle
             seen["full"] += not want[0]
             seen["empty_write"] += w_en and not want[1]
             seen["read_write"] += w_en and r_en and want[0] and want[1]
