@@ -13,6 +13,7 @@ from .accumulator import acc_dma_write_layout
 from .axi import AxiBurst, AxiResp, axi4_read_members
 from .beat_lanes import BeatLanes
 from .dma_common import CommandFrontEnd, product_register, window_layout
+from .dma_rows import PaddedRows
 from .head_fifo import HeadFIFO
 from .scratchpad import spad_write_layout
 
@@ -97,62 +98,19 @@ class DmaLoad(wiring.Component):
         ]
         beat_lanes = BeatLanes(m, bb, entry, pending)
 
-        # -- the padded row walker --------------------------------------------------------
-        # `j` is the source row's padded index per dimension; whether it is a data row and
-        # which dimensions are at their end are registers set with `j` from its next value
-        # (timing: the beat handshake and the row writes start at registers, no cycle changes)
-        j = [Signal(17, name=f"j{d}") for d in range(3)]
-        data_row = Signal()
-        j_end = [Signal(name=f"j_end{d}") for d in range(3)]
+        # -- the padded row walker (which source rows are data; where the dimensions end) --
+        m.submodules.rows = rows = PaddedRows(cfg)
+        m.d.comb += [rows.cmd.eq(self.cmd.payload), rows.take.eq(front.taking), rows.start.eq(start)]
+        data_row, j_end, last_src_row = rows.data_row, rows.end, rows.last
 
-        # (the bounds they are compared with, here and in the row templates below, are
-        # registers taken with the command, one list per dimension: timing, the sum of
-        # three command fields sat in front of the compares)
-        data_hi = [Signal(17, name=f"data_hi{d}") for d in range(4)]       # pad_before + size
-        j_last = [Signal(signed(18), name=f"j_last{d}") for d in range(4)]  # padded size - 1
+        # (the bounds the row templates below compare with are registers taken with the
+        # command: timing, the sum of three command fields sat in front of the compares)
+        data_hi = Signal(17, name="data_hi3")       # pad_before + size
+        j_last = Signal(signed(18), name="j_last3")  # padded size - 1
         with m.If(front.taking):
             hd = self.cmd.payload
-            m.d.sync += [data_hi[d].eq(hd.pad_before[d] + hd.sizes[d]) for d in range(4)]
-            m.d.sync += [j_last[d].eq(hd.pad_before[d] + hd.sizes[d] + hd.pad_after[d] - 1) for d in range(4)]
-
-        # The flags of the row after `j` follow from the flags of `j` and equalities of `j`
-        # with registers of the command's bounds less one: a dimension that steps enters
-        # its data at `j == pad_before - 1` (when its size is not zero) and leaves it at
-        # `j == pad_before + size - 1`, and ends at `j == j_last - 1`; one that restarts
-        # takes its flags at index 0 (timing: the 8x8 top at daa7c24, `j2` -> `j + 1` ->
-        # the bounds' compares, two carry chains -> `data_row`, -1.19 ns)
-        j_in = [Signal(name=f"j_in{d}") for d in range(3)]               # pb <= j < data_hi
-        enter = [Signal(signed(18), name=f"j_enter{d}") for d in range(3)]   # pad_before - 1
-        leave = [Signal(signed(18), name=f"j_leave{d}") for d in range(3)]   # data_hi - 1
-        near = [Signal(signed(19), name=f"j_near{d}") for d in range(3)]     # j_last - 1
-        sized = [Signal(name=f"j_sized{d}") for d in range(3)]               # size != 0
-        with m.If(front.taking):
-            m.d.sync += [enter[d].eq(hd.pad_before[d] - 1) for d in range(3)]
-            m.d.sync += [leave[d].eq(hd.pad_before[d] + hd.sizes[d] - 1) for d in range(3)]
-            m.d.sync += [near[d].eq(hd.pad_before[d] + hd.sizes[d] + hd.pad_after[d] - 2) for d in range(3)]
-            m.d.sync += [sized[d].eq(hd.sizes[d] != 0) for d in range(3)]
-
-        def row_flags(restart, step):
-            """`data_row`, `j_in` and `j_end` of the next row: dimension `d` restarts at 0
-            (`restart[d]`), steps (`step[d]`) or stays"""
-            ins, ends = [], []
-            for d in range(3):
-                at0 = [(dec.pb[d] == 0) & sized[d], j_last[d] == 0]
-                stepped = [((j[d] == enter[d]) & sized[d]) | (j_in[d] & (j[d] != leave[d])), j[d] == near[d]]
-                now = [j_in[d], j_end[d]]
-                ins_d, end_d = (Mux(restart[d], a0, Mux(step[d], st, n)) for a0, st, n in zip(at0, stepped, now))
-                ins.append(ins_d)
-                ends.append(end_d)
-            return ([data_row.eq(ins[0] & ins[1] & ins[2])] + [j_in[d].eq(ins[d]) for d in range(3)] +
-                    [j_end[d].eq(ends[d]) for d in range(3)])
-
-        j_adv = [Signal(17, name=f"j_adv{d}") for d in range(3)]   # the row after `j`
-        adv_restart = [Const(0), j_end[2] & j_end[1], j_end[2]]
-        adv_step = [j_end[2] & j_end[1], j_end[2] & ~j_end[1], ~j_end[2]]
-        m.d.comb += [j_adv[2].eq(Mux(j_end[2], 0, j[2] + 1)),
-                     j_adv[1].eq(Mux(~j_end[2], j[1], Mux(j_end[1], 0, j[1] + 1))),
-                     j_adv[0].eq(Mux(j_end[2] & j_end[1], j[0] + 1, j[0]))]
-        last_src_row = j_end[0] & j_end[1] & j_end[2]
+            m.d.sync += [data_hi.eq(hd.pad_before[3] + hd.sizes[3]),
+                         j_last.eq(hd.pad_before[3] + hd.sizes[3] + hd.pad_after[3] - 1)]
         eb = dec.eb
         off0 = Signal(20)       # where a row vector's data bytes go in the row buffer
         m.d.comb += off0.eq(dec.bytes_of(dec.pb[3]))
@@ -171,8 +129,8 @@ class DmaLoad(wiring.Component):
         # had shared as one subtraction with multiplexers after it -> `tpl_in_vector`, -2.30)
         lb = max(1, (rb - 1).bit_length())
         high = {name: Signal(name=f"tpl_{name}_high") for name in ("last", "pb", "hi")}
-        m.d.comb += [high["last"].eq(~j_last[3][-1] & (j_last[3][lb:-1] != 0)),
-                     high["pb"].eq(dec.pb[3][lb:] != 0), high["hi"].eq(data_hi[3][lb:] != 0)]
+        m.d.comb += [high["last"].eq(~j_last[-1] & (j_last[lb:-1] != 0)),
+                     high["pb"].eq(dec.pb[3][lb:] != 0), high["hi"].eq(data_hi[lb:] != 0)]
 
         def at_least(x, big, el):       # x >= el, for x >= 0 when `big`, el in 0 .. rb
             if el == 0:
@@ -180,8 +138,8 @@ class DmaLoad(wiring.Component):
             return big if el >> lb else big | (x[:lb] >= el)
 
         in_vector, in_data = Signal(rb, name="tpl_in_vector"), Signal(rb, name="tpl_in_data")
-        m.d.sync += [in_vector[el].eq(~j_last[3][-1] & at_least(j_last[3], high["last"], el)) for el in range(rb)]
-        m.d.sync += [in_data[el].eq(~at_least(dec.pb[3], high["pb"], el + 1) & at_least(data_hi[3], high["hi"], el + 1))
+        m.d.sync += [in_vector[el].eq(~j_last[-1] & at_least(j_last, high["last"], el)) for el in range(rb)]
+        m.d.sync += [in_data[el].eq(~at_least(dec.pb[3], high["pb"], el + 1) & at_least(data_hi, high["hi"], el + 1))
                      for el in range(rb)]
         pattern_c, pad_row_c = Signal(rb * 8), Signal(rb * 8)
         pattern, pad_row = Signal(rb * 8), Signal(rb * 8)
@@ -297,7 +255,7 @@ class DmaLoad(wiring.Component):
         m.d.comb += [rq.r_en.eq(take_beat),
                      closing.eq(open_a & a_room &
                                 Mux(data_row, beat_taken & completes, 1)),
-                     self.moved.eq(Mux(beat_taken, k, 0))]
+                     self.moved.eq(Mux(beat_taken, k, 0)), rows.advance.eq(closing)]
         w = data.View(item, bq.w_data)
         m.d.comb += [bq.w_en.eq(beat_taken | closing), bq.r_en.eq(a_go),
                      w.beat.eq(rdata), w.shift.eq(shift), w.mask.eq(Mux(beat_taken, beat_lanes.mask, 0)), w.pos.eq(pos),
@@ -318,7 +276,6 @@ class DmaLoad(wiring.Component):
             m.d.sync += pos.eq(off0)
             with m.If(last_src_row):
                 m.d.sync += [src_done.eq(1), open_a.eq(0)]
-            m.d.sync += [j[d].eq(j_adv[d]) for d in range(3)] + row_flags(adv_restart, adv_step)
 
         with m.If(st_go):
             m.d.sync += buf.eq(Mux(st_row, pattern, buf | st_bytes))
@@ -341,7 +298,7 @@ class DmaLoad(wiring.Component):
                 column = Cat(Mux(x < r, block[x].word_select(col[:max(1, (width - 1).bit_length())], 8), 0)
                              for x in range(width))
                 m.d.sync += [out_valid.eq(1), out_row.eq(column), col.eq(col + 1)]
-                with m.If(col == j_last[3]):
+                with m.If(col == j_last):
                     m.d.sync += [draining.eq(0), r.eq(0)]
         with m.Elif(emit):
             m.d.sync += [out_valid.eq(1), out_row.eq(row_value)]
@@ -354,21 +311,20 @@ class DmaLoad(wiring.Component):
         with m.If(run2):                   # (stage C is empty: no item before RUN's third cycle)
             m.d.sync += buf.eq(pattern)
         with m.If(start):
-            m.d.sync += [src_done.eq(0), open_a.eq(1), draining.eq(0), r.eq(0), pos.eq(off0), st_valid.eq(0)
-                         ] + [x.eq(0) for x in j] + row_flags([Const(1)] * 3, [Const(0)] * 3)
+            m.d.sync += [src_done.eq(0), open_a.eq(1), draining.eq(0), r.eq(0), pos.eq(off0), st_valid.eq(0)]
             beat_lanes.restart(m)
-        # the written row's address, `c.row + emitted - 1`, is a register set from
-        # `emitted`'s next value (the command register is stable from the cycle after
-        # `start` to the end; the first row is written later), so the write leaves from
-        # registers (timing: the 8x8 top at e54d26e, `load.emitted` -> the address's carry
-        # chain -> the accumulator's `s2_from_older` and its banks' write, -1.74 ns)
-        emitted_next = Signal.like(emitted, name="emitted_next")
+        # the written row's address, `c.row + emitted - 1`, is a register of its own: it
+        # takes `c.row - 1` with `start` (the command register is set before it) and counts
+        # up with `emitted`, so the write leaves from registers (timing: the 8x8 top at
+        # e54d26e, `load.emitted` -> the address's carry chain -> the accumulator's
+        # `s2_from_older` and its banks' write, -1.74 ns), and the accumulator's ready, by
+        # way of `emitted`'s step, reaches only its select (at 401a5cf, with the address
+        # made from `emitted`'s next value: `acc_write.valid` -> the carry chain, -0.25)
         grows = (c.transpose & draining & out_free) | (~c.transpose & emit)
-        m.d.comb += emitted_next.eq(Mux(grows, emitted + 1, Mux(start, 0, emitted)))
-        m.d.sync += emitted.eq(emitted_next)
+        m.d.sync += emitted.eq(Mux(grows, emitted + 1, Mux(start, 0, emitted)))
         row_addr = Signal(max(len(self.spad_write.payload.addr), len(self.acc_write.payload.addr)),
                           name="row_addr")
-        m.d.sync += row_addr.eq(c.row + emitted_next - 1)
+        m.d.sync += row_addr.eq(Mux(grows, row_addr + 1, Mux(start, c.row - 1, row_addr)))
         m.d.comb += [self.spad_write.payload.addr.eq(row_addr), self.acc_write.payload.addr.eq(row_addr)]
         # on-chip rows: the padded sizes registered, then two stages of one multiplier each
         # (timing), so valid from RUN's third cycle; `src_done` is low before its fourth:
