@@ -155,12 +155,11 @@ class BeatLanes:
     def restart(self, m: Module) -> None:
         m.d.sync += self.first.eq(1)
 
-    def offset_next(self, m: Module, taken, restarting) -> Value:
+    def offset_next(self, taken, restarting) -> Value:
         """``offset`` of the next cycle's beat, whenever a burst is at the head then:
         ``taken``, this cycle's beat is taken (:meth:`advance` is called), ``restarting``,
-        :meth:`restart` is. From the copy's next head (``HeadFIFO`` ``c_next``), so an
-        engine can keep what it makes from ``offset`` in registers of its own."""
-        return Mux(self._first_next(m, taken, restarting), self._next_head_bits[2:], 0)
+        :meth:`restart` is. :meth:`offset_next_either`'s two values chosen by ``taken``."""
+        return Mux(taken, *self.offset_next_either(restarting))
 
     def offset_next_either(self, restarting) -> tuple[Value, Value]:
         """:meth:`offset_next`'s value if this cycle's beat is taken and if it is not,

@@ -210,28 +210,26 @@ class DmaStore(wiring.Component):
         # lane 0 and then to o (timing: those two shifts in a row, the 8x8 top at
         # d5193b6, `store.rp` and the row queue's select -> `w_beats`'s heads, -0.75 ns).
         # The amount and o are registers too, set from the next values of `rp_b` and of
-        # the beat's lanes (BeatLanes.offset_next), so the shift starts at registers
+        # the beat's lanes (BeatLanes.offset_next_either), so the shift starts at registers
         # beside it (timing: the 8x8 top at 697a09b, the burst queue's copy select
         # `store.pending.c_oldest` -> a 4.65 ns route -> `rp_b - o` -> `w_beats`'s heads,
         # -1.34 ns, 106 endpoints)
         rp_b = Signal(range(width + bb), init=bb - 1)
-        rp_b_next = Signal.like(rp_b, name="rp_b_next")
         row_done = beat_lanes.ends_row_register(m, make, start)      # the beat ends the row
-        m.d.comb += rp_b_next.eq(Mux(start | (make & row_done), bb - 1, Mux(make, rp_b + k, rp_b)))
         # The amount is kept once per byte lane (`w_shift0` ..), each copy steering only
         # its lane's 8 bits, so each can sit by them (timing: the 8x8 top at e54d26e, one
         # `w_shift` placed by the control -> a 5.40 ns route -> `w_beats.head0`, -1.33 ns).
         # Its next value is made for a beat made and for none, from registers, and the make
         # only chooses (timing: the 8x8 top at a6dd47d, `store.rowq.r_rdy` -> the make ->
         # `rp_b`'s next value -> `- o` -> `w_shift`, two carry chains after the make, -0.96 ns).
+        # (`rp_b` and `o` take the chosen halves' own next values: the same choice)
         o = Signal(range(bb), name="w_offset")
-        o_next = beat_lanes.offset_next(m, make, start)
         o_made, o_kept = beat_lanes.offset_next_either(start)
         rp_b_made = Mux(start | row_done, bb - 1, rp_b + k)
         rp_b_kept = Mux(start, bb - 1, rp_b)
         amount_next = Mux(make, rp_b_made - o_made, rp_b_kept - o_kept)
         amounts = kept_copies(m, amount_next, bb, name="w_shift", shape=range(width + bb), init=bb - 1)
-        m.d.sync += [rp_b.eq(rp_b_next), o.eq(o_next)]
+        m.d.sync += [rp_b.eq(Mux(make, rp_b_made, rp_b_kept)), o.eq(Mux(make, o_made, o_kept))]
         padded = Cat(Const(0, (bb - 1) * 8), rowq.r_data)
         # lane x: byte x of the shifted row (zeros past its end)
         shifted = [(padded[x * 8:] >> (amounts[x] * 8))[:8] for x in range(bb)]
