@@ -11,11 +11,11 @@ stage  TFLite fixed point              ONNX float32 scale
 2      double: ``y = wrap32(x << left)`` int32 -> float32: sign, magnitude, the leading
        single: ``y = x``               zeros of its one's complement
 3      --                              normalise (shift out the leading zeros)
-4      --                              round the mantissa to 24 bits (nearest even)
+4      --                              the mantissa's 24 bits and whether they round up
 5      ``p = y * multiplier`` (64 b)   ``p = mant * scale_mant`` (48 b), exponents added
        -- one shared 32 x 31 multiplier: four 16-bit partial products --
 6      -- the partial products registered again, in the fabric --
-7      -- the partial products added: the exact product --
+7      -- the partial products added: the exact product (ONNX: of the rounded mantissa) --
 8      double: ``r = (p + 2^30) >> 31`` normalise the product: its 24-bit mantissa, guard
        single: ``p + 2^(total-1)``     and sticky bits
 9      --                              round to 24 bits (nearest even): the float32
@@ -66,7 +66,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.config import AcceleratorConfig
 from ..model.requant import LANE_PARAMS, OUT_BITS, lane_params_layout, lane_reset
 from .arith import arithmetic_for
-from .carry_save import sum3
+from .carry_save import sum_of
 from .head_fifo import HeadFIFO
 from .multiplier import check_target
 from .stage_multiplier import StageMultiplier
@@ -208,20 +208,21 @@ class RequantLane(wiring.Component):
         sign3 = reg("sign3", 1, sign2)
         zero3 = reg("zero3", 1, zero2)
 
-        # 4: round the int to a 24-bit mantissa (nearest even); TFLite passes through
+        # 4: the int's 24-bit mantissa and whether it rounds up (nearest even); TFLite
+        #    passes through. The round-up is not added here: stage 7 adds the scale's
+        #    mantissa once more to the product instead, `(mant + up) * b = mant * b + up * b`,
+        #    so the multiplier takes `norm3`'s bits as they are (timing: the 8x8 top at
+        #    401a5cf, `norm3` -> the rounding's 24-bit carry chain -> a long route -> the
+        #    partial products' MULT18X18D, -0.60 ns in six lanes). The sum is the product
+        #    of the rounded mantissa exactly; when the rounding carries out (all 24 bits set)
+        #    that is 2^24 * b with `e4 = e3`, the value of 2^23 * b with `e3 + 1`, and
+        #    stage 8 normalises by the product's top bit, so the float is the same
         up = norm3[7] & (norm3[8] | (norm3[:7] != 0))
-        m25 = Signal(25, name="m25")
-        m.d.comb += m25.eq(norm3[8:] + up)
-        mant = Mux(m25[24], 1 << 23, m25[:24])            # the float's 24-bit mantissa
-        # (a power of two, over3, has nothing to round: the two never add up). The carry out
-        # of the rounding, m25[24], is "all 24 bits set and rounding up", and e3 + 1 is a
-        # register, so neither carry chain lies before e4 (timing: the 8x8 top at 02a6f20:
-        # `norm3` -> m25's chain -> e3's add -> `e4`, -1.47 ns)
-        carry4 = up & (norm3[8:] == (1 << 24) - 1)
-        e4 = reg("e4", signed(8), Mux(carry4 | over3, e3_up, e3))  # value = mant * 2^(e4 - 23)
+        e4 = reg("e4", signed(8), Mux(over3, e3_up, e3))  # value = (mant + up4) * 2^(e4 - 23)
+        up4 = reg("up4", 1, onnx & up)
         # the shared multiplier's operands, chosen here (timing: stage 5 starts at registers)
         a4_next = Signal(signed(32), name="a4_next")       # registered in the multipliers
-        m.d.comb += a4_next.eq(Mux(onnx, mant, y3))        # 24-bit magnitude / signed 32
+        m.d.comb += a4_next.eq(Mux(onnx, norm3[8:], y3))   # 24-bit magnitude / signed 32
         sign4 = reg("sign4", 1, sign3)
         zero4 = reg("zero4", 1, zero3)
 
@@ -236,6 +237,7 @@ class RequantLane(wiring.Component):
         pp_hl = self._partial_product(m, "pp_hl5", a_hi, b_lo)
         pp_hh = self._partial_product(m, "pp_hh5", a_hi, b_hi)
         e5 = reg("e5", signed(10), e4 + scale_exp)
+        up5 = reg("up5", 1, up4)
         sign5 = reg("sign5", 1, sign4)
         tiny5 = reg("tiny5", 1, zero4 | scale_tiny)
 
@@ -245,14 +247,15 @@ class RequantLane(wiring.Component):
         pp_ll6, pp_lh6, pp_hl6, pp_hh6 = (reg(f"{n}6", v.shape(), v) for n, v in
                                           (("pp_ll", pp_ll), ("pp_lh", pp_lh), ("pp_hl", pp_hl), ("pp_hh", pp_hh)))
         e6 = reg("e6", signed(10), e5)
+        round6 = reg("round6", 24, Mux(up5, Cat(p.scale[:23], 1), 0))   # up * b (ONNX)
         sign6 = reg("sign6", 1, sign5)
         tiny6 = reg("tiny6", 1, tiny5)
 
-        # 7: the product, exact: pp_hh * 2^32 + pp_ll (no overlap) + the middle terms * 2^16;
-        #    its low 16 bits are pp_ll's, the rest one carry-save sum (timing: at 2991246
-        #    `mid` = lh + hl and the product were two chained carry chains)
-        high = sum3(m, "p7_high", Cat(pp_ll6[16:], pp_hh6).as_signed(), pp_lh6, pp_hl6)
-        p7 = reg("p7", signed(64), Cat(pp_ll6[:16], high).as_signed())
+        # 7: the product, exact: pp_hh * 2^32 + pp_ll (no overlap) + the middle terms * 2^16
+        #    + stage 4's round-up times the scale's mantissa, one carry-save sum (timing: at
+        #    2991246 `mid` = lh + hl and the product were two chained carry chains)
+        total = sum_of(m, "p7_sum", Cat(pp_ll6, pp_hh6).as_signed(), pp_lh6 << 16, pp_hl6 << 16, round6)
+        p7 = reg("p7", signed(64), total)
         e7 = reg("e7", signed(10), e6)                    # product = p7 * 2^(e7 - 46)
         sign7 = reg("sign7", 1, sign6)
         tiny7 = reg("tiny7", 1, tiny6)

@@ -134,10 +134,13 @@ async def test_onnx_float32_scale_matches_golden(dut):
 
 def _edge_accumulators() -> np.ndarray:
     """Small integers of both signs (exact ties at power-of-two scales), the extremes,
-    and values whose int32 -> float32 conversion itself rounds (ties to even)."""
+    values whose int32 -> float32 conversion itself rounds (ties to even), and values
+    whose rounding carries out of the 24-bit mantissa (all its bits set, rounding up)."""
     vals = list(range(-40, 41)) + [ACC_MIN, ACC_MAX, INT32_MIN, INT32_MAX, INT32_MIN + 1,
                                    (1 << 24) + 1, (1 << 24) + 3, -(1 << 24) - 1, (1 << 25) + 2,
-                                   (1 << 25) + 6, (1 << 30) + 64, -(1 << 30) - 192]
+                                   (1 << 25) + 6, (1 << 30) + 64, -(1 << 30) - 192,
+                                   (1 << 25) - 1, -(1 << 25) + 1, (1 << 26) - 1, -(1 << 26) + 2,
+                                   (1 << 29) - 16, (1 << 31) - 64]
     vals = [v for v in vals if ACC_MIN <= v <= ACC_MAX]
     vals += [0] * (-len(vals) % CFG.cols)
     return np.array(vals, dtype=np.int64).reshape(-1, CFG.cols)
