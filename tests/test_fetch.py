@@ -136,3 +136,26 @@ def test_fetch_hands_over_what_the_model_fetches(cfg, seed):
     sim.add_testbench(bench)
     sim.run()
     assert len(stops) >= 3, stops
+
+
+#: Mutants of the window's first fit (at `start`, `hi - base >= 64`): a command ending
+#: exactly at the window's end refused, and the distance to the end one byte short.
+_FIT_MUTANTS = {
+    "a command ending at hi refused": (">= COMMAND_BYTES)]", "> COMMAND_BYTES)]"),
+    "one byte short": ("to_hi_first.eq(self.window.hi - self.program_base)",
+                       "to_hi_first.eq(self.window.hi - self.program_base - 1)"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(_FIT_MUTANTS))
+def test_fetch_bench_catches_a_wrong_first_fit(mutant, monkeypatch):
+    from source_mutants import mutated
+
+    monkeypatch.setitem(globals(), "Fetch", mutated("systolica.hw.fetch", *_FIT_MUTANTS[mutant]).Fetch)
+    caught = 0
+    for seed in range(6):
+        try:
+            test_fetch_hands_over_what_the_model_fetches(CFGS[0], seed)
+        except AssertionError:
+            caught += 1
+    assert caught, "no seed of six told the mutant from the fetch unit"
