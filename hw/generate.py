@@ -25,7 +25,7 @@ from .dma import Dma
 from .multiplier import check_target
 from .pe import ProcessingElement
 from .pe_row import PE_MODULE_NAME, ROW_MODULE_NAME, PeRow, separate_modules
-from .requant import RequantUnit
+from .requant_unit import RequantUnit
 from .scratchpad import Scratchpad
 from .systolic_array import SystolicArray
 from .top import TOP_NAME, Top

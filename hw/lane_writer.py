@@ -22,7 +22,7 @@ class LaneWriter(wiring.Component):
     cmd : In(stream.Signature(requant_layout(cfg)))
         Taken when no command is being written.
     param : Out(stream.Signature(param_write_layout(cfg)))
-        To :class:`~systolica.hw.requant.RequantUnit`.
+        To :class:`~systolica.hw.requant_unit.RequantUnit`.
     done : Out(1)
         The command's last write was accepted (one cycle, at the earliest the cycle after
         the command was taken).

@@ -31,7 +31,7 @@ from .perf_counters import activity_layout
 from .dma_load import DmaLoad
 from .dma_store import DmaStore
 from .multiplier import check_target
-from .requant import RequantUnit
+from .requant_unit import RequantUnit
 
 __all__ = ["Top", "TOP_NAME"]
 

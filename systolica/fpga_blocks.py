@@ -34,7 +34,7 @@ BLOCK_UNITS = {
     "command_check": ("systolica_command_check", "command_check", "CommandCheck", {}),
     "dma_load": ("systolica_dma_load", "dma_load", "DmaLoad", {"check": False}),
     "dma_store": ("systolica_dma_store", "dma_store", "DmaStore", {"check": False}),
-    "requant": ("systolica_requant", "requant", "RequantUnit", {}),
+    "requant": ("systolica_requant", "requant_unit", "RequantUnit", {}),
     "core": ("systolica_core", "core", "Core", {}),
     "csr": ("systolica_csr", "csr", "CsrBlock", {}),
 }

@@ -1,4 +1,4 @@
-"""``hw/requant.py``'s :class:`RequantUnit` handshakes in Amaranth's simulator: parameter
+"""``hw/requant_unit.py``'s :class:`RequantUnit` handshakes in Amaranth's simulator: parameter
 writes offered at random times while accumulator vectors stream in with random gaps and
 the consumer applies random backpressure. Every output vector equals
 :func:`systolica.model.requant.requant_lanes` of its input with the parameters of the
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from systolica.hw import requant
+from systolica.hw import requant, requant_unit
 from systolica.model.config import AcceleratorConfig
 from systolica.model.numerics import SHIFT_RANGE, RequantParams
 from systolica.model.requant import RESET_LANE, lane_fields, requant_lanes
@@ -28,21 +28,21 @@ WRITES = 30
 
 
 def test_writes_and_vectors_meet_in_any_order(seed):
-    assert _run(requant.RequantUnit, seed) == []
+    assert _run(requant_unit.RequantUnit, seed) == []
 
 
 def test_a_write_offered_with_a_vector_comes_after_it(seed):
     """Sparse vectors (the lanes empty between them), each offered with a write."""
-    assert _run(requant.RequantUnit, seed, offer_both=True, acc_rate=0.05) == []
+    assert _run(requant_unit.RequantUnit, seed, offer_both=True, acc_rate=0.05) == []
 
 
 def test_a_stream_does_not_starve_writes(seed):
     """Vectors offered back to back with no backpressure: each write still gets in."""
-    assert _run(requant.RequantUnit, seed, acc_rate=1.0, ready_rate=1.0) == []
+    assert _run(requant_unit.RequantUnit, seed, acc_rate=1.0, ready_rate=1.0) == []
 
 
 def test_unheld_stream_mutant_is_caught(seed):
-    changed = mutated("systolica.hw.requant", "acc_ready.eq(owed_ok_next & ~pending_next)",
+    changed = mutated("systolica.hw.requant_unit", "acc_ready.eq(owed_ok_next & ~pending_next)",
                       "acc_ready.eq(owed_ok_next)")
     with pytest.raises(AssertionError, match="stuck"):
         _run(changed.RequantUnit, seed, acc_rate=1.0, ready_rate=1.0)
@@ -51,13 +51,13 @@ def test_unheld_stream_mutant_is_caught(seed):
 def test_credit_register_mutant_is_caught(seed):
     """``acc.ready``'s register misses a vector that takes the last credit: one more is
     taken than the output queue holds (the queue drops or the count wraps)."""
-    changed = mutated("systolica.hw.requant", "Mux(up, owed != OUT_QUEUE - 1,", "Mux(up, 1,")
+    changed = mutated("systolica.hw.requant_unit", "Mux(up, owed != OUT_QUEUE - 1,", "Mux(up, 1,")
     with pytest.raises(AssertionError):
         assert _run(changed.RequantUnit, seed, acc_rate=1.0, ready_rate=0.2) == []
 
 
 def test_write_applied_beside_vectors_mutant_is_caught(seed):
-    changed = mutated("systolica.hw.requant", "apply.eq(pending_valid & empty)", "apply.eq(pending_valid)")
+    changed = mutated("systolica.hw.requant_unit", "apply.eq(pending_valid & empty)", "apply.eq(pending_valid)")
     assert _run(changed.RequantUnit, seed) != []
 
 
