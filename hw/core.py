@@ -13,6 +13,7 @@ from amaranth.lib.wiring import connect, flipped
 
 from ..model.config import AcceleratorConfig
 from .accumulator import Accumulator
+from .copies import kept_copies
 from .executor import Executor
 from .scratchpad import Scratchpad
 from .systolic_array import SystolicArray
@@ -28,7 +29,12 @@ class Core(wiring.Component):
     cmd, cmd_ready_next, done, busy :
         The execute unit's (:class:`~.executor.Executor`) compute commands and completions.
     spad_write, spad_read : the scratchpad's ``write`` and ``read_dma`` ports.
-    acc_write, acc_read : the accumulator's ``dma_write`` and ``read`` ports.
+    acc_write, acc_read : the accumulator's ``dma_write`` and ``read`` ports. ``acc_write``'s
+        ``ready`` (the accumulator's, ``~`` the executor's write ``valid``) comes from a
+        register of its own, loaded from the executor's ``acc_write_valid_next``, which the
+        placer can put by the load engine (timing: the 8x8 top at de8b1de,
+        `core.executor.acc_write__valid` -> a 3.28 ns route -> the load engine's output
+        stage -> its row address's enable, -1.03 ns, and the scratchpad's, -1.55 ns).
     """
 
     def __init__(self, cfg: AcceleratorConfig):
@@ -57,6 +63,8 @@ class Core(wiring.Component):
         connect(m, ex.acc_write, ac.write)
         connect(m, flipped(self.spad_write), sp.write)
         connect(m, flipped(self.spad_read), sp.read_dma)
-        connect(m, flipped(self.acc_write), ac.dma_write)
+        ready = kept_copies(m, ~ex.acc_write_valid_next, 1, name="acc_write_ready", shape=1, init=1)[0]
+        m.d.comb += [ac.dma_write.valid.eq(self.acc_write.valid), ac.dma_write.payload.eq(self.acc_write.payload),
+                     self.acc_write.ready.eq(ready)]
         connect(m, flipped(self.acc_read), ac.read)
         return m

@@ -150,6 +150,9 @@ class Executor(wiring.Component):
     acc_write : Out(stream.Signature(acc_write_layout(cfg)))
         Result rows into the accumulator (its ``ready`` is always high), from registers:
         a result leaves the cycle after it came out of the array.
+    acc_write_valid_next : Out(1)
+        ``acc_write.valid``'s next value (it is a register), for a consumer that keeps its
+        own copy of it.
     """
 
     def __init__(self, cfg: AcceleratorConfig):
@@ -163,7 +166,7 @@ class Executor(wiring.Component):
             "data": Out(stream.Signature(data_beat_layout(cfg))),
             "weights": Out(stream.Signature(weight_row_layout(cfg))),
             "result": In(stream.Signature(result_beat_layout(cfg), always_ready=True)),
-            "acc_write": Out(stream.Signature(acc_write_layout(cfg))),
+            "acc_write": Out(stream.Signature(acc_write_layout(cfg))), "acc_write_valid_next": Out(1),
         })
 
     def elaborate(self, platform):
@@ -247,7 +250,8 @@ class Executor(wiring.Component):
         w_done = Signal(name="tile_done")
         m.d.sync += [w_valid.eq(res.valid), w.addr.eq(addr), w.data.eq(res.payload.c),
                      w.accumulate.eq(head.accumulate), w_done.eq(0)]
-        m.d.comb += [aw.valid.eq(w_valid), aw.payload.eq(w), self.done.eq(w_done)]
+        m.d.comb += [aw.valid.eq(w_valid), aw.payload.eq(w), self.done.eq(w_done),
+                     self.acc_write_valid_next.eq(res.valid)]
         # whether this result is the tile's last, from registers: the tile's first result
         # reads ``one``; a later one ``at_last``, set as the result before it is taken from
         # ``two`` or from ``rest``, the results after the next one (timing: the tile queue's

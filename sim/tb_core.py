@@ -43,23 +43,30 @@ async def _setup(dut, rng) -> Machine:
     return machine
 
 
-def _random_tile(rng) -> dict:
+def _random_tile(rng, acc_limit: int = CFG.acc_rows) -> dict:
+    """A random tile whose results land in accumulator rows below ``acc_limit``."""
     flow = CFG.dataflows[int(rng.integers(len(CFG.dataflows)))]
-    count = int(rng.integers(1, 2 * CFG.rows + 4))
+    count = int(rng.integers(1, min(2 * CFG.rows + 4, acc_limit + 1)))
     b_rows = CFG.rows if flow == "ws" else count
     c_rows = count if flow == "ws" else CFG.rows
     return {"dataflow": Dataflow.from_name(flow), "accumulate": int(rng.random() < 0.5),
             "a_row": int(rng.integers(0, CFG.spad_rows - count + 1)),
             "b_row": int(rng.integers(0, CFG.spad_rows - b_rows + 1)),
-            "c_row": int(rng.integers(0, CFG.acc_rows - c_rows + 1)), "count": count}
+            "c_row": int(rng.integers(0, acc_limit - c_rows + 1)), "count": count}
 
 
-async def _run_tiles(dut, tiles: list[dict], gap: float, rng) -> int:
-    """Offer the tiles (with random gaps); returns cycles until the last one is done.
-    Checks that ``cmd_ready_next`` says the next cycle's ``cmd.ready``."""
-    layout = compute_layout(CFG)
+async def _run_tiles(dut, tiles: list[dict], gap: float, rng, dma_rows=()) -> tuple[int, list]:
+    """Offer the tiles (with random gaps); returns the cycles until the last one is done
+    and the DMA row writes the accumulator accepted meanwhile: ``dma_rows`` are offered on
+    ``acc_write`` one after another, now and then, each with random sums, and a write
+    counts as accepted where ``valid`` and ``ready`` are both high (a write the
+    accumulator did not take but said it did leaves its row as it was). Checks that
+    ``cmd_ready_next`` says the next cycle's ``cmd.ready``."""
+    layout, al = compute_layout(CFG), acc_dma_write_layout(CFG)
     i = done = cycle = 0
     ready_next = None
+    written, rows = [], list(dma_rows)
+    lim = 1 << (CFG.acc_bits - 1)
     while done < len(tiles):
         assert cycle < 40 * sum(t["count"] + CFG.rows for t in tiles) + 200, (
             f"timeout: {i} of {len(tiles)} tiles accepted, {done} done")
@@ -67,16 +74,24 @@ async def _run_tiles(dut, tiles: list[dict], gap: float, rng) -> int:
         dut.cmd__valid.value = int(offer)
         if offer:
             dut.cmd__payload.value = pack(layout, tiles[i])
+        write = bool(rows) and rng.random() < 0.7
+        if write:
+            data = rng.integers(-lim, lim, size=CFG.cols).tolist()
+            dut.acc_write__payload.value = pack(al, {"addr": rows[0], "data": data})
+        dut.acc_write__valid.value = int(write)
         await ReadOnly()
         ready = int(dut.cmd__ready.value)
         assert ready_next is None or ready == ready_next, f"cycle {cycle}: cmd_ready_next said {ready_next}"
         ready_next = int(dut.cmd_ready_next.value)
         i += offer and bool(ready)
         done += int(dut.done.value)
+        if write and dut.acc_write__ready.value:
+            written.append((rows.pop(0), data))
         await next_cycle(dut)
         cycle += 1
     dut.cmd__valid.value = 0
-    return cycle
+    dut.acc_write__valid.value = 0
+    return cycle, written
 
 
 async def _check_accumulator(dut, machine: Machine) -> None:
@@ -113,6 +128,25 @@ async def test_random_tiles_match_machine(dut):
         await _check_accumulator(dut, machine)
 
 
+@cocotb.test()
+async def test_dma_writes_beside_tiles(dut):
+    """DMA row writes into the accumulator's upper half while tiles write its lower half:
+    a write is taken exactly when ``acc_write.ready`` says so (the tiles' result rows
+    win the write port; ``ready`` is a register of its own, a copy of the executor's)."""
+    rng = rng_for("core_dma_beside")
+    machine = await _setup(dut, rng)
+    half = CFG.acc_rows // 2
+    for gap in (0.0, 0.3):
+        tiles = [_random_tile(rng, half) for _ in range(12)]
+        rows = [half + int(r) for r in rng.integers(0, CFG.acc_rows - half, size=4 * CFG.acc_rows)]
+        _, written = await _run_tiles(dut, tiles, gap, rng, rows)
+        _apply(machine, tiles)
+        for row, data in written:
+            machine.acc[row] = data
+        await _check_accumulator(dut, machine)
+        assert written, "no DMA write was taken beside the tiles"
+
+
 @cocotb.test(skip=not CFG.supports("ws") or CFG.spad_banks < 2)
 async def test_ws_tiles_stream(dut):
     """Long WS tiles with A and weights in different banks: cycles per tile (logged)."""
@@ -121,7 +155,7 @@ async def test_ws_tiles_stream(dut):
     half, m = CFG.spad_rows // 2, max(2 * CFG.rows, 16)
     tiles = [{"dataflow": Dataflow.WS, "accumulate": int(k > 0), "a_row": 0, "b_row": half + (k % 2) * CFG.rows,
               "c_row": 0, "count": min(m, half, CFG.acc_rows)} for k in range(4)]
-    cycles = await _run_tiles(dut, tiles, 0.0, rng)
+    cycles, _ = await _run_tiles(dut, tiles, 0.0, rng)
     _apply(machine, tiles)
     await _check_accumulator(dut, machine)
     beats = sum(t["count"] for t in tiles)
