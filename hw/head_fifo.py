@@ -277,7 +277,8 @@ class HeadFIFO(wiring.Component):
         w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
         wptr = Signal(range(behind), name="behind_wptr")
         rptr = Signal(range(behind), name="behind_rptr")
-        rptr_next = Mux(take, Mux(rptr == behind - 1, 0, rptr + 1), rptr)
+        rptr_step = Mux(rptr == behind - 1, 0, rptr + 1)
+        rptr_next = Mux(take, rptr_step, rptr)
         # the write reaches the storage a cycle late, from registers: its write enable
         # (which fans out to every distributed-RAM slice of a wide queue) is a flip-flop
         # (timing: the 4x4 top at 046d31b, the load queue's write -> that enable's net
@@ -292,7 +293,11 @@ class HeadFIFO(wiring.Component):
         # (address and data load every cycle, meaningful only with `late_en`: no clock
         # enable fanning out from the write to `width` flip-flops either)
         m.d.sync += [late_en.eq(write), late_addr.eq(wptr), late_data.eq(self.w_data)]
-        m.d.sync += late_hit.eq(write & (wptr == rptr_next))
+        # (`wptr == rptr_next` with a write, where a head takes exactly when it fills: the
+        # two compares of registers made beside each other and chosen by `fill`, so the
+        # write reaches only that choice; timing: the 8x8 top at de8b1de, the store's row
+        # queue's write -> the take -> `rptr`'s step -> the compare -> `late_hit`, -1.04 ns)
+        m.d.sync += late_hit.eq(write & Mux(fill, wptr == rptr_step, wptr == rptr))
         m.d.comb += [w_port.addr.eq(late_addr), w_port.data.eq(late_data), w_port.en.eq(late_en),
                      r_port.addr.eq(rptr),
                      behind_data.eq(Mux(late_hit, late_data, r_port.data))]

@@ -59,19 +59,23 @@ def test_late_read_needs_two_heads():
 #: does not hold it yet), the storage's read pointer not stepped past an entry a head
 #: takes as it is written, an entry put into the head register that is not the free
 #: one, ``w_rdy``'s register not following a write that fills the queue or a read
-#: that frees it, its next value (``w_rdy_next``) not the one it takes, the registered late hit computed from the read pointer before the read,
+#: that frees it, its next value (``w_rdy_next``) not the one it takes, the registered
+#: late hit computed from the read pointer before the read or as if a head always filled,
 #: the registered "an entry waits behind" not cleared when the last one leaves, its copy
 #: that selects the entry never saying "none", and the copy of the head's low bits
 #: taking other bits or starting full, and its next head (``c_next``) read through the
 #: select before it steps or never taken from the entry an empty head loads, and its next
 #: head if read (``c_next_read``) through the select as it is.
 _MUTANTS = {
-    "late entry read from the storage": (1, "late_hit.eq(write & (wptr == rptr_next))", "late_hit.eq(0)"),
+    "late entry read from the storage": (1, "late_hit.eq(write & Mux(fill, wptr == rptr_step, wptr == rptr))",
+                                         "late_hit.eq(0)"),
+    "late hit as if a head always filled": ("late", "Mux(fill, wptr == rptr_step, wptr == rptr)",
+                                            "Mux(1, wptr == rptr_step, wptr == rptr)"),
     "read pointer not stepped past a straight write": (1, "take = fill & (behind_rdy | write)",
                                                        "take = fill & behind_rdy"),
-    "two heads: the late entry read from the storage": (2, "late_hit.eq(write & (wptr == rptr_next))",
+    "two heads: the late entry read from the storage": (2, "late_hit.eq(write & Mux(fill, wptr == rptr_step, wptr == rptr))",
                                                         "late_hit.eq(0)"),
-    "late hit a cycle early": ("late", "late_hit.eq(write & (wptr == rptr_next))",
+    "late hit a cycle early": ("late", "late_hit.eq(write & Mux(fill, wptr == rptr_step, wptr == rptr))",
                                "late_hit.eq(write & (wptr == rptr))"),
     "behind_rdy's register kept when the last entry behind leaves": (
         "late", "Mux(shrinks, behind_level != 1, behind_rdy)", "Mux(shrinks, 1, behind_rdy)"),
