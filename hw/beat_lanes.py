@@ -136,7 +136,6 @@ class BeatLanes:
                      self._last_after.eq(Mux(self.first, head.last2, self.rem <= 2 * bb))]
         self._next_head_bits = queue.c_next
         self._next_head_kept, self._next_head_read = queue.c_next_kept, queue.c_next_read
-        self._first_after = None                   # `first`'s next value, made once
 
     def advance(self, m: Module, pop) -> None:
         """The beat was taken: the next one continues the burst, or starts the next (and
@@ -178,19 +177,11 @@ class BeatLanes:
         flip-flop, not at the copy's select and ``first``'s (timing: the 8x8 top at 697a09b,
         the load engine's `open_a` -> the beat's take -> `last` -> the row's close -> `j_end`
         -> `open_a`, nine LUT levels, -1.38 ns)."""
-        first = self._first_next(m, taken, restarting)
+        first = Signal(name="beat_first_next")       # `first`'s next value
+        m.d.comb += first.eq(restarting | Mux(taken, self.last, self.first))
         last_next = Mux(taken, self._last_after, self._last_next)
         head_last, head_row_end = self._next_head_bits[0], self._next_head_bits[1]
         ends = Signal(name="beat_ends_row")
         m.d.sync += ends.eq(Mux(first, head_last, last_next) & head_row_end)
         return ends
 
-    def _first_next(self, m: Module, taken, restarting) -> Signal:
-        """``first``'s next value; one signal, whichever of the methods above asks first
-        (an engine passes them the same ``taken`` and ``restarting``)."""
-        if self._first_after is None:
-            self._first_after = Signal(name="beat_first_next"), taken, restarting
-            m.d.comb += self._first_after[0].eq(restarting | Mux(taken, self.last, self.first))
-        first_next, was_taken, was_restarting = self._first_after
-        assert was_taken is taken and was_restarting is restarting, "one taken and restarting per BeatLanes"
-        return first_next
