@@ -19,8 +19,10 @@ __all__ = ["KEEP_APART", "kept_copies"]
 KEEP_APART = "systolica_copy"
 
 
-def kept_copies(m: Module, value, n: int, *, name: str, shape, init: int = 0) -> list[Signal]:
-    """``n`` registers ``name0`` .. ``name{n-1}`` that each load ``value`` every cycle."""
+def kept_copies(m: Module, value, n: int, *, name: str, shape, init: int = 0, en=None) -> list[Signal]:
+    """``n`` registers ``name0`` .. ``name{n-1}`` that each load ``value`` every cycle, or
+    in the cycles where ``en`` is high (a pipeline stage's copies of its register)."""
     regs = [Signal(shape, name=f"{name}{k}", init=init, attrs={KEEP_APART: 1}) for k in range(n)]
-    m.d.sync += [r.eq(value) for r in regs]
+    with m.If(1 if en is None else en):
+        m.d.sync += [r.eq(value) for r in regs]
     return regs

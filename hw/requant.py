@@ -68,6 +68,7 @@ from ..model.config import AcceleratorConfig
 from ..model.requant import LANE_PARAMS, OUT_BITS, lane_params_layout
 from .arith import arithmetic_for
 from .carry_save import sum_of
+from .copies import kept_copies
 from .multiplier import check_target
 from .stage_multiplier import StageMultiplier
 
@@ -109,13 +110,16 @@ def _derived_register(m: Module, name: str, shape, value) -> Signal:
     return s
 
 
-def _clz32(m: Module, name: str, x) -> Signal:
-    """Leading zeros of a 32-bit value (32 for zero), as a tree: five levels of two-way
-    choices, each chosen by whether its upper half is zero (timing: as a priority encoder,
-    a chain of 32 choices, stage 2 ended the 8x8 top's paths in five lanes at 0e88897,
-    `x1` -> `lz2`, 2.16 ns late at 100 MHz)."""
+def _clz_or_one(m: Module, name: str, x) -> Signal:
+    """Leading zeros of a 32-bit value with its bit 0 set (``x | 1``: 0..31, never 32; bit
+    0 is never looked at), as a tree: five levels of two-way choices, each chosen by
+    whether its upper half is zero.
+    Timing: as a priority encoder, a chain of 32 choices, stage 2 ended the 8x8 top's paths
+    in five lanes at 0e88897 (`x1` -> `lz2`, 2.16 ns late at 100 MHz); and with the count
+    32 for a zero word the register's reset input cleared its low bits behind the whole
+    tree (the 8x8 top at de8b1de, -0.52 ns)."""
     def tree(bits):
-        """(all zero, leading zeros of ``bits`` when not all zero)."""
+        """(all zero, the leading zeros of ``bits`` with its bit 0 set)."""
         if len(bits) == 2:
             return ~bits[1] & ~bits[0], ~bits[1]
         half = len(bits) // 2
@@ -123,9 +127,9 @@ def _clz32(m: Module, name: str, x) -> Signal:
         zero_lo, lz_lo = tree(bits[:half])
         return zero_hi & zero_lo, Cat(Mux(zero_hi, lz_lo, lz_hi), zero_hi)
 
-    zero, lz = tree(x[:32])
-    n = Signal(range(33), name=name)
-    m.d.comb += n.eq(Mux(zero, 32, lz))
+    _, lz = tree(x[:32])
+    n = Signal(5, name=name)
+    m.d.comb += n.eq(lz)
     return n
 
 
@@ -182,19 +186,23 @@ class RequantLane(wiring.Component):
         scale_tiny = derived("scale_tiny", 1, sexp == 0)
 
         # 1: bias (int32 wraparound; narrower accumulators sign-extend)
-        x1 = reg("x1", signed(32), self.x + p.bias)
+        # twice: `x1_0` for the left shift and the negation, `x1_1` for the count (timing:
+        # at de8b1de the route from the one `x1` to the count was 3.28 ns of the 8x8 top's
+        # `x1` -> `lz2`, -0.52 ns)
+        x1, x1_count = kept_copies(m, self.x + p.bias, 2, name="x1_", shape=signed(32), en=self.en)
 
         # 2: TFLite left shift | int -> float: sign, magnitude and its leading zeros. The
         #    zeros are counted on the one's complement (x, or ~x when negative: no adder in
-        #    front of the count, timing): one too many when |x| is a power of two (~x + 1
-        #    carries into a new top bit), which stage 3 sees as the shift's bit 32
+        #    front of the count, timing) with bit 0 set: one too many when |x| >= 2 is a
+        #    power of two (~x + 1 carries into a new top bit), which stage 3 sees as the
+        #    shift's bit 32; exact for |x| = 1 (the complement 0 or 1 counts 31); x = 0
+        #    counts 31 too, and `zero3` stands for it
         y2 = reg("y2", signed(32), Mux(single, x1, x1 << left))
         mag = Signal(32, name="mag")
         m.d.comb += mag.eq(Mux(x1[-1], -x1, x1))          # |INT32_MIN| = 2^31 fits
         mag2 = reg("mag2", 32, mag)
-        lz2 = reg("lz2", range(33), _clz32(m, "lz", x1.as_unsigned() ^ x1[-1].replicate(32)))
+        lz2 = reg("lz2", 5, _clz_or_one(m, "lz", x1_count.as_unsigned() ^ x1_count[-1].replicate(32)))
         sign2 = reg("sign2", 1, x1[-1])
-        zero2 = reg("zero2", 1, x1 == 0)
 
         # 3: TFLite passes y on | normalise the magnitude (a power of two shifted one too far
         #    lands on bit 32, every lower bit 0: it is 2^31 with the exponent one higher)
@@ -206,7 +214,7 @@ class RequantLane(wiring.Component):
         e3_up = reg("e3_up", signed(8), 32 - lz2)         # e3 + 1
         over3 = reg("over3", 1, shifted[32])
         sign3 = reg("sign3", 1, sign2)
-        zero3 = reg("zero3", 1, zero2)
+        zero3 = reg("zero3", 1, mag2 == 0)
 
         # 4: the int's 24-bit mantissa and whether it rounds up (nearest even); TFLite
         #    passes through. The round-up is not added here: stage 7 adds the scale's
