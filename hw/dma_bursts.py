@@ -83,10 +83,16 @@ class BurstGen(wiring.Component):
         fields, :meth:`BeatLanes.entry`); ``burst.last`` marks the command's final one.
     busy : Out(1)
         Bursts remain to be given (in the walker or in the output register).
+
+    ``heads``: the output queue's head registers (:class:`~systolica.hw.head_fifo.HeadFIFO`):
+    2 for a consumer whose ``ready`` comes late in its cycle (it then reaches only the
+    heads' flags), 1 for one whose ``ready`` is made of registers (``bursts.payload`` then
+    comes straight from one register, with no select of two in front of the consumer's
+    logic). The bursts are the same, cycle for cycle.
     """
 
-    def __init__(self, cfg: AcceleratorConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: AcceleratorConfig, heads: int = 2):
+        self.cfg, self.heads = cfg, heads
         super().__init__({
             "cmd": In(dma_command_layout(cfg)),
             "next_cmd": In(dma_command_layout(cfg)),
@@ -152,15 +158,15 @@ class BurstGen(wiring.Component):
             m.d.sync += [x.eq(nb + ahead.s[d]) for d, x in enumerate(an_first)]
         busy = Signal()
         # the bursts leave through a two-entry queue whose room is a register and whose
-        # head is two registers: the consumer's ``ready`` reaches only the queue's flags,
-        # and the walker moves on when there is room (timing: the 8x8 top at 02a6f20, 75.5
-        # MHz: the load engine's ARREADY, from the read arbiter across the chip -> the
-        # walker's step -> its index and address registers' enables, the worst path). The
-        # consumer sees what a single output register showed, cycle for cycle: a burst
-        # walked at ``t`` is valid at ``t + 1``, one per cycle; the walker only walks one
-        # burst further ahead while the consumer stalls
+        # head is two registers (``heads`` 2): the consumer's ``ready`` reaches only the
+        # queue's flags, and the walker moves on when there is room (timing: the 8x8 top at
+        # 02a6f20, 75.5 MHz: the load engine's ARREADY, from the read arbiter across the
+        # chip -> the walker's step -> its index and address registers' enables, the worst
+        # path). The consumer sees what a single output register showed, cycle for cycle: a
+        # burst walked at ``t`` is valid at ``t + 1``, one per cycle; the walker only walks
+        # one burst further ahead while the consumer stalls
         entry = BeatLanes.layout(burst_layout(cfg), bb)
-        m.submodules.out = outq = HeadFIFO(width=entry.size, depth=2, heads=2)
+        m.submodules.out = outq = HeadFIFO(width=entry.size, depth=2, heads=self.heads)
         m.d.comb += [self.busy.eq(busy | outq.r_rdy), self.bursts.valid.eq(outq.r_rdy),
                      self.bursts.payload.eq(outq.r_data), outq.r_en.eq(self.bursts.ready)]
 

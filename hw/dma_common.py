@@ -205,9 +205,11 @@ class CommandFrontEnd:
     walker ``gen`` starts when OK), run until ``finished`` is driven high (RUN), give
     ``err`` on ``engine.status`` (STATUS). ``running`` is high in RUN; ``start`` for the
     cycle before (engines reset their counters on it). With ``check=False`` the commands
-    were checked before (the fetch unit does it for the whole accelerator): CHECK passes."""
+    were checked before (the fetch unit does it for the whole accelerator): CHECK passes.
+    ``burst_heads``: the walker's output queue's head registers (:class:`BurstGen`)."""
 
-    def __init__(self, m: Module, cfg: AcceleratorConfig, engine, *, store: bool, check: bool = True):
+    def __init__(self, m: Module, cfg: AcceleratorConfig, engine, *, store: bool, check: bool = True,
+                 burst_heads: int = 2):
         from .dma_bursts import BurstGen  # the walker imports this module
 
         self.c = c = Signal(dma_command_layout(cfg))
@@ -217,7 +219,7 @@ class CommandFrontEnd:
             check = check_command(m, cfg, self.dec, engine.window, store=store)
         else:
             check = Const(DmaError.OK.value, DmaError)
-        m.submodules.bursts = self.gen = gen = BurstGen(cfg)
+        m.submodules.bursts = self.gen = gen = BurstGen(cfg, burst_heads)
         self.finished = Signal()
         self.start = gen.start
         #: the command is being taken into ``c`` (engines may register what they derive

@@ -8,6 +8,8 @@ byte), with
 random back-pressure, commands back to back, and ``busy`` low exactly once the last burst
 was taken; and mutants of the walker's ``run_done`` register are caught."""
 
+import functools
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -96,8 +98,10 @@ def _beat_lanes(bb: int, offset: int, nbytes: int):
 
 
 @pytest.mark.parametrize("bus_bits", [32, 64, 512])
-def test_burst_walker_matches_model(bus_bits, seed):
-    _compare_with_model(dma_bursts.BurstGen, bus_bits, seed)
+@pytest.mark.parametrize("heads", [1, 2])
+def test_burst_walker_matches_model(bus_bits, heads, seed):
+    """Both output queues (two head registers, the load engine's; one, the store's)."""
+    _compare_with_model(functools.partial(dma_bursts.BurstGen, heads=heads), bus_bits, seed)
 
 
 #: Mutants of ``hw/dma_bursts.py``'s ``run_done`` register (``rem <= lim``), off by one
