@@ -22,7 +22,9 @@ second time in registers of their own (``c_rdy``, ``c_data``), for a consumer wh
 decision reads only those bits: it can then be placed beside that consumer, away from the
 wide head registers and their multiplexer. ``c_next`` is what ``c_data`` will be in the
 next cycle (when ``c_rdy`` will be set), for a consumer that keeps a register of its own
-made from the head's low bits.
+made from the head's low bits. The copy's heads load the low bits of the oldest entry
+behind them from a register of their own too (``c_behind_data``), never from the
+storage's asynchronous read.
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ class HeadFIFO(wiring.Component):
         # them, or the entry being written when none waits
         behind = self.depth - self.heads
         fill = Signal(name="fill")
-        behind_rdy, entry = self._behind(m, behind, write, fill)
+        behind_rdy, entry, c_entry = self._behind(m, behind, write, fill)
         arrives = behind_rdy | write
         if self.heads == 1:
             self._one_head(m, read, fill, entry, arrives)
@@ -144,7 +146,7 @@ class HeadFIFO(wiring.Component):
             m.d.comb += [self.r_rdy.eq(r_rdy), self.r_data.eq(r_data), fill.eq(target_fill)]
             if self.copy:
                 # the same heads again, for the low bits only
-                c_rdy, c_data, _, (c_next, kept, read_) = self._two_heads(m, pop, entry[:self.copy], arrives,
+                c_rdy, c_data, _, (c_next, kept, read_) = self._two_heads(m, pop, c_entry, arrives,
                                                                            self.copy, "c_")
                 m.d.comb += [self.c_rdy.eq(c_rdy), self.c_data.eq(c_data), self.c_next.eq(c_next),
                              self.c_next_kept.eq(kept), self.c_next_read.eq(read_)]
@@ -241,7 +243,7 @@ class HeadFIFO(wiring.Component):
         queue's consumer's read decision reached the storage's write enable; the 8x8 top's
         path at 046d31b: the load dispatcher's start -> the load queue's storage)."""
         if behind == 0:
-            return Const(0), self.w_data
+            return Const(0), self.w_data, self.w_data[:self.copy]
         behind_level = Signal(range(behind + 1), name="behind_level")
         # whether an entry waits behind (`behind_level != 0`) is a register, set beside the
         # level from the events that move it; a second one, holding the complement,
@@ -272,7 +274,7 @@ class HeadFIFO(wiring.Component):
             m.d.comb += behind_data.eq(slot)
             with m.If(~behind_rdy if self.heads == 1 else ~behind_rdy | fill):
                 m.d.sync += slot.eq(self.w_data)
-            return behind_rdy, entry
+            return behind_rdy, entry, entry[:self.copy]
         m.submodules.behind = storage = Memory(shape=self.width, depth=behind, init=[])
         w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
         wptr = Signal(range(behind), name="behind_wptr")
@@ -304,4 +306,34 @@ class HeadFIFO(wiring.Component):
         with m.If(write):
             m.d.sync += wptr.eq(Mux(wptr == behind - 1, 0, wptr + 1))
         m.d.sync += rptr.eq(rptr_next)
-        return behind_rdy, entry
+        if not self.copy:
+            return behind_rdy, entry, entry[:self.copy]
+        c_data = self._copied_behind(m, behind, write, take, (wptr, rptr, rptr_step), (late_en, late_addr, late_data))
+        return behind_rdy, entry, Mux(behind_none, self.w_data[:self.copy], c_data)
+
+    def _copied_behind(self, m, behind, write, take, pointers, late):
+        """The low ``copy`` bits of the oldest entry behind the heads, from a register
+        (``c_behind``) equal to ``behind_data[:copy]`` whenever an entry waits behind, so
+        the copy's heads and their next values (``c_next``) start at flip-flops, not at the
+        storage's asynchronous read (timing: the 8x8 top at e007b07, the store's burst
+        queue's ``behind_rptr`` -> a 2.20 ns route -> its distributed RAM -> the copy's
+        next head -> the first beat's lanes -> the W shift amounts, -0.98 ns, 22 endpoints).
+
+        Its next value is the entry at the read pointer as it will be: when the pointer
+        stays, the register itself unless this cycle's write lands there; when it steps,
+        what a second, narrow storage (the copy bits of every entry, written as the wide
+        one is) holds at the step, unless the late write or this cycle's write lands
+        there. All of it from registers but the write and the take, which only choose."""
+        wptr, rptr, rptr_step = pointers
+        late_en, late_addr, late_data = late
+        bits = self.copy
+        m.submodules.c_behind = storage = Memory(shape=bits, depth=behind, init=[])
+        w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
+        m.d.comb += [w_port.addr.eq(late_addr), w_port.data.eq(late_data[:bits]), w_port.en.eq(late_en),
+                     r_port.addr.eq(rptr_step)]
+        held = Signal(bits, name="c_behind_data", reset_less=True)
+        at_step = Mux(late_en & (late_addr == rptr_step), late_data[:bits], r_port.data)
+        stepped = Mux(write & (wptr == rptr_step), self.w_data[:bits], at_step)
+        kept = Mux(write & (wptr == rptr), self.w_data[:bits], held)
+        m.d.sync += held.eq(Mux(take, stepped, kept))
+        return held

@@ -144,9 +144,14 @@ _INDEX_MUTANTS = {
     "row_end_every_run": ('row_end.eq(run_done & ~ends["elem"])', "row_end.eq(run_done)"),
     "row_end_any_burst": ('row_end.eq(run_done & ~ends["elem"])', 'row_end.eq(~ends["elem"])'),
     # how a run ends (registers from the flags' next values): taken from today's flags,
-    # and dimension 1 stepping while dimension 2 has not ended
-    "run_ends_late": ("ends_of(at_end_next).items()", "ends_of(at_end).items()"),
+    # and dimension 1 stepping while dimension 2 has not ended; the flags' next values
+    # once a run ends (`ran`): the next element restarting dimension 2, dimension 0 not
+    # stepping, and dimension 1 stepping when dimension 2 does
+    "run_ends_late": ("Mux(~busy, ends_idle[k], Mux(moves, ends_ran[k], ends_held[k]))", "ends_held[k]"),
     "run_ends_dim1": ("1: ~elem & ae[2] & ~ae[1]", "1: ~elem & ae[2] & ~ae[0]"),
+    "ran_elem_restarts_dim2": ("Mux(next_elem, at_end[2], Mux(ends[2]", "Mux(next_elem, size_is1[2], Mux(ends[2]"),
+    "ran_dim0_held": ("at_end[0], near_end[0])", "at_end[0], at_end[0])"),
+    "ran_dim1_steps_with_dim2": ("Mux(next_elem | ends[2], at_end[1],", "Mux(next_elem, at_end[1],"),
     # the span registers (offset + nbytes): a run's later burst given the run's first
     # span, and a run's first burst (not the command's) without its address's lane
     "span_inside_run": ("span_lim.eq(cont_lim)", "span_lim.eq(run_span)"),

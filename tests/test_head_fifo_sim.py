@@ -63,7 +63,9 @@ def test_late_read_needs_two_heads():
 #: late hit computed from the read pointer before the read or as if a head always filled,
 #: the registered "an entry waits behind" not cleared when the last one leaves, its copy
 #: that selects the entry never saying "none", and the copy of the head's low bits
-#: taking other bits or starting full, and its next head (``c_next``) read through the
+#: taking other bits or starting full, its register of the oldest entry behind the heads
+#: missing a write where it is or where it steps to (this cycle's or the late one), read
+#: where it is rather than where it steps to, or never stepping, and its next head (``c_next``) read through the
 #: select before it steps or never taken from the entry an empty head loads, and its next
 #: head if read (``c_next_read``) through the select as it is.
 _MUTANTS = {
@@ -94,13 +96,26 @@ _MUTANTS = {
                                                              "Mux(write & ~pop, 1,"),
     "late read: w_rdy's register misses the taken entry": ("late", "Mux(pop & ~write, 1,", "Mux(pop & ~write, 0,"),
     "w_rdy_next is not the register's input": (2, "self.w_rdy_next.eq(room_next)", "self.w_rdy_next.eq(room)"),
-    "copy: other bits copied": ("copy", "entry[:self.copy], arrives", "entry[1:self.copy + 1], arrives"),
+    "copy: other bits copied": ("copy", "Mux(behind_none, self.w_data[:self.copy], c_data)",
+                                "Mux(behind_none, self.w_data[1:self.copy + 1], c_data)"),
+    "copy: the entry behind misses a write where it is": (
+        "copy", "kept = Mux(write & (wptr == rptr), self.w_data[:bits], held)", "kept = held"),
+    "copy: the entry behind misses a write where it steps to": (
+        "copy", "stepped = Mux(write & (wptr == rptr_step), self.w_data[:bits], at_step)", "stepped = at_step"),
+    "copy: the entry behind misses the late write where it steps to": (
+        "copy", "at_step = Mux(late_en & (late_addr == rptr_step), late_data[:bits], r_port.data)",
+        "at_step = r_port.data"),
+    "copy: the entry behind read where it is, not where it steps to": (
+        "copy", "r_port.addr.eq(rptr_step)]", "r_port.addr.eq(rptr)]"),
+    "copy: the entry behind never steps": ("copy", "held.eq(Mux(take, stepped, kept))", "held.eq(kept)"),
     "copy: its flags reset to 1": ("copy", 'reg = Signal(shape, name=f"{tag}{name}", reset_less=reset_less)',
                                    'reg = Signal(shape, name=f"{tag}{name}", reset_less=reset_less, '
                                    'init=int(bool(tag) and not reset_less))'),
     # (the DMA engines' burst queues: a copy with the read applied at once)
-    "copy, read at once: other bits copied": ("copy_now", "entry[:self.copy], arrives",
-                                              "entry[1:self.copy + 1], arrives"),
+    "copy, read at once: other bits copied": ("copy_now", "Mux(behind_none, self.w_data[:self.copy], c_data)",
+                                              "Mux(behind_none, self.w_data[:self.copy], c_data[::-1])"),
+    "copy, read at once: the entry behind never steps": ("copy_now", "held.eq(Mux(take, stepped, kept))",
+                                                         "held.eq(kept)"),
     "copy, read at once: its select never steps": ("copy_now", "oldest_next = oldest ^ pop",
                                                     "oldest_next = oldest ^ (pop & ~bool(tag))"),
     "next head through today's select": ("copy_now", "(Mux(read_now, read_, kept), kept, read_)",
