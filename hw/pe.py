@@ -71,9 +71,10 @@ from amaranth.lib.wiring import In, Out
 from ..model.array import Dataflow
 from ..model.config import AcceleratorConfig
 from .arith import arithmetic_for
+from .copies import kept_copies
 from .multiplier import RegisteredMultiplier
 
-__all__ = ["ProcessingElement", "pe_ctrl_layout", "weight_beat_layout"]
+__all__ = ["ProcessingElement", "pe_ctrl_layout", "steer_bits", "weight_beat_layout"]
 
 #: Control bits that travel with a wavefront, left to right.
 pe_ctrl_layout = data.StructLayout({
@@ -83,6 +84,12 @@ pe_ctrl_layout = data.StructLayout({
     "last": 1,           # last beat of its tile
     "drain": 1,          # OS drain shift enable for this PE (not tied to the wavefront)
 })
+
+
+def steer_bits(ws: bool, os_: bool) -> tuple[str, ...]:
+    """The control bits a PE's operand select reads in stage 1 (``ctrl_in``): the weight
+    buffer with WS, and the dataflow when both dataflows are built."""
+    return (("sel",) if ws else ()) + (("dataflow",) if ws and os_ else ())
 
 
 def weight_beat_layout(operand_shape) -> data.StructLayout:
@@ -141,7 +148,7 @@ class ProcessingElement(wiring.Component):
 
         # stage 1: the operand of the wavefront that arrives; operands and control pass on
         ctrl = self.ctrl_in
-        m.d.sync += self.ctrl_out.eq(ctrl)
+        self._pass_ctrl(m, ctrl, steer_bits(ws, os_))
         a_reg = _data_register(m, "a", self.a_out)
         m.d.sync += a_reg.eq(self.a_in)
         weight = self._weight_buffers(m, ctrl) if ws else 0
@@ -178,6 +185,22 @@ class ProcessingElement(wiring.Component):
             with m.Elif(ctrl3.valid & is_os3 & ctrl3.last):
                 m.d.sync += d_reg.eq(total)
         return m
+
+    def _pass_ctrl(self, m: Module, ctrl, steer: tuple[str, ...]) -> None:
+        """``ctrl_out <= ctrl``, with the bits that steer the next PE's operand select
+        (:func:`steer_bits`) in registers of their own, kept apart (:func:`kept_copies`).
+        The control is the same along an anti-diagonal, so Yosys would merge each such
+        register with its equals into one flip-flop that steers the selects of PEs far
+        apart (timing: the 8x8 top at e007b07, `core.array.ctrl_in3.sel` -> a 4.97 ns
+        route -> the select of `row_0.pe_3` -> a 4.79 ns route -> its multiplier, -0.78
+        ns; with `--seed 2` at 840e268, `ctrl_in6.sel` -> an 8.31 ns route, -0.92 ns):
+        kept apart, each drives the one PE on its right."""
+        passed = Signal(pe_ctrl_layout, name="ctrl_pass")
+        m.d.sync += passed.eq(ctrl)
+        m.d.comb += self.ctrl_out.eq(passed)
+        for name in steer:
+            (kept,) = kept_copies(m, getattr(ctrl, name), 1, name=f"steer_{name}", shape=1)
+            m.d.comb += getattr(self.ctrl_out, name).eq(kept)
 
     def _weight_buffers(self, m: Module, ctrl):
         """Two stationary weights; returns the one ``ctrl.sel`` picks."""

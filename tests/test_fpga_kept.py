@@ -1,0 +1,123 @@
+"""Registers kept twice (or kept apart) on purpose, for timing, still there after the
+flow's ``synth_ecp5``: Yosys merges flip-flops that load the same value unless the flow
+marks them (``systolica.hw.copies``), and a copy that synthesis folds away buys nothing.
+Each test synthesizes one component (seconds) and counts flip-flops or names them."""
+
+import json
+
+import pytest
+
+from systolica.fpga import synthesize_component
+from systolica.fpga_report import DEVICES
+from systolica.model.config import AcceleratorConfig
+
+ECP5 = DEVICES["LFE5U-85F"]
+
+
+def _flip_flop_names(out_dir, top):
+    """The names of the nets that the flip-flops of ``out_dir/synth.json`` drive."""
+    module = json.loads((out_dir / "synth.json").read_text())["modules"][top]
+    names = {}
+    for name, net in module["netnames"].items():
+        for bit in net["bits"]:
+            names.setdefault(bit, set()).add(name)
+    return [names.get(cell["connections"]["Q"][0], set()) for cell in module["cells"].values()
+            if cell["type"] == "TRELLIS_FF"]
+
+
+@pytest.mark.parametrize("late_read", [True, False])   # (the controller's queues; the DMA engines' burst queues)
+def test_head_fifo_copy_survives_synthesis(tmp_path, late_read):
+    """`HeadFIFO(copy=n)`'s second set of head registers (two heads of n bits, two flags,
+    the oldest flag, the ready flag) and its register of the entry behind them (n bits) are
+    still there after `synth_ecp5`, not merged into the heads it copies: each copy's next
+    values come from its own flags."""
+    from systolica.hw.head_fifo import HeadFIFO
+
+    ff = {copy: synthesize_component(HeadFIFO(width=40, depth=4, heads=2, late_read=late_read, copy=copy),
+                                     f"fifo{copy}", ECP5, tmp_path / str(copy))["FF"] for copy in (0, 8)}
+    assert ff[8] - ff[0] == 2 * 8 + 2 + 1 + 1 + 8, ff
+
+
+def test_fetch_checks_a_copy_of_the_command_that_survives_synthesis(tmp_path):
+    """The fetch unit's check reads `check_cmd`, a copy of the command register that loads
+    only with a word: after `synth_ecp5` it is still there, a flip-flop for every command
+    bit the check reads (all but a few of the 8-bit header's), against a copy loaded as the
+    register is, which Yosys merges into it."""
+    from source_mutants import mutated
+    from systolica.hw import fetch
+    from systolica.model.isa import command_layout
+
+    cfg = AcceleratorConfig(rows=2, cols=2)
+    load = "m.d.sync += [cmd.eq(head.bits[:len(cmd.as_value())]), "
+    merged = mutated("systolica.hw.fetch", load, load + "check_cmd.eq(head.bits[:len(cmd.as_value())]), ")
+    ff = {name: synthesize_component(module.Fetch(cfg), name, ECP5, tmp_path / name)["FF"]
+          for name, module in (("copy", fetch), ("merged", merged))}
+    layout = command_layout(cfg)
+    assert layout.size - layout["header"].shape.size <= ff["copy"] - ff["merged"] <= layout.size, ff
+
+
+def test_store_keeps_a_shift_amount_per_byte_lane_through_synthesis(tmp_path, monkeypatch):
+    """The store engine's W shift amount is kept once per byte lane (`kept_copies`): after
+    the flow's `synth_ecp5` the copies are still there, against one register made the same
+    way; and without the flow's `keep` mark Yosys folds the copies into one."""
+    from source_mutants import mutated
+    from systolica import fpga
+    from systolica.hw import dma_store
+
+    cfg = AcceleratorConfig(rows=2, cols=2)
+    one = mutated("systolica.hw.dma_store", "amounts = kept_copies(m, amount_next, bb,",
+                  "amounts = bb * kept_copies(m, amount_next, 1,")
+    ff = {name: synthesize_component(module.DmaStore(cfg), name, ECP5, tmp_path / name)["FF"]
+          for name, module in (("copies", dma_store), ("one", one))}
+    monkeypatch.setattr(fpga, "KEEP_APART", "an_attribute_no_wire_has")
+    ff["unmarked"] = synthesize_component(dma_store.DmaStore(cfg), "unmarked", ECP5, tmp_path / "unmarked")["FF"]
+    amount_bits = (max(cfg.spad_row_elems, cfg.cols) + cfg.bus_bytes - 1).bit_length()
+    assert ff["copies"] - ff["one"] == (cfg.bus_bytes - 1) * amount_bits, ff
+    assert ff["unmarked"] == ff["one"], ff
+
+
+def test_pe_steering_bits_are_kept_apart_through_synthesis(tmp_path, monkeypatch):
+    """Each PE passes on the bits that steer the next PE's operand select (`sel`, and
+    `dataflow` with both dataflows) in registers of its own, and so does each link of the
+    array's row chain: after `synth_ecp5` every one of them is a flip-flop of its own,
+    although the control is the same along an anti-diagonal; without the flow's `keep`
+    mark Yosys merges them."""
+    from systolica import fpga
+    from systolica.hw.pe import steer_bits
+    from systolica.hw.systolic_array import SystolicArray
+
+    cfg = AcceleratorConfig(rows=3, cols=3)
+    bits = steer_bits(cfg.supports("ws"), cfg.supports("os"))
+    assert bits == ("sel", "dataflow")
+    want = {f"row_{i}.pe_{j}.steer_{b}0" for i in range(cfg.rows) for j in range(cfg.cols) for b in bits}
+    want |= {f"row_steer{i}_{b}0" for i in range(1, cfg.rows) for b in bits}
+    counts = {}
+    for name in ("marked", "unmarked"):
+        if name == "unmarked":
+            monkeypatch.setattr(fpga, "KEEP_APART", "an_attribute_no_wire_has")
+        synthesize_component(SystolicArray(cfg), "arr", ECP5, tmp_path / name)
+        driven = _flip_flop_names(tmp_path / name, "arr")
+        counts[name] = sum(1 for names in driven if names & want)
+        if name == "marked":
+            assert set().union(*driven) >= want, sorted(want - set().union(*driven))
+    assert counts["marked"] == len(want), counts
+    assert counts["unmarked"] < len(want), counts
+
+
+def test_requant_lane_keeps_its_first_sum_twice_through_synthesis(tmp_path, monkeypatch):
+    """The requantization lane keeps `x + bias` twice (`x1_0` for the shift and the
+    negation, `x1_1` for the leading-zero count): after `synth_ecp5` both are there, 32
+    flip-flops each; without the flow's `keep` mark Yosys folds them into one."""
+    from systolica import fpga
+    from systolica.hw.requant import RequantLane
+
+    cfg = AcceleratorConfig(rows=2, cols=2)
+    ff = {}
+    for name in ("marked", "unmarked"):
+        if name == "unmarked":
+            monkeypatch.setattr(fpga, "KEEP_APART", "an_attribute_no_wire_has")
+        ff[name] = synthesize_component(RequantLane(cfg), "lane", ECP5, tmp_path / name)["FF"]
+        if name == "marked":
+            driven = set().union(*_flip_flop_names(tmp_path / name, "lane"))
+            assert {"x1_0", "x1_1"} <= driven, sorted(n for n in driven if n.startswith("x1"))
+    assert ff["marked"] - ff["unmarked"] == 32, ff
