@@ -121,3 +121,15 @@ def test_requant_lane_keeps_its_first_sum_twice_through_synthesis(tmp_path, monk
             driven = set().union(*_flip_flop_names(tmp_path / name, "lane"))
             assert {"x1_0", "x1_1"} <= driven, sorted(n for n in driven if n.startswith("x1"))
     assert ff["marked"] - ff["unmarked"] == 32, ff
+
+
+def test_dispatcher_keeps_free_twice_through_synthesis(tmp_path):
+    """The execute dispatcher (several in flight) keeps its "the issue register is free"
+    register twice, `free0` for its own start and `free1` for the token counters' events:
+    after `synth_ecp5` both are flip-flops."""
+    from systolica.hw.dispatcher import Dispatcher
+    from systolica.model.isa import Queue
+
+    synthesize_component(Dispatcher(AcceleratorConfig(rows=2, cols=2), Queue.EXECUTE, 4), "disp", ECP5, tmp_path)
+    driven = set().union(*_flip_flop_names(tmp_path, "disp"))
+    assert {"free0", "free1"} <= driven, sorted(n for n in driven if n.startswith("free"))
