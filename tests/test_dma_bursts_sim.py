@@ -152,6 +152,10 @@ _INDEX_MUTANTS = {
     "ran_elem_restarts_dim2": ("Mux(next_elem, at_end[2], Mux(ends[2]", "Mux(next_elem, size_is1[2], Mux(ends[2]"),
     "ran_dim0_held": ("at_end[0], near_end[0])", "at_end[0], at_end[0])"),
     "ran_dim1_steps_with_dim2": ("Mux(next_elem | ends[2], at_end[1],", "Mux(next_elem, at_end[1],"),
+    # whether a run at `an[d]` fits one burst (a register set with `an[d]`): set from the
+    # address it replaces, and, for a command's first runs, against the last command's bounds
+    "an_fits_stale": ("an_fits[d].eq(fits(addr))", "an_fits[d].eq(fits(an[d]))"),
+    "an_fits_first_old_bounds": ("fits(an_first[d], page_k_first, lane_k_first)", "fits(an_first[d])"),
     # the span registers (offset + nbytes): a run's later burst given the run's first
     # span, and a run's first burst (not the command's) without its address's lane
     "span_inside_run": ("span_lim.eq(cont_lim)", "span_lim.eq(run_span)"),
