@@ -115,8 +115,8 @@ _MUTANTS = {
         'from_oldest = delayed(m, s3_valid & (s3_addr == req.p.addr), BANK_READ_LATENCY, "from_oldest")',
         'from_oldest = delayed(m, s3_valid & (s3_addr == req.p.addr) & 0, BANK_READ_LATENCY, "from_oldest")'),
     "an accumulate does not take S3's sum": (
-        's2_from_oldest = delayed(m, s3_valid & (s3_addr == s0.addr), 2, "s2_from_oldest")',
-        's2_from_oldest = delayed(m, s3_valid & (s3_addr == s0.addr) & 0, 2, "s2_from_oldest")'),
+        's2_from_oldest = delayed(m, s3_valid & (s3_addr == s0_addr), 2, "s2_from_oldest")',
+        's2_from_oldest = delayed(m, s3_valid & (s3_addr == s0_addr) & 0, 2, "s2_from_oldest")'),
 }
 
 
