@@ -68,6 +68,27 @@ def _exact_runs(rng, cfg: AcceleratorConfig) -> TensorDescriptor:
     return TensorDescriptor(first, sizes, strides, eb)
 
 
+def _straddling_runs(rng, cfg: AcceleratorConfig) -> TensorDescriptor:
+    """Runs that cross a 4 KiB page end, reached by every dimension's step: gathers whose
+    first row's elements all straddle one (an element stride of whole pages, the base an
+    element's width or less before a page end; the other rows at other offsets), or short rows whose start moves through the page by each
+    dimension's stride, so some rows straddle a page end and the next ones may not."""
+    if rng.random() < 0.5:
+        eb = int(rng.choice([b for b in encodable_elem_bytes(cfg) if b > 1]))
+        sizes = tuple(int(x) for x in rng.integers(1, 4, size=3)) + (int(rng.integers(2, 5)),)
+        # (the elements of a row at one page offset; the rows at others)
+        strides = tuple(4096 * int(x) + int(rng.integers(0, 64)) for x in rng.integers(1, 40, size=3))
+        strides += (4096 * int(rng.integers(1, 40)),)
+        base = 4096 * int(rng.integers(1, 8)) - int(rng.integers(1, eb))
+    else:
+        eb = int(rng.choice(encodable_elem_bytes(cfg)))
+        sizes = tuple(int(x) for x in rng.integers(1, 4, size=3)) + (int(rng.integers(8, 400)) // eb + 1,)
+        row = sizes[3] * eb
+        strides = tuple(4096 * int(rng.integers(0, 3)) + int(rng.integers(1, 2 * row)) for _ in range(3)) + (eb,)
+        base = 4096 * int(rng.integers(1, 8)) - int(rng.integers(1, row + 1))
+    return TensorDescriptor(base, sizes, strides, eb)
+
+
 def _burst_bytes(cfg: AcceleratorConfig, b) -> int:
     bb = cfg.bus_bytes
     if b.beats == 1:
@@ -152,15 +173,37 @@ _INDEX_MUTANTS = {
     "ran_elem_restarts_dim2": ("Mux(next_elem, at_end[2], Mux(ends[2]", "Mux(next_elem, size_is1[2], Mux(ends[2]"),
     "ran_dim0_held": ("at_end[0], near_end[0])", "at_end[0], at_end[0])"),
     "ran_dim1_steps_with_dim2": ("Mux(next_elem | ends[2], at_end[1],", "Mux(next_elem, at_end[1],"),
-    # whether a run at `an[d]` fits one burst (a register set with `an[d]`): set from the
-    # address it replaces, and, for a command's first runs, against the last command's bounds
-    "an_fits_stale": ("an_fits[d].eq(fits(addr))", "an_fits[d].eq(fits(an[d]))"),
-    "an_fits_first_old_bounds": ("fits(an_first[d], page_k_first, lane_k_first)", "fits(an_first[d])"),
-    # the span registers (offset + nbytes): a run's later burst given the run's first
+    # the span registers (offset + nbytes): a run's later burst given the burst before's
     # span, and a run's first burst (not the command's) without its address's lane
-    "span_inside_run": ("span_lim.eq(cont_lim)", "span_lim.eq(run_span)"),
+    "span_inside_run": ("span_lim.eq(cont_lim)", "span_lim.eq(span_lim)"),
     "span_next_run_lane": ("span_rem.eq(run_bytes + offset_of(new_addr))", "span_rem.eq(run_bytes)"),
 }
+
+
+#: Mutants of the registers kept for a run at each dimension's next address (`an[d]`):
+#: whether it fits one burst (`an_fits`) set from the address it replaces, or, for a
+#: command's first runs, against the last command's bounds; its first burst's limits
+#: (`an_run`) set from the address they replace, or chosen without the next element's.
+#: They show only where runs cross page ends, so they run on `_straddling_runs`.
+_FIRST_RUN_MUTANTS = {
+    "an_fits_stale": ("an_fits[d].eq(fits(addr))", "an_fits[d].eq(fits(an[d]))"),
+    "an_fits_first_old_bounds": ("fits(an_first[d], page_k_first, lane_k_first)", "fits(an_first[d])"),
+    "an_run_stale": ("an_run[d][k].eq(v) for k, v in first_burst(addr).items()",
+                     "an_run[d][k].eq(v) for k, v in first_burst(an[d]).items()"),
+    "an_run_not_elem": ("chosen = {k: Mux(next_elem, an_run[3][k],", "chosen = {k: Mux(0, an_run[3][k],"),
+}
+
+
+@pytest.mark.parametrize("bus_bits", [32, 64, 512])
+def test_runs_across_page_ends_match_the_model(bus_bits, seed):
+    _compare_with_model(dma_bursts.BurstGen, bus_bits, seed, make=_straddling_runs)
+
+
+@pytest.mark.parametrize("where", sorted(_FIRST_RUN_MUTANTS))
+def test_first_run_register_mutants_are_caught(where, seed):
+    changed = mutated("systolica.hw.dma_bursts", *_FIRST_RUN_MUTANTS[where])
+    with pytest.raises(AssertionError):
+        _compare_with_model(changed.BurstGen, 64, seed, make=_straddling_runs)
 
 
 #: Mutants of ``page_rest`` (the page's bytes after the burst, a register): a later
@@ -169,7 +212,7 @@ _INDEX_MUTANTS = {
 #: limits said to leave a byte, and a burst that ends its page taken as one that does not.
 _PAGE_MUTANTS = {
     "cont_rest_unsubtracted": ("page_rest - max_bytes), 0)", "page_rest), 0)"),
-    "run_rest_page_first": ("run_rest = Mux(page_first, 0,", "run_rest = Mux(page_first, 1,"),
+    "run_rest_page_first": ('"rest": Mux(page_first, 0,', '"rest": Mux(page_first, 1,'),
     "rest_fits_page_end": ("rest_fits.eq(Mux(page_ends, rem", "rest_fits.eq(Mux(0, rem"),
 }
 
@@ -182,12 +225,14 @@ def test_index_and_page_mutants_are_caught(where, bus_bits, seed):
         _compare_with_model(changed.BurstGen, bus_bits, seed)
 
 
-def _compare_with_model(walker_class, bus_bits, seed, exact_only=False):
+def _compare_with_model(walker_class, bus_bits, seed, exact_only=False, make=None):
+    """``make``: the descriptors' maker (else long, gathered and small rows, a quarter of
+    them `_exact_runs`, or all of them with ``exact_only``)."""
     rng = np.random.default_rng(seed)
     cfg = AcceleratorConfig(rows=2, cols=2, bus_bits=bus_bits, spad_rows=64, acc_rows=32)
     dut = walker_class(cfg)
-    cmds = [_exact_runs(rng, cfg) if exact_only or rng.random() < 0.25 else _descriptor(rng, cfg)
-            for _ in range(60)]
+    cmds = [make(rng, cfg) if make else _exact_runs(rng, cfg) if exact_only or rng.random() < 0.25
+            else _descriptor(rng, cfg) for _ in range(60)]
 
     async def bench(ctx):
         cycle = 0
