@@ -224,8 +224,11 @@ class BurstGen(wiring.Component):
         ]
 
         # -- the next run: element i3 + 1 (gathers), else the next row vector ---------------
+        def by_run_end(x):    # of x[d], one per dimension, the one whose step starts the next run
+            return Mux(next_elem, x[3], Mux(ends[2], x[2], Mux(ends[1], x[1], x[0])))
+
         new_addr = Signal(aw)
-        m.d.comb += new_addr.eq(Mux(next_elem, an[3], Mux(ends[2], an[2], Mux(ends[1], an[1], an[0]))))
+        m.d.comb += new_addr.eq(by_run_end(an))
 
         def at(*dims):        # the next run starts at new_addr: dimensions `dims` restart there
             stmts = []
@@ -250,8 +253,7 @@ class BurstGen(wiring.Component):
         an_run = [{k: Signal.like(x, name=f"an_{k}{d}") for k, x in zip(fields, (page_left, lim, span_lim, page_left))}
                   for d in range(4)]
         run_first = first_burst(self.cmd.base)     # (idle)
-        chosen = {k: Mux(next_elem, an_run[3][k], Mux(ends[2], an_run[2][k], Mux(ends[1], an_run[1][k], an_run[0][k])))
-                  for k in fields}
+        chosen = {k: by_run_end([an_run[d][k] for d in range(4)]) for k in fields}
         # the page's bytes after the burst at `cur` (page_left - lim) are a register,
         # `page_rest`, set with page_left and lim from what they are set from, so a later
         # burst's limit is a choice among registers and constants (timing: the 4x4 top at
@@ -286,8 +288,7 @@ class BurstGen(wiring.Component):
             return (addr[:12] <= page_k) & (offset_of(addr) <= lane_k)
 
         next_fits = Signal()
-        m.d.comb += next_fits.eq(page_ok & lane_ok & Mux(next_elem, an_fits[3], Mux(ends[2], an_fits[2],
-                                                                                  Mux(ends[1], an_fits[1], an_fits[0]))))
+        m.d.comb += next_fits.eq(page_ok & lane_ok & by_run_end(an_fits))
         # whether the rest of the run fits the next burst (rem - lim <= cont_lim) as compares
         # of registers (timing: not page_left - lim, its zero test, cont_lim's select and a
         # compare in a row): cont_lim is min(cont_page, max_bytes), rem - lim <= cont_page is

@@ -313,7 +313,7 @@ class HeadFIFO(wiring.Component):
 
     def _copied_behind(self, m, behind, write, take, pointers, late):
         """The low ``copy`` bits of the oldest entry behind the heads, from a register
-        (``c_behind``) equal to ``behind_data[:copy]`` whenever an entry waits behind, so
+        (``c_behind_data``) equal to ``behind_data[:copy]`` whenever an entry waits behind, so
         the copy's heads and their next values (``c_next``) start at flip-flops, not at the
         storage's asynchronous read (timing: the 8x8 top at e007b07, the store's burst
         queue's ``behind_rptr`` -> a 2.20 ns route -> its distributed RAM -> the copy's

@@ -74,7 +74,7 @@ from .arith import arithmetic_for
 from .copies import kept_copies
 from .multiplier import RegisteredMultiplier
 
-__all__ = ["ProcessingElement", "pe_ctrl_layout", "steer_bits", "weight_beat_layout"]
+__all__ = ["ProcessingElement", "pass_ctrl", "pe_ctrl_layout", "steer_bits", "weight_beat_layout"]
 
 #: Control bits that travel with a wavefront, left to right.
 pe_ctrl_layout = data.StructLayout({
@@ -90,6 +90,24 @@ def steer_bits(ws: bool, os_: bool) -> tuple[str, ...]:
     """The control bits a PE's operand select reads in stage 1 (``ctrl_in``): the weight
     buffer with WS, and the dataflow when both dataflows are built."""
     return (("sel",) if ws else ()) + (("dataflow",) if ws and os_ else ())
+
+
+def pass_ctrl(m: Module, ctrl, out, steer: tuple[str, ...], *, reg_name: str, steer_name: str) -> None:
+    """``out <= ctrl`` (one cycle), with the bits that steer an operand select
+    (:func:`steer_bits`) in registers of their own, kept apart (:func:`kept_copies`,
+    named ``{steer_name}{bit}0``). The control is the same along an anti-diagonal, so
+    Yosys would merge each such register with its equals into one flip-flop that steers
+    the selects of PEs far apart (timing: the 8x8 top at e007b07,
+    `core.array.ctrl_in3.sel` -> a 4.97 ns route -> the select of `row_0.pe_3` -> a 4.79
+    ns route -> its multiplier, -0.78 ns; with `--seed 2` at 840e268, `ctrl_in6.sel` ->
+    an 8.31 ns route, -0.92 ns): kept apart, each drives the one PE it feeds. The PEs
+    pass their control on with it, and so does the array's chain down its rows."""
+    passed = Signal(pe_ctrl_layout, name=reg_name)
+    m.d.sync += passed.eq(ctrl)
+    m.d.comb += out.eq(passed)
+    for name in steer:
+        (kept,) = kept_copies(m, getattr(ctrl, name), 1, name=f"{steer_name}{name}", shape=1)
+        m.d.comb += getattr(out, name).eq(kept)
 
 
 def weight_beat_layout(operand_shape) -> data.StructLayout:
@@ -148,7 +166,7 @@ class ProcessingElement(wiring.Component):
 
         # stage 1: the operand of the wavefront that arrives; operands and control pass on
         ctrl = self.ctrl_in
-        self._pass_ctrl(m, ctrl, steer_bits(ws, os_))
+        pass_ctrl(m, ctrl, self.ctrl_out, steer_bits(ws, os_), reg_name="ctrl_pass", steer_name="steer_")
         a_reg = _data_register(m, "a", self.a_out)
         m.d.sync += a_reg.eq(self.a_in)
         weight = self._weight_buffers(m, ctrl) if ws else 0
@@ -185,22 +203,6 @@ class ProcessingElement(wiring.Component):
             with m.Elif(ctrl3.valid & is_os3 & ctrl3.last):
                 m.d.sync += d_reg.eq(total)
         return m
-
-    def _pass_ctrl(self, m: Module, ctrl, steer: tuple[str, ...]) -> None:
-        """``ctrl_out <= ctrl``, with the bits that steer the next PE's operand select
-        (:func:`steer_bits`) in registers of their own, kept apart (:func:`kept_copies`).
-        The control is the same along an anti-diagonal, so Yosys would merge each such
-        register with its equals into one flip-flop that steers the selects of PEs far
-        apart (timing: the 8x8 top at e007b07, `core.array.ctrl_in3.sel` -> a 4.97 ns
-        route -> the select of `row_0.pe_3` -> a 4.79 ns route -> its multiplier, -0.78
-        ns; with `--seed 2` at 840e268, `ctrl_in6.sel` -> an 8.31 ns route, -0.92 ns):
-        kept apart, each drives the one PE on its right."""
-        passed = Signal(pe_ctrl_layout, name="ctrl_pass")
-        m.d.sync += passed.eq(ctrl)
-        m.d.comb += self.ctrl_out.eq(passed)
-        for name in steer:
-            (kept,) = kept_copies(m, getattr(ctrl, name), 1, name=f"steer_{name}", shape=1)
-            m.d.comb += getattr(self.ctrl_out, name).eq(kept)
 
     def _weight_buffers(self, m: Module, ctrl):
         """Two stationary weights; returns the one ``ctrl.sel`` picks."""

@@ -34,8 +34,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.array import Dataflow
 from ..model.config import AcceleratorConfig
 from .arith import arithmetic_for
-from .copies import kept_copies
-from .pe import pe_ctrl_layout, steer_bits, weight_beat_layout
+from .pe import pass_ctrl, pe_ctrl_layout, steer_bits, weight_beat_layout
 from .pe_row import ROW_MODULE_NAME, PeRow, _v, modules_separate
 
 __all__ = ["SystolicArray", "data_beat_layout", "weight_row_layout", "result_beat_layout", "last_result_after"]
@@ -198,16 +197,12 @@ class SystolicArray(wiring.Component):
             e_ctrl.last.eq(beat.last),
         ]
         # control bits run down a chain of registers (row i sees them i cycles later); the
-        # bits that steer the PEs' operand selects in registers kept apart, as in the PEs
-        # (ProcessingElement._pass_ctrl): each steers one row's first PE
+        # bits that steer the PEs' operand selects in registers kept apart, as the PEs pass
+        # them (pass_ctrl): each steers one row's first PE
         row_ctrl = [e_ctrl]
         for i in range(1, R):
-            reg, c = Signal(pe_ctrl_layout, name=f"row_ctrl_reg{i}"), Signal(pe_ctrl_layout, name=f"row_ctrl{i}")
-            m.d.sync += reg.eq(row_ctrl[-1])
-            m.d.comb += c.eq(reg)
-            for name in steer_bits(ws, os_):
-                (kept,) = kept_copies(m, getattr(row_ctrl[-1], name), 1, name=f"row_steer{i}_{name}", shape=1)
-                m.d.comb += getattr(c, name).eq(kept)
+            c = Signal(pe_ctrl_layout, name=f"row_ctrl{i}")
+            pass_ctrl(m, row_ctrl[-1], c, steer_bits(ws, os_), reg_name=f"row_ctrl_reg{i}", steer_name=f"row_steer{i}_")
             row_ctrl.append(c)
         a_lanes = _skew(m, "a", [beat.a[i] for i in range(R)], ar.operand_shape, extra=1)
         if os_:

@@ -190,7 +190,7 @@ _FIRST_RUN_MUTANTS = {
     "an_fits_first_old_bounds": ("fits(an_first[d], page_k_first, lane_k_first)", "fits(an_first[d])"),
     "an_run_stale": ("an_run[d][k].eq(v) for k, v in first_burst(addr).items()",
                      "an_run[d][k].eq(v) for k, v in first_burst(an[d]).items()"),
-    "an_run_not_elem": ("chosen = {k: Mux(next_elem, an_run[3][k],", "chosen = {k: Mux(0, an_run[3][k],"),
+    "an_run_not_elem": ("by_run_end([an_run[d][k] for d in range(4)])", "by_run_end([an_run[d][k] for d in (0, 1, 2, 0)])"),
 }
 
 
