@@ -21,14 +21,13 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from .tree_snapshot import TREE_ENV, resolve, run_in_both, use_tree
 
 __all__ = ["trace", "main"]
 
-_ROOT = Path(__file__).resolve().parent.parent
 #: ``kind:seed:cases`` items: three small random configurations and the demo's 8x8
 _DEFAULT = "fuzz:0:3,fuzz:1:3,fuzz:2:3,demo:0:3"
 
@@ -87,62 +86,6 @@ def _cache_for(tag: str) -> str:
     return str(cache_root() / f"trace-{tag}")
 
 
-def _snapshot(rev: str | None, into: Path) -> str:
-    """``hw/`` and ``model/`` of ``rev`` (``None``: this tree as it is now, edits included)
-    copied into ``into``; returns a tag naming that content."""
-    if rev is None:
-        h = hashlib.sha256()
-        for sub in ("hw", "model"):
-            for f in sorted((_ROOT / sub).glob("*.py")):
-                (into / sub).mkdir(parents=True, exist_ok=True)
-                (into / sub / f.name).write_bytes(f.read_bytes())
-                h.update(f"{sub}/{f.name}".encode() + f.read_bytes())
-        return "tree-" + h.hexdigest()[:12]
-    archive = subprocess.run(["git", "-C", str(_ROOT), "archive", rev, "hw", "model"], capture_output=True,
-                             check=False)
-    if archive.returncode != 0:
-        raise ValueError(f"--against {rev}: not a revision of this repository ({archive.stderr.decode().strip()})")
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    return "rev-" + _resolve(rev)[:12]
-
-
-def _resolve(rev: str) -> str:
-    """The commit ``rev`` names (ValueError when none)."""
-    p = subprocess.run(["git", "-C", str(_ROOT), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
-                       capture_output=True, text=True, check=False)
-    if p.returncode != 0:
-        raise ValueError(f"--against {rev}: not a revision of this repository")
-    return p.stdout.strip()
-
-
-def _run_tree(rev: str | None, spec: str, case_seed: int, out: Path) -> None:
-    """The trace in a new process that imports ``hw`` and ``model`` from a copy of
-    ``rev``'s (or this tree's: edits made meanwhile do not leak in), with a build cache of
-    that copy's own (the cache keys hash the files of this tree)."""
-    with tempfile.TemporaryDirectory(prefix="systolica-tree-") as tmp:
-        tag = _snapshot(rev, Path(tmp))
-        env = dict(os.environ, SYSTOLICA_TRACE_TREE=tmp, SYSTOLICA_CACHE=_cache_for(tag))
-        subprocess.run([sys.executable, "-m", "systolica.cycle_trace", "--configs", spec, "--seed", str(case_seed),
-                        "--out", str(out)], env=env, check=True)
-
-
-def _use_tree(tree: str) -> None:
-    """Import ``systolica.hw`` and ``systolica.model`` from ``tree`` (before anything else
-    imports them)."""
-    import importlib.util
-
-    import systolica
-
-    for sub in ("model", "hw"):
-        name = f"systolica.{sub}"
-        spec = importlib.util.spec_from_file_location(name, Path(tree) / sub / "__init__.py",
-                                                      submodule_search_locations=[str(Path(tree) / sub)])
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        setattr(systolica, sub, mod)
-        spec.loader.exec_module(mod)
-
-
 def _first_difference(a: list[dict], b: list[dict]) -> str | None:
     if len(a) != len(b):
         return f"{len(a)} programs against {len(b)}"
@@ -164,14 +107,14 @@ def main(argv=None) -> int:
     try:
         _configs(args.configs)
         if args.against:
-            _resolve(args.against)
+            resolve(args.against)
         if args.out and not args.out.resolve().parent.is_dir():
             raise ValueError(f"--out {args.out}: its folder does not exist")
     except ValueError as e:
         print(e, file=sys.stderr)
         return 2
-    if os.environ.get("SYSTOLICA_TRACE_TREE"):
-        _use_tree(os.environ["SYSTOLICA_TRACE_TREE"])
+    if os.environ.get(TREE_ENV):
+        use_tree(os.environ[TREE_ENV])
     if not args.against:
         rows = trace(args.configs, args.seed)
         text = json.dumps(rows, indent=1)
@@ -180,14 +123,11 @@ def main(argv=None) -> int:
         else:
             print(text)
         return 0
-    with tempfile.TemporaryDirectory(prefix="systolica-trace-") as tmp:
-        mine, theirs = Path(tmp) / "tree.json", Path(tmp) / "rev.json"
-        _run_tree(None, args.configs, args.seed, mine)
-        _run_tree(args.against, args.configs, args.seed, theirs)
-        ours = json.loads(mine.read_text())
-        if args.out:
-            args.out.write_text(json.dumps(ours, indent=1))
-        diff = _first_difference(ours, json.loads(theirs.read_text()))
+    ours, theirs = run_in_both("systolica.cycle_trace", ["--configs", args.configs, "--seed", str(args.seed)],
+                               args.against, lambda tag: {"SYSTOLICA_CACHE": _cache_for(tag)})
+    if args.out:
+        args.out.write_text(json.dumps(ours, indent=1))
+    diff = _first_difference(ours, theirs)
     n = len(ours)
     cycles = sum(r["counters"].get("cycles", 0) for r in ours)
     if diff:
