@@ -133,7 +133,6 @@ class BurstGen(wiring.Component):
         # top at 02a6f20, the store engine's state -> `an1`, -0.84 ns)
         an_first = [Signal(aw, name=f"an_first{d}") for d in range(4)]
         at_end = [Signal(name=f"at_end{d}") for d in range(4)]   # left[d] == 0
-        an_fits = [Signal(name=f"an_fits{d}") for d in range(4)]  # a run at an[d] fits one burst
         cur = Signal(aw)
         rem = Signal(20)                                     # bytes left in the run
         # the limits of the burst at `cur`: bytes to the next 4 KiB boundary, and the
@@ -231,29 +230,16 @@ class BurstGen(wiring.Component):
         m.d.comb += new_addr.eq(by_run_end(an))
 
         def at(*dims):        # the next run starts at new_addr: dimensions `dims` restart there
-            stmts = []
-            for d in dims:
-                addr = Signal(aw, name=f"an_next{d}")
-                m.d.comb += addr.eq(new_addr + dec.s[d])
-                stmts += [an[d].eq(addr), an_fits[d].eq(fits(addr))]
-                stmts += [an_run[d][k].eq(v) for k, v in first_burst(addr).items()]
-            return stmts
+            return [an[d].eq(new_addr + dec.s[d]) for d in dims]
 
         # -- the limits of a run's first burst (`_first_burst`: from its address, the
         # command's base when idle) and of a later one (it starts 4 KiB- or 256-beat-aligned,
-        # so at lane 0). For the address a dimension's step starts the next run at (`an[d]`)
-        # they are registers (`an_run`), set with `an[d]` from what it is set from, so the
-        # run's end only chooses (timing: the 8x8 top at 7902ac9, `run_ends_elem` ->
-        # new_addr's select -> `4096 - A` -> the page's choice -> `lim`, `span_lim`,
-        # `page_left`, -0.56 ns in both engines' walkers)
-        def first_burst(addr):
-            return _first_burst(addr, max_bytes, lanes)
-
-        fields = ("page", "lim", "span", "rest")
-        an_run = [{k: Signal.like(x, name=f"an_{k}{d}") for k, x in zip(fields, (page_left, lim, span_lim, page_left))}
-                  for d in range(4)]
-        run_first = first_burst(self.cmd.base)     # (idle)
-        chosen = {k: by_run_end([an_run[d][k] for d in range(4)]) for k in fields}
+        # so at lane 0). (Made for each dimension's `an[d]` as registers set with it, they
+        # put the stride's add and these in one cycle, a worse path: the 8x8 top at
+        # 3c4552c, `run_ends_2` -> new_addr's select -> the add -> `an_rest2`, -1.72 ns)
+        run_addr = Signal(aw)
+        m.d.comb += run_addr.eq(Mux(busy, new_addr, self.cmd.base))
+        run_first = _first_burst(run_addr, max_bytes, lanes)
         # the page's bytes after the burst at `cur` (page_left - lim) are a register,
         # `page_rest`, set with page_left and lim from what they are set from, so a later
         # burst's limit is a choice among registers and constants (timing: the 4x4 top at
@@ -280,15 +266,14 @@ class BurstGen(wiring.Component):
         # (compared for each dimension's address and then chosen, as new_addr is: timing,
         # the store engine's walker in the 8x8 top at 02a6f20: `at_end1` -> new_addr's
         # select -> the compare's carry chain -> `run_done`, -1.41 ns)
-        # Each `fits(an[d])` is a register too (`an_fits`), set with `an[d]` from what it is
-        # set from: the compare's carry chain lies behind the address's add, not in front
-        # of `run_done` (timing: the 8x8 top at e007b07, `store.bursts.an0` -> the compare
-        # -> the choice -> `run_done`, -0.51 ns; `load.bursts.an1`, -0.06 with --seed 2)
-        def fits(addr, page_k=page_k, lane_k=lane_k):
+        # (Made as registers set with `an[d]`, the compares follow the stride's add in one
+        # cycle, a worse path: the 8x8 top at 3c4552c, `run_ends_elem` -> new_addr's
+        # select -> the add -> the compare -> `an_fits1`, -2.17 ns, 15 levels)
+        def fits(addr):
             return (addr[:12] <= page_k) & (offset_of(addr) <= lane_k)
 
         next_fits = Signal()
-        m.d.comb += next_fits.eq(page_ok & lane_ok & by_run_end(an_fits))
+        m.d.comb += next_fits.eq(page_ok & lane_ok & by_run_end([fits(a) for a in an]))
         # whether the rest of the run fits the next burst (rem - lim <= cont_lim) as compares
         # of registers (timing: not page_left - lim, its zero test, cont_lim's select and a
         # compare in a row): cont_lim is min(cont_page, max_bytes), rem - lim <= cont_page is
@@ -321,26 +306,21 @@ class BurstGen(wiring.Component):
         # enable waits for it (timing: the load engine alone at 25e602c, its state ->
         # `start` -> the enables of `an0`.., 9.77 ns; nothing reads them while idle, as
         # the output queue takes only while busy)
-        # (page_k and lane_k as they are set while idle, for `an_fits` too: the same truncation)
-        page_k_first, lane_k_first = Signal.like(page_k), Signal.like(lane_k)
-        m.d.comb += [page_k_first.eq(AXI_PAGE_BYTES - run_bytes), lane_k_first.eq(max_bytes - run_bytes)]
         with m.If(~busy):
             m.d.sync += [busy.eq(self.start), cur.eq(self.cmd.base), rem.eq(run_bytes),
                          rem_m.eq(run_bytes - max_bytes),
                          page_left.eq(run_first["page"]), lim.eq(run_first["lim"]), page_rest.eq(run_first["rest"]),
                          run_done.eq(first_fits), span_lim.eq(run_first["span"]), span_rem.eq(run_bytes + offset_of(self.cmd.base)),
-                         page_ok.eq(run_bytes <= AXI_PAGE_BYTES), page_k.eq(page_k_first),
-                         lane_ok.eq(run_bytes <= max_bytes), lane_k.eq(lane_k_first)]
+                         page_ok.eq(run_bytes <= AXI_PAGE_BYTES), page_k.eq(AXI_PAGE_BYTES - run_bytes),
+                         lane_ok.eq(run_bytes <= max_bytes), lane_k.eq(max_bytes - run_bytes)]
             m.d.sync += [an[d].eq(an_first[d]) for d in range(4)] + restart(0, 1, 2, 3)
-            m.d.sync += [an_fits[d].eq(fits(an_first[d], page_k_first, lane_k_first)) for d in range(4)]
-            m.d.sync += [an_run[d][k].eq(v) for d in range(4) for k, v in first_burst(an_first[d]).items()]
         with m.Elif(advance):
             m.d.sync += [cur.eq(cur + lim), rem.eq(rem - lim), rem_m.eq(rem_m - lim), page_left.eq(cont_page),
                          lim.eq(cont_lim), page_rest.eq(cont_rest), run_done.eq(rest_fits), span_lim.eq(cont_lim), span_rem.eq(rem - lim)]
             with m.If(run_done):
                 m.d.sync += [cur.eq(new_addr), rem.eq(run_bytes), rem_m.eq(run_bytes - max_bytes),
-                             page_left.eq(chosen["page"]), lim.eq(chosen["lim"]), page_rest.eq(chosen["rest"]),
-                             span_lim.eq(chosen["span"]), span_rem.eq(run_bytes + offset_of(new_addr)),
+                             page_left.eq(run_first["page"]), lim.eq(run_first["lim"]), page_rest.eq(run_first["rest"]),
+                             span_lim.eq(run_first["span"]), span_rem.eq(run_bytes + offset_of(new_addr)),
                              run_done.eq(next_fits)] + at(3)
                 with m.If(last_run):
                     m.d.sync += busy.eq(0)

@@ -180,17 +180,14 @@ _INDEX_MUTANTS = {
 }
 
 
-#: Mutants of the registers kept for a run at each dimension's next address (`an[d]`):
-#: whether it fits one burst (`an_fits`) set from the address it replaces, or, for a
-#: command's first runs, against the last command's bounds; its first burst's limits
-#: (`an_run`) set from the address they replace, or chosen without the next element's.
-#: They show only where runs cross page ends, so they run on `_straddling_runs`.
+#: Mutants of a run's first burst: whether it fits one burst chosen without the next
+#: element's address, its page's bytes counted from its bus word, its limits taken from
+#: the command's base in every run. They show only where runs cross page ends, so they
+#: run on `_straddling_runs`.
 _FIRST_RUN_MUTANTS = {
-    "an_fits_stale": ("an_fits[d].eq(fits(addr))", "an_fits[d].eq(fits(an[d]))"),
-    "an_fits_first_old_bounds": ("fits(an_first[d], page_k_first, lane_k_first)", "fits(an_first[d])"),
-    "an_run_stale": ("an_run[d][k].eq(v) for k, v in first_burst(addr).items()",
-                     "an_run[d][k].eq(v) for k, v in first_burst(an[d]).items()"),
-    "an_run_not_elem": ("by_run_end([an_run[d][k] for d in range(4)])", "by_run_end([an_run[d][k] for d in (0, 1, 2, 0)])"),
+    "fits_not_elem": ("by_run_end([fits(a) for a in an])", "by_run_end([fits(a) for a in an[:3] + an[:1]])"),
+    "first_page_of_word": ("page = AXI_PAGE_BYTES - addr[:12]", "page = AXI_PAGE_BYTES - word"),
+    "first_burst_of_base": ("run_addr.eq(Mux(busy, new_addr, self.cmd.base))", "run_addr.eq(self.cmd.base)"),
 }
 
 
@@ -200,7 +197,7 @@ def test_runs_across_page_ends_match_the_model(bus_bits, seed):
 
 
 @pytest.mark.parametrize("where", sorted(_FIRST_RUN_MUTANTS))
-def test_first_run_register_mutants_are_caught(where, seed):
+def test_first_run_mutants_are_caught(where, seed):
     changed = mutated("systolica.hw.dma_bursts", *_FIRST_RUN_MUTANTS[where])
     with pytest.raises(AssertionError):
         _compare_with_model(changed.BurstGen, 64, seed, make=_straddling_runs)
