@@ -143,7 +143,7 @@ class Controller(wiring.Component):
                          src.ready.eq(fifo.w_rdy),
                          d.head.valid.eq(fifo.c_rdy), d.head.payload.eq(Cat(fifo.c_data, fifo.r_data[header_bits:])),
                          fifo.r_en.eq(d.head.ready),
-                         d.halt.eq(run.hold),
+                         d.halt.eq(run.queue_hold[k]),
                          d.available.eq(tokens.available), d.room.eq(tokens.room),
                          run.busy[k].eq(d.busy), run.startable[k].eq(d.startable),
                          run.head_valid[k].eq(fifo.r_rdy), run.head_index[k].eq(d.head.payload.index),

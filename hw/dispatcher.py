@@ -109,8 +109,7 @@ class Dispatcher(wiring.Component):
         # address -> its RAM -> the index's compare in the run control -> `new_error`,
         # -1.04 ns)
         track = data.StructLayout({"header": header_layout, "index": 32})
-        # (at least two entries, as a one-entry SyncFIFO has zero-width pointers)
-        m.submodules.running = running = HeadFIFO(width=track.size, depth=max(2, self.in_flight))
+        m.submodules.running = running = HeadFIFO(width=track.size, depth=self.in_flight)
         oldest = data.View(track, running.r_data)
 
         header = self.head.payload.cmd.header

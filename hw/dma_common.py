@@ -237,6 +237,10 @@ class CommandFrontEnd:
         # the 8x8 top at 3c4552c, `store.fsm_state` -> the row request's take -> the
         # enables of `req_left0`, -0.65 ns; -> `w_shift*`, -0.47 ns)
         self.running = running = Signal(name="running")
+        # the status's payload is ``err`` in every cycle (only ``status.valid`` gives it a
+        # meaning), not ``err`` gated by STATUS's decode (timing: the 8x8 top at 56e24bb,
+        # `load.fsm_state` -> the payload -> the run control's `new_error`, -0.31 ns)
+        m.d.comb += engine.status.payload.eq(err)
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += engine.cmd.ready.eq(1)
@@ -257,7 +261,6 @@ class CommandFrontEnd:
                     m.d.sync += [status_valid.eq(1), running.eq(0)]
                     m.next = "STATUS"
             with m.State("STATUS"):
-                m.d.comb += engine.status.payload.eq(err)
                 with m.If(engine.status.ready):
                     m.d.sync += status_valid.eq(0)
                     m.next = "IDLE"

@@ -24,6 +24,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.config import AcceleratorConfig
 from ..model.dma import DmaError
 from ..model.isa import Queue, Status
+from .copies import kept_copies
 from .dispatcher import failure_layout
 from .dma_common import window_layout
 
@@ -55,7 +56,12 @@ class RunControl(wiring.Component):
     hold : Out(1)
         Start nothing and fetch nothing: ``halt``, or no program runs, or ``start`` (the
         queues are cleared then). A register equal to ``halt | ~running | start`` in every
-        cycle (timing: the dispatchers' start decisions and fetch read it through no LUT).
+        cycle (timing: fetch reads it through no LUT).
+    queue_hold : Out(data.ArrayLayout(1, 3))
+        ``hold`` again, one kept copy per dispatcher (:func:`~systolica.hw.copies.kept_copies`),
+        so each can sit beside the dispatcher's start decision (timing: the 8x8 top at
+        56e24bb, `run.hold` -> a 3.31 ns route -> the load dispatcher's start -> the token
+        counters' `load_execute_total`, -0.61 ns).
     fetch_stopped, fetch_blocked, fetch_quiet : In(1)
     fetch_status, fetch_index, fetch_dma_error : In
         The fetch unit's state (:class:`~systolica.hw.fetch.Fetch`).
@@ -76,7 +82,7 @@ class RunControl(wiring.Component):
             "base": Out(cfg.addr_bits), "length": Out(32), "program_window": Out(window_layout(cfg)),
             "running": Out(1), "done": Out(1), "status": Out(Status), "index": Out(32),
             "dma_error": Out(DmaError), "start": Out(1), "finish": Out(1), "clear": Out(1), "halt": Out(1),
-            "hold": Out(1, init=1),
+            "hold": Out(1, init=1), "queue_hold": Out(flags, init=[1] * len(QUEUES)),
             "fetch_stopped": In(1), "fetch_blocked": In(1), "fetch_quiet": In(1),
             "fetch_status": In(Status), "fetch_index": In(32), "fetch_dma_error": In(DmaError),
             "busy": In(flags), "startable": In(flags), "head_valid": In(flags),
@@ -115,8 +121,10 @@ class RunControl(wiring.Component):
         # (``go``) leaves ``running`` low or raises ``start``, ``finish`` lowers ``running``,
         # and otherwise ``running`` stays while ``failed``/``aborted`` take the failures and
         # the stop (a stop while idle is covered by ``~running``)
-        m.d.sync += self.hold.eq(~self.running | self.finish | self.halt
-                                 | ld.valid | st.valid | self.stop)
+        hold_next = ~self.running | self.finish | self.halt | ld.valid | st.valid | self.stop
+        m.d.sync += self.hold.eq(hold_next)
+        copies = kept_copies(m, hold_next, len(QUEUES), name="queue_hold", shape=1, init=1)
+        m.d.comb += [self.queue_hold[k].eq(r) for k, r in enumerate(copies)]
 
         # -- the end: quiescent two cycles in a row -----------------------------------------
         busy = self.busy.as_value().any()

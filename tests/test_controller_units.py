@@ -236,13 +236,14 @@ def test_run_control_ranks_how_programs_end():
     _rank_programs(RunControl)
 
 
-#: Mutants of ``hw/run_control.py``'s ``hold`` register, whose next value is computed from
-#: this cycle's terms: a term left out makes ``hold`` lag ``halt | ~running | start`` by a
-#: cycle when only that term moves.
+#: Mutants of ``hw/run_control.py``'s ``hold`` register and its per-queue copies, whose
+#: next value is computed from this cycle's terms: a term left out makes ``hold`` lag
+#: ``halt | ~running | start`` by a cycle when only that term moves.
 _HOLD_MUTANTS = {
     "finish left out": ("~self.running | self.finish | self.halt", "~self.running | self.halt"),
-    "a stop left out": ("| ld.valid | st.valid | self.stop)", "| ld.valid | st.valid)"),
-    "a bus error left out": ("| ld.valid | st.valid | self.stop)", "| self.stop)"),
+    "a stop left out": ("| ld.valid | st.valid | self.stop\n", "| ld.valid | st.valid\n"),
+    "a bus error left out": ("| ld.valid | st.valid | self.stop\n", "| self.stop\n"),
+    "the queues' copies a cycle behind": ("kept_copies(m, hold_next,", "kept_copies(m, self.hold,"),
 }
 
 
@@ -326,10 +327,12 @@ def _rank_programs(run_control):
     held = []
 
     async def hold_is_one_register(ctx):
-        # `hold` (a register) is `halt | ~running | start` in every cycle
-        async for _, _, hold, halt, running, start in ctx.tick().sample(
-                dut.hold, dut.halt, dut.running, dut.start):
-            assert hold == (halt | (1 - running) | start), (hold, halt, running, start)
+        # `hold` (a register) and each queue's copy are `halt | ~running | start` in every cycle
+        async for _, _, hold, queue_hold, halt, running, start in ctx.tick().sample(
+                dut.hold, dut.queue_hold, dut.halt, dut.running, dut.start):
+            want = halt | (1 - running) | start
+            assert hold == want, (hold, halt, running, start)
+            assert list(queue_hold) == [want] * 3, (list(queue_hold), halt, running, start)
             held.append(hold)
     _run(dut, bench, watch=hold_is_one_register)
     assert 0 in held and held.count(1) > 10
