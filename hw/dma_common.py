@@ -241,6 +241,13 @@ class CommandFrontEnd:
         # meaning), not ``err`` gated by STATUS's decode (timing: the 8x8 top at 56e24bb,
         # `load.fsm_state` -> the payload -> the run control's `new_error`, -0.31 ns)
         m.d.comb += engine.status.payload.eq(err)
+        # and CHECK (`checking`): the cycle after a command is taken, so `start` is a
+        # flip-flop and the check's flags, not the state's decode (timing: the 8x8 top at
+        # a8989be, `store.fsm_state` -> `start` -> the W offset's next value -> `w_shift*`,
+        # -0.56 ns)
+        checking = Signal(name="checking")
+        m.d.sync += checking.eq(self.taking)
+        m.d.comb += gen.start.eq(checking & (check == DmaError.OK))
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += engine.cmd.ready.eq(1)
@@ -250,7 +257,6 @@ class CommandFrontEnd:
             with m.State("CHECK"):
                 m.d.sync += err.eq(check)
                 with m.If(check == DmaError.OK):
-                    m.d.comb += gen.start.eq(1)
                     m.d.sync += running.eq(1)
                     m.next = "RUN"
                 with m.Else():
