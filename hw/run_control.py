@@ -58,8 +58,9 @@ class RunControl(wiring.Component):
         queues are cleared then). A register equal to ``halt | ~running | start`` in every
         cycle (timing: fetch reads it through no LUT).
     queue_hold : Out(data.ArrayLayout(1, 3))
-        ``hold`` again, one kept copy per dispatcher (:func:`~systolica.hw.copies.kept_copies`),
-        so each can sit beside the dispatcher's start decision (timing: the 8x8 top at
+        ``hold`` again, one copy per dispatcher; ``hold`` and these are kept apart
+        (:func:`~systolica.hw.copies.kept_copies`), so each can sit beside the dispatcher's
+        start decision (timing: the 8x8 top at
         56e24bb, `run.hold` -> a 3.31 ns route -> the load dispatcher's start -> the token
         counters' `load_execute_total`, -0.61 ns).
     fetch_stopped, fetch_blocked, fetch_quiet : In(1)
@@ -121,10 +122,11 @@ class RunControl(wiring.Component):
         # (``go``) leaves ``running`` low or raises ``start``, ``finish`` lowers ``running``,
         # and otherwise ``running`` stays while ``failed``/``aborted`` take the failures and
         # the stop (a stop while idle is covered by ``~running``)
+        # (`hold0` for fetch, `hold1` .. for the dispatchers: kept copies all, as Yosys
+        # merges a plain register into a kept copy that loads the same value)
         hold_next = ~self.running | self.finish | self.halt | ld.valid | st.valid | self.stop
-        m.d.sync += self.hold.eq(hold_next)
-        copies = kept_copies(m, hold_next, len(QUEUES), name="queue_hold", shape=1, init=1)
-        m.d.comb += [self.queue_hold[k].eq(r) for k, r in enumerate(copies)]
+        fetch_hold, *queue_holds = kept_copies(m, hold_next, 1 + len(QUEUES), name="hold", shape=1, init=1)
+        m.d.comb += [self.hold.eq(fetch_hold)] + [self.queue_hold[k].eq(r) for k, r in enumerate(queue_holds)]
 
         # -- the end: quiescent two cycles in a row -----------------------------------------
         busy = self.busy.as_value().any()

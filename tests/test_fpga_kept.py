@@ -133,3 +133,16 @@ def test_dispatcher_keeps_free_twice_through_synthesis(tmp_path):
     synthesize_component(Dispatcher(AcceleratorConfig(rows=2, cols=2), Queue.EXECUTE, 4), "disp", ECP5, tmp_path)
     driven = set().union(*_flip_flop_names(tmp_path, "disp"))
     assert {"free0", "free1"} <= driven, sorted(n for n in driven if n.startswith("free"))
+
+
+def test_run_control_keeps_hold_apart_for_fetch_and_each_dispatcher(tmp_path):
+    """The run control's `hold` is one register for fetch and one for each dispatcher
+    (`hold0` .. `hold3`): after `synth_ecp5` they are four flip-flops, none merged into
+    another (a plain `hold` beside kept copies was merged into the first of them)."""
+    from systolica.hw.run_control import QUEUES, RunControl
+
+    synthesize_component(RunControl(AcceleratorConfig(rows=2, cols=2)), "run", ECP5, tmp_path)
+    wanted = [f"hold{k}" for k in range(1 + len(QUEUES))]
+    holders = [names & set(wanted) for names in _flip_flop_names(tmp_path, "run")]
+    holders = [h for h in holders if h]
+    assert sorted(n for h in holders for n in h) == wanted and all(len(h) == 1 for h in holders), holders
