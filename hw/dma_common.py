@@ -246,8 +246,9 @@ class CommandFrontEnd:
         # a8989be, `store.fsm_state` -> `start` -> the W offset's next value -> `w_shift*`,
         # -0.56 ns)
         checking = Signal(name="checking")
+        check_ok = check == DmaError.OK
         m.d.sync += checking.eq(self.taking)
-        m.d.comb += gen.start.eq(checking & (check == DmaError.OK))
+        m.d.comb += gen.start.eq(checking & check_ok)
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += engine.cmd.ready.eq(1)
@@ -256,7 +257,7 @@ class CommandFrontEnd:
                     m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.sync += err.eq(check)
-                with m.If(check == DmaError.OK):
+                with m.If(check_ok):
                     m.d.sync += running.eq(1)
                     m.next = "RUN"
                 with m.Else():

@@ -60,9 +60,9 @@ class RunControl(wiring.Component):
     queue_hold : Out(data.ArrayLayout(1, 3))
         ``hold`` again, one copy per dispatcher; ``hold`` and these are kept apart
         (:func:`~systolica.hw.copies.kept_copies`), so each can sit beside the dispatcher's
-        start decision (timing: the 8x8 top at
-        56e24bb, `run.hold` -> a 3.31 ns route -> the load dispatcher's start -> the token
-        counters' `load_execute_total`, -0.61 ns).
+        start decision (timing: the 8x8 top at 56e24bb, `run.hold` -> a 3.31 ns route ->
+        the load dispatcher's start -> the token counters' `load_execute_total`, -0.61 ns).
+        ``hold`` is driven by the copy ``hold0``, these by ``hold1`` .. ``hold3``.
     fetch_stopped, fetch_blocked, fetch_quiet : In(1)
     fetch_status, fetch_index, fetch_dma_error : In
         The fetch unit's state (:class:`~systolica.hw.fetch.Fetch`).

@@ -243,7 +243,7 @@ _HOLD_MUTANTS = {
     "finish left out": ("~self.running | self.finish | self.halt", "~self.running | self.halt"),
     "a stop left out": ("| ld.valid | st.valid | self.stop\n", "| ld.valid | st.valid\n"),
     "a bus error left out": ("| ld.valid | st.valid | self.stop\n", "| self.stop\n"),
-    "the copies a cycle behind": ("kept_copies(m, hold_next,", "kept_copies(m, self.hold,"),
+    "the copies loaded from hold, not its next value": ("kept_copies(m, hold_next,", "kept_copies(m, self.hold,"),
     "the load dispatcher's copy not hold": ("self.queue_hold[k].eq(r)", "self.queue_hold[k].eq(r & (k > 0))"),
 }
 
