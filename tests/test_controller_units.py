@@ -9,7 +9,7 @@ from amaranth.sim import Simulator
 
 from systolica.hw.dispatcher import Dispatcher
 from systolica.hw.lane_writer import LaneWriter
-from systolica.hw.perf_counters import PerfCounters
+from systolica.hw.perf_counters import MACS_LATENCY, PerfCounters
 from systolica.hw.run_control import RunControl
 from systolica.hw.tokens import CHANNELS, TokenCounters
 from systolica.model.config import AcceleratorConfig
@@ -377,7 +377,7 @@ def test_perf_counters_count_what_they_say(seed):
             await ctx.tick()
         for port in (dut.tile.valid, dut.loaded, dut.stored, *(dut.completed[k] for k in range(3))):
             ctx.set(port, 0)
-        for _ in range(4):
+        for _ in range(MACS_LATENCY - 1):       # the loop's last tick was the first
             await ctx.tick()
         want["useful_macs"] = sum(macs)
         got = {name: ctx.get(getattr(dut.counters, name)) for name in COUNTER_NAMES}
@@ -385,4 +385,30 @@ def test_perf_counters_count_what_they_say(seed):
         ctx.set(dut.clear, 1)
         await ctx.tick()
         assert all(ctx.get(getattr(dut.counters, n)) == 0 for n in COUNTER_NAMES)
+    _run(dut, bench)
+
+
+def test_perf_counters_add_a_tiles_macs_after_macs_latency_cycles():
+    """``useful_macs`` holds a tile's MACs exactly :data:`MACS_LATENCY` cycles after its
+    start, not a cycle earlier; two tiles in consecutive cycles are both counted."""
+    dut = PerfCounters(CFG)
+    tiles = [{"count": 0xFFFF, "rows": CFG.rows, "cols": CFG.cols}, {"count": 3, "rows": 1, "cols": 2}]
+
+    async def bench(ctx):
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+        seen = []
+        for cycle in range(MACS_LATENCY + 4):
+            tile = tiles[cycle] if cycle < len(tiles) else None
+            ctx.set(dut.tile.valid, int(tile is not None))
+            if tile is not None:
+                ctx.set(dut.tile.payload, tile)
+            await ctx.tick()
+            seen.append(ctx.get(dut.counters.useful_macs))
+        first, second = (t["count"] * t["rows"] * t["cols"] for t in tiles)
+        # seen[i] is after i + 1 ticks; tile 0 was taken at the first tick
+        assert seen[:MACS_LATENCY - 1] == [0] * (MACS_LATENCY - 1)
+        assert seen[MACS_LATENCY - 1] == first
+        assert seen[MACS_LATENCY:] == [first + second] * 4
     _run(dut, bench)
