@@ -227,13 +227,18 @@ class DmaStore(wiring.Component):
         # only chooses (timing: the 8x8 top at a6dd47d, `store.rowq.r_rdy` -> the make ->
         # `rp_b`'s next value -> `- o` -> `w_shift`, two carry chains after the make, -0.96 ns).
         # (`rp_b` and `o` take the chosen halves' own next values: the same choice)
+        # A command's start (no beat is made then: `running` is low) chooses their values
+        # last, after the make's choice, so `start` reaches each register through one
+        # select (timing: the 8x8 top at a0840f4, `store.checking` -> `start` -> the W
+        # offset's next value -> `rp_b - o` -> `w_shift*`, six LUT levels, -0.45 ns)
         o = Signal(range(bb), name="w_offset")
-        o_made, o_kept = beat_lanes.offset_next_either(start)
-        rp_b_made = Mux(start | row_done, bb - 1, rp_b + k)
-        rp_b_kept = Mux(start, bb - 1, rp_b)
-        amount_next = Mux(make, rp_b_made - o_made, rp_b_kept - o_kept)
+        o_made, o_kept = beat_lanes.offset_next_either(0)
+        o_start = beat_lanes.offset_next_either(1)[1]
+        rp_b_made = Mux(row_done, bb - 1, rp_b + k)
+        amount_next = Mux(start, (bb - 1) - o_start, Mux(make, rp_b_made - o_made, rp_b - o_kept))
         amounts = kept_copies(m, amount_next, bb, name="w_shift", shape=range(width + bb), init=bb - 1)
-        m.d.sync += [rp_b.eq(Mux(make, rp_b_made, rp_b_kept)), o.eq(Mux(make, o_made, o_kept))]
+        m.d.sync += [rp_b.eq(Mux(start, bb - 1, Mux(make, rp_b_made, rp_b))),
+                     o.eq(Mux(start, o_start, Mux(make, o_made, o_kept)))]
         padded = Cat(Const(0, (bb - 1) * 8), rowq.r_data)
         # lane x: byte x of the shifted row (zeros past its end)
         shifted = [(padded[x * 8:] >> (amounts[x] * 8))[:8] for x in range(bb)]
