@@ -22,7 +22,7 @@ from ..model.array import Dataflow
 from ..model.config import AcceleratorConfig
 from ..model.isa import compute_layout
 from .accumulator import acc_write_layout
-from .head_fifo import HeadFIFO
+from .head_fifo import HeadFIFO, room_next
 from .scratchpad import READ_LATENCY, delayed, read_port_signature, spad_row_layout
 from .systolic_array import data_beat_layout, result_beat_layout, weight_row_layout
 
@@ -79,12 +79,10 @@ class _RowQueue:
         # dispatcher's `free0`, -0.62 ns)
         self.room = Signal(name=f"{name}_room", init=1)
         inc, dec = self.put & self.room, self.fifo.r_en
-        counted_room_next = Mux(inc & ~dec, reserved != ROW_QUEUE_DEPTH - 1,
-                                Mux(dec & ~inc, 1, reserved != ROW_QUEUE_DEPTH))
         m.d.comb += [reqs.w_en.eq(self.put),
                      port.req.valid.eq(reqs.r_rdy), port.req.payload.addr.eq(head.addr),
                      reqs.r_en.eq(port.req.ready)]
-        m.d.sync += [reserved.eq(reserved + inc - dec), self.room.eq(counted_room_next & reqs.w_rdy_next)]
+        m.d.sync += [reserved.eq(reserved + inc - dec), self.room.eq(room_next(reserved, ROW_QUEUE_DEPTH, inc, dec) & reqs.w_rdy_next)]
         # the tag of the row arriving: the head's, READ_LATENCY cycles ago
         tag = delayed(m, head.tag, READ_LATENCY, f"{name}_tag")
         m.d.comb += [self.fifo.w_en.eq(port.resp.valid),

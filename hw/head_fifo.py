@@ -34,7 +34,15 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["HeadFIFO"]
+__all__ = ["HeadFIFO", "room_next"]
+
+
+def room_next(count, limit: int, add, take):
+    """Whether ``count`` (at most ``limit``) is below ``limit`` in the next cycle, when it
+    grows by ``add`` and shrinks by ``take`` (one bit each) now: a choice among compares
+    of the register with constants, no add before them (a producer's room, kept as a
+    register of its own)."""
+    return Mux(add & ~take, count != limit - 1, Mux(take & ~add, 1, count != limit))
 
 
 class HeadFIFO(wiring.Component):
@@ -130,9 +138,9 @@ class HeadFIFO(wiring.Component):
         if self.late_read:
             pop = Signal(name="taken")
             m.d.sync += pop.eq(read)
-        room_next = Mux(write & ~pop, level != self.depth - 1, Mux(pop & ~write, 1, level != self.depth))
-        m.d.comb += self.w_rdy_next.eq(room_next)
-        m.d.sync += [level.eq(level + write - pop), room.eq(room_next)]
+        room_now_next = room_next(level, self.depth, write, pop)
+        m.d.comb += self.w_rdy_next.eq(room_now_next)
+        m.d.sync += [level.eq(level + write - pop), room.eq(room_now_next)]
         # entries behind the head registers; `fill`: a head register takes the oldest of
         # them, or the entry being written when none waits
         behind = self.depth - self.heads

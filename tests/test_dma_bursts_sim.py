@@ -182,8 +182,8 @@ _INDEX_MUTANTS = {
 
 #: Mutants of a run's first burst: whether it fits one burst, or its limits, chosen
 #: without the next element's address, its page's bytes counted from its bus word, its
-#: limits taken from the command's base in every run. They show only where runs cross page ends, so they
-#: run on `_straddling_runs`.
+#: limits taken from the command's base in every run. They show only where runs cross
+#: page ends, so they run on `_straddling_runs`.
 _FIRST_RUN_MUTANTS = {
     "fits_not_elem": ("by_run_end([fits(a) for a in an])", "by_run_end([fits(a) for a in an[:3] + an[:1]])"),
     "first_page_of_word": ("page = AXI_PAGE_BYTES - addr[:12]", "page = AXI_PAGE_BYTES - word"),
