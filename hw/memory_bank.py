@@ -8,16 +8,29 @@ in cycle ``t`` changes the row from cycle ``t + 1`` on.
 
 ``read_during_write`` says what a read of the row written in the same cycle returns:
 ``"old"`` (the default), the row before the write; ``"unused"``, a row the caller never
-uses (it forwards that write's data itself). With ``"unused"`` the memory carries Yosys's
-``no_rw_check`` attribute, so synthesis adds no collision logic: on the ECP5 it compared
-the addresses and kept the written row in flip-flops, one per bit and a multiplexer in
-front of the output register (timing: the 8x8 top at a770115 ended at that compare). The
-simulators still return the old row.
+uses (it forwards that write's data itself). Either way the memory carries Yosys's
+``no_rw_check`` attribute, so synthesis adds no collision logic of its own: for ``"old"``
+it delayed the write a cycle, compared the addresses and put the delayed write's bits on
+a LUT in front of the output register, after the block RAM's 5.83 ns clock to data
+(timing: the 8x8 top at 15d1319, `scratchpad.bank0.mem` -> a 4.45 ns route -> that LUT ->
+`bank0.out`, -0.64 ns, 38 endpoints; at a770115 the accumulator's path ended at the
+compare). The simulators return the old row.
+
+``"old"`` is kept here instead, with the same parts in other places: the block writes
+each write a cycle late, from registers; a read's address and that delayed write's are
+compared a cycle after the read, from registers; and the lanes the delayed write wrote
+take its bits *after* the output register, in ``r_data``. So the block's read ends at a
+flip-flop with nothing in front of it, and the lanes a read met hold, with the row, until
+the next read. On the FPGA a read of the row the block writes in that cycle returns
+undefined bits in the lanes written (the others are the row's); those are exactly the
+lanes that take the delayed write's bits. Reset does not cancel a write: the delayed
+write's registers have no reset, so a write in the cycle of a reset still lands, as a
+write port's does.
 
 The read's row goes from the memory's synchronous read port straight into the output
 register, with nothing between them. Timing: on the ECP5, Yosys maps the read port to a
 ``DP16KD`` without the block's own output register (``REGMODE "NOREG"``), whose clock to
-data is 5.61 ns of the 10 ns at 100 MHz; with the bank select and the forwarding
+data is 5.83 ns of the 10 ns at 100 MHz; with the bank select and the forwarding
 multiplexers after it, the block RAM's read ended the core's critical path (11.97 ns at
 ``16bd633``, ``bench/fpga_timing.md``). Here that read ends at a flip-flop, and every
 multiplexer after the bank starts a cycle of its own.
@@ -25,7 +38,7 @@ multiplexer after the bank starts a cycle of its own.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -69,15 +82,47 @@ class MemoryBank(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        attrs = {"no_rw_check": 1} if self.read_during_write == "unused" else None
-        m.submodules.mem = mem = Memory(shape=unsigned(self.width), depth=self.depth, init=[], attrs=attrs)
+        lanes = 1 if self.granularity is None else self.width // self.granularity
+        m.submodules.mem = mem = Memory(shape=unsigned(self.width), depth=self.depth, init=[],
+                                        attrs={"no_rw_check": 1})
         wp = mem.write_port(granularity=self.granularity)
         rp = mem.read_port(transparent_for=())
+        m.d.comb += [rp.en.eq(self.r_en), rp.addr.eq(self.r_addr)]
+        if self.read_during_write == "old":       # the block writes a cycle late
+            late = _registers(m, "late", self.w_en, self.w_addr, self.w_data)
+            m.d.comb += [wp.en.eq(late[0]), wp.addr.eq(late[1]), wp.data.eq(late[2])]
+        else:
+            m.d.comb += [wp.en.eq(self.w_en), wp.addr.eq(self.w_addr), wp.data.eq(self.w_data)]
+        # the block's read row (on the FPGA, undefined in the lanes the block writes in the
+        # cycle of the read, see the module docstring)
+        read = rp.data
         out = Signal(self.width, name="out", reset_less=True)
-        m.d.comb += [wp.en.eq(self.w_en), wp.addr.eq(self.w_addr), wp.data.eq(self.w_data),
-                     rp.en.eq(self.r_en), rp.addr.eq(self.r_addr), self.r_data.eq(out)]
-        m.d.sync += out.eq(rp.data)
+        m.d.sync += out.eq(read)
+        if self.read_during_write == "unused":
+            m.d.comb += self.r_data.eq(out)
+            return m
+        # a cycle after the read: its address against the write the block did in its cycle
+        r_en, r_addr = _registers(m, "read", self.r_en, self.r_addr, reset=True)
+        w_en, w_addr, w_data = _registers(m, "met", *late)
+        met = Mux(r_en & (r_addr == w_addr), w_en, 0)
+        # with the row: the lanes that take that write's bits, and its bits (held until
+        # the next read, as the row is)
+        taken = Signal(lanes, name="taken")
+        bits = Signal(self.width, name="taken_bits", reset_less=True)
+        with m.If(r_en):
+            m.d.sync += [taken.eq(met), bits.eq(w_data)]
+        lane = self.width // lanes
+        m.d.comb += self.r_data.eq(Cat(Mux(taken[i], bits[i * lane:(i + 1) * lane], out[i * lane:(i + 1) * lane])
+                                       for i in range(lanes)))
         return m
+
+
+def _registers(m: Module, name: str, *values, reset: bool = False) -> list[Signal]:
+    """Each of ``values`` a cycle later, in registers ``{name}_0`` .. (without a reset
+    unless ``reset``)."""
+    regs = [Signal(Value.cast(v).shape(), name=f"{name}_{k}", reset_less=not reset) for k, v in enumerate(values)]
+    m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
+    return regs
 
 
 def add_banks(m: Module, count: int, *, width: int, depth: int, granularity: int | None = None,

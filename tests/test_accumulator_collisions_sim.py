@@ -18,22 +18,10 @@ from systolica.hw import accumulator
 from systolica.model.config import AcceleratorConfig
 
 from source_mutants import mutated
-from test_memory_bank_sim import bank_traffic
+from test_memory_bank_sim import bank_traffic, poisoned
 
 CFG = AcceleratorConfig(rows=2, cols=3, spad_rows=64, spad_banks=2, acc_rows=16, acc_banks=2)
 CYCLES = 1500
-
-#: after a read of the row written in its cycle, the complement of the row
-POISON = ("        m.d.sync += out.eq(rp.data)\n",
-          "        from amaranth.hdl import Mux\n"
-          "        self.hit = hit = Signal(name='collided')\n"
-          "        m.d.sync += hit.eq(self.r_en & self.w_en.any() & (self.r_addr == self.w_addr))\n"
-          "        m.d.sync += out.eq(Mux(hit, ~rp.data, rp.data))\n")
-
-
-def _poisoned():
-    return mutated("systolica.hw.memory_bank", *POISON)
-
 
 def _traffic(seed):
     """Per cycle: (write, dma_write, read request, response ready), hot rows."""
@@ -89,7 +77,7 @@ def _ports(monkeypatch, bank_module, traffic, acc_module=accumulator) -> tuple[l
 
 def test_the_poison_is_caught_by_the_banks_own_test(seed):
     with pytest.raises(AssertionError, match="r_data="):
-        bank_traffic(_poisoned(), 32, 16, 8, seed)
+        bank_traffic(poisoned(), 32, 16, 8, seed, read_during_write="unused")
 
 
 def _same_ports(monkeypatch, seed, acc_module=accumulator):
@@ -97,10 +85,10 @@ def _same_ports(monkeypatch, seed, acc_module=accumulator):
 
     traffic = _traffic(seed)
     real, _ = _ports(monkeypatch, memory_bank, traffic, acc_module)
-    poisoned, hits = _ports(monkeypatch, _poisoned(), traffic, acc_module)
+    with_poison, hits = _ports(monkeypatch, poisoned(), traffic, acc_module)
     assert hits > 20, f"only {hits} colliding reads (seed {seed})"
     assert sum(r[2] for r in real) > 200, "too few responses"
-    for cycle, (a, b) in enumerate(zip(real, poisoned)):
+    for cycle, (a, b) in enumerate(zip(real, with_poison)):
         assert a == b, f"cycle {cycle}: real banks {a}, poisoned banks {b} (seed {seed})"
 
 

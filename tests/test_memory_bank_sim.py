@@ -2,8 +2,18 @@
 writes and reads, hot rows so that reads meet the writes of the same and the previous
 cycles. Every cycle after the first read, ``r_data`` is the row read ``READ_LATENCY``
 cycles before as it was before that cycle's write, or, with no read since, the same row
-still. Mutants: the read's row on ``r_data`` a cycle early (no output register), and a
-read port that sees the write of its own cycle."""
+still.
+
+The FPGA's block RAM returns undefined bits where a read meets a write of its row in the
+same cycle, which the simulator does not show. A *poisoned* bank (``POISON``) shows it:
+its block returns the complement of the written lanes after such a read, held with the
+row. A bank with the ``"old"`` rule keeps its contract with the poison; one with
+``"unused"`` does not (so the poison matters), and ``test_accumulator_collisions_sim.py``
+runs the accumulator on poisoned ``"unused"`` banks.
+
+Mutants: the read's row on ``r_data`` a cycle early (no output register), a read port
+that sees the write of its own cycle, and the ``"old"`` rule without its forwarding, with
+the forwarding's compare a cycle off, or with the forwarded lanes not held with the row."""
 
 import gc
 
@@ -17,11 +27,31 @@ from systolica.hw.memory_bank import READ_LATENCY, MemoryBank
 from source_mutants import mutated
 
 
-def bank_traffic(module, width, depth, granularity, seed) -> dict:
+#: after a read that meets a write of its row in the block, the complement of the lanes
+#: written, until the next read (``hit``: the read met one)
+POISON = ("        read = rp.data\n",
+          "        from amaranth.hdl import Cat, Mux\n"
+          "        self.hit = hit = Signal(name='collided')\n"
+          "        bad = Signal(len(wp.en), name='poisoned_lanes')\n"
+          "        met_now = Mux(rp.en & (rp.addr == wp.addr), wp.en, 0)\n"
+          "        m.d.sync += hit.eq(met_now.any())\n"
+          "        with m.If(rp.en):\n"
+          "            m.d.sync += bad.eq(met_now)\n"
+          "        g = self.width // len(wp.en)\n"
+          "        read = Cat(Mux(bad[i], ~rp.data[i * g:(i + 1) * g], rp.data[i * g:(i + 1) * g])\n"
+          "                   for i in range(len(wp.en)))\n")
+
+
+def poisoned():
+    """``hw/memory_bank.py`` with its block poisoned (``POISON``)."""
+    return mutated("systolica.hw.memory_bank", *POISON)
+
+
+def bank_traffic(module, width, depth, granularity, seed, read_during_write="old") -> dict:
     """Random traffic on ``module.MemoryBank``; returns what was seen (asserts inside). Also
     run by ``test_accumulator_collisions_sim.py`` on its poisoned banks."""
     rng = np.random.default_rng(seed)
-    dut = module.MemoryBank(width=width, depth=depth, granularity=granularity)
+    dut = module.MemoryBank(width=width, depth=depth, granularity=granularity, read_during_write=read_during_write)
     lanes = 1 if granularity is None else width // granularity
     lane_bits = width // lanes
     bits = lambda: int.from_bytes(rng.bytes(width // 8 + 1), "little") % (1 << width)  # noqa: E731
@@ -81,6 +111,17 @@ def test_memory_bank_reads_through_its_output_register(width, depth, granularity
     assert all(seen.values()), seen
 
 
+@pytest.mark.parametrize("width, depth, granularity", [(32, 16, 8), (24, 8, None), (64, 4, 16)])
+def test_old_rule_holds_with_the_blocks_collisions_poisoned(width, depth, granularity, seed):
+    seen = bank_traffic(poisoned(), width, depth, granularity, seed)
+    assert all(seen.values()), seen
+
+
+def test_the_poison_breaks_a_bank_without_the_old_rule(seed):
+    with pytest.raises(AssertionError, match="r_data="):
+        bank_traffic(poisoned(), 32, 16, 8, seed, read_during_write="unused")
+
+
 @pytest.mark.filterwarnings("ignore:.*created but never used")  # the refused bank
 def test_bank_granularity_must_divide_the_width():
     with pytest.raises(ValueError, match="granularity=5: must divide width=32"):
@@ -88,10 +129,18 @@ def test_bank_granularity_must_divide_the_width():
     gc.collect()  # the refused bank's "never used" warning, here and not in a later test
 
 
+#: (a transparent read port changes nothing with "old": the block's write is the delayed
+#: one, whose lanes the read takes anyway; it is caught with "unused", whose banks return
+#: the old row in the simulator, the accumulator's test's unpoisoned reference)
 _MUTANTS = {
-    "no output register": ("m.d.sync += out.eq(rp.data)", "m.d.comb += out.eq(rp.data)"),
-    "transparent read port": ("rp = mem.read_port(transparent_for=())",
-                              "rp = mem.read_port(transparent_for=(wp,))"),
+    "no output register": ("m.d.sync += out.eq(read)", "m.d.comb += out.eq(read)"),
+    "transparent read port, unused": ("rp = mem.read_port(transparent_for=())",
+                                      "rp = mem.read_port(transparent_for=(wp,))"),
+    "no forwarding": ("met = Mux(r_en & (r_addr == w_addr), w_en, 0)", "met = Mux(0, w_en, 0)"),
+    "compared with the write a cycle late": ('w_en, w_addr, w_data = _registers(m, "met", *late)',
+                                             'w_en, w_addr, w_data = _registers(m, "met", *_registers(m, "x", *late))'),
+    "forwarded lanes not held": ("        with m.If(r_en):\n            m.d.sync += [taken.eq(met)",
+                                 "        with m.If(1):\n            m.d.sync += [taken.eq(met)"),
 }
 
 
@@ -99,4 +148,5 @@ _MUTANTS = {
 def test_memory_bank_mutant_is_caught(name, seed):
     changed = mutated("systolica.hw.memory_bank", *_MUTANTS[name])
     with pytest.raises(AssertionError, match="r_data="):
-        bank_traffic(changed, 32, 16, 8, seed)
+        bank_traffic(changed, 32, 16, 8, seed, read_during_write="unused" if name.endswith("unused") else "old")
+
