@@ -130,11 +130,17 @@ class Scratchpad(wiring.Component):
         for i, (req, bank, _) in enumerate(reqs):
             higher = Cat(q.valid & (qb == bank) for q, qb, _ in reqs[:i])
             m.d.comb += req.ready.eq(~higher.any())
+        # A bank reads when any request addresses it, the row of the highest-priority one
+        # (the one accepted); with none, its address is the lowest-priority port's, unused.
+        # So the readiness logic stays out of the address (timing: the 8x8 top at 4b04c65
+        # --seed 2, `executor.a_rows_reqs.r_rdy` -> four LUT levels -> a 3.68 ns route ->
+        # `bank1.mem`'s address, -0.25 ns)
         for b, mb in enumerate(banks):
-            m.d.comb += mb.r_en.eq(0)
-            for req, bank, row in reversed(reqs):  # the highest priority is assigned last
-                with m.If(req.valid & req.ready & (bank == b)):
-                    m.d.comb += [mb.r_en.eq(1), mb.r_addr.eq(row)]
+            m.d.comb += [mb.r_en.eq(Cat(req.valid & (bank == b) for req, bank, _ in reqs).any()),
+                         mb.r_addr.eq(reqs[-1][2])]
+            for req, bank, row in reversed(reqs[:-1]):  # the highest priority is assigned last
+                with m.If(req.valid & (bank == b)):
+                    m.d.comb += mb.r_addr.eq(row)
 
         # Responses: the bank's read data, READ_LATENCY cycles after acceptance; the valid
         # bit and the bank follow the read through as many registers.
