@@ -58,8 +58,10 @@ def test_board_ram_is_block_ram(tmp_path, bus_bits, size):
 def test_bank_collision_logic_only_where_the_old_row_is_read(tmp_path):
     """A bank whose caller never uses a read of the row written in the same cycle
     (``read_during_write="unused"``, the accumulator's) is its block RAMs and its output
-    register alone; with the "old row" rule synthesis adds an address compare, the written
-    row in flip-flops and a multiplexer per bit (bench/fpga_timing.md, eighteenth pass)."""
+    register alone (36-bit blocks here, whose output register stays in the fabric:
+    ``systolica/fpga_outreg.py``); with the "old row" rule the bank adds an address
+    compare, the written row in flip-flops and a multiplexer per bit itself
+    (``hw/memory_bank.py``; before, synthesis did: bench/fpga_timing.md, eighteenth pass)."""
     width = 144
     used = {rule: synthesize_component(MemoryBank(width=width, depth=512, read_during_write=rule),
                                        f"bank_{rule}", ECP5, tmp_path / rule) for rule in ("old", "unused")}
