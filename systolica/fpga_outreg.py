@@ -14,8 +14,9 @@ drives their outputs from its output register (``REGMODE_B "OUTREG"``, clock to 
 A block is changed only when all of this holds (anything else is left as Yosys made it):
 
 - its read port is port B in a true dual-port mode (``DATA_WIDTH_B`` 1 to 18, and port A's
-  outputs ``DOA*`` drive nothing), with no output register yet, its output clock enable
-  ``OCEB`` high and its output reset ``RSTB`` low;
+  outputs ``DOA*`` drive nothing), on ``CLKB`` not inverted (``CLKBMUX "CLKB"``), with no
+  output register yet, its output clock enable ``OCEB`` high and its output reset
+  ``RSTB`` low;
 - every ``DOB*`` bit that drives anything drives exactly one cell input, a ``TRELLIS_FF``'s
   ``DI``, and no port of the module;
 - each such flip-flop is clocked by ``CLKB`` (not inverted), always enabled (``CEMUX
@@ -65,7 +66,8 @@ def _plain_ff(cell: dict, clock) -> bool:
 def _absorbable(module: dict, block: dict, sinks: dict, ports: set) -> dict | None:
     """The flip-flop behind each used ``DOB`` pin of ``block`` (pin -> cell name), or None."""
     p, c = block["parameters"], block["connections"]
-    if (p.get("REGMODE_B", "NOREG") != "NOREG" or not 1 <= _width(p.get("DATA_WIDTH_B", 18)) <= 18
+    if (p.get("REGMODE_B", "NOREG") != "NOREG" or p.get("CLKBMUX", "CLKB") != "CLKB"
+            or not 1 <= _width(p.get("DATA_WIDTH_B", 18)) <= 18
             or _width(p.get("DATA_WIDTH_A", 18)) > 18 or c.get("OCEB") != ["1"] or c.get("RSTB") != ["0"]):
         return None
     if any(sinks.get(bit) or bit in ports for pin, bits in c.items() if pin.startswith("DOA") for bit in bits):

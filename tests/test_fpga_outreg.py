@@ -6,7 +6,7 @@ A scratchpad-shaped bank through ``synth_ecp5`` loses its ``out`` flip-flops to 
 and keeps everything else; hand-made netlists show each condition of the pass refusing a
 block (a flip-flop with an enable, a reset, another clock, an inverted clock, a data pin
 with a second user or on a port, a 36-bit block, port A's outputs in use, the output enable
-low).
+low, the block on its inverted clock).
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ _REFUSED = {
     "output enable low": {"block": {"OCEB": ["0"]}},
     "output reset connected": {"block": {"RSTB": [7]}},
     "output register already on": {"block": {"REGMODE_B": "OUTREG"}},
+    "block on the inverted clock": {"block": {"CLKBMUX": "INV"}},
 }
 
 
