@@ -196,8 +196,9 @@ class Executor(wiring.Component):
         m.submodules.tiles = tiles = HeadFIFO(width=data.Layout.cast(_tile_layout(cfg)).size,
                                               depth=TILES_IN_FLIGHT)
         # ``ready`` (room in all three queues) is one register, set from the rooms' next
-        # values (below: the tile queue's), and ``cmd_ready_next`` is its input: the execute dispatcher keeps its own
-        # "the issue register is free" from it, beside its start (timing: the 8x8 top at
+        # values (below: the tile queue's), and ``cmd_ready_next`` is its input: the
+        # execute dispatcher keeps its own "the issue register is free" from it, beside
+        # its start (timing: the 8x8 top at
         # e54d26e, the tile queue's room -> a 5.77 ns route -> the dispatcher's start -> a
         # 5.98 ns route -> its issue register, -3.87 ns)
         # Room in the tile queue is room in all three: an accepted command enters the three
