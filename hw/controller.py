@@ -142,6 +142,7 @@ class Controller(wiring.Component):
             m.d.comb += [fifo.w_en.eq(src.valid), fifo.w_data.eq(src.payload.as_value()),
                          src.ready.eq(fifo.w_rdy),
                          d.head.valid.eq(fifo.c_rdy), d.head.payload.eq(Cat(fifo.c_data, fifo.r_data[header_bits:])),
+                         d.head_headers.eq(fifo.c_heads), d.head_pick.eq(fifo.c_pick),
                          fifo.r_en.eq(d.head.ready),
                          d.halt.eq(run.queue_hold[k]),
                          d.available.eq(tokens.available), d.room.eq(tokens.room),

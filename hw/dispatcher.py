@@ -53,6 +53,13 @@ class Dispatcher(wiring.Component):
     ----------
     head : In(stream.Signature(entry_layout(cfg)))
         The queue's oldest command (the queue FIFO's read side). Taken when it starts.
+    head_headers, head_pick : In(data.ArrayLayout(header_layout, 2)), In(1)
+        Two headers of which ``head_headers[head_pick]`` is the head's whenever
+        ``head.valid`` (the queue's two head registers and its select, ``HeadFIFO``'s
+        ``c_heads`` and ``c_pick``): the token check is made for each and chosen by
+        ``head_pick`` last (timing: the 8x8 top at 075d98f --seed 2, the execute queue's
+        ``c_now_oldest`` -> the head's select -> the token check -> the start, the worst
+        path).
     issue : Out(stream.Signature(entry_layout(cfg)))
         The started command, to the unit, from a register. The head starts (its tokens are
         popped and its pushes reserved, it counts as running) when its pops are
@@ -66,7 +73,8 @@ class Dispatcher(wiring.Component):
         a register and this is its input), from which the dispatcher keeps its own copy of
         "the issue register is free". Unused with ``in_flight`` 1.
     complete : In(stream.Signature(completion_layout(), always_ready=True))
-        The oldest running command finished (``error`` OK, or a bus error).
+        The oldest running command finished (``error`` OK, or a bus error); at the
+        earliest the cycle after the unit took it from ``issue``.
     available, room : In(channel_events_layout())
         From :class:`~systolica.hw.tokens.TokenCounters`.
     pop, reserve, push, release : Out(channel_events_layout())
@@ -92,6 +100,7 @@ class Dispatcher(wiring.Component):
         events = channel_events_layout()
         super().__init__({
             "head": In(stream.Signature(entry)), "issue": Out(stream.Signature(entry)),
+            "head_headers": In(data.ArrayLayout(header_layout, 2)), "head_pick": In(1),
             "complete": In(stream.Signature(completion_layout(), always_ready=True)),
             "available": In(events), "room": In(events),
             "pop": Out(events), "reserve": Out(events), "push": Out(events), "release": Out(events),
@@ -113,13 +122,14 @@ class Dispatcher(wiring.Component):
         oldest = data.View(track, running.r_data)
 
         header = self.head.payload.cmd.header
-        tokens_ok = 1
-        for bit, ch in bits.items():
-            name = _channel_name(ch)
-            if bit.startswith("pop"):
-                tokens_ok = tokens_ok & (~getattr(header, bit) | getattr(self.available, name))
-            else:
-                tokens_ok = tokens_ok & (~getattr(header, bit) | getattr(self.room, name))
+
+        def tokens_allow(h):
+            ok = 1
+            for bit, ch in bits.items():
+                have = getattr(self.available if bit.startswith("pop") else self.room, _channel_name(ch))
+                ok = ok & (~getattr(h, bit) | have)
+            return ok
+        tokens_ok = Mux(self.head_pick, tokens_allow(self.head_headers[1]), tokens_allow(self.head_headers[0]))
         may_start = Signal()
         held = Signal(entry_layout(self.cfg), name="held")      # the issue register
         held_valid = Signal(name="held_valid")
@@ -148,7 +158,19 @@ class Dispatcher(wiring.Component):
             free, free_events = kept_copies(m, ~Mux(free_now, start, held_valid) | self.ready_next, 2,
                                             name="free", shape=1, init=1)
             m.d.comb += free_now.eq(free)
-        room = running.level < self.in_flight
+        # the running queue is written a cycle after the start, from the issue register
+        # (which loaded the started head: a start needs `free`) and `started`, a register,
+        # so the start reaches neither the queue's write nor its level and flags (timing:
+        # the 8x8 top at 075d98f --seed 2, `execute_queue.c_now_oldest` -> the token check
+        # -> the start -> `running`'s write -> `running.behind_level`, nine LUT levels,
+        # -1.01 ns). A started command counts as running from the next cycle as before:
+        # `room` and `busy` count `started` too. Its entry is at the queue's head two
+        # cycles after the start, the earliest a unit can complete it (it takes the
+        # command from the issue register a cycle after the start, and completes at the
+        # earliest a cycle after it took it).
+        started = Signal(name="started")
+        m.d.sync += started.eq(start)
+        room = Mux(started, running.level < self.in_flight - 1, running.level < self.in_flight)
         m.d.comb += [
             may_start.eq(self.head.valid & tokens_ok & ~self.halt),
             self.startable.eq(may_start),
@@ -166,8 +188,8 @@ class Dispatcher(wiring.Component):
         with m.If(free | self.issue.ready if one else free):
             m.d.sync += held_valid.eq(start)
         new = Signal(track)
-        m.d.comb += [self.head.ready.eq(start), new.header.eq(header), new.index.eq(self.head.payload.index),
-                     running.w_en.eq(start), running.w_data.eq(new.as_value())]
+        m.d.comb += [self.head.ready.eq(start), new.header.eq(held.cmd.header), new.index.eq(held.index),
+                     running.w_en.eq(started), running.w_data.eq(new.as_value())]
         for bit, ch in bits.items():
             event = self.pop if bit.startswith("pop") else self.reserve
             m.d.comb += getattr(event, _channel_name(ch)).eq(start_events & getattr(header, bit))
@@ -190,8 +212,9 @@ class Dispatcher(wiring.Component):
         # stall takes `may_start`, not `start` (timing: the 8x8 top at de8b1de, `free` ->
         # a 4.54 ns route to the start's logic, shared with the top's `activity` port ->
         # 4.54 ns back -> `held_valid` -> `free`, -1.52 ns)
-        m.d.comb += [self.busy.eq(running.r_rdy),
-                     self.stall.eq(self.head.valid & ~running.r_rdy & ~may_start)]
+        busy = running.r_rdy | started
+        m.d.comb += [self.busy.eq(busy),
+                     self.stall.eq(self.head.valid & ~busy & ~may_start)]
         return m
 
 

@@ -30,7 +30,7 @@ storage's asynchronous read.
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -99,6 +99,12 @@ class HeadFIFO(wiring.Component):
         With ``copy``: ``c_next`` if this cycle's head is not read / is read (``c_next``
         is one of them, chosen by the read), so a consumer can make what it keeps from
         both before its read decision is known.
+    c_heads, c_pick : Out(data.ArrayLayout(copy, 2)), Out(1)
+        With ``copy``: the copy's two head registers and its select, ``c_data`` being
+        ``c_heads[c_pick]`` every cycle, so a consumer can decide from each head before
+        the select and choose last (timing: the 8x8 top at 075d98f --seed 2, the execute
+        queue's ``c_now_oldest`` -> the copy's select -> the token check -> the dispatcher's
+        start, the worst path).
     """
 
     def __init__(self, *, width: int, depth: int, heads: int = 1, late_read: bool = False, copy: int = 0):
@@ -119,7 +125,8 @@ class HeadFIFO(wiring.Component):
         }
         if copy:
             ports |= {"c_rdy": Out(1), "c_data": Out(copy), "c_next": Out(copy),
-                      "c_next_kept": Out(copy), "c_next_read": Out(copy)}
+                      "c_next_kept": Out(copy), "c_next_read": Out(copy),
+                      "c_heads": Out(data.ArrayLayout(copy, 2)), "c_pick": Out(1)}
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -150,14 +157,16 @@ class HeadFIFO(wiring.Component):
         if self.heads == 1:
             self._one_head(m, read, fill, entry, arrives)
         else:
-            r_rdy, r_data, target_fill, _ = self._two_heads(m, pop, entry, arrives, self.width, "")
+            r_rdy, r_data, target_fill, _, _ = self._two_heads(m, pop, entry, arrives, self.width, "")
             m.d.comb += [self.r_rdy.eq(r_rdy), self.r_data.eq(r_data)]
             if self.copy:
                 # the same heads again, for the low bits only
-                c_rdy, c_data, c_fill, (c_next, kept, read_) = self._two_heads(m, pop, c_entry, arrives,
-                                                                                self.copy, "c_")
+                c_rdy, c_data, c_fill, (c_next, kept, read_), (c_regs, c_pick) = self._two_heads(
+                    m, pop, c_entry, arrives, self.copy, "c_")
                 m.d.comb += [self.c_rdy.eq(c_rdy), self.c_data.eq(c_data), self.c_next.eq(c_next),
-                             self.c_next_kept.eq(kept), self.c_next_read.eq(read_)]
+                             self.c_next_kept.eq(kept), self.c_next_read.eq(read_),
+                             self.c_heads[0].eq(c_regs[0]), self.c_heads[1].eq(c_regs[1]),
+                             self.c_pick.eq(c_pick)]
                 # the storage behind the heads takes its `fill` from the copy's flags and
                 # `now_oldest` (equal to the heads' every cycle), which steer only the copy's
                 # few bits, not from the heads', whose flags are the enables of `width` bits
@@ -182,9 +191,10 @@ class HeadFIFO(wiring.Component):
 
     def _two_heads(self, m, pop, entry, arrives, width, tag):
         """Two head registers, the oldest at ``oldest``: returns ``(r_rdy, r_data, fill,
-        (next_data, next_kept, next_read))``, ``next_data`` the ``r_data`` of the next cycle
-        (when ``r_rdy`` is set then), which is ``next_read`` when the head is read this
-        cycle and ``next_kept`` when not.
+        (next_data, next_kept, next_read), (registers, select))``, ``next_data`` the
+        ``r_data`` of the next cycle (when ``r_rdy`` is set then), which is ``next_read``
+        when the head is read this cycle and ``next_kept`` when not; ``r_data`` is
+        ``registers[select]``.
         A head register that is empty takes ``entry`` every cycle (its clock enable is its
         own empty flag, a register: the consumer's read reaches only the flags and
         ``oldest``; timing: with one head, the read was the enable of all ``width`` head
@@ -247,7 +257,8 @@ class HeadFIFO(wiring.Component):
         regs_next = [Mux(now_valid[k], regs[k], entry) for k in range(2)]
         # (`oldest_next` is `now_oldest`, or its complement when the head is read now)
         kept, read_ = (Mux(sel, regs_next[1], regs_next[0]) for sel in (now_oldest, ~now_oldest))
-        return rdy, Mux(now_oldest, regs[1], regs[0]), fill, (Mux(read_now, read_, kept), kept, read_)
+        return (rdy, Mux(now_oldest, regs[1], regs[0]), fill, (Mux(read_now, read_, kept), kept, read_),
+                (regs, now_oldest))
 
     def _behind(self, m, behind, write, fill):
         """The storage of ``behind`` entries behind the heads: ``(ready, entry)``, whether

@@ -104,6 +104,12 @@ def _dispatcher_bench(queue: Queue, in_flight: int, seed: int, dispatcher=Dispat
             ctx.set(dut.head.valid, int(head is not None))
             if head is not None:
                 ctx.set(dut.head.payload, head)
+            # the head's header is one of two (the queue's head registers), the other any
+            pick = int(rng.integers(2))
+            ctx.set(dut.head_pick, pick)
+            ctx.set(dut.head_headers[1 - pick], _entry(rng, CFG, queue, 0)["cmd"]["header"])
+            if head is not None:
+                ctx.set(dut.head_headers[pick], head["cmd"]["header"])
             ready_next = int(rng.random() < 0.7)
             ctx.set(dut.issue.ready, unit_ready)
             ctx.set(dut.ready_next, ready_next)
@@ -187,6 +193,32 @@ _FREE_MUTANTS = {
 @pytest.mark.parametrize("mutant", sorted(_FREE_MUTANTS))
 def test_execute_dispatcher_bench_catches_a_wrong_free(mutant):
     changed = mutated("systolica.hw.dispatcher", *_FREE_MUTANTS[mutant])
+    with pytest.raises(AssertionError):
+        _dispatcher_bench(Queue.EXECUTE, 4, 1, changed.Dispatcher)
+
+
+#: Mutants of the running queue written a cycle after the start: its room, busy and the
+#: entry written (from the issue register, which holds the started command then).
+_LATE_RUNNING_MUTANTS = {
+    "room not counting the started command": (
+        "Mux(started, running.level < self.in_flight - 1, running.level < self.in_flight)",
+        "running.level < self.in_flight"),
+    "busy without the started command": ("busy = running.r_rdy | started", "busy = running.r_rdy"),
+    "the entry from the queue's head": ("new.header.eq(held.cmd.header), new.index.eq(held.index)",
+                                        "new.header.eq(header), new.index.eq(self.head.payload.index)"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(_LATE_RUNNING_MUTANTS))
+def test_execute_dispatcher_bench_catches_a_wrong_late_running_write(mutant):
+    changed = mutated("systolica.hw.dispatcher", *_LATE_RUNNING_MUTANTS[mutant])
+    with pytest.raises(AssertionError):
+        _dispatcher_bench(Queue.EXECUTE, 4, 1, changed.Dispatcher)
+
+
+def test_execute_dispatcher_bench_catches_the_other_headers_check():
+    changed = mutated("systolica.hw.dispatcher", "Mux(self.head_pick, tokens_allow(self.head_headers[1])",
+                      "Mux(~self.head_pick, tokens_allow(self.head_headers[1])")
     with pytest.raises(AssertionError):
         _dispatcher_bench(Queue.EXECUTE, 4, 1, changed.Dispatcher)
 

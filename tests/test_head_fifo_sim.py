@@ -201,6 +201,7 @@ def _compare_with_sync_fifo(fifo_class, depth, seed):
                 assert ctx.get(ours.r_data) == ctx.get(ref.r_data), cycle
             if getattr(ours, "copy", 0):
                 assert ctx.get(ours.c_rdy) == want[1], cycle
+                assert ctx.get(ours.c_data) == ctx.get(ours.c_heads[ctx.get(ours.c_pick)]), cycle
                 if want[1]:
                     assert ctx.get(ours.c_data) == ctx.get(ref.r_data) % (1 << ours.copy), cycle
                     assert c_next is None or ctx.get(ours.c_data) == c_next, cycle
