@@ -207,6 +207,7 @@ class DmaStore(wiring.Component):
         beat = data.StructLayout({"data": bb * 8, "strb": bb, "last": 1})
         m.submodules.w_beats = wq = HeadFIFO(width=beat.size, depth=2, heads=2)
         make = running & beat_lanes.ready & rowq.r_rdy & wq.w_rdy
+        beat_lanes.register_last(m, make, start)
         # the row's bytes rp .. rp + k - 1 go to the beat's lanes o .. o + k - 1 in one
         # shift of the row, below which bb - 1 zero bytes are set, by `rp_b - o`: `rp_b`
         # is a register, the next byte of the head row plus bb - 1 (so the amount stays

@@ -205,11 +205,12 @@ class Executor(wiring.Component):
         # at once, and each issuer takes its head (a command's last row request) strictly
         # before the tile's last result leaves the tile queue (the results need all of the
         # tile's A rows and its weights or B rows in the array, each issued only after its
-        # request). So the tile queue holds at least as many commands as either issuer's,
-        # and the issuers' reads, which come from their row logic, stay out of ``ready``
-        # (timing: the 8x8 top at 4b04c65 --seed 2, `issue_a_first` -> the issuer's last
-        # row -> its queue's read -> `w_rdy_next` -> `cmd_ready_next` -> the execute
-        # dispatcher's `free0`, eight levels, -0.42 ns)
+        # request). So the tile queue holds at least as many commands as either issuer's
+        # (`tests/test_executor_queues_sim.py` checks it every cycle), and the issuers'
+        # reads, which come from their row logic, stay out of ``ready`` (timing: the 8x8
+        # top at 4b04c65 --seed 2, `issue_a_first` -> the issuer's last row -> its queue's
+        # read -> `w_rdy_next` -> `cmd_ready_next` -> the execute dispatcher's `free0`,
+        # eight levels, -0.42 ns)
         ready = Signal(name="cmd_ready", init=1)
         ready_next = tiles.w_rdy_next
         m.d.sync += ready.eq(ready_next)

@@ -1,8 +1,9 @@
 """``BeatLanes`` on its own, in Amaranth's simulator: random bursts through a burst queue,
 random beat takes, and every cycle the head beat's lanes (``offset``, ``k``, ``mask``,
-``last``) against a byte-by-byte model of the burst, ``ends_row_register`` against
-``last & row_end``, and the next-value helpers (``offset_next``, and through it ``offset_next_either``)
-against the next cycle's ``offset``. The engines' suites (``tests/test_dma_rtl.py``) see
+``last``, also as ``register_last`` makes it) against a byte-by-byte model of the burst,
+``ends_row_register`` against ``last & row_end``, and the next-value helpers
+(``offset_next``, and through it ``offset_next_either``) against the next cycle's
+``offset``. The engines' suites (``tests/test_dma_rtl.py``) see
 these only through whole transfers; here a wrong "next beat is the last" or a wrong next
 offset fails at the cycle it happens."""
 
@@ -18,7 +19,7 @@ from systolica.model.config import AcceleratorConfig
 from source_mutants import mutated
 
 
-def _bench(module, bus_bits: int, seed: int):
+def _bench(module, bus_bits: int, seed: int, registered_last: bool = False):
     cfg = AcceleratorConfig(rows=2, cols=2, bus_bits=bus_bits)
     bb = cfg.bus_bytes
     BeatLanes = module.BeatLanes
@@ -34,6 +35,8 @@ def _bench(module, bus_bits: int, seed: int):
     lanes = BeatLanes(m, bb, layout, queue)
     taken = Signal()
     m.d.comb += taken.eq(take & lanes.ready)
+    if registered_last:
+        lanes.register_last(m, taken, restart)
     ends_row = lanes.ends_row_register(m, taken, restart)
     o_next = lanes.offset_next(taken, restart)
     with m.If(taken):
@@ -102,9 +105,10 @@ def _bench(module, bus_bits: int, seed: int):
     sim.run()
 
 
+@pytest.mark.parametrize("registered_last", [False, True])
 @pytest.mark.parametrize("bus_bits", [32, 64])
-def test_beat_lanes_match_the_bursts(bus_bits, seed):
-    _bench(beat_lanes, bus_bits, seed)
+def test_beat_lanes_match_the_bursts(bus_bits, registered_last, seed):
+    _bench(beat_lanes, bus_bits, seed, registered_last)
 
 
 #: Mutants the bench must catch: a later beat's "the next is the last" off by one; the
@@ -122,3 +126,19 @@ _MUTANTS = {
 def test_beat_lanes_bench_catches_a_wrong_beat(mutant):
     with pytest.raises(AssertionError):
         _bench(mutated("systolica.hw.beat_lanes", *_MUTANTS[mutant]), 64, 1)
+
+
+#: Mutants of the registered ``last``: its next value from the kept head's bits (not the
+#: copy's next head), or from the later beat's ``last`` as it is (not as the take leaves it).
+_LAST_MUTANTS = {
+    "from the kept head": ("Mux(first, self._next_head_bits[0], last_next)",
+                           "Mux(first, self._next_head_kept[0], last_next)"),
+    "later beat's last not stepped": ("last_next = Mux(taken, self._last_after, self._last_next)\n        reg",
+                                      "last_next = self._last_next\n        reg"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(_LAST_MUTANTS))
+def test_beat_lanes_bench_catches_a_wrong_registered_last(mutant):
+    with pytest.raises(AssertionError):
+        _bench(mutated("systolica.hw.beat_lanes", *_LAST_MUTANTS[mutant]), 64, 1, registered_last=True)
