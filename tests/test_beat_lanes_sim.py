@@ -112,33 +112,25 @@ def test_beat_lanes_match_the_bursts(bus_bits, registered_last, seed):
 
 
 #: Mutants the bench must catch: a later beat's "the next is the last" off by one; the
-#: next offset if taken read from the kept head, or without the taken beat's `last`.
+#: next offset if taken read from the kept head, or without the taken beat's `last`; the
+#: registered ``last`` (benched with it) from the kept head's bits (not the copy's next
+#: head), or from the later beat's ``last`` as it is (not as the take leaves it).
 _MUTANTS = {
-    "last_after off by one": ("head.last2, self.rem <= 2 * bb))", "head.last2, self.rem < 2 * bb))"),
+    "last_after off by one": ("head.last2, self.rem <= 2 * bb))", "head.last2, self.rem < 2 * bb))", False),
     "taken offset from the kept head": ("Mux(self.last, self._next_head_read, self._next_head_kept)",
-                                        "Mux(0, self._next_head_read, self._next_head_kept)"),
+                                        "Mux(0, self._next_head_read, self._next_head_kept)", False),
     "taken offset not after a last beat": ("Mux(restarting | self.last, taken_bits[2:], 0)",
-                                           "Mux(restarting | self.first, taken_bits[2:], 0)"),
+                                           "Mux(restarting | self.first, taken_bits[2:], 0)", False),
+    "registered last from the kept head": ("Mux(first, self._next_head_bits[0], last_next)",
+                                           "Mux(first, self._next_head_kept[0], last_next)", True),
+    "registered last, later beat's not stepped": (
+        "last_next = Mux(taken, self._last_after, self._last_next)\n        reg",
+        "last_next = self._last_next\n        reg", True),
 }
 
 
 @pytest.mark.parametrize("mutant", sorted(_MUTANTS))
 def test_beat_lanes_bench_catches_a_wrong_beat(mutant):
+    old, new, registered_last = _MUTANTS[mutant]
     with pytest.raises(AssertionError):
-        _bench(mutated("systolica.hw.beat_lanes", *_MUTANTS[mutant]), 64, 1)
-
-
-#: Mutants of the registered ``last``: its next value from the kept head's bits (not the
-#: copy's next head), or from the later beat's ``last`` as it is (not as the take leaves it).
-_LAST_MUTANTS = {
-    "from the kept head": ("Mux(first, self._next_head_bits[0], last_next)",
-                           "Mux(first, self._next_head_kept[0], last_next)"),
-    "later beat's last not stepped": ("last_next = Mux(taken, self._last_after, self._last_next)\n        reg",
-                                      "last_next = self._last_next\n        reg"),
-}
-
-
-@pytest.mark.parametrize("mutant", sorted(_LAST_MUTANTS))
-def test_beat_lanes_bench_catches_a_wrong_registered_last(mutant):
-    with pytest.raises(AssertionError):
-        _bench(mutated("systolica.hw.beat_lanes", *_LAST_MUTANTS[mutant]), 64, 1, registered_last=True)
+        _bench(mutated("systolica.hw.beat_lanes", old, new), 64, 1, registered_last)
