@@ -41,6 +41,7 @@ from amaranth.lib.wiring import In, Out
 from ..model.config import AcceleratorConfig
 from ..model.dma import AXI_MAX_BEATS, AXI_PAGE_BYTES, dma_command_layout
 from .beat_lanes import BeatLanes
+from .copies import kept_copies
 from .dma_common import Decoded
 from .head_fifo import HeadFIFO
 
@@ -211,7 +212,16 @@ class BurstGen(wiring.Component):
         moves = Signal(name="run_moves")         # a run ends and another begins
         ends_ran, ends_idle, ends_held = ends_of(ran), ends_of(size_is1), ends_of(at_end)
         m.d.sync += [at_end[d].eq(Mux(~busy, size_is1[d], Mux(moves, ran[d], at_end[d]))) for d in range(4)]
-        m.d.sync += [ends[k].eq(Mux(~busy, ends_idle[k], Mux(moves, ends_ran[k], ends_held[k]))) for k in ends]
+        ends_next = {k: Mux(~busy, ends_idle[k], Mux(moves, ends_ran[k], ends_held[k])) for k in ends}
+        m.d.sync += [ends[k].eq(ends_next[k]) for k in ends]
+        # the flags that choose the next run's values (`by_run_end`) are kept twice more:
+        # once for the next run's address (32 bits, and the strides' adds behind it), once
+        # for its first burst's limits and fit, so each copy can sit by what it steers
+        # (timing: the 8x8 top at 1154364 --seed 2, `load.bursts.run_ends_elem` -> a
+        # 3.12 ns route -> the address's select -> a 2.26 ns route -> `an0`'s add, -1.31 ns)
+        choosers = ("elem", 2, 1)
+        addr_ends, first_ends = ({k: kept_copies(m, ends_next[k], 1, name=f"run_ends_{k}_{use}", shape=1)[0]
+                                  for k in choosers} for use in ("addr", "first"))
         out = Signal(burst_layout(cfg), name="next_burst")
         m.d.comb += [
             out.addr.eq(cur),
@@ -223,11 +233,11 @@ class BurstGen(wiring.Component):
         ]
 
         # -- the next run: element i3 + 1 (gathers), else the next row vector ---------------
-        def by_run_end(x):    # of x[d], one per dimension, the one whose step starts the next run
-            return Mux(next_elem, x[3], Mux(ends[2], x[2], Mux(ends[1], x[1], x[0])))
+        def by_run_end(x, sel):    # of x[d], one per dimension, the one whose step starts the next run
+            return Mux(sel["elem"], x[3], Mux(sel[2], x[2], Mux(sel[1], x[1], x[0])))
 
         new_addr = Signal(aw)
-        m.d.comb += new_addr.eq(by_run_end(an))
+        m.d.comb += new_addr.eq(by_run_end(an, addr_ends))
 
         def at(*dims):        # the next run starts at new_addr: dimensions `dims` restart there
             return [an[d].eq(new_addr + dec.s[d]) for d in dims]
@@ -243,7 +253,7 @@ class BurstGen(wiring.Component):
         # limit's compare -> `lim`'s carry chain, -1.31 ns; at a0840f4 `run_ends_elem` ->
         # the same -> `span_lim`, -0.80 ns). A command's first run takes them from its base.
         firsts = [_first_burst(a, max_bytes, lanes) for a in an]
-        run_first = {k: by_run_end([f[k] for f in firsts]) for k in firsts[0]}
+        run_first = {k: by_run_end([f[k] for f in firsts], first_ends) for k in firsts[0]}
         cmd_first = _first_burst(self.cmd.base, max_bytes, lanes)
         # the page's bytes after the burst at `cur` (page_left - lim) are a register,
         # `page_rest`, set with page_left and lim from what they are set from, so a later
@@ -278,7 +288,7 @@ class BurstGen(wiring.Component):
             return (addr[:12] <= page_k) & (offset_of(addr) <= lane_k)
 
         next_fits = Signal()
-        m.d.comb += next_fits.eq(page_ok & lane_ok & by_run_end([fits(a) for a in an]))
+        m.d.comb += next_fits.eq(page_ok & lane_ok & by_run_end([fits(a) for a in an], first_ends))
         # whether the rest of the run fits the next burst (rem - lim <= cont_lim) as compares
         # of registers (timing: not page_left - lim, its zero test, cont_lim's select and a
         # compare in a row): cont_lim is min(cont_page, max_bytes), rem - lim <= cont_page is

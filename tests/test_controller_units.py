@@ -33,8 +33,27 @@ def _run(dut, bench, clock=True, watch=None):
 
 
 def test_token_counters_count_reserve_and_never_overflow(seed):
+    _token_bench(TokenCounters, seed)
+
+
+#: Mutants of the counters' next values, chosen by the starts' events last: the room
+#: ignoring a release; the reserve's and the no-reserve's totals swapped under a pop.
+_TOKEN_MUTANTS = {
+    "room ignores a release": ("Mux(rel, total < TOKEN_MAX + 1 + p - r, total < TOKEN_MAX + p - r)",
+                               "Mux(rel, total < TOKEN_MAX + p - r, total < TOKEN_MAX + p - r)"),
+    "pop's totals swapped": ("Mux(pop, Mux(res, f(1, 1), f(1, 0))", "Mux(pop, Mux(res, f(1, 0), f(1, 1))"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(_TOKEN_MUTANTS))
+def test_token_counters_bench_catches_a_wrong_next_value(mutant):
+    with pytest.raises(AssertionError):
+        _token_bench(mutated("systolica.hw.tokens", *_TOKEN_MUTANTS[mutant]).TokenCounters, 1)
+
+
+def _token_bench(counters, seed):
     rng = np.random.default_rng(seed)
-    dut = TokenCounters()
+    dut = counters()
     count = dict.fromkeys(CHANNELS, 0)
     reserved = dict.fromkeys(CHANNELS, 0)
     seen_full = set()

@@ -185,7 +185,8 @@ _INDEX_MUTANTS = {
 #: limits taken from the command's base in every run. They show only where runs cross
 #: page ends, so they run on `_straddling_runs`.
 _FIRST_RUN_MUTANTS = {
-    "fits_not_elem": ("by_run_end([fits(a) for a in an])", "by_run_end([fits(a) for a in an[:3] + an[:1]])"),
+    "fits_not_elem": ("by_run_end([fits(a) for a in an], first_ends)",
+                      "by_run_end([fits(a) for a in an[:3] + an[:1]], first_ends)"),
     "first_page_of_word": ("page = AXI_PAGE_BYTES - addr[:12]", "page = AXI_PAGE_BYTES - word"),
     "first_burst_of_base": ("firsts = [_first_burst(a, max_bytes, lanes) for a in an]",
                             "firsts = [_first_burst(self.cmd.base, max_bytes, lanes) for a in an]"),
