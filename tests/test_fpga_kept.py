@@ -38,6 +38,21 @@ def test_head_fifo_copy_survives_synthesis(tmp_path, late_read):
     assert ff[8] - ff[0] == 2 * 8 + 2 + 1 + 1 + 8, ff
 
 
+@pytest.mark.parametrize("late_read", [True, False])
+def test_head_fifo_select_copy_survives_synthesis(tmp_path, late_read):
+    """Two heads: the wide heads' select (`select0`) is a flip-flop of its own after
+    `synth_ecp5`, beside the oldest flag that the flags' logic reads."""
+    from systolica.hw.head_fifo import HeadFIFO
+
+    synthesize_component(HeadFIFO(width=40, depth=4, heads=2, late_read=late_read), "fifo", ECP5, tmp_path)
+    names = _flip_flop_names(tmp_path, "fifo")
+    oldest = "now_oldest" if late_read else "oldest"
+    select = [ns for ns in names if any("select0" in n for n in ns)]
+    flag = [ns for ns in names if any(n.endswith(oldest) for n in ns)]
+    # (two flip-flops, not one named twice: Yosys merged them unless kept apart)
+    assert len(select) == len(flag) == 1 and select != flag, (select, flag)
+
+
 def test_fetch_checks_a_copy_of_the_command_that_survives_synthesis(tmp_path):
     """The fetch unit's check reads `check_cmd`, a copy of the command register that loads
     only with a word: after `synth_ecp5` it is still there, a flip-flop for every command
@@ -70,10 +85,13 @@ def test_store_keeps_a_shift_amount_per_byte_lane_through_synthesis(tmp_path, mo
     ff = {name: synthesize_component(module.DmaStore(cfg), name, ECP5, tmp_path / name)["FF"]
           for name, module in (("copies", dma_store), ("one", one))}
     monkeypatch.setattr(fpga, "KEEP_APART", "an_attribute_no_wire_has")
-    ff["unmarked"] = synthesize_component(dma_store.DmaStore(cfg), "unmarked", ECP5, tmp_path / "unmarked")["FF"]
+    # (unmarked, the engine's other kept copies, such as its queues' head selects, fold too)
+    ff |= {f"{name} unmarked": synthesize_component(module.DmaStore(cfg), f"{name}_unmarked", ECP5,
+                                                    tmp_path / f"{name}_unmarked")["FF"]
+           for name, module in (("copies", dma_store), ("one", one))}
     amount_bits = (max(cfg.spad_row_elems, cfg.cols) + cfg.bus_bytes - 1).bit_length()
     assert ff["copies"] - ff["one"] == (cfg.bus_bytes - 1) * amount_bits, ff
-    assert ff["unmarked"] == ff["one"], ff
+    assert ff["copies unmarked"] == ff["one unmarked"] < ff["one"], ff
 
 
 def test_pe_steering_bits_are_kept_apart_through_synthesis(tmp_path, monkeypatch):
