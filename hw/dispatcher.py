@@ -170,7 +170,9 @@ class Dispatcher(wiring.Component):
         # earliest a cycle after it took it).
         started = Signal(name="started")
         m.d.sync += started.eq(start)
-        room = Mux(started, running.level < self.in_flight - 1, running.level < self.in_flight)
+        # (with one in flight, a started command fills it)
+        room_if_started = running.level < self.in_flight - 1 if self.in_flight > 1 else 0
+        room = Mux(started, room_if_started, running.level < self.in_flight)
         m.d.comb += [
             may_start.eq(self.head.valid & tokens_ok & ~self.halt),
             self.startable.eq(may_start),

@@ -220,8 +220,7 @@ def test_execute_dispatcher_bench_catches_a_wrong_free(mutant):
 #: entry written (from the issue register, which holds the started command then).
 _LATE_RUNNING_MUTANTS = {
     "room not counting the started command": (
-        "Mux(started, running.level < self.in_flight - 1, running.level < self.in_flight)",
-        "running.level < self.in_flight"),
+        "Mux(started, room_if_started, running.level < self.in_flight)", "running.level < self.in_flight"),
     "busy without the started command": ("busy = running.r_rdy | started", "busy = running.r_rdy"),
     "the entry from the queue's head": ("new.header.eq(held.cmd.header), new.index.eq(held.index)",
                                         "new.header.eq(header), new.index.eq(self.head.payload.index)"),

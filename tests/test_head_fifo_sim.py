@@ -108,9 +108,9 @@ _MUTANTS = {
     "copy: the entry behind read where it is, not where it steps to": (
         "copy", "r_port.addr.eq(rptr_step)]", "r_port.addr.eq(rptr)]"),
     "copy: the entry behind never steps": ("copy", "held.eq(Mux(take, stepped, kept))", "held.eq(kept)"),
-    "copy: its flags reset to 1": ("copy", 'reg = Signal(shape, name=f"{tag}{name}", reset_less=reset_less)',
+    "copy: its flags reset to 1": ("copy", 'reg = Signal(shape, name=f"{tag}{name}", reset_less=reset_less,',
                                    'reg = Signal(shape, name=f"{tag}{name}", reset_less=reset_less, '
-                                   'init=int(bool(tag) and not reset_less))'),
+                                   'init=int(bool(tag) and not reset_less),'),
     # (the DMA engines' burst queues: a copy with the read applied at once)
     "copy, read at once: other bits copied": ("copy_now", "Mux(behind_none, self.w_data[:self.copy], c_data)",
                                               "Mux(behind_none, self.w_data[:self.copy], c_data[::-1])"),
