@@ -169,39 +169,36 @@ class BeatLanes:
         return (Mux(restarting | self.last, taken_bits[2:], 0),
                 Mux(restarting | self.first, self._next_head_kept[2:], 0))
 
-    def _first_next(self, taken, restarting):
-        """``first``'s next value (``taken``, ``restarting``: as for :meth:`offset_next`)."""
-        return restarting | Mux(taken, self.last, self.first)
+    def _last_next_value(self, m: Module, taken, restarting):
+        """``last`` of the next cycle, whenever a burst is at the head then (``taken``,
+        ``restarting``: as for :meth:`offset_next`): from the next values of ``first``, the
+        later beat's ``last`` and the copy's next head, no other state. What
+        :meth:`register_last` and :meth:`ends_row_register` load."""
+        first = Signal(name="beat_first_next")       # `first`'s next value
+        m.d.comb += first.eq(restarting | Mux(taken, self.last, self.first))
+        last_next = Mux(taken, self._last_after, self._last_next)
+        return Mux(first, self._next_head_bits[0], last_next)
 
     def register_last(self, m: Module, taken, restarting) -> None:
         """Make ``last`` a register from here on (every use made after this call reads it),
-        equal to what it was whenever a burst is at the head: set from the next values of
-        ``first``, the later beat's ``last`` and the copy's next head (``taken``,
-        ``restarting``: as for :meth:`offset_next`). So what a beat decides by its
-        ``last`` (the next offset, the burst's release) starts at one flip-flop, not at the
-        copy's select and ``first``'s (timing: the 8x8 top at 075d98f --seed 2, the store
-        engine's `pending` copy -> the head's `last` -> the next offset -> the W shift's
-        amount -> `w_shift*`, -0.51 ns)."""
-        first = Signal(name="beat_first_next_l")
-        m.d.comb += first.eq(self._first_next(taken, restarting))
-        last_next = Mux(taken, self._last_after, self._last_next)
+        equal to what it was whenever a burst is at the head (:meth:`_last_next_value`).
+        So what a beat decides by its ``last`` (the next offset, the burst's release)
+        starts at one flip-flop, not at the copy's select and ``first``'s (timing: the 8x8
+        top at 075d98f --seed 2, the store engine's `pending` copy -> the head's `last` ->
+        the next offset -> the W shift's amount -> `w_shift*`, -0.51 ns)."""
         reg = Signal(name="beat_last")
-        m.d.sync += reg.eq(Mux(first, self._next_head_bits[0], last_next))
+        m.d.sync += reg.eq(self._last_next_value(m, taken, restarting))
         self.last = reg
 
     def ends_row_register(self, m: Module, taken, restarting) -> Signal:
         """A register equal to ``last & row_end`` (the beat ends its burst and the burst its
-        row vector) whenever a burst is at the head, set from the next values of ``first``,
-        the later beat's ``last`` and the copy's next head (``taken``, ``restarting``: as
+        row vector) whenever a burst is at the head, set from ``last``'s next value
+        (:meth:`_last_next_value`) and the copy's next head (``taken``, ``restarting``: as
         for :meth:`offset_next`), so an engine's decision to close a row starts at one
         flip-flop, not at the copy's select and ``first``'s (timing: the 8x8 top at 697a09b,
         the load engine's `open_a` -> the beat's take -> `last` -> the row's close -> `j_end`
         -> `open_a`, nine LUT levels, -1.38 ns)."""
-        first = Signal(name="beat_first_next")       # `first`'s next value
-        m.d.comb += first.eq(self._first_next(taken, restarting))
-        last_next = Mux(taken, self._last_after, self._last_next)
-        head_last, head_row_end = self._next_head_bits[0], self._next_head_bits[1]
         ends = Signal(name="beat_ends_row")
-        m.d.sync += ends.eq(Mux(first, head_last, last_next) & head_row_end)
+        m.d.sync += ends.eq(self._last_next_value(m, taken, restarting) & self._next_head_bits[1])
         return ends
 

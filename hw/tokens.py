@@ -75,9 +75,10 @@ class TokenCounters(wiring.Component):
             # cycle, and so meet one select before the registers (timing: the 8x8 top at
             # 1154364 --seed 2, the execute queue's heads -> the token check -> the start ->
             # its pop -> the decode of the four events -> `load_execute_total`, -0.31 ns).
-            # (the count moves with the pop alone). Each compare is of a register with a
-            # constant; a legal event never takes a count past its bounds (a pop only with
-            # `available`, a reserve only with `room`, a push or release only of a reserve)
+            # The count and `available` do not depend on the reserve: the pop alone chooses
+            # them. Each compare is of a register with a constant; a legal event never takes
+            # a count past its bounds (a pop only with `available`, a reserve only with
+            # `room`, a push or release only of a reserve)
             def by_pop(f):
                 return Mux(pop, f(1), f(0))
 

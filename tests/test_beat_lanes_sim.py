@@ -121,11 +121,13 @@ _MUTANTS = {
                                         "Mux(0, self._next_head_read, self._next_head_kept)", False),
     "taken offset not after a last beat": ("Mux(restarting | self.last, taken_bits[2:], 0)",
                                            "Mux(restarting | self.first, taken_bits[2:], 0)", False),
-    "registered last from the kept head": ("Mux(first, self._next_head_bits[0], last_next)",
-                                           "Mux(first, self._next_head_kept[0], last_next)", True),
+    "registered last from the kept head": ("reg.eq(self._last_next_value(m, taken, restarting))",
+                                           "reg.eq(Mux(self.first, self._next_head_kept[0], self._last_next))",
+                                           True),
     "registered last, later beat's not stepped": (
-        "last_next = Mux(taken, self._last_after, self._last_next)\n        reg",
-        "last_next = self._last_next\n        reg", True),
+        "reg.eq(self._last_next_value(m, taken, restarting))",
+        "reg.eq(Mux(restarting | Mux(taken, self.last, self.first), self._next_head_bits[0], self._last_next))",
+        True),
 }
 
 
