@@ -194,12 +194,18 @@ class BurstGen(wiring.Component):
         # and the next begins: `ran`; nothing moves), and the step only chooses (timing:
         # the 8x8 top at e007b07, `load.bursts.out.w_rdy` -> the step -> the flags' next
         # values -> `run_ends_1`, seven LUT levels, -0.79 ns)
+        # With them, which dimensions the run's end writes (`"writes", d`: it steps d, or
+        # restarts it for an outer one's step, or is the last run, after which the idle
+        # cycle loads every register again): dimension 0 with ends 0 and "last", 1 with
+        # ends 1 and 0 too, 2 unless the next element steps, 3 always
         def ends_of(ae):
             elem = ~contiguous & ~ae[3]
             return {"last": ae[0] & ae[1] & ae[2] & ~elem, "elem": elem,
-                    2: ~elem & ~ae[2], 1: ~elem & ae[2] & ~ae[1], 0: ~elem & ae[2] & ae[1] & ~ae[0]}
+                    2: ~elem & ~ae[2], 1: ~elem & ae[2] & ~ae[1], 0: ~elem & ae[2] & ae[1] & ~ae[0],
+                    ("writes", 0): ~elem & ae[2] & ae[1], ("writes", 1): ~elem & ae[2], ("writes", 2): ~elem}
 
-        ends = {k: Signal(name=f"run_ends_{k}") for k in ("last", "elem", 2, 1, 0)}
+        ends = {k: Signal(name=f"run_ends_{k}" if not isinstance(k, tuple) else f"run_writes{k[1]}")
+                for k in ("last", "elem", 2, 1, 0, ("writes", 0), ("writes", 1), ("writes", 2))}
         last_run = ends["last"]
         next_elem = ends["elem"]
         # the flags once the run at `cur` ends and the next begins: the next element steps
@@ -238,9 +244,6 @@ class BurstGen(wiring.Component):
 
         new_addr = Signal(aw)
         m.d.comb += new_addr.eq(by_run_end(an, addr_ends))
-
-        def at(*dims):        # the next run starts at new_addr: dimensions `dims` restart there
-            return [an[d].eq(new_addr + dec.s[d]) for d in dims]
 
         # -- the limits of a run's first burst (`_first_burst`: from its address, the
         # command's base when idle) and of a later one (it starts 4 KiB- or 256-beat-aligned,
@@ -303,17 +306,36 @@ class BurstGen(wiring.Component):
         first_fits = Signal()
         m.d.comb += first_fits.eq((run_bytes <= page_room0) & (run_bytes <= lane_room0))
 
-        # (`ran` above makes the `at_end` flags' next values to match)
-        def step(d):          # i[d] + 1
-            return [left[d].eq(left[d] - 1), near_end[d].eq(left[d] == 2)]
-
-        def restart(*dims):   # i[d] = 0
-            return sum(([left[d].eq(size_m1[d]), near_end[d].eq(size_is2[d])] for d in dims), [])
-
         # -- the output queue takes the walker's burst when it has room ------------------------
         advance = busy & outq.w_rdy
         m.d.comb += moves.eq(advance & run_done & ~last_run)
         m.d.comb += [outq.w_en.eq(busy), outq.w_data.eq(BeatLanes.entry(m, out, span, bb))]
+
+        # -- the indices and the run addresses, a dimension at a time ---------------------------
+        # (`ran` above makes the `at_end` flags' next values to match.) Dimension d's
+        # registers are written while idle (the command's first run) and when a run ends
+        # and writes d (`"writes", d`); a step is i[d] + 1, a restart i[d] = 0, and both set
+        # the address a later run starts at when d steps (`an[d]`). So each enable is one LUT of four registers
+        # (`busy`, the queue's room, `run_done`, the flag) and each value a choice among
+        # registers (timing: as a chain of the run's end flags, the 8x8 top at 36ebc1a
+        # --seed 2, `load.bursts.out.w_rdy` -> the advance -> six LUT levels -> the enables
+        # of `near_end0`, `left0` and `an0`, -0.70 ns)
+        def step(d):          # i[d] + 1
+            return [left[d].eq(left[d] - 1), near_end[d].eq(left[d] == 2)]
+
+        def restart(d):       # i[d] = 0
+            return [left[d].eq(size_m1[d]), near_end[d].eq(size_is2[d])]
+
+        steps = [Const(1), ends[1], ends[2], next_elem]     # which run end steps d (else restarts)
+        for d in range(4):
+            writes = Signal(name=f"dim{d}_writes")
+            m.d.comb += writes.eq(~busy | (outq.w_rdy & run_done & (ends["writes", d] if d < 3 else 1)))
+            with m.If(writes):
+                with m.If(busy & steps[d]):
+                    m.d.sync += step(d)
+                with m.Else():
+                    m.d.sync += restart(d)
+                m.d.sync += an[d].eq(Mux(busy, new_addr + dec.s[d], an_first[d]))
 
         # while idle, the walker's registers load a command's first run in every cycle
         # (from `cmd` and the registers taken at `take`, which hold it from the cycle after
@@ -331,20 +353,9 @@ class BurstGen(wiring.Component):
             m.d.sync += [cur.eq(new_addr), rem.eq(run_bytes), rem_m.eq(run_bytes - max_bytes),
                          page_left.eq(run_first["page"]), lim.eq(run_first["lim"]), page_rest.eq(run_first["rest"]),
                          span_lim.eq(run_first["span"]), span_rem.eq(run_bytes + offset_of(new_addr)),
-                         run_done.eq(next_fits)] + at(3)
+                         run_done.eq(next_fits)]
             with m.If(last_run):
                 m.d.sync += busy.eq(0)
-            with m.Elif(next_elem):
-                m.d.sync += step(3)
-            with m.Else():
-                m.d.sync += restart(3)
-                # the innermost row dimension that steps; the ones inside it restart
-                with m.If(ends[2]):
-                    m.d.sync += step(2) + at(2)
-                with m.Elif(ends[1]):
-                    m.d.sync += restart(2) + step(1) + at(2, 1)
-                with m.Else():
-                    m.d.sync += restart(2, 1) + step(0) + at(2, 1, 0)
         with m.Elif(~busy):
             m.d.sync += [busy.eq(self.start), cur.eq(self.cmd.base), rem.eq(run_bytes),
                          rem_m.eq(run_bytes - max_bytes),
@@ -352,7 +363,6 @@ class BurstGen(wiring.Component):
                          run_done.eq(first_fits), span_lim.eq(cmd_first["span"]), span_rem.eq(run_bytes + offset_of(self.cmd.base)),
                          page_ok.eq(run_bytes <= AXI_PAGE_BYTES), page_k.eq(AXI_PAGE_BYTES - run_bytes),
                          lane_ok.eq(run_bytes <= max_bytes), lane_k.eq(max_bytes - run_bytes)]
-            m.d.sync += [an[d].eq(an_first[d]) for d in range(4)] + restart(0, 1, 2, 3)
         with m.Elif(advance):
             m.d.sync += [cur.eq(cur + lim), rem.eq(rem - lim), rem_m.eq(rem_m - lim), page_left.eq(cont_page),
                          lim.eq(cont_lim), page_rest.eq(cont_rest), run_done.eq(rest_fits), span_lim.eq(cont_lim), span_rem.eq(rem - lim)]

@@ -6,6 +6,18 @@ popped (``count``), plus the pushes of commands that have started and not yet fi
 ``count + reserved < TOKEN_MAX``, so no counter ever overflows and the program behaves as
 the machine model says (:mod:`systolica.model.machine`: a bounded channel, like a full
 queue, makes its writer wait).
+
+A pop reaches the writer's side a cycle late: the reader's start meets only the flag it
+reads itself (``available``), and ``count + reserved`` and ``room`` take the pop from a
+register, so no start crosses from one dispatcher to the other within a cycle (timing:
+the 8x8 top at 36ebc1a --seed 2, the load queue's heads -> the token check -> the load
+dispatcher's start -> its pop -> a 2.95 ns route -> ``execute_load_total``, -0.73 ns; at
+9ccfb6f --seed 2 the store's start -> its pop -> a 3.48 ns route ->
+``execute_store_count``, -1.70 ns). So ``room`` counts a token popped in the cycle
+before as still there: a writer whose channel holds ``TOKEN_MAX`` tokens and reserved
+pushes starts a cycle later after a pop than it could. No result changes (the machine
+model's rule is a bound, not a time), nor any cycle of a program whose channels never
+fill; ``available`` is exact.
 """
 
 from __future__ import annotations
@@ -43,7 +55,8 @@ class TokenCounters(wiring.Component):
     available : Out(channel_events_layout())
         ``count > 0``: a pop may start (a register, as ``room``).
     room : Out(channel_events_layout())
-        ``count + reserved < TOKEN_MAX``: a push may be reserved.
+        ``count + reserved + popped < TOKEN_MAX``: a push may be reserved. ``popped`` is 1
+        in the cycle after a pop (see above).
     count : Out(array of TOKEN_BITS)
         Tokens per channel (for the counters' tests and debug).
     """
@@ -59,48 +72,56 @@ class TokenCounters(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         for k, name in enumerate(CHANNELS):
-            count = Signal(TOKEN_BITS, name=f"{name}_count")
-            # count + reserved (at most TOKEN_MAX): a push moves a token from one to the other
+            pop, res = getattr(self.pop, name), getattr(self.reserve, name)
+            push, rel = getattr(self.push, name), getattr(self.release, name)
+            # the pop a cycle late: every register a pop moves but the reader's own flag
+            # takes it from here (see the module's docstring)
+            popped = Signal(name=f"{name}_popped")
+            # count + popped: the tokens before the pop of the cycle before is taken
+            behind = Signal(TOKEN_BITS, name=f"{name}_behind")
+            # count + reserved + popped (at most TOKEN_MAX): a push moves a token from the
+            # reserved ones to the count, a release drops a reserved one
             total = Signal(TOKEN_BITS, name=f"{name}_total")
             # ``available`` and ``room`` are registers, computed from the next counts: a
             # dispatcher's start decision reads them with no adder or compare in front
             # (timing: the counters' carry chains began both tops' critical paths)
             available = Signal(name=f"{name}_available")
             room = Signal(name=f"{name}_room", init=1)
-            pop, res = getattr(self.pop, name), getattr(self.reserve, name)
-            push, rel = getattr(self.push, name), getattr(self.release, name)
-            # the next counts and flags: made for each of the four (pop, reserve) pairs from
-            # today's counts and the completion's events (push, release), then chosen by the
-            # pop and the reserve, which come from the dispatchers' starts, late in their
-            # cycle, and so meet one select before the registers (timing: the 8x8 top at
-            # 1154364 --seed 2, the execute queue's heads -> the token check -> the start ->
-            # its pop -> the decode of the four events -> `load_execute_total`, -0.31 ns).
-            # The count and `available` do not depend on the reserve: the pop alone chooses
-            # them. Each compare is of a register with a constant; a legal event never takes
-            # a count past its bounds (a pop only with `available`, a reserve only with
-            # `room`, a push or release only of a reserve)
-            def by_pop(f):
-                return Mux(pop, f(1), f(0))
+            # the next values are made for each value of the late events (`popped`, `push`,
+            # `release`) from registers, and chosen by a start's event last: `available` by
+            # the reader's pop, the total and `room` by the writer's reserve (timing: the
+            # 8x8 top at 1154364 --seed 2, the heads -> the token check -> the start -> the
+            # decode of the events -> `load_execute_total`, -0.31 ns). Each compare is of a
+            # register with a constant; a legal event never takes a count past its bounds
+            # (a pop only with `available`, a reserve only with `room`, a push or release
+            # only of a reserve)
 
-            def by_starts(f):
-                return Mux(pop, Mux(res, f(1, 1), f(1, 0)), Mux(res, f(0, 1), f(0, 0)))
+            def above(d):            # behind + d > 0, d a constant
+                return Const(1) if d > 0 else (behind != 0 if d == 0 else behind > -d)
 
-            def count_above(d):      # count + d > 0, d a constant
-                return Const(1) if d > 0 else (count != 0 if d == 0 else count > -d)
+            def late(f):             # f(c) for c = push - popped
+                return Mux(popped, Mux(push, f(0), f(-1)), Mux(push, f(1), f(0)))
 
-            count_next = Signal(TOKEN_BITS, name=f"{name}_count_next")
+            def by_reserve(f):
+                return Mux(res, f(1), f(0))
+
+            def drop(f):             # f(c) for c = -popped - release
+                return Mux(popped, Mux(rel, f(-2), f(-1)), Mux(rel, f(-1), f(0)))
+
+            behind_next = Signal(TOKEN_BITS, name=f"{name}_behind_next")
             total_next = Signal(TOKEN_BITS, name=f"{name}_total_next")
-            m.d.comb += [count_next.eq(by_pop(lambda p: Mux(push, count + 1 - p, count - p))),
-                         total_next.eq(by_starts(lambda p, r: Mux(rel, total + r - p - 1, total + r - p)))]
-            available_next = by_pop(lambda p: Mux(push, count_above(1 - p), count_above(-p)))
-            # (total + d < TOKEN_MAX)
-            room_next = by_starts(lambda p, r: Mux(rel, total < TOKEN_MAX + 1 + p - r, total < TOKEN_MAX + p - r))
+            m.d.comb += [behind_next.eq(late(lambda c: behind + c)),
+                         total_next.eq(by_reserve(lambda r: drop(lambda c: total + r + c)))]
+            # the count after this cycle's events is behind + push - popped - pop
+            available_next = Mux(pop, late(lambda c: above(c - 1)), late(above))
+            # (total + r + c < TOKEN_MAX)
+            room_next = by_reserve(lambda r: drop(lambda c: total < TOKEN_MAX - r - c))
             with m.If(self.clear):
-                m.d.sync += [count.eq(0), total.eq(0), available.eq(0), room.eq(1)]
+                m.d.sync += [popped.eq(0), behind.eq(0), total.eq(0), available.eq(0), room.eq(1)]
             with m.Else():
-                m.d.sync += [count.eq(count_next), total.eq(total_next),
+                m.d.sync += [popped.eq(pop), behind.eq(behind_next), total.eq(total_next),
                              available.eq(available_next), room.eq(room_next)]
             m.d.comb += [getattr(self.available, name).eq(available),
                          getattr(self.room, name).eq(room),
-                         self.count[k].eq(count)]
+                         self.count[k].eq(behind - popped)]
         return m
