@@ -26,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..model.config import AcceleratorConfig
 from ..model.dma import DmaError, dma_command_layout
-from ..model.isa import Opcode, Queue, Status, command_layout, compute_layout, header_layout
+from ..model.isa import TOKEN_CHANNELS, Opcode, Queue, Status, command_layout, compute_layout, header_layout
 from .axi import axi4_read_members
 from .head_fifo import HeadFIFO
 from .dispatcher import Dispatcher, entry_layout
@@ -36,7 +36,7 @@ from .lane_writer import LaneWriter
 from .perf_counters import PerfCounters, activity_layout, counters_layout
 from .requant import param_write_layout
 from .run_control import QUEUES, RunControl
-from .tokens import TokenCounters
+from .tokens import CHANNELS, TokenCounters
 
 __all__ = ["Controller", "counters_layout", "FETCH_ID", "EXEC_IN_FLIGHT"]
 
@@ -94,7 +94,11 @@ class Controller(wiring.Component):
         cfg = self.cfg
         m.submodules.run = run = RunControl(cfg)
         m.submodules.fetch = fetch = Fetch(cfg, self.target)
-        m.submodules.tokens = tokens = TokenCounters()
+        in_flight = {Queue.LOAD: 1, Queue.EXECUTE: EXEC_IN_FLIGHT, Queue.STORE: 1}
+        # (a dispatcher with one command in flight never starts in two cycles in a row:
+        # its channels' `available` may take a pop a cycle late, hw/tokens.py)
+        spaced = [name for name, (_, reader) in zip(CHANNELS, TOKEN_CHANNELS) if Dispatcher.spaced_starts(in_flight[reader])]
+        m.submodules.tokens = tokens = TokenCounters(spaced=spaced)
         m.submodules.counters = perf = PerfCounters(cfg)
         flush = run.clear       # a register: at the start and the cycle after the end
 
@@ -123,7 +127,6 @@ class Controller(wiring.Component):
         # the command's header (opcode, token bits) is the entry's low bits
         header_bits = header_layout.size
         assert entry["cmd"].offset == 0 and command_layout(cfg)["header"].offset == 0
-        in_flight = {Queue.LOAD: 1, Queue.EXECUTE: EXEC_IN_FLIGHT, Queue.STORE: 1}
         dispatchers = {}
         for k, q in enumerate(Queue):
             name = QUEUES[k]

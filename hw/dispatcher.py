@@ -94,6 +94,13 @@ class Dispatcher(wiring.Component):
         A command finished with a bus error (its index and the error).
     """
 
+    @staticmethod
+    def spaced_starts(in_flight: int) -> bool:
+        """Whether a dispatcher with ``in_flight`` never starts in two cycles in a row: with
+        one command in flight, the command started counts from the next cycle (``room``
+        is 0 then), and a unit completes it at the earliest two cycles after the start."""
+        return in_flight == 1
+
     def __init__(self, cfg: AcceleratorConfig, queue: Queue, in_flight: int):
         self.cfg, self.queue, self.in_flight = cfg, queue, in_flight
         entry = entry_layout(cfg)

@@ -29,14 +29,19 @@ storage's asynchronous read.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .copies import KEEP_APART, kept_copies
 
-__all__ = ["HeadFIFO", "room_next"]
+__all__ = ["HeadFIFO", "SLICE_BITS", "room_next"]
+
+
+#: Bits of one slice of a queue's distributed RAM, addressed by registers of its own
+#: (``HeadFIFO._storage``): 16 of the ECP5's 16 x 4 RAM cells.
+SLICE_BITS = 64
 
 
 def room_next(count, limit: int, add, take):
@@ -315,10 +320,11 @@ class HeadFIFO(wiring.Component):
             with m.If(~behind_rdy if self.heads == 1 else ~behind_rdy | fill):
                 m.d.sync += slot.eq(self.w_data)
             return behind_rdy, entry, entry[:self.copy]
-        m.submodules.behind = storage = Memory(shape=self.width, depth=behind, init=[])
-        w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
         wptr = Signal(range(behind), name="behind_wptr")
-        rptr = Signal(range(behind), name="behind_rptr")
+        # (a wide queue's RAM slices take copies of these three, `_storage`: kept apart from
+        # them, as Yosys merges a plain register into a kept copy that loads the same value)
+        apart = {KEEP_APART: 1} if self.width > SLICE_BITS else {}
+        rptr = Signal(range(behind), name="behind_rptr", attrs=apart)
         rptr_step = Mux(rptr == behind - 1, 0, rptr + 1)
         rptr_next = Mux(take, rptr_step, rptr)
         # the write reaches the storage a cycle late, from registers: its write enable
@@ -328,8 +334,8 @@ class HeadFIFO(wiring.Component):
         # register set as the entry is written where the read pointer will be (timing:
         # at 0e88897 its compare, `late_addr == rptr`, led the load queue's paths into the
         # heads' 400 bits).
-        late_en = Signal(name="late_en")
-        late_addr = Signal(range(behind), name="late_addr", reset_less=True)
+        late_en = Signal(name="late_en", attrs=apart)
+        late_addr = Signal(range(behind), name="late_addr", reset_less=True, attrs=apart)
         late_data = Signal(self.width, name="late_data", reset_less=True)
         late_hit = Signal(name="late_hit")
         # (address and data load every cycle, meaningful only with `late_en`: no clock
@@ -340,9 +346,8 @@ class HeadFIFO(wiring.Component):
         # write reaches only that choice; timing: the 8x8 top at de8b1de, the store's row
         # queue's write -> the take -> `rptr`'s step -> the compare -> `late_hit`, -1.04 ns)
         m.d.sync += late_hit.eq(write & Mux(fill, wptr == rptr_step, wptr == rptr))
-        m.d.comb += [w_port.addr.eq(late_addr), w_port.data.eq(late_data), w_port.en.eq(late_en),
-                     r_port.addr.eq(rptr),
-                     behind_data.eq(Mux(late_hit, late_data, r_port.data))]
+        stored = self._storage(m, behind, (rptr, rptr_next), (late_en, write), (late_addr, wptr), late_data)
+        m.d.comb += behind_data.eq(Mux(late_hit, late_data, stored))
         with m.If(write):
             m.d.sync += wptr.eq(Mux(wptr == behind - 1, 0, wptr + 1))
         m.d.sync += rptr.eq(rptr_next)
@@ -350,6 +355,30 @@ class HeadFIFO(wiring.Component):
             return behind_rdy, entry, entry[:self.copy]
         c_data = self._copied_behind(m, behind, write, take, (wptr, rptr, rptr_step), (late_en, late_addr, late_data))
         return behind_rdy, entry, Mux(behind_none, self.w_data[:self.copy], c_data)
+
+    def _storage(self, m, behind, rptr, late_en, late_addr, late_data):
+        """The entries behind the heads, in distributed RAM: the entry at the read pointer
+        ``rptr``, written from the late registers (each of ``rptr``, ``late_en`` and
+        ``late_addr`` a pair: the register and the value it loads). A wide
+        queue's RAM is split into slices of :data:`SLICE_BITS`, each addressed by copies of
+        the pointers and the write enable of its own (``behind_raddr``, ``behind_waddr``,
+        ``behind_wen``), so no address fans out to the whole width (timing: the 8x8 top at
+        36ebc1a --seed 2, the store queue's read pointer -> a 7.33 ns route -> one of its
+        RAM's ~100 cells -> `head1`, -0.24 ns)."""
+        slices = -(-self.width // SLICE_BITS)
+        # (slice 0 from the registers themselves, the others from copies 1, 2, ..)
+        raddrs = [rptr[0]] + kept_copies(m, rptr[1], slices, name="behind_raddr", shape=range(behind))[1:]
+        waddrs = [late_addr[0]] + kept_copies(m, late_addr[1], slices, name="behind_waddr", shape=range(behind))[1:]
+        wens = [late_en[0]] + kept_copies(m, late_en[1], slices, name="behind_wen", shape=1)[1:]
+        read = []
+        for k in range(slices):
+            lo, hi = k * SLICE_BITS, min(self.width, (k + 1) * SLICE_BITS)
+            storage = m.submodules[f"behind{k}" if slices > 1 else "behind"] = Memory(shape=hi - lo, depth=behind, init=[])
+            w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
+            m.d.comb += [w_port.addr.eq(waddrs[k]), w_port.data.eq(late_data[lo:hi]), w_port.en.eq(wens[k]),
+                         r_port.addr.eq(raddrs[k])]
+            read.append(r_port.data)
+        return Cat(*read)
 
     def _copied_behind(self, m, behind, write, take, pointers, late):
         """The low ``copy`` bits of the oldest entry behind the heads, from a register

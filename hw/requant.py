@@ -328,15 +328,22 @@ class RequantLane(wiring.Component):
         big10 = reg("big10", 1, big9)
         sign10 = reg("sign10", 1, sign9)
 
-        # 11: the rounding increments; |F| >= 1024 saturates, |F| < 0.5 is 0
-        fmag = Signal(11, name="fmag")
+        # 11: the rounding increments; |F| >= 1024 saturates, |F| < 0.5 is 0. The signed
+        # value is ip + up or -(ip + up) = ~ip + ~up (ip's complement, 12 bits), two adds of
+        # registers side by side and then a choice (timing: the negation's carry chain
+        # followed the increment's, the 8x8 top at 9ccfb6f --seed 2, `requant.lane1.up10`
+        # -> the increment -> a 3.95 ns route -> the negation -> `v11`, -0.93 ns)
+        fpos = Signal(12, name="fpos")
+        fneg = Signal(signed(12), name="fneg")
+        m.d.comb += [fpos.eq(ip10 + up10), fneg.eq(Cat(~ip10, Const(1, 1)).as_signed() + ~up10)]
+        fval = Signal(signed(12), name="fval")
         with m.If(zero10):
-            m.d.comb += fmag.eq(0)
+            m.d.comb += fval.eq(0)
         with m.Elif(big10):
-            m.d.comb += fmag.eq(1024)
+            m.d.comb += fval.eq(Mux(sign10, -1024, 1024))
         with m.Else():
-            m.d.comb += fmag.eq(ip10 + up10)
-        v11 = reg("v11", signed(32), Mux(onnx, Mux(sign10, -fmag, fmag), t10 + inc10))
+            m.d.comb += fval.eq(Mux(sign10, fneg, fpos))
+        v11 = reg("v11", signed(32), Mux(onnx, fval, t10 + inc10))
 
         # 12: t = wrap32(v11 + zero_point) clamped to [qmin, qmax], output bits. The bounds
         # and the zero point are 9-bit, so (timing: no compare behind the 32-bit add):

@@ -53,6 +53,21 @@ def test_head_fifo_select_copy_survives_synthesis(tmp_path, late_read):
     assert len(select) == len(flag) == 1 and select != flag, (select, flag)
 
 
+def test_wide_head_fifo_addresses_each_ram_slice_from_its_own_registers(tmp_path):
+    """A queue wider than `SLICE_BITS` (three slices here) has a read address, a write
+    address and a write enable for each slice after the first (which has the pointers
+    themselves) after `synth_ecp5`, each its own flip-flops."""
+    from systolica.hw.head_fifo import SLICE_BITS, HeadFIFO
+
+    synthesize_component(HeadFIFO(width=2 * SLICE_BITS + 7, depth=10, heads=2, late_read=True), "fifo", ECP5, tmp_path)
+    names = _flip_flop_names(tmp_path, "fifo")
+    for reg, bits in (("behind_raddr", 3), ("behind_waddr", 3), ("behind_wen", 1)):
+        for k in (1, 2):
+            ffs = [ns for ns in names if any(n.endswith(f"{reg}{k}") for n in ns)]
+            others = [ns for ns in ffs if any(n.endswith(f"{reg}{j}") for n in ns for j in range(3) if j != k)]
+            assert len(ffs) == bits and not others, (reg, k, ffs)
+
+
 def test_fetch_checks_a_copy_of_the_command_that_survives_synthesis(tmp_path):
     """The fetch unit's check reads `check_cmd`, a copy of the command register that loads
     only with a word: after `synth_ecp5` it is still there, a flip-flop for every command

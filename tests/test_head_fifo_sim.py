@@ -13,7 +13,7 @@ from amaranth.hdl import Module, ResetInserter, Signal
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.sim import Simulator
 
-from systolica.hw.head_fifo import HeadFIFO
+from systolica.hw.head_fifo import SLICE_BITS, HeadFIFO
 
 from source_mutants import mutated
 
@@ -31,6 +31,21 @@ def test_two_head_fifo_is_a_sync_fifo(depth, seed):
 @pytest.mark.parametrize("depth", [2, 3, 4, 8])
 def test_late_read_fifo_is_a_sync_fifo(depth, seed):
     _compare_with_sync_fifo(functools.partial(HeadFIFO, heads=2, late_read=True), depth, seed)
+
+
+@pytest.mark.parametrize("kind", [{}, {"heads": 2}, {"heads": 2, "late_read": True, "copy": 5}])
+def test_wide_fifo_in_ram_slices_is_a_sync_fifo(kind, seed):
+    """A queue wider than :data:`SLICE_BITS` keeps its entries in slices of RAM, each with
+    its own copies of the pointers: still a SyncFIFO (three slices, the last a part)."""
+    _compare_with_sync_fifo(functools.partial(HeadFIFO, **kind), 8, seed, width=2 * SLICE_BITS + 7)
+
+
+def test_wide_fifo_comparison_catches_a_wrong_slice():
+    """A slice that stores the entry's first bits, not its own."""
+    changed = mutated("systolica.hw.head_fifo", "w_port.data.eq(late_data[lo:hi])", "w_port.data.eq(late_data[:hi - lo])")
+    _compare_with_sync_fifo(HeadFIFO, 8, 1, width=2 * SLICE_BITS + 7)
+    with pytest.raises(AssertionError):
+        _compare_with_sync_fifo(changed.HeadFIFO, 8, 1, width=2 * SLICE_BITS + 7)
 
 
 @pytest.mark.parametrize("depth", [2, 3, 8])
@@ -162,9 +177,8 @@ def test_comparison_catches_a_wrong_slot(mutant):
             _compare_with_sync_fifo(functools.partial(changed.HeadFIFO, **_KINDS[kind]), depth, seed=1)
 
 
-def _compare_with_sync_fifo(fifo_class, depth, seed):
+def _compare_with_sync_fifo(fifo_class, depth, seed, width=12):
     rng = np.random.default_rng(seed)
-    width = 12
     m = Module()
     flush = Signal()
     m.submodules.ours = ours = ResetInserter(flush)(fifo_class(width=width, depth=depth))
@@ -180,7 +194,7 @@ def _compare_with_sync_fifo(fifo_class, depth, seed):
             phase = (cycle // 300) % 3           # fill up, drain, mixed
             w_en = rng.random() < (0.8, 0.2, 0.5)[phase]
             r_en = rng.random() < (0.2, 0.8, 0.5)[phase]
-            data = int(rng.integers(0, 1 << width))
+            data = int.from_bytes(rng.bytes((width + 7) // 8), "little") & ((1 << width) - 1)
             fl = rng.random() < 0.005
             room = ctx.get(ours.w_rdy)
             ctx.set(ours.w_en, w_en)
