@@ -89,11 +89,14 @@ class CommandCheck(wiring.Component):
         dec = Decoded(m, d)
         return check_command(m, self.cfg, dec, self.window, store=is_store,
                              stage=lambda name, value: _register(m, name, value),
-                             multiply=lambda name, a, b: self._multiply(m, name, a, b))
+                             multiply=lambda name, a, b: self._multiply(m, name, a, b),
+                             product=lambda name, a, b: self._multiply(m, name, a, b, inputs=False))
 
-    def _multiply(self, m: Module, name: str, a, b):
-        """``a * b`` two cycles later: operands and product registered (one stage each)."""
-        mult = m.submodules[name] = StageMultiplier(Value.cast(a).shape(), Value.cast(b).shape(), self.target)
+    def _multiply(self, m: Module, name: str, a, b, inputs=True):
+        """``a * b`` two cycles later: operands and product registered (one stage each);
+        with ``inputs=False`` a cycle later, the product registered."""
+        mult = m.submodules[name] = StageMultiplier(Value.cast(a).shape(), Value.cast(b).shape(), self.target,
+                                                    inputs=inputs)
         m.d.comb += [mult.a.eq(a), mult.b.eq(b), mult.en.eq(1)]
         return mult.p
 

@@ -73,7 +73,7 @@ CHECK_STAGES = 5
 
 
 def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store, *, stage=None,
-                  multiply=None):
+                  multiply=None, product=None):
     """The status :func:`systolica.model.dma.check` gives, as logic (first failing check).
 
     ``store`` is the command's direction: a Python bool (an engine knows its own) or a
@@ -84,10 +84,13 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
     the command and the window became stable (they must stay so). ``multiply(name, a,
     b)`` (with ``stage``) -> a register holding ``a * b`` two cycles after ``a`` and
     ``b``: the product's operand registers and its own are two of the stages, so a caller
-    may put all three in a DSP block (default: ``stage`` for each). Without ``stage`` the
-    check is combinational."""
+    may put all three in a DSP block (default: ``stage`` for each); ``product(name, a,
+    b)`` -> a register holding ``a * b`` a cycle after ``a`` and ``b`` (which are
+    registers), which a caller may put in the DSP block (default: ``stage``). Without
+    ``stage`` the check is combinational."""
     reg = stage or (lambda name, value: value)
     mul = multiply or (lambda name, a, b: reg(name, reg(f"{name}_a", a) * reg(f"{name}_b", b)))
+    prod = product or (lambda name, a, b: reg(name, a * b))
     c = dec.c
     to_acc = c.target
     width = Mux(to_acc, cfg.cols, cfg.spad_row_elems)
@@ -159,10 +162,12 @@ def check_command(m: Module, cfg: AcceleratorConfig, dec: Decoded, window, store
     # stage 4: on-chip rows (one multiplier, its operands registered in stage 3, in the
     # fabric: the saturation above starts at the DSP block of `rows01`, so it ends at a
     # slice; timing: the 8x8 top at d439d8e, `rows01`'s cell -> the saturation -> this
-    # product's cell, -0.90 ns); the extent's terms summed in pairs
+    # product's cell, -0.90 ns; the product registered by ``product``, in its cell: the
+    # 8x8 top at 9ccfb6f --seed 2, `check_rows23` -> a 2.92 ns route -> the cell -> a
+    # 3.20 ns route -> `check_onchip_rows`, -0.57 ns); the extent's terms summed in pairs
     bad = reg("check_bad4", bad)
     room = reg("check_room4", room)
-    onchip_rows = reg("check_onchip_rows", reg("check_rows01_sat", rows01_sat) * reg("check_rows23", rows2))
+    onchip_rows = prod("check_onchip_rows", reg("check_rows01_sat", rows01_sat), reg("check_rows23", rows2))
     # (each span split by its sign bit alone: a zero span is the same 0 on either side,
     # and ``x > 0`` would put a 50-bit zero test before the carry chain; timing: the
     # controller alone at 919448b, 91.6 MHz: `check_span2` -> five LUT levels of that

@@ -18,6 +18,11 @@ Targets (:data:`~systolica.hw.multiplier.TARGETS`):
   block were the requantization unit's critical path (``bench/fpga_timing.md``). Operands
   are extended by their own signedness to 18 bits with ``SIGNEDA``/``SIGNEDB`` set, so
   the low bits of ``P`` are the exact product.
+
+With ``inputs=False`` the operands are not registered: ``p`` takes the product of ``a``
+and ``b`` as they are when ``en`` (one stage, not two). On ``"ecp5"`` the cell's input
+registers are off and its output register holds the product, so a product of fabric
+registers ends inside the DSP block (the route out of it lies in the next stage).
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from amaranth.lib.wiring import In, Out
 
 from .multiplier import MULT18_WIDTH, MULT18X18D_PARAMS, check_target, mult18x18d_ports
 
-__all__ = ["StageMultiplier", "STAGE_MULT18X18D_PARAMS"]
+__all__ = ["StageMultiplier", "STAGE_MULT18X18D_PARAMS", "PRODUCT_MULT18X18D_PARAMS"]
 
 #: ``MULT18X18D`` parameters of the ``"ecp5"`` target: A and P registered on ``CE0`` (the
 #: pipeline's enable), B on ``CE1`` (tied high).
 STAGE_MULT18X18D_PARAMS = {**MULT18X18D_PARAMS, "REG_INPUTB_CE": "CE1"}
+#: ... with ``inputs=False``: no input registers, P registered on ``CE0``.
+PRODUCT_MULT18X18D_PARAMS = {**MULT18X18D_PARAMS, "REG_INPUTA_CLK": "NONE", "REG_INPUTB_CLK": "NONE"}
 
 
 def _fits(shape: Shape) -> bool:
@@ -48,6 +55,9 @@ class StageMultiplier(wiring.Component):
         The operands' shapes; the product's shape is Amaranth's for ``a * b``.
     target : str
         One of :data:`~systolica.hw.multiplier.TARGETS`.
+    inputs : bool
+        Whether the operands are registered (``a`` when ``en``, ``b`` every cycle); if
+        not, ``p`` takes ``a * b`` itself when ``en``.
 
     Attributes
     ----------
@@ -57,9 +67,9 @@ class StageMultiplier(wiring.Component):
     p : Out(product shape)
     """
 
-    def __init__(self, a_shape, b_shape, target: str = "generic"):
+    def __init__(self, a_shape, b_shape, target: str = "generic", *, inputs: bool = True):
         check_target(target)
-        self.target = target
+        self.target, self.inputs = target, inputs
         a_shape, b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
         product = Signal(a_shape) * Signal(b_shape)
         super().__init__({"a": In(a_shape), "b": In(b_shape), "en": In(1), "p": Out(product.shape())})
@@ -79,9 +89,14 @@ class StageMultiplier(wiring.Component):
             m.d.comb += [a18.eq(self.a), b18.eq(self.b), self.p.eq(Cat(*p))]
             m.submodules.dsp = self.mult18x18d(a18, b18, p)
             return m
+        p = Signal(self.p.shape(), name="p_reg", reset_less=True)
+        if not self.inputs:
+            with m.If(self.en):
+                m.d.sync += p.eq(self.a * self.b)
+            m.d.comb += self.p.eq(p)
+            return m
         a = Signal(self.a.shape(), name="a_reg", reset_less=True)
         b = Signal(self.b.shape(), name="b_reg", reset_less=True)
-        p = Signal(self.p.shape(), name="p_reg", reset_less=True)
         m.d.sync += b.eq(self.b)
         with m.If(self.en):
             m.d.sync += [a.eq(self.a), p.eq(a * b)]
@@ -90,5 +105,8 @@ class StageMultiplier(wiring.Component):
 
     def mult18x18d(self, a18, b18, p):
         """The primitive (a test replaces it by a model of the cell)."""
+        if not self.inputs:
+            ports = mult18x18d_ports(a18, b18, p, ClockSignal("sync"), ce0=self.en)
+            return Instance("MULT18X18D", **{f"p_{k}": v for k, v in PRODUCT_MULT18X18D_PARAMS.items()}, **ports)
         ports = mult18x18d_ports(a18, b18, p, ClockSignal("sync"), ce0=self.en, ce1=Const(1, 1))
         return Instance("MULT18X18D", **{f"p_{k}": v for k, v in STAGE_MULT18X18D_PARAMS.items()}, **ports)

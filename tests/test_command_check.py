@@ -134,14 +134,16 @@ def _modelled_cells(monkeypatch):
 
 def test_ecp5_target_puts_every_product_in_a_cell():
     """Each span's two products and the first row product: one ``MULT18X18D`` each on
-    "ecp5" (the second row product keeps fabric registers: its operand is saturated)."""
-    for target, cells in (("generic", 0), ("ecp5", 2 * DIMS + 1)):
+    "ecp5"; the second row product too, its operands in the fabric (the first is
+    saturated there) and only the product in the cell (``inputs=False``)."""
+    for target, cells in (("generic", 0), ("ecp5", 2 * DIMS + 2)):
         check = CommandCheck(CONFIGS[0], target)
         m = check.elaborate(None)
         names = [f"check_span_{part}{d}" for part in ("lo", "hi") for d in range(DIMS)]
-        mults = [m.submodules[name] for name in names + ["check_rows01"]]
+        mults = [m.submodules[name] for name in names + ["check_rows01", "check_onchip_rows"]]
         assert all(isinstance(x, StageMultiplier) for x in mults), [type(x) for x in mults]
         assert sum(x.uses_dsp_primitive for x in mults) == cells, target
+        assert [x.inputs for x in mults] == [True] * (2 * DIMS + 1) + [False]
 
 
 @pytest.mark.parametrize("target", TARGETS)

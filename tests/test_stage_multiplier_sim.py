@@ -17,7 +17,7 @@ from mult18x18d_model import modelled
 
 from systolica.hw.multiplier import TARGETS
 from systolica.hw.requant import RequantLane
-from systolica.hw.stage_multiplier import STAGE_MULT18X18D_PARAMS, StageMultiplier
+from systolica.hw.stage_multiplier import PRODUCT_MULT18X18D_PARAMS, STAGE_MULT18X18D_PARAMS, StageMultiplier
 from systolica.model.config import AcceleratorConfig
 from systolica.model.numerics import INT32_MAX, INT32_MIN, SHIFT_RANGE, RequantParams
 from systolica.model.requant import LANE_PARAMS, lane_fields, requant_lanes
@@ -46,7 +46,8 @@ def _value(shape, rng: random.Random) -> int:
 
 def _check_contract(dut, a_shape, b_shape, seed: int, cycles: int = 400) -> None:
     """Random ``a``, ``b`` and ``en`` every cycle; after each cycle ``p`` must be the
-    contract's: ``a`` taken on ``en``, ``b`` every cycle, their product taken on ``en``."""
+    contract's: ``a`` taken on ``en``, ``b`` every cycle, their product taken on ``en``
+    (``inputs=False``: the product of ``a`` and ``b`` themselves taken on ``en``)."""
     rng = random.Random(seed)
     seen, want = [], []
 
@@ -58,7 +59,9 @@ def _check_contract(dut, a_shape, b_shape, seed: int, cycles: int = 400) -> None
             ctx.set(dut.b, b)
             ctx.set(dut.en, en)
             await ctx.tick()
-            if en:
+            if en and not dut.inputs:
+                p_reg = a * b
+            elif en:
                 p_reg = None if a_reg is None or b_reg is None else a_reg * b_reg
                 a_reg = a
             b_reg = b
@@ -74,12 +77,13 @@ def _check_contract(dut, a_shape, b_shape, seed: int, cycles: int = 400) -> None
             assert got == expected, f"cycle {t}: p={got}, expected {expected} (seed {seed})"
 
 
+@pytest.mark.parametrize("inputs", [True, False])
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("shapes", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_partial_product_contract(target, shapes, seed):
+def test_partial_product_contract(target, shapes, inputs, seed):
     print(f"seed={seed}")
     a_shape, b_shape = shapes
-    dut = (_Modelled if target == "ecp5" else StageMultiplier)(a_shape, b_shape, target)
+    dut = (_Modelled if target == "ecp5" else StageMultiplier)(a_shape, b_shape, target, inputs=inputs)
     assert dut.uses_dsp_primitive == (target == "ecp5")
     _check_contract(dut, a_shape, b_shape, seed)
 
@@ -105,6 +109,21 @@ _MUTANTS = {
     "no output register": lambda m: m.params.update(REG_OUTPUT_CLK="NONE"),
     "A's sign mode lost": lambda m: m.ports.update(i_SIGNEDA=Const(0, 1)),
 }
+
+
+def test_product_cell_parameters():
+    """``inputs=False``: no input registers, P on CE0 and CLK0, no pipeline register."""
+    p = PRODUCT_MULT18X18D_PARAMS
+    assert [p[f"REG_{r}_CLK"] for r in ("INPUTA", "INPUTB", "PIPELINE", "OUTPUT")] == ["NONE", "NONE", "NONE", "CLK0"]
+    assert p["REG_OUTPUT_CE"] == "CE0"
+
+
+def test_product_contract_check_catches_input_registers():
+    class _Mutant(_Modelled):
+        mutate = staticmethod(lambda m: m.params.update(REG_INPUTA_CLK="CLK0"))
+
+    with pytest.raises(AssertionError):
+        _check_contract(_Mutant(signed(16), unsigned(16), "ecp5", inputs=False), signed(16), unsigned(16), seed=1)
 
 
 @pytest.mark.parametrize("mutant", sorted(_MUTANTS))
