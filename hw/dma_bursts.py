@@ -225,9 +225,11 @@ class BurstGen(wiring.Component):
         # for its first burst's limits and fit, so each copy can sit by what it steers
         # (timing: the 8x8 top at 1154364 --seed 2, `load.bursts.run_ends_elem` -> a
         # 3.12 ns route -> the address's select -> a 2.26 ns route -> `an0`'s add, -1.31 ns)
-        choosers = ("elem", 2, 1)
-        addr_ends, first_ends = ({k: kept_copies(m, ends_next[k], 1, name=f"run_ends_{k}_{use}", shape=1)[0]
-                                  for k in choosers} for use in ("addr", "first"))
+        # (one-hot: the next element, dimension 2 or 1 steps, or dimension 0 steps or the
+        # command ends, ("writes", 0), where the choice does not matter)
+        choosers = {"elem": "elem", 2: 2, 1: 1, 0: ("writes", 0)}
+        addr_ends, first_ends = ({k: kept_copies(m, ends_next[e], 1, name=f"run_ends_{k}_{use}", shape=1)[0]
+                                  for k, e in choosers.items()} for use in ("addr", "first"))
         out = Signal(burst_layout(cfg), name="next_burst")
         m.d.comb += [
             out.addr.eq(cur),
@@ -239,8 +241,12 @@ class BurstGen(wiring.Component):
         ]
 
         # -- the next run: element i3 + 1 (gathers), else the next row vector ---------------
+        # (an OR of the one-hot flags' choices, two LUT levels for each bit, not a chain of
+        # three selects: timing, the 8x8 top at 9ccfb6f --seed 2, `load.bursts.an0` -> the
+        # fit's compare -> five LUT levels -> `run_done`, -1.75 ns)
         def by_run_end(x, sel):    # of x[d], one per dimension, the one whose step starts the next run
-            return Mux(sel["elem"], x[3], Mux(sel[2], x[2], Mux(sel[1], x[1], x[0])))
+            return ((Mux(sel["elem"], x[3], 0) | Mux(sel[2], x[2], 0))
+                    | (Mux(sel[1], x[1], 0) | Mux(sel[0], x[0], 0)))
 
         new_addr = Signal(aw)
         m.d.comb += new_addr.eq(by_run_end(an, addr_ends))
