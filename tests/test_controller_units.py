@@ -273,9 +273,17 @@ def test_execute_dispatcher_bench_catches_the_other_headers_check():
         _dispatcher_bench(Queue.EXECUTE, 4, 1, changed.Dispatcher)
 
 
-def test_lane_writer_writes_one_or_all_lanes(seed):
+def test_lane_writer_bench_catches_a_late_last_lane():
+    """The registered last-lane flag set one lane late: an all-lanes command writes past
+    the last lane."""
+    changed = mutated("systolica.hw.lane_writer", "last.eq(lane == cols - 2)", "last.eq(lane == cols - 1)")
+    with pytest.raises(AssertionError):
+        test_lane_writer_writes_one_or_all_lanes(1, writer=changed.LaneWriter)
+
+
+def test_lane_writer_writes_one_or_all_lanes(seed, writer=LaneWriter):
     rng = np.random.default_rng(seed)
-    dut = LaneWriter(CFG)
+    dut = writer(CFG)
 
     async def bench(ctx):
         for _ in range(30):
