@@ -64,7 +64,15 @@ class _RowQueue:
         # the array's feed decides from the head row and tag starts at flip-flops, not at
         # a distributed RAM's read; timing: the 8x8 top at a8989be, `a_rows.consume` -> its
         # RAM -> the weights' load decision -> a 5.43 ns route -> `a_rows_reserved`, -0.86 ns)
-        self.fifo = m.submodules[name] = HeadFIFO(width=row_bits + tag_bits, depth=ROW_QUEUE_DEPTH)
+        # The array's take reaches the queue a cycle late (``late_read``: two heads, the
+        # read a register), so it meets only the heads' flags and select, not the level,
+        # the pointers and the RAM's slices behind them (timing: the 8x8 top at 2aa321b
+        # --seed 2, the array's `os_wait` -> `ready` -> the take -> `b_rows.behind_level`,
+        # -1.57 ns, and `behind_raddr1`, -1.50 ns). Its ``w_rdy`` counts the take a cycle
+        # late: a row lands at least two cycles after ``room`` (which counts it at once)
+        # let its request in, so it always finds the slot.
+        self.fifo = m.submodules[name] = HeadFIFO(width=row_bits + tag_bits, depth=ROW_QUEUE_DEPTH,
+                                                  heads=2, late_read=True)
         layout = data.StructLayout({"addr": range(cfg.spad_rows), "tag": tag_bits})
         reqs = m.submodules[f"{name}_reqs"] = HeadFIFO(width=layout.size, depth=2)
         self.put = Signal(name=f"{name}_put")

@@ -156,19 +156,25 @@ class SystolicArray(wiring.Component):
         in_flight = Signal(2)
         m.d.comb += in_flight.eq(wt_loaded - ws_done)
 
-        drain_free = os_wait == 0
-        ws_ok = (in_flight != 0) & drain_free
+        # `os_wait == 0` and the WS beat's ready are registers, equal to those of the
+        # counters every cycle (set from the counters' next values), so `ready` is one
+        # LUT of them and the beat's two tags (timing: the 8x8 top at 2aa321b --seed 2,
+        # `os_wait` -> its compare -> `ready` -> the executor's row take -> its row
+        # queue's level, -1.57 ns, seven LUT levels)
+        drain_free = Signal(name="drain_free", init=1)
+        ws_ok = Signal(name="ws_ready")
         os_ok = ~beat.last | drain_free
         m.d.comb += self.data.ready.eq(Mux(beat_os, os_ok, ws_ok))
         m.d.comb += self.weights.ready.eq((in_flight <= 1) if ws else 0)
         take = self.data.valid & self.data.ready
         take_w = self.weights.valid & self.weights.ready
 
-        with m.If(take & ~beat_os & beat.last):
-            m.d.sync += ws_done.eq(ws_done + 1)
+        ws_done_next = Mux(take & ~beat_os & beat.last, ws_done + 1, ws_done)[:2]
+        wt_loaded_next = Mux(take_w & (w_beat == R - 1), wt_loaded + 1, wt_loaded)[:2]
+        m.d.sync += ws_done.eq(ws_done_next)
         with m.If(take_w):
             with m.If(w_beat == R - 1):
-                m.d.sync += [w_beat.eq(0), wt_loaded.eq(wt_loaded + 1)]
+                m.d.sync += [w_beat.eq(0), wt_loaded.eq(wt_loaded_next)]
             with m.Else():
                 m.d.sync += w_beat.eq(w_beat + 1)
 
@@ -180,6 +186,10 @@ class SystolicArray(wiring.Component):
             m.d.sync += [os_wait.eq(R - 1), drain_pending.eq(1)]
         with m.Elif(os_wait != 0):
             m.d.sync += os_wait.eq(os_wait - 1)
+        # (`os_wait`'s next value is 0 when it is at most 1 and no last beat reloads it)
+        drain_free_next = Mux(os_last, R == 1, os_wait <= 1)
+        m.d.sync += [drain_free.eq(drain_free_next),
+                     ws_ok.eq(((wt_loaded_next - ws_done_next)[:2] != 0) & drain_free_next)]
         start_drain = drain_pending & (os_wait == 0)
         with m.If(start_drain & ~os_last):
             m.d.sync += drain_pending.eq(0)

@@ -6,7 +6,10 @@ array, accumulator) runs in Amaranth's simulator on random legal compute command
 at random, and every cycle the issuers' queue levels are at most the tile queue's and,
 whenever ``cmd.ready`` is high, each issuer's queue has room. ``done`` never pulses more
 often than tiles were accepted, and by the end (the last 600 cycles offer nothing) once
-for each. A mutant with shallower issuer queues breaks the room check."""
+for each. Every row the scratchpad returns finds room in its row queue (which takes the
+array's read a cycle late, ``late_read``, while ``reserved`` counts it at once). A mutant
+with shallower issuer queues breaks the room check; one that reserves a row more than a
+row queue holds breaks the rows' check."""
 
 import numpy as np
 import pytest
@@ -31,6 +34,7 @@ def _spied(executor_cls):
         def elaborate(self, platform):
             m = super().elaborate(platform)
             self.queues = {name: m.submodules[name] for name in ("issue_a_cmds", "issue_b_cmds", "tiles")}
+            self.row_queues = {name: m.submodules[name] for name in ("a_rows", "b_rows")}
             return m
     return Spied
 
@@ -52,7 +56,7 @@ def _run(monkeypatch, executor_cls, seed: int) -> dict:
     monkeypatch.setattr(core_module, "Executor", _spied(executor_cls))
     dut = core_module.Core(CFG)
     ex = dut._ex
-    seen = {"accepted": 0, "done": 0, "full": 0, "ready_with_room_checked": 0}
+    seen = {"accepted": 0, "done": 0, "full": 0, "ready_with_room_checked": 0, "rows": 0, "rows_full": 0}
 
     async def bench(ctx):
         ctx.set(dut.acc_read.req.valid, 0)
@@ -78,6 +82,11 @@ def _run(monkeypatch, executor_cls, seed: int) -> dict:
                 assert ctx.get(q["issue_a_cmds"].w_rdy) and ctx.get(q["issue_b_cmds"].w_rdy), (cycle, levels)
                 seen["ready_with_room_checked"] += 1
             seen["full"] += not ctx.get(q["tiles"].w_rdy)
+            for name, f in ex.row_queues.items():
+                if ctx.get(f.w_en):
+                    assert ctx.get(f.w_rdy), (cycle, name, "a row found its queue full")
+                    seen["rows"] += 1
+                seen["rows_full"] += ctx.get(f.level) >= f.depth - 1
             took = offered is not None and ctx.get(dut.cmd.ready)
             seen["done"] += ctx.get(dut.done)
             assert seen["done"] <= accepted, cycle
@@ -100,6 +109,8 @@ def test_the_tile_queue_has_room_whenever_the_issuers_need_it(monkeypatch, seed)
     print(seen)
     # the traffic filled the tile queue and offered commands in most other cycles
     assert seen["full"] and seen["accepted"] > 50, seen
+    # rows came, and queues were near full (the array stalls on OS drains and weights)
+    assert seen["rows"] > 500 and seen["rows_full"], seen
 
 
 def test_shallower_issuer_queues_break_the_room_check(monkeypatch):
@@ -107,4 +118,11 @@ def test_shallower_issuer_queues_break_the_room_check(monkeypatch):
     changed = mutated("systolica.hw.executor", 'HeadFIFO(width=self.layout.size, depth=TILES_IN_FLIGHT)',
                       'HeadFIFO(width=self.layout.size, depth=2)')
     with pytest.raises(AssertionError):
+        _run(monkeypatch, changed.Executor, 1)
+
+
+def test_reserving_more_rows_than_a_row_queue_holds_drops_rows(monkeypatch):
+    changed = mutated("systolica.hw.executor", "room_next(reserved, ROW_QUEUE_DEPTH, inc, dec)",
+                      "room_next(reserved, ROW_QUEUE_DEPTH + 2, inc, dec)")
+    with pytest.raises(AssertionError, match="a row found its queue full"):
         _run(monkeypatch, changed.Executor, 1)
