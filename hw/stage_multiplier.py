@@ -105,8 +105,8 @@ class StageMultiplier(wiring.Component):
 
     def mult18x18d(self, a18, b18, p):
         """The primitive (a test replaces it by a model of the cell)."""
-        if not self.inputs:
-            ports = mult18x18d_ports(a18, b18, p, ClockSignal("sync"), ce0=self.en)
-            return Instance("MULT18X18D", **{f"p_{k}": v for k, v in PRODUCT_MULT18X18D_PARAMS.items()}, **ports)
-        ports = mult18x18d_ports(a18, b18, p, ClockSignal("sync"), ce0=self.en, ce1=Const(1, 1))
-        return Instance("MULT18X18D", **{f"p_{k}": v for k, v in STAGE_MULT18X18D_PARAMS.items()}, **ports)
+        # (with input registers, their enable ce1 is always on; without, only the output's)
+        params = STAGE_MULT18X18D_PARAMS if self.inputs else PRODUCT_MULT18X18D_PARAMS
+        ce1 = {"ce1": Const(1, 1)} if self.inputs else {}
+        ports = mult18x18d_ports(a18, b18, p, ClockSignal("sync"), ce0=self.en, **ce1)
+        return Instance("MULT18X18D", **{f"p_{k}": v for k, v in params.items()}, **ports)
