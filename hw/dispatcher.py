@@ -128,20 +128,21 @@ class Dispatcher(wiring.Component):
         m.submodules.running = running = HeadFIFO(width=track.size, depth=self.in_flight)
         oldest = data.View(track, running.r_data)
 
-        header = self.head.payload.cmd.header
-
         def tokens_allow(h):
             ok = 1
             for bit, ch in bits.items():
                 have = getattr(self.available if bit.startswith("pop") else self.room, _channel_name(ch))
                 ok = ok & (~getattr(h, bit) | have)
             return ok
-        tokens_ok = Mux(self.head_pick, tokens_allow(self.head_headers[1]), tokens_allow(self.head_headers[0]))
+        hs = self.head_headers
+        allow = [tokens_allow(h) for h in hs]
+        tokens_ok = Mux(self.head_pick, allow[1], allow[0])
         may_start = Signal()
         held = Signal(entry_layout(self.cfg), name="held")      # the issue register
         held_valid = Signal(name="held_valid")
         start = Signal()
-        start_events = Signal(name="start_events")       # the same, for the token counters
+        # the start again, for the token counters' events, but for the head's tokens
+        start_events = Signal(name="start_events")
         # with one command in flight the issue register is free whenever nothing runs (a
         # started command runs until it completes, and the unit completes only what it
         # took): the unit's `ready` needs no part in the start, nor in the register's
@@ -184,7 +185,7 @@ class Dispatcher(wiring.Component):
             may_start.eq(self.head.valid & tokens_ok & ~self.halt),
             self.startable.eq(may_start),
             start.eq(may_start & room & (1 if one else free)),
-            start_events.eq(start if one else may_start & room & free_events),
+            start_events.eq(self.head.valid & ~self.halt & room & (free if one else free_events)),
             self.issue.valid.eq(held_valid),
             self.issue.payload.eq(held),
         ]
@@ -199,9 +200,17 @@ class Dispatcher(wiring.Component):
         new = Signal(track)
         m.d.comb += [self.head.ready.eq(start), new.header.eq(held.cmd.header), new.index.eq(held.index),
                      running.w_en.eq(started), running.w_data.eq(new.as_value())]
+        # each event is made for each of the two head registers from its own bits (its
+        # tokens allow a start and it names the channel) and chosen by the select, then
+        # taken with the start's other terms, so the heads' registers reach the counters
+        # through the token check and one choice, not through the start and the header's
+        # wide select after it (timing: the 8x8 top at 2aa321b --seed 4, `c_heads` -> the
+        # token check -> the start -> the events -> `execute_load_total`, seven LUT
+        # levels, -1.01 ns). (``hs[head_pick]`` is the head's header whenever one is valid.)
         for bit, ch in bits.items():
             event = self.pop if bit.startswith("pop") else self.reserve
-            m.d.comb += getattr(event, _channel_name(ch)).eq(start_events & getattr(header, bit))
+            wanted = [allow[k] & getattr(hs[k], bit) for k in range(2)]
+            m.d.comb += getattr(event, _channel_name(ch)).eq(start_events & Mux(self.head_pick, wanted[1], wanted[0]))
 
         # completions, oldest first
         done = self.complete.valid

@@ -237,7 +237,7 @@ _FREE_MUTANTS = {
     "free from today's held_valid": ("kept_copies(m, ~Mux(free_now, start, held_valid) | self.ready_next",
                                      "kept_copies(m, ~held_valid | self.ready_next"),
     "free from today's ready": ("| self.ready_next, 2,", "| self.issue.ready, 2,"),
-    "the events' start not waiting for free": ("may_start & room & free_events", "may_start & room"),
+    "the events' start not waiting for free": ("room & (free if one else free_events)", "room & (free if one else 1)"),
 }
 
 
@@ -255,7 +255,8 @@ _LATE_RUNNING_MUTANTS = {
         "Mux(started, room_if_started, running.level < self.in_flight)", "running.level < self.in_flight"),
     "busy without the started command": ("busy = running.r_rdy | started", "busy = running.r_rdy"),
     "the entry from the queue's head": ("new.header.eq(held.cmd.header), new.index.eq(held.index)",
-                                        "new.header.eq(header), new.index.eq(self.head.payload.index)"),
+                                        "new.header.eq(self.head.payload.cmd.header), "
+                                        "new.index.eq(self.head.payload.index)"),
 }
 
 
@@ -266,9 +267,16 @@ def test_execute_dispatcher_bench_catches_a_wrong_late_running_write(mutant):
         _dispatcher_bench(Queue.EXECUTE, 4, 1, changed.Dispatcher)
 
 
-def test_execute_dispatcher_bench_catches_the_other_headers_check():
-    changed = mutated("systolica.hw.dispatcher", "Mux(self.head_pick, tokens_allow(self.head_headers[1])",
-                      "Mux(~self.head_pick, tokens_allow(self.head_headers[1])")
+#: The token check, or the token events, made from the other head register's header.
+_PICK_MUTANTS = {
+    "the start's check": ("Mux(self.head_pick, allow[1], allow[0])", "Mux(~self.head_pick, allow[1], allow[0])"),
+    "the events": ("Mux(self.head_pick, wanted[1], wanted[0])", "Mux(~self.head_pick, wanted[1], wanted[0])"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(_PICK_MUTANTS))
+def test_execute_dispatcher_bench_catches_the_other_headers_check(mutant):
+    changed = mutated("systolica.hw.dispatcher", *_PICK_MUTANTS[mutant])
     with pytest.raises(AssertionError):
         _dispatcher_bench(Queue.EXECUTE, 4, 1, changed.Dispatcher)
 
