@@ -141,7 +141,7 @@ class Dispatcher(wiring.Component):
         held = Signal(entry_layout(self.cfg), name="held")      # the issue register
         held_valid = Signal(name="held_valid")
         start = Signal()
-        # the start again, for the token counters' events, but for the head's tokens
+        # the start's terms but the token check, which each token event takes per head (below)
         start_events = Signal(name="start_events")
         # with one command in flight the issue register is free whenever nothing runs (a
         # started command runs until it completes, and the unit completes only what it

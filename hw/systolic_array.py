@@ -154,7 +154,10 @@ class SystolicArray(wiring.Component):
         ws_done = Signal(2)       # WS tiles whose last data beat has entered (mod 4)
         os_wait = Signal(range(R))  # cycles until a drain may be scheduled again
         in_flight = Signal(2)
-        m.d.comb += in_flight.eq(wt_loaded - ws_done)
+
+        def tiles_in_flight(loaded, done):      # WS weight tiles whose data has not all entered
+            return (loaded - done)[:2]
+        m.d.comb += in_flight.eq(tiles_in_flight(wt_loaded, ws_done))
 
         # `os_wait == 0` and the WS beat's ready are registers, equal to those of the
         # counters every cycle (set from the counters' next values), so `ready` is one
@@ -171,12 +174,9 @@ class SystolicArray(wiring.Component):
 
         ws_done_next = Mux(take & ~beat_os & beat.last, ws_done + 1, ws_done)[:2]
         wt_loaded_next = Mux(take_w & (w_beat == R - 1), wt_loaded + 1, wt_loaded)[:2]
-        m.d.sync += ws_done.eq(ws_done_next)
+        m.d.sync += [ws_done.eq(ws_done_next), wt_loaded.eq(wt_loaded_next)]
         with m.If(take_w):
-            with m.If(w_beat == R - 1):
-                m.d.sync += [w_beat.eq(0), wt_loaded.eq(wt_loaded_next)]
-            with m.Else():
-                m.d.sync += w_beat.eq(w_beat + 1)
+            m.d.sync += w_beat.eq(Mux(w_beat == R - 1, 0, w_beat + 1))
 
         # -- OS drain schedule: wait `rows` cycles after the last beat, then shift `rows` --
         drain_pending = Signal()
@@ -189,7 +189,7 @@ class SystolicArray(wiring.Component):
         # (`os_wait`'s next value is 0 when it is at most 1 and no last beat reloads it)
         drain_free_next = Mux(os_last, R == 1, os_wait <= 1)
         m.d.sync += [drain_free.eq(drain_free_next),
-                     ws_ok.eq(((wt_loaded_next - ws_done_next)[:2] != 0) & drain_free_next)]
+                     ws_ok.eq((tiles_in_flight(wt_loaded_next, ws_done_next) != 0) & drain_free_next)]
         start_drain = drain_pending & (os_wait == 0)
         with m.If(start_drain & ~os_last):
             m.d.sync += drain_pending.eq(0)
