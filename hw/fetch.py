@@ -238,22 +238,31 @@ class Fetch(wiring.Component):
             with m.If(cmd.header.opcode == op):
                 m.d.comb += ready.eq(s.ready)
 
-        # The state is a register loaded from its next value (`state_next`), so the wide
-        # registers that load by the state (the command and its copy, ~300 bits each, and
-        # the word queue's head, whose refill the read is) take their enables from kept
-        # copies of it, and the state itself sits by its own logic (timing: the 8x8 top at
-        # 2aa321b --seed 3, `fetch.fsm_state` -> routes of 2.30 and 3.18 ns -> its own
-        # enable, -0.52 ns, four LUT levels)
+        # The state is a register loaded from its next value (`state_next`), and whether
+        # that is WAIT is a flag set beside it by every transition (`to_wait`), whose
+        # transitions never hang on the check's status, so the command registers (~300
+        # bits each) take their enable from a kept copy of it that sits by them, and
+        # the state sits by its own logic (timing: the 8x8 top at 2aa321b --seed 3,
+        # `fetch.fsm_state` -> routes of 2.30 and 3.18 ns -> its own enable, -0.52 ns;
+        # at 965a861 --seed 3 the copy, loaded from `state_next == WAIT`, had the
+        # status's LUT levels in front of it, -1.06 ns)
         state = Signal(_State, name="fetch_state", init=_State.STOPPED)
         state_next = Signal(_State, name="fetch_state_next")
-        m.d.comb += state_next.eq(state)
+        to_wait = Signal(name="fetch_to_wait")
+        m.d.comb += [state_next.eq(state), to_wait.eq(state == _State.WAIT)]
         m.d.sync += state.eq(state_next)
-        # `loading`: WAIT (the command registers load the head); `taking`: STOPPED or
-        # WAIT (the head is taken whenever there is one)
-        loading, = kept_copies(m, state_next == _State.WAIT, 1, name="fetch_loading", shape=1)
-        taking, = kept_copies(m, (state_next == _State.WAIT) | (state_next == _State.STOPPED), 1,
-                              name="fetch_taking", shape=1, init=1)
-        m.d.comb += words.r_en.eq(words.r_rdy & taking)
+
+        def goto(target):
+            m.d.comb += [state_next.eq(target), to_wait.eq(target == _State.WAIT)]
+
+        loading, = kept_copies(m, to_wait, 1, name="fetch_loading", shape=1)
+        # the word queue's head is taken in WAIT and from the second cycle of STOPPED on
+        # (STOPPED drops what still arrives; nothing reads the queue before the next
+        # `start`, which empties it, so a word dropped a cycle later changes nothing), so
+        # the read is a LUT of registers (`stopped_before`: the state was STOPPED)
+        stopped_before = Signal(name="fetch_stopped_before", init=1)
+        m.d.sync += stopped_before.eq(state == _State.STOPPED)
+        m.d.comb += words.r_en.eq(words.r_rdy & (loading | stopped_before))
         # the command register takes the queue's head in every WAIT cycle, a word there or
         # not, and its copy for the check whenever a word is there (only CHECK and HAND
         # read them, and CHECK is entered only from WAIT with a word), so their enables
@@ -266,12 +275,12 @@ class Fetch(wiring.Component):
 
         def stop(why, err=DmaError.OK):
             m.d.sync += [status.eq(why), dma_error.eq(err)]
-            m.d.comb += state_next.eq(_State.STOPPED)
+            goto(_State.STOPPED)
 
         def restart():                      # in every state: a new program begins
             with m.If(self.start):
                 m.d.sync += [idx.eq(0), status.eq(Status.OK), dma_error.eq(DmaError.OK), offer.eq(0)]
-                m.d.comb += state_next.eq(_State.WAIT)
+                goto(_State.WAIT)
 
         with m.Switch(state):
             with m.Case(_State.STOPPED):    # also the state after reset
@@ -289,9 +298,9 @@ class Fetch(wiring.Component):
                 # 4.11 ns route -> a 4.40 ns route -> `words.r_rdy`'s enable, -0.41 ns)
                 m.d.sync += checking.eq(0)
                 with m.If(self.halt):
-                    m.d.comb += state_next.eq(_State.STOPPED)
+                    goto(_State.STOPPED)
                 with m.Elif(words.r_rdy):
-                    m.d.comb += state_next.eq(_State.CHECK)
+                    goto(_State.CHECK)
                 with m.Elif((stop_why != Status.OK) & (stop_at == idx)):
                     stop(stop_why)
                 restart()
@@ -306,16 +315,16 @@ class Fetch(wiring.Component):
                     stop(Status.OK)
                 with m.Else():
                     m.d.sync += offer.eq(offer_of_cmd)
-                    m.d.comb += state_next.eq(_State.HAND)
+                    goto(_State.HAND)
                 restart()
             with m.Case(_State.HAND):       # `offer` names the queue (its `valid`, above)
                 with m.If(self.halt):
                     m.d.sync += offer.eq(0)
-                    m.d.comb += state_next.eq(_State.STOPPED)
+                    goto(_State.STOPPED)
                 with m.Else():
                     with m.If(ready):
                         m.d.sync += [idx.eq(idx + 1), offer.eq(0)]
-                        m.d.comb += state_next.eq(_State.WAIT)
+                        goto(_State.WAIT)
                 restart()
         m.d.comb += [self.stopped.eq(state == _State.STOPPED),
                      self.blocked.eq((state == _State.HAND) & ~ready & ~self.halt),
