@@ -68,7 +68,6 @@ from ..model.config import AcceleratorConfig
 from ..model.requant import LANE_PARAMS, OUT_BITS, lane_params_layout
 from .arith import arithmetic_for
 from .carry_save import sum_of
-from .copies import kept_copies
 from .multiplier import check_target
 from .stage_multiplier import StageMultiplier
 
@@ -180,20 +179,28 @@ class RequantLane(wiring.Component):
         # constants (timing: the subtractions and shifts made the unit's path)
         single_round = derived("single_round", 64, Cat(*(p.shift.as_unsigned() == (30 - i) % 64
                                                          for i in range(64))))
-        mask = derived("mask", 32, Cat(*((p.shift < -i) & (p.shift != -32) for i in range(32))))
+        # RoundingDivideByPOT's remainder bits as two masks, for exponent e = -shift
+        # (1..31; none for shift >= 0 or -32): bit e - 1, the remainder's half, and the
+        # bits below it
+        mask_half = derived("mask_half", 32, Cat(*((p.shift == -1 - i) & (p.shift != -32) for i in range(32))))
+        mask_low = derived("mask_low", 32, Cat(*((p.shift < -1 - i) & (p.shift != -32) for i in range(32))))
         sexp = p.scale[23:31]
         scale_exp = derived("scale_exp", signed(10), sexp - 127)
         scale_tiny = derived("scale_tiny", 1, sexp == 0)
 
-        # 1: bias (int32 wraparound; narrower accumulators sign-extend)
-        # twice: `x1_0` for the left shift and the negation, `x1_1` for the count (timing:
-        # at de8b1de the route from the one `x1` to the count was 3.28 ns of the 8x8 top's
-        # `x1` -> `lz2`, -0.52 ns)
-        x1, x1_count = kept_copies(m, self.x + p.bias, 2, name="x1_", shape=signed(32), en=self.en)
+        # 1: bias (int32 wraparound; narrower accumulators sign-extend); and its one's
+        #    complement for stage 2's count (x, or ~x when negative), a register of its own
+        #    (timing: with the complement made in stage 2, in front of the count, the 8x8
+        #    top at 2bb9326 --seed 2 had nine LUT levels in `x1_1` -> `lz2`, -0.74 ns;
+        #    stage 1 had 3.5 ns to spare)
+        x1_sum = Signal(signed(32), name="x1_sum")
+        m.d.comb += x1_sum.eq(self.x + p.bias)
+        x1 = reg("x1", signed(32), x1_sum)
+        x1_ones = reg("x1_ones", 32, x1_sum.as_unsigned() ^ x1_sum[-1].replicate(32))
 
         # 2: TFLite left shift | int -> float: sign, magnitude and its leading zeros. The
-        #    zeros are counted on the one's complement (x, or ~x when negative: no adder in
-        #    front of the count, timing) with bit 0 set: one too many when |x| >= 2 is a
+        #    zeros are counted on the one's complement (stage 1's: no adder in front of
+        #    the count, timing) with bit 0 set: one too many when |x| >= 2 is a
         #    power of two (~x + 1 carries into a new top bit), which stage 3 sees as the
         #    shift's bit 32; exact for |x| = 1 (the complement 0 or 1 counts 31); x = 0
         #    counts 31 too, and `zero3` stands for it
@@ -201,7 +208,7 @@ class RequantLane(wiring.Component):
         mag = Signal(32, name="mag")
         m.d.comb += mag.eq(Mux(x1[-1], -x1, x1))          # |INT32_MIN| = 2^31 fits
         mag2 = reg("mag2", 32, mag)
-        lz2 = reg("lz2", 5, _clz_or_one(m, "lz", x1_count.as_unsigned() ^ x1_count[-1].replicate(32)))
+        lz2 = reg("lz2", 5, _clz_or_one(m, "lz", x1_ones))
         sign2 = reg("sign2", 1, x1[-1])
 
         # 3: TFLite passes y on | normalise the magnitude (a power of two shifted one too far
@@ -309,21 +316,31 @@ class RequantLane(wiring.Component):
 
         # 10: TFLite RoundingDivideByPOT (double) or the final shift (single) |
         #    float -> int: the shifts and the rounding decisions
+        # RoundingDivideByPOT rounds up when remainder > (mask >> 1) + (r < 0), mask =
+        # 2^e - 1: when the remainder's half bit is set and, for r < 0, a bit below it too
+        # (timing: as an add and a compare, two chained carry chains, the 8x8 top at
+        # 2bb9326 --seed 4, `r9` -> `inc10`, 0.76 ns short of 111 MHz)
         r32 = r9[:32].as_signed()
-        rem = r32 & mask
-        thr = (mask >> 1) + r32[-1]
+        rem_half = (r32 & mask_half) != 0
+        rem_low = (r32 & mask_low) != 0
         # one shifter for both roundings, by a parameter register (timing: stage 10 chose
         # between two shifters by `single`). Double's r is SRDHM's result, which fits int32
         # (the multiplier is never negative: |y * multiplier| < 2^62), so shifting all 64
         # bits of it gives RoundingDivideByPOT's 32-bit arithmetic shift
         t10 = reg("t10", signed(32), (r9 >> shift10)[:32].as_signed())
-        inc10 = reg("inc10", 1, ~single & (rem > thr))      # RoundingDivideByPOT rounds up
+        inc10 = reg("inc10", 1, ~single & rem_half & (~r32[-1] | rem_low))   # RoundingDivideByPOT rounds up
 
+        # half to even: the fraction (mant9's bits below sh9) rounds up when its top bit
+        # (the half) is set and a bit below it or ip's bit 0 is; each as an AND-OR of
+        # mant9 with a mask, halved when the rounding carried (timing: as compares of the
+        # fraction with the half, carry chains, the 8x8 top at 2bb9326 --seed 4,
+        # `carry9` -> `up10`, -1.06 ns)
         ip = mant9 >> sh9
-        frac = mant9 & Mux(carry9, frac_mask9 >> 1, frac_mask9)
-        half = Mux(carry9, half9 >> 1, half9)
+        frac_half = (mant9 & Mux(carry9, half9 >> 1, half9)) != 0
+        frac_low = (mant9 & Mux(carry9, frac_mask9 >> 2, frac_mask9 >> 1)) != 0
+        ip_odd = (mant9 & Mux(carry9, half9, half9 << 1)) != 0
         ip10 = reg("ip10", 11, ip[:11])                    # < 1024 when neither zero nor big
-        up10 = reg("up10", 1, (frac > half) | ((frac == half) & ip[0]))   # half to even
+        up10 = reg("up10", 1, frac_half & (frac_low | ip_odd))
         zero10 = reg("zero10", 1, zero9)
         big10 = reg("big10", 1, big9)
         sign10 = reg("sign10", 1, sign9)

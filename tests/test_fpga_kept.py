@@ -137,25 +137,6 @@ def test_pe_steering_bits_are_kept_apart_through_synthesis(tmp_path, monkeypatch
     assert counts["unmarked"] < len(want), counts
 
 
-def test_requant_lane_keeps_its_first_sum_twice_through_synthesis(tmp_path, monkeypatch):
-    """The requantization lane keeps `x + bias` twice (`x1_0` for the shift and the
-    negation, `x1_1` for the leading-zero count): after `synth_ecp5` both are there, 32
-    flip-flops each; without the flow's `keep` mark Yosys folds them into one."""
-    from systolica import fpga
-    from systolica.hw.requant import RequantLane
-
-    cfg = AcceleratorConfig(rows=2, cols=2)
-    ff = {}
-    for name in ("marked", "unmarked"):
-        if name == "unmarked":
-            monkeypatch.setattr(fpga, "KEEP_APART", "an_attribute_no_wire_has")
-        ff[name] = synthesize_component(RequantLane(cfg), "lane", ECP5, tmp_path / name)["FF"]
-        if name == "marked":
-            driven = set().union(*_flip_flop_names(tmp_path / name, "lane"))
-            assert {"x1_0", "x1_1"} <= driven, sorted(n for n in driven if n.startswith("x1"))
-    assert ff["marked"] - ff["unmarked"] == 32, ff
-
-
 def test_dispatcher_keeps_free_twice_through_synthesis(tmp_path):
     """The execute dispatcher (several in flight) keeps its "the issue register is free"
     register twice, `free0` for its own start and `free1` for the token counters' events:
