@@ -2,9 +2,9 @@
 
 Every PE is the same module (the array instances it ``rows * cols`` times). Per cycle it
 does one multiply and one add, in the arithmetic of the configured input type
-(:mod:`systolica.hw.arith`), in four stages: the multiplier's operands are registers and
-so is the product, so the operand select (stage 1), the multiplier (stage 2) and the adder
-(stage 4) are timed apart -- on an FPGA the route to and from the DSP block was three
+(:mod:`systolica.hw.arith`), in four stages and one ahead of them: the multiplier's
+operands are registers and so is the product, so the operand select (stage 0), the
+multiplier (stage 2) and the adder (stage 4) are timed apart -- on an FPGA the route to and from the DSP block was three
 quarters of the array's critical path, and the operand select's control bits are the same
 along an anti-diagonal, so synthesis merges them into one flip-flop that drives PEs far
 apart. Stage 3 registers the product again (``p3``), in the fabric: on the ECP5 the
@@ -14,12 +14,19 @@ chain, wherever the placer puts the adder, was the 8x8 top's most common late pa
 (:class:`~systolica.hw.multiplier.RegisteredMultiplier`): on the ECP5 its registers are the
 DSP block's own (``target="ecp5"``), elsewhere registers in the fabric.
 
-Stage 1, the cycle a wavefront reaches the PE (``ctrl_in``): the multiplier registers
-``a_in`` and the operand, ``w[ctrl.sel]`` (WS) or ``b_in`` (OS); ``a_in``, ``b_in`` and the
-control pass on registered (``a_out``, ``b_out``, ``ctrl_out``). Stage 2, the next cycle:
-the multiplier registers their product; the control moves on to ``ctrl2``. Stage 3: the
-product moves to ``p3``, the control to ``ctrl3``. Stage 4, with the wavefront's control in
-``ctrl3`` and its product in ``p3`` (``p`` below):
+Stage 0, the cycle before a wavefront reaches the PE: its control bits (``ctrl_in``) and
+B operand (``b_in``) arrive a cycle ahead of its A operand. The PE chooses the operand,
+``w[ctrl_in.sel]`` (WS, with a weight captured in that cycle) or ``b_in`` (OS), into a
+register of its own (``op1``), and passes the control and B on registered (``ctrl_out``,
+``b_out``): a cycle ahead of the next PEs' wavefront too. So the multiplier's operand is a
+register with no logic before the DSP block's input (timing: the select's LUT between
+two long routes, the 8x8 top at 2bb9326 --seed 3, a weight -> the select -> an 8.23 ns
+route -> the ``MULT18X18D``, -0.31 ns). Stage 1, the cycle the wavefront reaches the PE
+(``a_in``; its control is ``ctrl_out``): the multiplier registers ``a_in`` and ``op1``, and
+``a_in`` passes on registered (``a_out``). Stage 2, the next cycle: the multiplier
+registers their product; the control moves on to ``ctrl2``. Stage 3: the product moves to
+``p3``, the control to ``ctrl3``. Stage 4, with the wavefront's control in ``ctrl4`` and its
+product in ``p3`` (``p`` below):
 
 - **WS**: ``v_out <= v_in + p``: partial sums flow down the column three cycles behind the
   operands, while the two weight buffers stay put. ``ctrl.sel`` picks the buffer the
@@ -32,15 +39,15 @@ Weight delivery (double buffering): weight beats travel down the column on ``t``
 captures the first beat aimed at a buffer it has not filled yet and removes it from the
 chain; later beats of that tile pass on. Capturing into one buffer marks the other as
 free for the tile after. So beat ``p`` of a tile lands in row ``p`` and the next tile
-loads while the current one computes (a weight is read in stage 1 only).
+loads while the current one computes (a weight is read in stage 0 only).
 
-Drain: when ``ctrl.drain`` is set (in stage 4: ``ctrl3.drain``), ``d <= d_in`` (the
+Drain: when ``ctrl.drain`` is set (in stage 4: ``ctrl4.drain``), ``d <= d_in`` (the
 drain register of the PE above); the array times the drain so it never meets a capture.
 
-Reset: only the control state has a reset value -- ``ctrl_out``, ``ctrl2`` and ``ctrl3``
+Reset: only the control state has a reset value -- ``ctrl_out``, ``ctrl2``, ``ctrl3``, ``ctrl4``
 (``valid``, ``drain``, ...), the buffer flags ``full``, the weight beat's ``valid`` on
 ``t_out`` and the OS accumulator ``acc`` (a tile's first beat adds to it). The data path
--- ``a_out``, ``b_out``, the multiplier's operand and product registers, ``p3``,
+-- ``a_out``, ``b_out``, ``op1``, the multiplier's operand and product registers, ``p3``,
 ``v_out``, ``d_out``, the weights ``w0``/``w1`` and the weight beat's ``buf``/``w`` -- has
 none (``reset_less``): Amaranth's synchronous reset is a multiplexer
 in front of every register, evaluated every cycle for ``rows * cols`` PEs, and an FPGA
@@ -87,7 +94,7 @@ pe_ctrl_layout = data.StructLayout({
 
 
 def steer_bits(ws: bool, os_: bool) -> tuple[str, ...]:
-    """The control bits a PE's operand select reads in stage 1 (``ctrl_in``): the weight
+    """The control bits a PE's operand select reads in stage 0 (``ctrl_in``): the weight
     buffer with WS, and the dataflow when both dataflows are built."""
     return (("sel",) if ws else ()) + (("dataflow",) if ws and os_ else ())
 
@@ -130,10 +137,12 @@ class ProcessingElement(wiring.Component):
     Attributes
     ----------
     a_in, ctrl_in : In
-        Operand and control bits of the wavefront from the left; passed on registered as
-        ``a_out``, ``ctrl_out`` (one cycle per column).
+        Operand and control bits of the wavefront from the left, the control a cycle ahead
+        of the operand; passed on registered as ``a_out``, ``ctrl_out`` (one cycle per
+        column).
     b_in, b_out : In/Out(operand)
-        OS B operand from the PE above, with the wavefront; passed on registered.
+        OS B operand from the PE above, a cycle ahead of the wavefront (with its control);
+        passed on registered.
     v_in : In(signed(acc_bits))
         WS partial sum from the PE above, three cycles behind its wavefront.
     v_out : Out
@@ -164,28 +173,35 @@ class ProcessingElement(wiring.Component):
         def os_mode(ctrl):
             return (ctrl.dataflow == Dataflow.OS) if ws and os_ else Const(int(os_), 1)
 
-        # stage 1: the operand of the wavefront that arrives; operands and control pass on
+        # stage 0, the cycle before the wavefront arrives: its control and B operand are
+        # here (`ctrl_in`, `b_in`), its operand is chosen and registered (`op1`); control
+        # and B pass on, a cycle ahead of the next PE's wavefront too
         ctrl = self.ctrl_in
         pass_ctrl(m, ctrl, self.ctrl_out, steer_bits(ws, os_), reg_name="ctrl_pass", steer_name="steer_")
-        a_reg = _data_register(m, "a", self.a_out)
-        m.d.sync += a_reg.eq(self.a_in)
         weight = self._weight_buffers(m, ctrl) if ws else 0
         if os_:
             m.d.sync += _data_register(m, "b", self.b_out).eq(self.b_in)
         else:
             m.d.comb += self.b_out.eq(0)
         operand = Mux(os_mode(ctrl), self.b_in, weight) if ws and os_ else (weight if ws else self.b_in)
-        # stages 1 and 2: the multiplier registers a_in and the operand, then their product
+        op = Signal(ar.operand_shape, name="op1", reset_less=True)
+        m.d.sync += op.eq(operand)
+        # stage 1: A arrives and passes on; stages 1 and 2: the multiplier registers a_in
+        # and the operand, then their product (its control: `ctrl_out`, then `ctrl2`)
+        a_reg = _data_register(m, "a", self.a_out)
+        m.d.sync += a_reg.eq(self.a_in)
         mult = m.submodules.mult = RegisteredMultiplier(ar, self.target)
-        m.d.comb += [mult.a.eq(self.a_in), mult.b.eq(operand)]
+        m.d.comb += [mult.a.eq(self.a_in), mult.b.eq(op)]
         ctrl2 = Signal(pe_ctrl_layout, name="ctrl2")
         m.d.sync += ctrl2.eq(self.ctrl_out)
         # stage 3: the product again, in a register in the fabric (see the module docstring)
         p = Signal(mult.p.shape(), name="p3", reset_less=True)
         ctrl3 = Signal(pe_ctrl_layout, name="ctrl3")
         m.d.sync += [p.eq(mult.p), ctrl3.eq(ctrl2)]
+        ctrl4 = Signal(pe_ctrl_layout, name="ctrl4")
+        m.d.sync += ctrl4.eq(ctrl3)
 
-        # stage 4: the same wavefront three cycles after it arrived, its control in ctrl3
+        # stage 4: the same wavefront three cycles after it arrived, its control in ctrl4
         if ws:
             m.d.sync += _data_register(m, "v", self.v_out).eq(
                 _wire(m, "sum", ar.accumulate(self.v_in, p), ar.acc_shape))
@@ -195,17 +211,18 @@ class ProcessingElement(wiring.Component):
         if os_:
             acc = Signal(ar.acc_shape)         # reset: the first beat of a tile adds to it
             total = _wire(m, "total", ar.accumulate(acc, p), ar.acc_shape)
-            is_os3 = os_mode(ctrl3)
-            with m.If(ctrl3.valid & is_os3):
-                m.d.sync += acc.eq(Mux(ctrl3.last, 0, total))
-            with m.If(ctrl3.drain):
+            is_os4 = os_mode(ctrl4)
+            with m.If(ctrl4.valid & is_os4):
+                m.d.sync += acc.eq(Mux(ctrl4.last, 0, total))
+            with m.If(ctrl4.drain):
                 m.d.sync += d_reg.eq(self.d_in)
-            with m.Elif(ctrl3.valid & is_os3 & ctrl3.last):
+            with m.Elif(ctrl4.valid & is_os4 & ctrl4.last):
                 m.d.sync += d_reg.eq(total)
         return m
 
     def _weight_buffers(self, m: Module, ctrl):
-        """Two stationary weights; returns the one ``ctrl.sel`` picks."""
+        """Two stationary weights; returns the one ``ctrl.sel`` picks in the next cycle
+        (with a beat captured in this one)."""
         op = self.arith.operand_shape
         w = [Signal(op, name=f"w{i}", reset_less=True) for i in range(2)]
         full = Signal(2)
@@ -218,11 +235,9 @@ class ProcessingElement(wiring.Component):
         m.d.sync += [t_valid.eq(t.valid & ~take), t_reg.eq(t)]
         with m.If(take):
             m.d.sync += full.eq(Mux(t.buf, 0b10, 0b01))
-            with m.If(t.buf):
-                m.d.sync += w[1].eq(t.w)
-            with m.Else():
-                m.d.sync += w[0].eq(t.w)
-        return Mux(ctrl.sel, w[1], w[0])
+        w_next = [Mux(take & (t.buf == i), t.w, w[i]) for i in range(2)]
+        m.d.sync += [w[i].eq(w_next[i]) for i in range(2)]
+        return Mux(ctrl.sel, w_next[1], w_next[0])
 
 
 def _data_register(m: Module, name: str, port) -> Signal:

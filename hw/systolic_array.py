@@ -4,9 +4,10 @@ Ports take and give *aligned* vectors; skew and de-skew registers live inside.
 
 Timing (all cycles counted from the clock edge that accepts a beat, "cycle n"):
 
-- A data beat accepted at ``n`` reaches PE ``(i, j)`` at ``n + 1 + i + j``; every operand
-  of one beat (A element from the left, B from above, control bits) meets in the PE in
-  the same cycle: a *wavefront*. Bubbles are wavefronts with ``valid = 0``. The PE
+- A data beat accepted at ``n`` reaches PE ``(i, j)`` at ``n + 1 + i + j``: its A element
+  from the left, and, a cycle ahead (at ``n + i + j``, so the PE registers the chosen
+  operand first), its control bits from the left and its B element from above: a
+  *wavefront*. Bubbles are wavefronts with ``valid = 0``. The PE
   registers the multiplier's operand there, the product a cycle later, the product again
   in the fabric a cycle after that, and adds it in the next (:mod:`.pe`), so partial
   sums, OS accumulation and the drain run three cycles behind the wavefront.
@@ -193,22 +194,25 @@ class SystolicArray(wiring.Component):
         start_drain = drain_pending & (os_wait == 0)
         with m.If(start_drain & ~os_last):
             m.d.sync += drain_pending.eq(0)
-        with m.If(start_drain):
-            m.d.sync += phase.eq(1)
-        with m.Elif(phase != 0):
-            m.d.sync += phase.eq(Mux(phase == R, 0, phase + 1))
+        phase_next = Signal.like(phase, name="phase_next")
+        m.d.comb += phase_next.eq(Mux(start_drain, 1, Mux((phase == 0) | (phase == R), 0, phase + 1)))
+        m.d.sync += phase.eq(phase_next)
 
-        # -- entry register and skew ------------------------------------------------
-        e_ctrl = Signal(pe_ctrl_layout)
-        m.d.sync += [
+        # -- entry and skew ------------------------------------------------------------
+        # A PE takes a wavefront's control and B operand a cycle before its A (`pe.py`,
+        # stage 0: it registers the chosen operand then), so the control and B reach PE
+        # (i, j) at n + i + j: the beat's control as it is taken, then a chain of
+        # registers (row i sees it i cycles later), its B lanes skewed without an entry
+        # register; A lanes with one
+        e_ctrl = Signal(pe_ctrl_layout, name="e_ctrl")
+        m.d.comb += [
             e_ctrl.valid.eq(take),
             e_ctrl.dataflow.eq(Mux(beat_os, Dataflow.OS, Dataflow.WS)),
             e_ctrl.sel.eq(ws_done[0]),
             e_ctrl.last.eq(beat.last),
         ]
-        # control bits run down a chain of registers (row i sees them i cycles later); the
-        # bits that steer the PEs' operand selects in registers kept apart, as the PEs pass
-        # them (pass_ctrl): each steers one row's first PE
+        # the bits that steer the PEs' operand selects in registers kept apart, as the PEs
+        # pass them (pass_ctrl): each steers one row's first PE
         row_ctrl = [e_ctrl]
         for i in range(1, R):
             c = Signal(pe_ctrl_layout, name=f"row_ctrl{i}")
@@ -216,7 +220,7 @@ class SystolicArray(wiring.Component):
             row_ctrl.append(c)
         a_lanes = _skew(m, "a", [beat.a[i] for i in range(R)], ar.operand_shape, extra=1)
         if os_:
-            b_lanes = _skew(m, "b", [beat.b[j] for j in range(C)], ar.operand_shape, extra=1)
+            b_lanes = _skew(m, "b", [beat.b[j] for j in range(C)], ar.operand_shape)
         if ws:
             wb = weight_beat_layout(ar.operand_shape)
             w_in = []
@@ -244,7 +248,8 @@ class SystolicArray(wiring.Component):
         b_in, v_in, d_in, t_in = top_b, top_v, Signal(C * aw, name="top_d"), top_t
         for i in range(R):
             ctrl0 = Signal(pe_ctrl_layout, name=f"ctrl_in{i}")
-            m.d.comb += [ctrl0.eq(row_ctrl[i]), ctrl0.drain.eq((phase != 0) & (phase <= i))]
+            # (the drain a cycle ahead too: the PEs take it in their fourth stage)
+            m.d.comb += [ctrl0.eq(row_ctrl[i]), ctrl0.drain.eq((phase_next != 0) & (phase_next <= i))]
             b_out = Signal(C * ow, name=f"b_{i}")
             v_out = Signal(C * aw, name=f"v_{i}")
             d_out = Signal(C * aw, name=f"d_{i}")
@@ -279,10 +284,13 @@ class SystolicArray(wiring.Component):
                   for j in range(C)]
         aligned = _deskew(m, "c", bottom, acc)
 
-        edge1 = Signal(pe_ctrl_layout, name="edge1")  # the bottom-right PE's second stage
-        edge2 = Signal(pe_ctrl_layout, name="edge2")  # third
-        edge = Signal(pe_ctrl_layout, name="edge")    # and fourth
-        m.d.sync += [edge1.eq(edge_ctrl), edge2.eq(edge1), edge.eq(edge2)]
+        # the bottom-right PE's control: its first stage's (`edge_ctrl`), second, third,
+        # fourth, then with the sum it made
+        edge2 = Signal(pe_ctrl_layout, name="edge2")
+        edge3 = Signal(pe_ctrl_layout, name="edge3")
+        edge4 = Signal(pe_ctrl_layout, name="edge4")
+        edge = Signal(pe_ctrl_layout, name="edge")
+        m.d.sync += [edge2.eq(edge_ctrl), edge3.eq(edge2), edge4.eq(edge3), edge.eq(edge4)]
         ws_out = edge.valid & (edge.dataflow == Dataflow.WS)
         os_out = drain_v[C - 1]
         res = self.result.payload
