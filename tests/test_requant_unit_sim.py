@@ -48,6 +48,16 @@ def test_unheld_stream_mutant_is_caught(seed):
         _run(changed.RequantUnit, seed, acc_rate=1.0, ready_rate=1.0)
 
 
+@pytest.mark.parametrize("mutant", ["~pending_next)", "~pending_next | empty)"])
+def test_write_ready_register_mutant_is_caught(seed, mutant):
+    """``param.ready``'s register (no write pending or the lanes empty, from their next
+    values) made from one of them alone, or from today's ``empty``: a write waits forever
+    or overwrites the one still pending."""
+    changed = mutated("systolica.hw.requant_unit", "~pending_next | empty_next)", mutant)
+    with pytest.raises(AssertionError):
+        assert _run(changed.RequantUnit, seed, acc_rate=0.7, ready_rate=0.6) == []
+
+
 def test_credit_register_mutant_is_caught(seed):
     """``acc.ready``'s register misses a vector that takes the last credit: one more is
     taken than the output queue holds (the queue drops or the count wraps)."""
