@@ -134,8 +134,11 @@ _MUTANTS = {
     "inside_page": ("rem <= page_left)", "rem < page_left)"),
     "inside_page_end": ("rem <= page_left + AXI_PAGE_BYTES", "rem < page_left + AXI_PAGE_BYTES"),
     "inside_beats": ("(rem_m <= lim)", "(rem_m < lim)"),
-    "run_end_page": ("(addr[:12] <= page_k)", "(addr[:12] < page_k)"),
-    "run_end_lane": ("(offset_of(addr) <= lane_k)", "(offset_of(addr) < lane_k)"),
+    "run_end_page": ("& lane_fits[d])) <= page_k", "& lane_fits[d])) < page_k"),
+    "run_end_lane": ("(offset_of(new_addr + dec.s[d]) <= lane_k)", "(offset_of(new_addr + dec.s[d]) < lane_k)"),
+    "run_end_lane_first": ("(offset_of(an_first[d]) <= max_bytes - run_bytes)",
+                           "(offset_of(an_first[d]) < max_bytes - run_bytes)"),
+    "run_end_fit_ok": ("busy, fit_ok & (offset_of(", "busy, (offset_of("),
 }
 
 
@@ -185,8 +188,7 @@ _INDEX_MUTANTS = {
 #: limits taken from the command's base in every run. They show only where runs cross
 #: page ends, so they run on `_straddling_runs`.
 _FIRST_RUN_MUTANTS = {
-    "fits_not_elem": ("by_run_end([fits(a) for a in an], first_ends)",
-                      "by_run_end([fits(a) for a in an[:3] + an[:1]], first_ends)"),
+    "fits_not_elem": ('dims = {"elem": 3,', 'dims = {"elem": 0,'),
     "first_page_of_word": ("page = AXI_PAGE_BYTES - addr[:12]", "page = AXI_PAGE_BYTES - word"),
     "first_burst_of_base": ("firsts = [_first_burst(a, max_bytes, lanes) for a in an]",
                             "firsts = [_first_burst(self.cmd.base, max_bytes, lanes) for a in an]"),
