@@ -361,6 +361,19 @@ class RequantLane(wiring.Component):
         with m.Else():
             m.d.comb += fval.eq(Mux(sign10, fneg, fpos))
         v11 = reg("v11", signed(32), Mux(onnx, fval, t10 + inc10))
+        # whether v11 fits 11 bits (stage 12's `small`), from this stage's registers, not
+        # from v11 (timing: in stage 12 a 22-bit test of v11 sat beside the add's and the
+        # compares' carry chains, in front of the clamp's choice; the 8x8 top at be0c4f1
+        # --seed 3, `requant.lane7.v11` -> `q12`, -0.03 ns). TFLite: t10 + inc10 in
+        # [-1024, 1023] is t10 in it, or with the increment t10 in [-1025, 1022] (no wrap:
+        # t10 = INT32_MAX is outside). ONNX: fval lies in [-1024, 1024] and is 1024 only
+        # when big and positive or when ip10 + up10 carries to 1024
+        def fits11(x):
+            return (x[10:] == 0) | (x[10:] == (1 << 22) - 1)
+        t10_fits = fits11(t10)
+        tfl_small = Mux(inc10, (t10_fits & (t10 != 1023)) | (t10 == -1025), t10_fits)
+        onnx_small = zero10 | sign10 | ~(big10 | ((ip10 == 1023) & up10))
+        small11 = reg("small11", 1, Mux(onnx, onnx_small, tfl_small))
 
         # 12: t = wrap32(v11 + zero_point) clamped to [qmin, qmax], output bits. The bounds
         # and the zero point are 9-bit, so (timing: no compare behind the 32-bit add):
@@ -370,9 +383,8 @@ class RequantLane(wiring.Component):
         zp, qmin, qmax = (derived(f"{n}12", signed(9), p[n]) for n in ("zero_point", "qmin", "qmax"))
         t = Signal(signed(32), name="t12")
         t_small = Signal(signed(12), name="t12_small")
-        small = Signal(name="v11_small")
-        m.d.comb += [t.eq(v11 + zp), t_small.eq(v11[:11].as_signed() + zp),
-                     small.eq((v11[10:] == 0) | (v11[10:] == (1 << 22) - 1))]
+        small = small11
+        m.d.comb += [t.eq(v11 + zp), t_small.eq(v11[:11].as_signed() + zp)]
         # (the bounds' compares are made on v11 against `qmin - zero_point` and `qmax -
         # zero_point`, copied next to the stage too, beside the add, not after it: timing,
         # the 8x8 top at 2aa321b --seed 3, `requant.lane3.v11` -> the add's carry chain ->

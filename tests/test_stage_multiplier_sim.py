@@ -228,3 +228,35 @@ def test_int8_lane_every_shift_equals_golden(seed):
                                        qmin=-128, qmax=127)
                 cases.append((lane_fields(params, 1, bias=0)[0], acc))
     _assert_lane_equals_golden(dut, cfg, cases)
+
+
+def test_int8_lane_clamp_range_edges_equal_golden(seed):
+    """Stage 12 clamps a value that fits 11 bits by compares, and one that does not by the
+    sign of ``wrap32(v + zero_point)``; stage 11 decides which (``small11``) from its own
+    registers. Values that land on -1026 .. -1023 and 1022 .. 1025 (TFLite: both
+    roundings, shifts that round up there; ONNX: scales that put ``x * scale`` there, ties
+    included), and int32's extremes with zero points that wrap the sum, == golden."""
+    print(f"seed={seed}")
+    cfg = AcceleratorConfig(rows=1, cols=1)
+    rng = np.random.default_rng(seed)
+    dut = RequantLane(cfg, "generic")
+    cases = []
+    for rounding in ("double", "single"):
+        for shift in (-3, -2, -1, 0, 1):
+            # multiplier 2^30: v is about x * 2^(shift - 1)
+            unit = 1 << (1 - shift)
+            acc = [sg * (1024 * unit + d) for sg in (1, -1) for d in range(-3 * unit, 3 * unit + 1)]
+            acc += [INT32_MAX - d for d in range(4)] + [INT32_MIN + d for d in range(4)]
+            for zp in (-128, int(rng.integers(-127, 127)), 127):
+                params = RequantParams("tflite", zp, "int8", multiplier=1 << 30, shift=shift,
+                                       rounding=rounding, qmin=-128, qmax=127)
+                cases.append((lane_fields(params, 1, bias=0)[0], np.array(acc, dtype=np.int64)))
+    # (a zero accumulator at a large scale: stage 10 marks it zero and, from the zero's
+    # exponent, big; zero wins)
+    for k in (0, 1, 3, -20):
+        acc = [sg * ((1024 << k) + d) for sg in (1, -1) for d in range(-(3 << k), (3 << k) + 1)] if k >= 0 else [0, 1, -1]
+        for zp, kind, lo, hi in ((0, "uint8", 0, 255), (100, "uint8", 0, 255), (-128, "int8", -128, 127),
+                                 (127, "int8", -128, 127)):
+            params = RequantParams("onnx", zp, kind, scale=2.0 ** -k, qmin=lo, qmax=hi)
+            cases.append((lane_fields(params, 1, bias=0)[0], np.array(acc, dtype=np.int64)))
+    _assert_lane_equals_golden(dut, cfg, cases)
