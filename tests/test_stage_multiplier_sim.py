@@ -205,6 +205,13 @@ def _ties(e: int, rng: np.random.Generator) -> list[int]:
     return out
 
 
+def _tflite_int8_case(zp: int, mult: int, shift: int, rounding: str, acc: np.ndarray):
+    """(lane fields, accumulators) of a TFLite int8 lane, no bias, clamps -128 .. 127."""
+    params = RequantParams("tflite", zp, "int8", multiplier=mult, shift=shift, rounding=rounding,
+                           qmin=-128, qmax=127)
+    return lane_fields(params, 1, bias=0)[0], acc
+
+
 def test_int8_lane_every_shift_equals_golden(seed):
     """TFLite's ``shift``, every value the REQUANT check allows, both roundings: the lane
     == golden on the values where the rounding of that shift decides (quotients by the
@@ -224,9 +231,7 @@ def test_int8_lane_every_shift_equals_golden(seed):
             vals += [INT32_MIN, INT32_MAX, 0, 1, -1] + [int(v) for v in rng.integers(INT32_MIN, INT32_MAX, 4)]
             acc = np.array([v for v in vals if INT32_MIN <= v <= INT32_MAX], dtype=np.int64)
             for mult in (1 << 30, int(rng.integers(1 << 30, 1 << 31))):
-                params = RequantParams("tflite", 0, "int8", multiplier=mult, shift=shift, rounding=rounding,
-                                       qmin=-128, qmax=127)
-                cases.append((lane_fields(params, 1, bias=0)[0], acc))
+                cases.append(_tflite_int8_case(0, mult, shift, rounding, acc))
     _assert_lane_equals_golden(dut, cfg, cases)
 
 
@@ -248,9 +253,7 @@ def test_int8_lane_clamp_range_edges_equal_golden(seed):
             acc = [sg * (1024 * unit + d) for sg in (1, -1) for d in range(-3 * unit, 3 * unit + 1)]
             acc += [INT32_MAX - d for d in range(4)] + [INT32_MIN + d for d in range(4)]
             for zp in (-128, int(rng.integers(-127, 127)), 127):
-                params = RequantParams("tflite", zp, "int8", multiplier=1 << 30, shift=shift,
-                                       rounding=rounding, qmin=-128, qmax=127)
-                cases.append((lane_fields(params, 1, bias=0)[0], np.array(acc, dtype=np.int64)))
+                cases.append(_tflite_int8_case(zp, 1 << 30, shift, rounding, np.array(acc, dtype=np.int64)))
     # (a zero accumulator at a large scale: stage 10 marks it zero and, from the zero's
     # exponent, big; zero wins)
     for k in (0, 1, 3, -20):
