@@ -103,9 +103,9 @@ class Fetch(wiring.Component):
         words = m.submodules.words = ResetInserter(self.start)(
             HeadFIFO(width=_word_layout(cfg).size, depth=FETCH_OUTSTANDING))
         in_flight = self._in_flight = Signal(range(FETCH_OUTSTANDING + 1))   # requested, not all beats in
-        stop_at, stop_why = self._requests(m, words, in_flight)
+        stop_at, stop_why, stop_next = self._requests(m, words, in_flight)
         self._beats(m, words, in_flight)
-        self._decode(m, words, stop_at, stop_why)
+        self._decode(m, words, stop_at, stop_why, stop_next)
         return m
 
     # -- AR: one aligned 64-byte burst per command ------------------------------------------
@@ -159,8 +159,12 @@ class Fetch(wiring.Component):
         # so the two never meet, and ARREADY, through the read arbiter, reaches `valid`
         # alone, not the walker's enables; timing: the 8x8 top at e007b07, the load walker's
         # `out.r_rdy` -> the arbiter -> ARREADY -> `addr`'s enable, -0.20 ns)
-        with m.If(~self.start & ~valid & ~ending & ~self.halt & ~self.stopped & room
-                  & (in_flight < FETCH_OUTSTANDING)):
+        decide = Signal(name="fetch_decide")     # the walker makes a request or ends now
+        stopping = Signal(name="fetch_stopping")  # it ends now: stop_at takes `nxt`
+        m.d.comb += [decide.eq(~self.start & ~valid & ~ending & ~self.halt & ~self.stopped & room
+                               & (in_flight < FETCH_OUTSTANDING)),
+                     stopping.eq(decide & (~aligned | past_len | ~inside))]
+        with m.If(decide):
             with m.If(~aligned):
                 m.d.sync += [ending.eq(1), stop_at.eq(nxt), stop_why.eq(Status.PROGRAM_ALIGN)]
             with m.Elif(past_len):
@@ -174,7 +178,7 @@ class Fetch(wiring.Component):
         self._ar_valid = valid
         self._ending = ending
         m.d.sync += in_flight.eq(in_flight + accepted - words.w_en)
-        return stop_at, Mux(ending, stop_why, Status.OK)
+        return stop_at, Mux(ending, stop_why, Status.OK), (stopping, nxt)
 
     # -- R: beats into whole command words ----------------------------------------------------
     def _beats(self, m: Module, words, in_flight) -> None:
@@ -197,7 +201,7 @@ class Fetch(wiring.Component):
                 m.d.sync += [word.eq(full.bits), resp.eq(first_err)]
 
     # -- decode: check, then hand over (or stop) in program order ----------------------------
-    def _decode(self, m: Module, words, stop_at, stop_why) -> None:
+    def _decode(self, m: Module, words, stop_at, stop_why, stop_next) -> None:
         cfg = self.cfg
         check = m.submodules.check = CommandCheck(cfg, self.target)
         head = data.View(_word_layout(cfg), words.r_data)
@@ -256,6 +260,19 @@ class Fetch(wiring.Component):
             m.d.comb += [state_next.eq(target), to_wait.eq(target == _State.WAIT)]
 
         loading, = kept_copies(m, to_wait, 1, name="fetch_loading", shape=1)
+        # `stop_at == idx` is a register (`at_stop`), set from both registers' next values
+        # with the compares made for each (stop_at stays or takes `nxt` as the requests
+        # end; idx stays or steps), which the two events only choose; it is read only while
+        # the requests have ended, and `start` (idx = 0) clears that (timing: the 8x8 top
+        # at be0c4f1 --seed 3, `stop_at` -> the 32-bit compare -> WAIT's stop ->
+        # `to_wait` -> `fetch_loading0`, -0.25 ns at 105 MHz)
+        stopping, nxt = stop_next
+        at_stop = Signal(name="fetch_at_stop")
+        steps = Signal(name="fetch_idx_steps")
+        m.d.comb += steps.eq((state == _State.HAND) & ~self.halt & ready)
+        idx_up = idx + 1
+        m.d.sync += at_stop.eq(Mux(stopping, Mux(steps, nxt == idx_up, nxt == idx),
+                                   Mux(steps, stop_at == idx_up, stop_at == idx)))
         # the word queue's head is taken in WAIT and from the second cycle of STOPPED on
         # (STOPPED drops what still arrives; nothing reads the queue before the next
         # `start`, which empties it, so a word dropped a cycle later changes nothing), so
@@ -301,7 +318,7 @@ class Fetch(wiring.Component):
                     goto(_State.STOPPED)
                 with m.Elif(words.r_rdy):
                     goto(_State.CHECK)
-                with m.Elif((stop_why != Status.OK) & (stop_at == idx)):
+                with m.Elif((stop_why != Status.OK) & at_stop):
                     stop(stop_why)
                 restart()
             with m.Case(_State.CHECK):      # the check's status is valid after CHECK_LATENCY cycles
@@ -323,7 +340,7 @@ class Fetch(wiring.Component):
                     goto(_State.STOPPED)
                 with m.Else():
                     with m.If(ready):
-                        m.d.sync += [idx.eq(idx + 1), offer.eq(0)]
+                        m.d.sync += [idx.eq(idx_up), offer.eq(0)]
                         goto(_State.WAIT)
                 restart()
         m.d.comb += [self.stopped.eq(state == _State.STOPPED),

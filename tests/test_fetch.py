@@ -147,11 +147,20 @@ _FIT_MUTANTS = {
 }
 
 
-@pytest.mark.parametrize("mutant", sorted(_FIT_MUTANTS))
-def test_fetch_bench_catches_a_wrong_first_fit(mutant, monkeypatch):
+#: Mutants of `at_stop` (`stop_at == idx`, a register set from their next values): one
+#: command early when idx does not step, as the requests end or after.
+_STOP_MUTANTS = {
+    "stop one early as the requests end": ("Mux(steps, nxt == idx_up, nxt == idx)", "nxt == idx_up"),
+    "stop one early after they ended": ("Mux(steps, stop_at == idx_up, stop_at == idx)", "stop_at == idx_up"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(_FIT_MUTANTS) + sorted(_STOP_MUTANTS))
+def test_fetch_bench_catches_a_wrong_fit_or_stop(mutant, monkeypatch):
     from source_mutants import mutated
 
-    monkeypatch.setitem(globals(), "Fetch", mutated("systolica.hw.fetch", *_FIT_MUTANTS[mutant]).Fetch)
+    monkeypatch.setitem(globals(), "Fetch",
+                        mutated("systolica.hw.fetch", *{**_FIT_MUTANTS, **_STOP_MUTANTS}[mutant]).Fetch)
     caught = 0
     for seed in range(6):
         try:
