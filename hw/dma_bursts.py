@@ -247,9 +247,13 @@ class BurstGen(wiring.Component):
         # (an OR of the one-hot flags' choices, two LUT levels for each bit, not a chain of
         # three selects: timing, the 8x8 top at 9ccfb6f --seed 2, `load.bursts.an0` -> the
         # fit's compare -> five LUT levels -> `run_done`, -1.75 ns)
+        # which dimension's value each run end chooses (the flags' keys; dimension 3 is the
+        # next element)
+        dims = {"elem": 3, 2: 2, 1: 1, 0: 0}
+
         def by_run_end(x, sel):    # of x[d], one per dimension, the one whose step starts the next run
-            return ((Mux(sel["elem"], x[3], 0) | Mux(sel[2], x[2], 0))
-                    | (Mux(sel[1], x[1], 0) | Mux(sel[0], x[0], 0)))
+            a, b, c, d = (Mux(sel[k], x[n], 0) for k, n in dims.items())
+            return (a | b) | (c | d)
 
         new_addr = Signal(aw)
         m.d.comb += new_addr.eq(by_run_end(an, addr_ends))
@@ -303,7 +307,6 @@ class BurstGen(wiring.Component):
         # four (timing: the 8x8 top at 2bb9326 --seed 4, `load.bursts.an2` -> the
         # compare's carry chain -> five LUT levels -> `run_done`, -0.76 ns)
         lane_fits = [Signal(name=f"lane_fits{d}") for d in range(4)]
-        dims = {"elem": 3, 2: 2, 1: 1, 0: 0}
         terms = [Cat(an[d][:12], Const(0, 1), ~(first_ends[k] & lane_fits[d])) <= page_k
                  for k, d in dims.items()]
         next_fits = Signal()

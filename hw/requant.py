@@ -361,7 +361,7 @@ class RequantLane(wiring.Component):
         with m.Else():
             m.d.comb += fval.eq(Mux(sign10, fneg, fpos))
         v11 = reg("v11", signed(32), Mux(onnx, fval, t10 + inc10))
-        # whether v11 fits 11 bits (stage 12's `small`), from this stage's registers, not
+        # whether v11 fits 11 bits (stage 12 chooses by it), from this stage's registers, not
         # from v11 (timing: in stage 12 a 22-bit test of v11 sat beside the add's and the
         # compares' carry chains, in front of the clamp's choice; the 8x8 top at be0c4f1
         # --seed 3, `requant.lane7.v11` -> `q12`, -0.03 ns). TFLite: t10 + inc10 in
@@ -383,7 +383,6 @@ class RequantLane(wiring.Component):
         zp, qmin, qmax = (derived(f"{n}12", signed(9), p[n]) for n in ("zero_point", "qmin", "qmax"))
         t = Signal(signed(32), name="t12")
         t_small = Signal(signed(12), name="t12_small")
-        small = small11
         m.d.comb += [t.eq(v11 + zp), t_small.eq(v11[:11].as_signed() + zp)]
         # (the bounds' compares are made on v11 against `qmin - zero_point` and `qmax -
         # zero_point`, copied next to the stage too, beside the add, not after it: timing,
@@ -392,7 +391,7 @@ class RequantLane(wiring.Component):
         lo, hi = (derived(f"{n}_less_zero_point12", signed(11), p[n] - p.zero_point) for n in ("qmin", "qmax"))
         v_small = v11[:11].as_signed()
         inside = Mux(v_small < lo, qmin, Mux(v_small > hi, qmax, t_small))
-        c = Mux(small, inside, Mux(t[-1], qmin, qmax))
+        c = Mux(small11, inside, Mux(t[-1], qmin, qmax))
         q12 = reg("q12", OUT_BITS, c[:OUT_BITS])
         m.d.comb += self.q.eq(q12)
         return m

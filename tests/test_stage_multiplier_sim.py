@@ -205,6 +205,14 @@ def _ties(e: int, rng: np.random.Generator) -> list[int]:
     return out
 
 
+def _generic_lane(seed: int):
+    """(config, generator, lane) of a one-column lane with generic partial products; the
+    seed printed."""
+    print(f"seed={seed}")
+    cfg = AcceleratorConfig(rows=1, cols=1)
+    return cfg, np.random.default_rng(seed), RequantLane(cfg, "generic")
+
+
 def _tflite_int8_case(zp: int, mult: int, shift: int, rounding: str, acc: np.ndarray):
     """(lane fields, accumulators) of a TFLite int8 lane, no bias, clamps -128 .. 127."""
     params = RequantParams("tflite", zp, "int8", multiplier=mult, shift=shift, rounding=rounding,
@@ -218,10 +226,7 @@ def test_int8_lane_every_shift_equals_golden(seed):
     shift's power of two that are halves, and their neighbours), extremes and random values. Stage 9
     shifts by a parameter register and masks with one derived from ``shift`` by compares:
     a wrong bit for one shift shows here."""
-    print(f"seed={seed}")
-    cfg = AcceleratorConfig(rows=1, cols=1)
-    rng = np.random.default_rng(seed)
-    dut = RequantLane(cfg, "generic")
+    cfg, rng, dut = _generic_lane(seed)
     cases = []
     for rounding in ("double", "single"):
         for shift in range(SHIFT_RANGE[0], SHIFT_RANGE[1] + 1):
@@ -241,10 +246,7 @@ def test_int8_lane_clamp_range_edges_equal_golden(seed):
     registers. Values that land on -1026 .. -1023 and 1022 .. 1025 (TFLite: both
     roundings, shifts that round up there; ONNX: scales that put ``x * scale`` there, ties
     included), and int32's extremes with zero points that wrap the sum, == golden."""
-    print(f"seed={seed}")
-    cfg = AcceleratorConfig(rows=1, cols=1)
-    rng = np.random.default_rng(seed)
-    dut = RequantLane(cfg, "generic")
+    cfg, rng, dut = _generic_lane(seed)
     cases = []
     for rounding in ("double", "single"):
         for shift in (-3, -2, -1, 0, 1):
