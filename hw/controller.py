@@ -99,7 +99,7 @@ class Controller(wiring.Component):
         # its channels' `available` may take a pop a cycle late, hw/tokens.py)
         spaced = [name for name, (_, reader) in zip(CHANNELS, TOKEN_CHANNELS) if Dispatcher.spaced_starts(in_flight[reader])]
         m.submodules.tokens = tokens = TokenCounters(spaced=spaced)
-        m.submodules.counters = perf = PerfCounters(cfg)
+        m.submodules.counters = perf = PerfCounters(cfg, self.target)
         flush = run.clear       # a register: at the start and the cycle after the end
 
         # -- CSRs and status -------------------------------------------------------------

@@ -292,15 +292,21 @@ class BurstGen(wiring.Component):
         # its address with registers taken at `start` (timing: not run_lim's chain and then
         # a compare): run_lim is min(4096 - A[:12], max_bytes - L), so the run fits exactly
         # when A[:12] <= 4096 - run_bytes and L <= max_bytes - run_bytes
-        page_k, lane_k = Signal.like(page_left), Signal(range(max_bytes + 1))
-        fit_ok = Signal()                           # run_bytes <= 4096 and <= max_bytes
+        page_k = Signal.like(page_left)
+        # bit L: a run whose address is at byte lane L may fit its first burst (run_bytes
+        # <= 4096 and <= max_bytes - L), compares of run_bytes with constants, a register
+        # set while idle (timing: as `offset <= max_bytes - run_bytes`, a 12-bit compare's
+        # carry chain followed the stride's add, the 8x8 top at 01bcdc9 --seed 2,
+        # `load.bursts.run_ends_2_addr0` -> `lane_fits1`, -0.51 ns)
+        lane_mask_idle = Cat(run_bytes <= min(AXI_PAGE_BYTES, max_bytes - lane) for lane in range(bb))
+        lane_mask = Signal(bb, name="lane_mask")
         # (compared for each dimension's address and then chosen, as new_addr is: timing,
         # the store engine's walker in the 8x8 top at 02a6f20: `at_end1` -> new_addr's
         # select -> the compare's carry chain -> `run_done`, -1.41 ns)
         # (Made as registers set with `an[d]`, the compares follow the stride's add in one
         # cycle, a worse path: the 8x8 top at 3c4552c, `run_ends_elem` -> new_addr's
         # select -> the add -> the compare -> `an_fits1`, -2.17 ns, 15 levels)
-        # The lane's compare (a few low bits) and `fit_ok` are a register for each
+        # The lane's fit (`lane_mask` at the address's lane) is a register for each
         # dimension, `lane_fits[d]`, set with `an[d]`; it and the one-hot choice enter
         # the page compare's carry chain as its top bit (A + 2^13 > page_k when not
         # chosen), so each dimension's term is its chain's carry out and the fit an OR of
@@ -356,9 +362,8 @@ class BurstGen(wiring.Component):
                     m.d.sync += restart(d)
                 m.d.sync += an[d].eq(Mux(busy, new_addr + dec.s[d], an_first[d]))
                 # (run_bytes, an_first and the command's values hold from before `start`)
-                m.d.sync += lane_fits[d].eq(Mux(
-                    busy, fit_ok & (offset_of(new_addr + dec.s[d]) <= lane_k),
-                    (run_bytes <= min(AXI_PAGE_BYTES, max_bytes)) & (offset_of(an_first[d]) <= max_bytes - run_bytes)))
+                m.d.sync += lane_fits[d].eq(Mux(busy, lane_mask.bit_select(offset_of(new_addr + dec.s[d]), 1),
+                                                lane_mask_idle.bit_select(offset_of(an_first[d]), 1)))
 
         # while idle, the walker's registers load a command's first run in every cycle
         # (from `cmd` and the registers taken at `take`, which hold it from the cycle after
@@ -384,8 +389,7 @@ class BurstGen(wiring.Component):
                          rem_m.eq(run_bytes - max_bytes),
                          page_left.eq(cmd_first["page"]), lim.eq(cmd_first["lim"]), page_rest.eq(cmd_first["rest"]),
                          run_done.eq(first_fits), span_lim.eq(cmd_first["span"]), span_rem.eq(run_bytes + offset_of(self.cmd.base)),
-                         fit_ok.eq(run_bytes <= min(AXI_PAGE_BYTES, max_bytes)), page_k.eq(AXI_PAGE_BYTES - run_bytes),
-                         lane_k.eq(max_bytes - run_bytes)]
+                         lane_mask.eq(lane_mask_idle), page_k.eq(AXI_PAGE_BYTES - run_bytes)]
         with m.Elif(advance):
             m.d.sync += [cur.eq(cur + lim), rem.eq(rem - lim), rem_m.eq(rem_m - lim), page_left.eq(cont_page),
                          lim.eq(cont_lim), page_rest.eq(cont_rest), run_done.eq(rest_fits), span_lim.eq(cont_lim), span_rem.eq(rem - lim)]

@@ -168,7 +168,8 @@ class RequantLane(wiring.Component):
         # change only while no vector is in flight, so a vector reaches stage 2 no earlier
         # than these are the new parameters' (a write, then the vector in stage 1)
         derived = functools.partial(_derived_register, m)
-        left = derived("left", 5, Mux(p.shift[-1], 0, p.shift.as_unsigned()))
+        # (0 with single rounding, so stage 2's y is one shift of x, no choice after it)
+        left = derived("left", 5, Mux(p.shift[-1] | single, 0, p.shift.as_unsigned()))
         # stage 10's one right shift: by total = 31 - shift (single; 1..62 for the shifts
         # the fetch unit's REQUANT check lets through, -31..30), or RoundingDivideByPOT's
         # exponent (double; 0..31)
@@ -204,7 +205,7 @@ class RequantLane(wiring.Component):
         #    power of two (~x + 1 carries into a new top bit), which stage 3 sees as the
         #    shift's bit 32; exact for |x| = 1 (the complement 0 or 1 counts 31); x = 0
         #    counts 31 too, and `zero3` stands for it
-        y2 = reg("y2", signed(32), Mux(single, x1, x1 << left))
+        y2 = reg("y2", signed(32), x1 << left)
         mag = Signal(32, name="mag")
         m.d.comb += mag.eq(Mux(x1[-1], -x1, x1))          # |INT32_MIN| = 2^31 fits
         mag2 = reg("mag2", 32, mag)

@@ -135,10 +135,10 @@ _MUTANTS = {
     "inside_page_end": ("rem <= page_left + AXI_PAGE_BYTES", "rem < page_left + AXI_PAGE_BYTES"),
     "inside_beats": ("(rem_m <= lim)", "(rem_m < lim)"),
     "run_end_page": ("& lane_fits[d])) <= page_k", "& lane_fits[d])) < page_k"),
-    "run_end_lane": ("(offset_of(new_addr + dec.s[d]) <= lane_k)", "(offset_of(new_addr + dec.s[d]) < lane_k)"),
-    "run_end_lane_first": ("(offset_of(an_first[d]) <= max_bytes - run_bytes)",
-                           "(offset_of(an_first[d]) < max_bytes - run_bytes)"),
-    "run_end_fit_ok": ("busy, fit_ok & (offset_of(", "busy, (offset_of("),
+    "run_end_lane": ("run_bytes <= min(AXI_PAGE_BYTES, max_bytes - lane)", "run_bytes < min(AXI_PAGE_BYTES, max_bytes - lane)"),
+    "run_end_lane_any": ("lane_mask.eq(lane_mask_idle)", "lane_mask.eq(-1)"),
+    "run_end_lane_first_stale": ("lane_mask_idle.bit_select(offset_of(an_first[d]), 1)",
+                                 "lane_mask.bit_select(offset_of(an_first[d]), 1)"),
 }
 
 
