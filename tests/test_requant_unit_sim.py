@@ -98,8 +98,7 @@ def _stimulus(rng):
     return vectors, writes
 
 
-def _run(unit_class, seed: int, offer_both: bool = False, acc_rate: float = 0.7, ready_rate: float = 0.6,
-         write_rate: float = 0.15) -> list[str]:
+def _run(unit_class, seed: int, offer_both: bool = False, acc_rate: float = 0.7, ready_rate: float = 0.6) -> list[str]:
     """Mismatches (empty when every output is right); asserts that everything finishes."""
     rng = np.random.default_rng(seed)
     vectors, writes = _stimulus(rng)
@@ -118,7 +117,7 @@ def _run(unit_class, seed: int, offer_both: bool = False, acc_rate: float = 0.7,
             fresh = not acc_valid
             acc_valid = v < len(vectors) and (acc_valid or rng.random() < acc_rate)
             param_valid = w < len(writes) and (param_valid or (acc_valid and fresh if offer_both
-                                                               else rng.random() < write_rate))
+                                                               else rng.random() < 0.15))
             ctx.set(dut.acc.valid, acc_valid)
             if acc_valid:
                 ctx.set(dut.acc.payload.c, vectors[v])
