@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import operator
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data
 
 from .head_fifo import HeadFIFO
@@ -136,6 +136,7 @@ class BeatLanes:
                      self._last_after.eq(Mux(self.first, head.last2, self.rem <= 2 * bb))]
         self._next_head_bits = queue.c_next
         self._next_head_kept, self._next_head_read = queue.c_next_kept, queue.c_next_read
+        self._next_head_from, self._next_head_read_at = queue.c_next_from, queue.c_next_read_at
 
     def advance(self, m: Module, pop) -> None:
         """The beat was taken: the next one continues the burst, or starts the next (and
@@ -168,6 +169,16 @@ class BeatLanes:
         taken_bits = Mux(self.last, self._next_head_read, self._next_head_kept)
         return (Mux(restarting | self.last, taken_bits[2:], 0),
                 Mux(restarting | self.first, self._next_head_kept[2:], 0))
+
+    def offset_taken_choices(self) -> tuple[list[Value], Value]:
+        """:meth:`offset_next_either`'s value if the beat is taken and no restart, as
+        ``values[index]``: ``values`` the offsets of the queue's four sources of its next
+        head (``c_next_from``) and 0, ``index`` made from ``last`` and the queue's flags.
+        Once :meth:`register_last` is called, ``index`` is made from registers alone, so
+        an engine can compute from each offset apart and choose last (timing: see
+        ``HeadFIFO``'s ``c_next_from``)."""
+        values = [self._next_head_from[k][2:] for k in range(4)] + [Const(0, self._bb.bit_length())]
+        return values, Mux(self.last, self._next_head_read_at, 4)
 
     def _last_next_value(self, m: Module, taken, restarting):
         """``last`` of the next cycle, whenever a burst is at the head then (``taken``,

@@ -112,6 +112,15 @@ class HeadFIFO(wiring.Component):
         the select and choose last (timing: the 8x8 top at 075d98f --seed 2, the execute
         queue's ``c_now_oldest`` -> the copy's select -> the token check -> the dispatcher's
         start, the worst path).
+    c_next_from, c_next_read_at, c_next_kept_at : Out(data.ArrayLayout(copy, 4)), Out(range(4)), Out(range(4))
+        With ``copy``: ``c_next_read`` and ``c_next_kept`` as choices, equal to
+        ``c_next_from[c_next_read_at]`` and ``c_next_from[c_next_kept_at]`` every cycle.
+        The four are the copy's two head registers, its register of the oldest entry
+        behind them, and ``w_data[:copy]``; the indices are made from the copy's flags and
+        select alone (registers). So a consumer can compute from each value apart and
+        choose last (timing: the 8x8 top at 60ad774 --seed 3, the store engine's burst
+        queue's entry behind -> the copy's next head as read -> the next offset -> the W
+        shift amount, nine levels, -1.32 ns).
     """
 
     def __init__(self, *, width: int, depth: int, heads: int = 1, late_read: bool = False, copy: int = 0):
@@ -133,7 +142,9 @@ class HeadFIFO(wiring.Component):
         if copy:
             ports |= {"c_rdy": Out(1), "c_data": Out(copy), "c_next": Out(copy),
                       "c_next_kept": Out(copy), "c_next_read": Out(copy),
-                      "c_heads": Out(data.ArrayLayout(copy, 2)), "c_pick": Out(1)}
+                      "c_heads": Out(data.ArrayLayout(copy, 2)), "c_pick": Out(1),
+                      "c_next_from": Out(data.ArrayLayout(copy, 4)),
+                      "c_next_read_at": Out(range(4)), "c_next_kept_at": Out(range(4))}
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -143,7 +154,8 @@ class HeadFIFO(wiring.Component):
         # level beside the events that move it (timing: the producer's write decision
         # started at the level's compare; on the 8x8 top, the executor's command queues'
         # levels -> their ready -> the execute dispatcher's start -> a token counter)
-        room = Signal(name="room", init=1)
+        # (marked apart: a producer may keep a copy of it, from ``w_rdy_next``)
+        room = Signal(name="room", init=1, attrs={KEEP_APART: 1})
         m.d.comb += [self.level.eq(level), self.w_rdy.eq(room)]
         write = self.w_en & self.w_rdy
         # (the copy's flag, equal to r_rdy: the read decision need not reach the wide heads)
@@ -159,21 +171,28 @@ class HeadFIFO(wiring.Component):
         # them, or the entry being written when none waits
         behind = self.depth - self.heads
         fill = Signal(name="fill")
-        behind_rdy, entry, c_entry = self._behind(m, behind, write, fill)
+        behind_rdy, entry, (c_none, c_behind) = self._behind(m, behind, write, fill)
         arrives = behind_rdy | write
         if self.heads == 1:
             self._one_head(m, read, fill, entry, arrives)
         else:
-            r_rdy, r_data, target_fill, _, _ = self._two_heads(m, pop, entry, arrives, self.width, "")
+            r_rdy, r_data, target_fill = self._two_heads(m, pop, entry, arrives, self.width, "")[:3]
             m.d.comb += [self.r_rdy.eq(r_rdy), self.r_data.eq(r_data)]
             if self.copy:
                 # the same heads again, for the low bits only
-                c_rdy, c_data, c_fill, (c_next, kept, read_), (c_regs, c_pick) = self._two_heads(
+                c_entry = Mux(c_none, self.w_data[:self.copy], c_behind)
+                c_rdy, c_data, c_fill, (c_next, kept, read_), (c_regs, c_pick), c_valid = self._two_heads(
                     m, pop, c_entry, arrives, self.copy, "c_")
                 m.d.comb += [self.c_rdy.eq(c_rdy), self.c_data.eq(c_data), self.c_next.eq(c_next),
                              self.c_next_kept.eq(kept), self.c_next_read.eq(read_),
                              self.c_heads[0].eq(c_regs[0]), self.c_heads[1].eq(c_regs[1]),
                              self.c_pick.eq(c_pick)]
+                # (a head register that is empty loads the entry: the one behind, or the
+                # written one when none waits)
+                m.d.comb += [self.c_next_from[k].eq(v) for k, v in
+                             enumerate((c_regs[0], c_regs[1], c_behind, self.w_data[:self.copy]))]
+                for port, sel in ((self.c_next_kept_at, c_pick), (self.c_next_read_at, ~c_pick)):
+                    m.d.comb += port.eq(Mux(Mux(sel, c_valid[1], c_valid[0]), sel, Mux(c_none, 3, 2)))
                 # the storage behind the heads takes its `fill` from the copy's flags and
                 # `now_oldest` (equal to the heads' every cycle), which steer only the copy's
                 # few bits, not from the heads', whose flags are the enables of `width` bits
@@ -198,10 +217,11 @@ class HeadFIFO(wiring.Component):
 
     def _two_heads(self, m, pop, entry, arrives, width, tag):
         """Two head registers, the oldest at ``oldest``: returns ``(r_rdy, r_data, fill,
-        (next_data, next_kept, next_read), (registers, select))``, ``next_data`` the
+        (next_data, next_kept, next_read), (registers, select), flags)``, ``next_data`` the
         ``r_data`` of the next cycle (when ``r_rdy`` is set then), which is ``next_read``
         when the head is read this cycle and ``next_kept`` when not; ``r_data`` is
-        ``registers[select]``.
+        ``registers[select]``, and ``flags`` the registers' valid flags as the ports see
+        them (``next_kept`` is ``registers[select]`` when ``flags[select]``, else ``entry``).
         A head register that is empty takes ``entry`` every cycle (its clock enable is its
         own empty flag, a register: the consumer's read reaches only the flags and
         ``oldest``; timing: with one head, the read was the enable of all ``width`` head
@@ -276,11 +296,13 @@ class HeadFIFO(wiring.Component):
         if not tag:
             select = kept_copies(m, oldest_next, 1, name="select", shape=1)[0]
         return (rdy, Mux(select, regs[1], regs[0]), fill, (Mux(read_now, read_, kept), kept, read_),
-                (regs, now_oldest))
+                (regs, now_oldest), now_valid)
 
     def _behind(self, m, behind, write, fill):
-        """The storage of ``behind`` entries behind the heads: ``(ready, entry)``, whether
-        one waits and what a head takes (the oldest behind, else the one being written).
+        """The storage of ``behind`` entries behind the heads: ``(ready, entry, (none,
+        low))``, whether one waits and what a head takes (the oldest behind, else the one
+        being written), and for the copy a flag that none waits and a register of the
+        oldest's low ``copy`` bits (it takes ``low`` unless ``none``, else ``w_data``'s).
         Every write lands in it, at `wptr`, even one that goes straight into a free head:
         the head then takes the same entry, and `rptr` steps past it. So the storage's
         write enable is the write alone (`w_en` and the `level` register), never the read
@@ -288,7 +310,7 @@ class HeadFIFO(wiring.Component):
         queue's consumer's read decision reached the storage's write enable; the 8x8 top's
         path at 046d31b: the load dispatcher's start -> the load queue's storage)."""
         if behind == 0:
-            return Const(0), self.w_data, self.w_data[:self.copy]
+            return Const(0), self.w_data, (Const(1), self.w_data[:self.copy])
         behind_level = Signal(range(behind + 1), name="behind_level")
         # whether an entry waits behind (`behind_level != 0`) is a register, set beside the
         # level from the events that move it; a second one, holding the complement,
@@ -319,7 +341,7 @@ class HeadFIFO(wiring.Component):
             m.d.comb += behind_data.eq(slot)
             with m.If(~behind_rdy if self.heads == 1 else ~behind_rdy | fill):
                 m.d.sync += slot.eq(self.w_data)
-            return behind_rdy, entry, entry[:self.copy]
+            return behind_rdy, entry, (behind_none, slot[:self.copy])
         wptr = Signal(range(behind), name="behind_wptr")
         # (a wide queue's RAM slices take copies of these three, `_storage`: kept apart from
         # them, as Yosys merges a plain register into a kept copy that loads the same value)
@@ -352,9 +374,9 @@ class HeadFIFO(wiring.Component):
             m.d.sync += wptr.eq(Mux(wptr == behind - 1, 0, wptr + 1))
         m.d.sync += rptr.eq(rptr_next)
         if not self.copy:
-            return behind_rdy, entry, entry[:self.copy]
+            return behind_rdy, entry, (behind_none, behind_data[:self.copy])
         c_data = self._copied_behind(m, behind, write, take, (wptr, rptr, rptr_step), (late_en, late_addr, late_data))
-        return behind_rdy, entry, Mux(behind_none, self.w_data[:self.copy], c_data)
+        return behind_rdy, entry, (behind_none, c_data)
 
     def _storage(self, m, behind, rptr, late_en, late_addr, late_data):
         """The entries behind the heads, in distributed RAM: the entry at the read pointer

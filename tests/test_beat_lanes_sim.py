@@ -2,14 +2,14 @@
 random beat takes, and every cycle the head beat's lanes (``offset``, ``k``, ``mask``,
 ``last``, also as ``register_last`` makes it) against a byte-by-byte model of the burst,
 ``ends_row_register`` against ``last & row_end``, and the next-value helpers
-(``offset_next``, and through it ``offset_next_either``) against the next cycle's
-``offset``. The engines' suites (``tests/test_dma_rtl.py``) see
+(``offset_next``, and through it ``offset_next_either``, and ``offset_taken_choices``)
+against the next cycle's ``offset``. The engines' suites (``tests/test_dma_rtl.py``) see
 these only through whole transfers; here a wrong "next beat is the last" or a wrong next
 offset fails at the cycle it happens."""
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Array, Module, Signal
 from amaranth.sim import Simulator
 
 from systolica.hw import beat_lanes
@@ -39,6 +39,9 @@ def _bench(module, bus_bits: int, seed: int, registered_last: bool = False):
         lanes.register_last(m, taken, restart)
     ends_row = lanes.ends_row_register(m, taken, restart)
     o_next = lanes.offset_next(taken, restart)
+    offsets, at = lanes.offset_taken_choices()
+    o_taken = Signal.like(o_next)
+    m.d.comb += o_taken.eq(Array(offsets)[at])
     with m.If(taken):
         lanes.advance(m, queue.r_en)
     with m.If(restart):
@@ -86,6 +89,8 @@ def _bench(module, bus_bits: int, seed: int, registered_last: bool = False):
                     assert offset == said_next, (cycle, offset, said_next)
                 seen["rem_2bb"] += beat > 0 and sum(x[1] for x in beats_of(queued[0])[beat:]) == 2 * bb
             said_next = ctx.get(o_next)
+            if ready and tk and not rs:          # the same next offset, as a choice
+                assert ctx.get(o_taken) == said_next, (cycle, ctx.get(o_taken), said_next)
             await ctx.tick()
             if ready and tk:
                 seen["beats"] += 1

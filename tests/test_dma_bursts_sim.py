@@ -171,7 +171,12 @@ _INDEX_MUTANTS = {
     # and dimension 1 stepping while dimension 2 has not ended; the flags' next values
     # once a run ends (`ran`): the next element restarting dimension 2, dimension 0 not
     # stepping, and dimension 1 stepping when dimension 2 does
-    "run_ends_late": ("Mux(~busy, ends_idle[k], Mux(moves, ends_ran[k], ends_held[k]))", "ends_held[k]"),
+    "run_ends_late": ("Mux(~busy_c, ends_idle[k], Mux(moves, ends_ran[k], ends_held[k]))", "ends_held[k]"),
+    # the flags' own copies of the queue's room and of `run_done` stuck / not following a
+    # later burst's fit (`busy`'s copy left set by the last run is not observable: the
+    # queue still holds that run's burst in the next cycle, so no command starts then)
+    "run_done_flags_miss_the_rest_fits": ("done_c.eq(rest_fits)", "done_c.eq(done_c)"),
+    "room_flags_stuck": ("room_c.eq(outq.w_rdy_next)", "room_c.eq(1)"),
     "run_ends_dim1": ("1: ~elem & ae[2] & ~ae[1]", "1: ~elem & ae[2] & ~ae[0]"),
     "ran_elem_restarts_dim2": ("Mux(next_elem, at_end[2], Mux(ends[2]", "Mux(next_elem, size_is1[2], Mux(ends[2]"),
     "ran_dim0_held": ("at_end[0], near_end[0])", "at_end[0], at_end[0])"),

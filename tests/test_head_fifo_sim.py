@@ -82,7 +82,9 @@ def test_late_read_needs_two_heads():
 #: missing a write where it is or where it steps to (this cycle's or the late one), read
 #: where it is rather than where it steps to, or never stepping, and its next head (``c_next``) read through the
 #: select before it steps or never taken from the entry an empty head loads, and its next
-#: head if read (``c_next_read``) through the select as it is.
+#: head if read (``c_next_read``) through the select as it is, and the indices that choose
+#: them among their sources (``c_next_read_at``) taking the kept head's select, or the
+#: entry behind even when none waits.
 _MUTANTS = {
     "late entry read from the storage": (1, "late_hit.eq(write & Mux(fill, wptr == rptr_step, wptr == rptr))",
                                          "late_hit.eq(0)"),
@@ -111,8 +113,8 @@ _MUTANTS = {
                                                              "Mux(add & ~take, 1,"),
     "late read: w_rdy's register misses the taken entry": ("late", "Mux(take & ~add, 1,", "Mux(take & ~add, 0,"),
     "w_rdy_next is not the register's input": (2, "self.w_rdy_next.eq(room_now_next)", "self.w_rdy_next.eq(room)"),
-    "copy: other bits copied": ("copy", "Mux(behind_none, self.w_data[:self.copy], c_data)",
-                                "Mux(behind_none, self.w_data[1:self.copy + 1], c_data)"),
+    "copy: other bits copied": ("copy", "Mux(c_none, self.w_data[:self.copy], c_behind)",
+                                "Mux(c_none, self.w_data[1:self.copy + 1], c_behind)"),
     "copy: the entry behind misses a write where it is": (
         "copy", "kept = Mux(write & (wptr == rptr), self.w_data[:bits], held)", "kept = held"),
     "copy: the entry behind misses a write where it steps to": (
@@ -127,8 +129,8 @@ _MUTANTS = {
                                    'reg = Signal(shape, name=f"{tag}{name}", reset_less=reset_less, '
                                    'init=int(bool(tag) and not reset_less),'),
     # (the DMA engines' burst queues: a copy with the read applied at once)
-    "copy, read at once: other bits copied": ("copy_now", "Mux(behind_none, self.w_data[:self.copy], c_data)",
-                                              "Mux(behind_none, self.w_data[:self.copy], c_data[::-1])"),
+    "copy, read at once: other bits copied": ("copy_now", "Mux(c_none, self.w_data[:self.copy], c_behind)",
+                                              "Mux(c_none, self.w_data[:self.copy], c_behind[::-1])"),
     "copy, read at once: the entry behind never steps": ("copy_now", "held.eq(Mux(take, stepped, kept))",
                                                          "held.eq(kept)"),
     "copy, read at once: its select never steps": ("copy_now", "oldest_next = oldest ^ pop",
@@ -139,6 +141,10 @@ _MUTANTS = {
                                                  "for sel in (now_oldest, now_oldest))"),
     "next head never the entry": ("copy", "regs_next = [Mux(now_valid[k], regs[k], entry)",
                                   "regs_next = [Mux(1, regs[k], entry)"),
+    "next head if read chosen at the kept head": ("copy_now", "(self.c_next_read_at, ~c_pick)",
+                                                  "(self.c_next_read_at, c_pick)"),
+    "next head chosen at the entry behind when none waits": ("copy_now", "sel, Mux(c_none, 3, 2)))",
+                                                             "sel, 2))"),
 }
 _KINDS = {1: {"heads": 1}, 2: {"heads": 2}, "late": {"heads": 2, "late_read": True},
           "copy": {"heads": 2, "late_read": True, "copy": 5}, "copy_now": {"heads": 2, "copy": 5}}
@@ -222,6 +228,8 @@ def _compare_with_sync_fifo(fifo_class, depth, seed, width=12):
                 c_next = None if fl else ctx.get(ours.c_next)
                 read = r_en and want[1]
                 assert ctx.get(ours.c_next) == ctx.get(ours.c_next_read if read else ours.c_next_kept), cycle
+                for value, at in ((ours.c_next_read, ours.c_next_read_at), (ours.c_next_kept, ours.c_next_kept_at)):
+                    assert ctx.get(value) == ctx.get(ours.c_next_from[ctx.get(at)]), cycle
             seen["full"] += not want[0]
             seen["empty_write"] += w_en and not want[1]
             seen["read_write"] += w_en and r_en and want[0] and want[1]
