@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import operator
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value
 from amaranth.lib import data
 
 from .head_fifo import HeadFIFO
@@ -44,7 +44,10 @@ class BeatLanes:
     @staticmethod
     def control_bits(entry) -> int:
         """Bits queued below an entry of layout ``entry`` (:meth:`queued`): its first
-        beat's ``last``, its burst's ``row_end`` and ``offset``. An engine's burst queue
+        beat's ``last``, its burst's ``row_end`` and ``offset``, and its first beat's ``k``
+        (so a store's W shift amount, ``rp_b + k - offset``, has all its terms from the
+        copy; timing: the 8x8 top's amount went through the wide head's select for
+        ``k``, the thirty-sixth pass in ``bench/fpga_timing.md``). An engine's burst queue
         keeps them a second time (``HeadFIFO`` ``copy``) for the beat's handshake, the
         row's end and the first beat's lanes, which then start at registers of their own,
         away from the wide head and its select (timing: the 8x8 top at d5193b6, the load
@@ -52,7 +55,7 @@ class BeatLanes:
         -1.37 ns, two 2.1 ns routes; at 4a6157e, the store engine's ``pending.oldest`` ->
         the head's ``offset`` -> the W shift's amount -> ``w_beats``, -1.66 ns, a 3.21 ns
         route)."""
-        return 2 + entry["burst"].shape["offset"].width
+        return 2 + entry["burst"].shape["offset"].width + Shape.cast(entry["k"].shape).width
 
     @classmethod
     def queue(cls, entry, depth: int) -> HeadFIFO:
@@ -64,7 +67,7 @@ class BeatLanes:
     def queued(entry) -> Value:
         """What an engine queues for ``entry`` (a view of :meth:`layout`): the control
         bits, then the entry."""
-        return Cat(entry.last, entry.burst.row_end, entry.burst.offset, entry.as_value())
+        return Cat(entry.last, entry.burst.row_end, entry.burst.offset, entry.k, entry.as_value())
 
     @staticmethod
     def layout(burst_shape, bus_bytes: int) -> data.StructLayout:
@@ -109,7 +112,10 @@ class BeatLanes:
         bits = self.control_bits(entry)
         head = self.head = data.View(entry, queue.r_data[bits:])
         self.ready = queue.c_rdy
-        head_last, self.row_end, self.head_offset = queue.c_data[0], queue.c_data[1], queue.c_data[2:bits]
+        offset_bits = entry["burst"].shape["offset"].width
+        self._offset_at = slice(2, 2 + offset_bits)      # the offset's bits in the copy
+        head_last, self.row_end = queue.c_data[0], queue.c_data[1]
+        self.head_offset, head_k = queue.c_data[2:2 + offset_bits], queue.c_data[2 + offset_bits:bits]
         self.first = Signal(init=1)                # the next beat is its burst's first
         self.rem = Signal(range(256 * bb + 1))     # bytes of the head burst after this beat
         self._k_next = Signal(range(bb + 1))       # k and last of a beat that is not the first
@@ -119,7 +125,7 @@ class BeatLanes:
         self.k = Signal(range(bb + 1))
         self.mask = Signal(bb)                     # lanes 0 .. k - 1
         self.last = Signal()
-        m.d.comb += [self.k.eq(Mux(self.first, head.k, self._k_next)),
+        m.d.comb += [self.k.eq(Mux(self.first, head_k, self._k_next)),
                      self.mask.eq(Mux(self.first, head.mask, self._mask_next)),
                      self.last.eq(Mux(self.first, head_last, self._last_next))]
         self._head = head
@@ -167,8 +173,8 @@ class BeatLanes:
         when it is the burst's last: the copy's next head as read, ``c_next_read``, else as
         kept), so an engine can choose between what it makes of each by the take alone."""
         taken_bits = Mux(self.last, self._next_head_read, self._next_head_kept)
-        return (Mux(restarting | self.last, taken_bits[2:], 0),
-                Mux(restarting | self.first, self._next_head_kept[2:], 0))
+        return (Mux(restarting | self.last, taken_bits[self._offset_at], 0),
+                Mux(restarting | self.first, self._next_head_kept[self._offset_at], 0))
 
     def offset_taken_choices(self) -> tuple[list[Value], Value]:
         """:meth:`offset_next_either`'s value if the beat is taken and no restart, as
@@ -177,7 +183,7 @@ class BeatLanes:
         Once :meth:`register_last` is called, ``index`` is made from registers alone, so
         an engine can compute from each offset apart and choose last (timing: see
         ``HeadFIFO``'s ``c_next_from``)."""
-        values = [self._next_head_from[k][2:] for k in range(4)] + [Const(0, self._bb.bit_length())]
+        values = [self._next_head_from[k][self._offset_at] for k in range(4)] + [Const(0, len(self.head_offset))]
         return values, Mux(self.last, self._next_head_read_at, 4)
 
     def _last_next_value(self, m: Module, taken, restarting):

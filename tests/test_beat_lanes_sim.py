@@ -117,15 +117,18 @@ def test_beat_lanes_match_the_bursts(bus_bits, registered_last, seed):
 
 
 #: Mutants the bench must catch: a later beat's "the next is the last" off by one; the
+#: first beat's ``k`` in the copy's bits taken from the second beat's; the
 #: next offset if taken read from the kept head, or without the taken beat's `last`; the
 #: registered ``last`` (benched with it) from the kept head's bits (not the copy's next
 #: head), or from the later beat's ``last`` as it is (not as the take leaves it).
 _MUTANTS = {
     "last_after off by one": ("head.last2, self.rem <= 2 * bb))", "head.last2, self.rem < 2 * bb))", False),
+    "first beat's k copied as the second's": ("entry.burst.offset, entry.k, entry.as_value())",
+                                               "entry.burst.offset, entry.k2, entry.as_value())", False),
     "taken offset from the kept head": ("Mux(self.last, self._next_head_read, self._next_head_kept)",
                                         "Mux(0, self._next_head_read, self._next_head_kept)", False),
-    "taken offset not after a last beat": ("Mux(restarting | self.last, taken_bits[2:], 0)",
-                                           "Mux(restarting | self.first, taken_bits[2:], 0)", False),
+    "taken offset not after a last beat": ("Mux(restarting | self.last, taken_bits[self._offset_at], 0)",
+                                           "Mux(restarting | self.first, taken_bits[self._offset_at], 0)", False),
     "registered last from the kept head": ("reg.eq(self._last_next_value(m, taken, restarting))",
                                            "reg.eq(Mux(self.first, self._next_head_kept[0], self._last_next))",
                                            True),
