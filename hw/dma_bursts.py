@@ -236,16 +236,19 @@ class BurstGen(wiring.Component):
         ends_next = {k: Mux(~busy_c, ends_idle[k], Mux(moves, ends_ran[k], ends_held[k])) for k in ends}
         last_c = kept_copies(m, ends_next["last"], 1, name="run_last_flags", shape=1)[0]
         m.d.sync += [ends[k].eq(ends_next[k]) for k in ends]
-        # the flags that choose the next run's values (`by_run_end`) are kept twice more:
-        # once for the next run's address (32 bits, and the strides' adds behind it), once
-        # for its first burst's limits and fit, so each copy can sit by what it steers
-        # (timing: the 8x8 top at 1154364 --seed 2, `load.bursts.run_ends_elem` -> a
-        # 3.12 ns route -> the address's select -> a 2.26 ns route -> `an0`'s add, -1.31 ns)
+        # the flags that choose the next run's values (`by_run_end`) are kept three times
+        # more: once for the next run's address (32 bits, and the strides' adds behind it),
+        # once for its first burst's limits, once for its fit (the page compares' top
+        # bits), so each copy can sit by what it steers (timing: the 8x8 top at 1154364
+        # --seed 2, `load.bursts.run_ends_elem` -> a 3.12 ns route -> the address's select
+        # -> a 2.26 ns route -> `an0`'s add, -1.31 ns; at 956a5c5 --seed 4, the limits'
+        # copy `run_ends_elem_first0` -> a 2.96 ns route -> the fit's chains -> `run_done`,
+        # -0.70 ns)
         # (one-hot: the next element, dimension 2 or 1 steps, or dimension 0 steps or the
         # command ends, ("writes", 0), where the choice does not matter)
         choosers = {"elem": "elem", 2: 2, 1: 1, 0: ("writes", 0)}
-        addr_ends, first_ends = ({k: kept_copies(m, ends_next[e], 1, name=f"run_ends_{k}_{use}", shape=1)[0]
-                                  for k, e in choosers.items()} for use in ("addr", "first"))
+        addr_ends, first_ends, fit_ends = ({k: kept_copies(m, ends_next[e], 1, name=f"run_ends_{k}_{use}", shape=1)[0]
+                                            for k, e in choosers.items()} for use in ("addr", "first", "fit"))
         out = Signal(burst_layout(cfg), name="next_burst")
         m.d.comb += [
             out.addr.eq(cur),
@@ -326,7 +329,7 @@ class BurstGen(wiring.Component):
         # four (timing: the 8x8 top at 2bb9326 --seed 4, `load.bursts.an2` -> the
         # compare's carry chain -> five LUT levels -> `run_done`, -0.76 ns)
         lane_fits = [Signal(name=f"lane_fits{d}") for d in range(4)]
-        terms = [Cat(an[d][:12], Const(0, 1), ~(first_ends[k] & lane_fits[d])) <= page_k
+        terms = [Cat(an[d][:12], Const(0, 1), ~(fit_ends[k] & lane_fits[d])) <= page_k
                  for k, d in dims.items()]
         next_fits = Signal()
         m.d.comb += next_fits.eq(functools.reduce(operator.or_, terms))
