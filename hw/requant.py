@@ -305,13 +305,18 @@ class RequantLane(wiring.Component):
         sign9 = reg("sign9", 1, sign8)
         # stage 10's shift amounts and ranges of F, from ef here (registered)
         sh9 = reg("sh9", 5, by_carry(lambda ef: 23 - ef))  # 23 - ef for ef in -1..9
-        # the fraction's bits below sh9 and its half as masks, for ef = eh8 (timing: the
-        # shift amounts' decoders sat in front of stage 10's compare); stage 10 halves them
-        # when the rounding carried (ef = eh8 + 1). 25 bits hold them for ef in -1..9, the
-        # only range whose rounding is used
-        frac_mask9 = reg("frac_mask9", 25, (Const(1, 26) << (23 - eh8)[:5]) - 1)
-        half9 = reg("half9", 25, Const(1, 25) << (22 - eh8)[:5])
-        carry9 = reg("carry9", 1, carry)
+        # the fraction's half, its bits below the half, and ip's bit 0 as masks of mant9
+        # for ef (timing: the shift amounts' decoders sat in front of stage 10's compare):
+        # made for ef = eh8 and halved here when the rounding carries (ef = eh8 + 1), so
+        # stage 10 is three AND-OR reductions of registers (timing: with the halving
+        # chosen by `carry9` in stage 10, the 8x8 top at 956a5c5 --seed 4, `carry9` -> six
+        # LUT levels -> `up10`, -0.37 ns at 105 MHz). 25 bits hold them for ef in -1..9,
+        # the only range whose rounding is used
+        frac_mask = ((Const(1, 26) << (23 - eh8)[:5]) - 1)[:25]
+        half = (Const(1, 25) << (22 - eh8)[:5])[:25]
+        half9 = reg("half9", 25, Mux(carry, half >> 1, half))
+        below9 = reg("below9", 25, Mux(carry, frac_mask >> 2, frac_mask >> 1))
+        odd9 = reg("odd9", 25, Mux(carry, half, half << 1))
         zero9 = reg("zero9", 1, tiny8 | by_carry(lambda ef: ef < -1))
         big9 = reg("big9", 1, by_carry(lambda ef: ef >= 10))
 
@@ -333,13 +338,12 @@ class RequantLane(wiring.Component):
 
         # half to even: the fraction (mant9's bits below sh9) rounds up when its top bit
         # (the half) is set and a bit below it or ip's bit 0 is; each as an AND-OR of
-        # mant9 with a mask, halved when the rounding carried (timing: as compares of the
-        # fraction with the half, carry chains, the 8x8 top at 2bb9326 --seed 4,
-        # `carry9` -> `up10`, -1.06 ns)
+        # mant9 with a mask (timing: as compares of the fraction with the half, carry
+        # chains, the 8x8 top at 2bb9326 --seed 4, `carry9` -> `up10`, -1.06 ns)
         ip = mant9 >> sh9
-        frac_half = (mant9 & Mux(carry9, half9 >> 1, half9)) != 0
-        frac_low = (mant9 & Mux(carry9, frac_mask9 >> 2, frac_mask9 >> 1)) != 0
-        ip_odd = (mant9 & Mux(carry9, half9, half9 << 1)) != 0
+        frac_half = (mant9 & half9) != 0
+        frac_low = (mant9 & below9) != 0
+        ip_odd = (mant9 & odd9) != 0
         ip10 = reg("ip10", 11, ip[:11])                    # < 1024 when neither zero nor big
         up10 = reg("up10", 1, frac_half & (frac_low | ip_odd))
         zero10 = reg("zero10", 1, zero9)
