@@ -255,7 +255,7 @@ class DmaLoad(wiring.Component):
         m.d.comb += [rq.r_en.eq(take_beat),
                      closing.eq(open_a & a_room &
                                 Mux(data_row, beat_taken & completes, 1)),
-                     self.moved.eq(Mux(beat_taken, k, 0)), rows.advance.eq(closing)]
+                     self.moved.eq(Mux(beat_taken, beat_lanes.k_counted, 0)), rows.advance.eq(closing)]
         w = data.View(item, bq.w_data)
         m.d.comb += [bq.w_en.eq(beat_taken | closing), bq.r_en.eq(a_go),
                      w.beat.eq(rdata), w.shift.eq(shift), w.mask.eq(Mux(beat_taken, beat_lanes.mask, 0)), w.pos.eq(pos),

@@ -262,7 +262,7 @@ class DmaStore(wiring.Component):
             w.wvalid.eq(wq.r_rdy), w.wdata.eq(out.data), w.wstrb.eq(out.strb), w.wlast.eq(out.last),
             wq.r_en.eq(w.wready),
         ]
-        m.d.comb += self.moved.eq(Mux(make, k, 0))
+        m.d.comb += self.moved.eq(Mux(make, beat_lanes.k_counted, 0))
         with m.If(make):
             beat_lanes.advance(m, pending.r_en)
             with m.If(row_done):

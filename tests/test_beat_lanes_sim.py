@@ -85,6 +85,7 @@ def _bench(module, bus_bits: int, seed: int, registered_last: bool = False):
                 offset, k, last = beats_of(queued[0])[beat]
                 got = [ctx.get(x) for x in (lanes.offset, lanes.k, lanes.mask, lanes.last, ends_row)]
                 assert got == [offset, k, (1 << k) - 1, last, last & queued[0]["row_end"]], (cycle, got, queued[0], beat)
+                assert ctx.get(lanes.k_counted) == k, cycle    # (the first beat's from the wide head)
                 if said_next is not None:
                     assert offset == said_next, (cycle, offset, said_next)
                 seen["rem_2bb"] += beat > 0 and sum(x[1] for x in beats_of(queued[0])[beat:]) == 2 * bb
