@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
 
-__all__ = ["KEEP_APART", "kept_copies"]
+__all__ = ["KEEP_APART", "kept_copies", "kept_wire"]
 
 #: The wire attribute that marks a copy (``(* systolica_copy = 1 *)`` in the Verilog).
 KEEP_APART = "systolica_copy"
@@ -26,3 +26,14 @@ def kept_copies(m: Module, value, n: int, *, name: str, shape, init: int = 0, en
     with m.If(1 if en is None else en):
         m.d.sync += [r.eq(value) for r in regs]
     return regs
+
+
+def kept_wire(m: Module, value, *, name: str) -> Signal:
+    """A wire ``name`` equal to ``value``, marked ``keep``: synthesis computes it as a net
+    of its own and the logic after it reads that net, so ABC cannot fold what comes after
+    into the logic before (a choice made after it stays after it). Elsewhere a plain
+    wire. (Keep only values that share no logic with each other: a kept net is also a
+    cut that logic shared with it must pass through.)"""
+    wire = Signal(len(value), name=name, attrs={"keep": 1})
+    m.d.comb += wire.eq(value)
+    return wire

@@ -150,8 +150,8 @@ _FIT_MUTANTS = {
 #: Mutants of `at_stop` (`stop_at == idx`, a register set from their next values): one
 #: command early when idx does not step, as the requests end or after.
 _STOP_MUTANTS = {
-    "stop one early as the requests end": ("Mux(steps, nxt == idx_up, nxt == idx)", "nxt == idx_up"),
-    "stop one early after they ended": ("Mux(steps, stop_at == idx_up, stop_at == idx)", "stop_at == idx_up"),
+    "stop one early as the requests end": ('Mux(steps, same["next", "up"], same["next", "idx"])', 'same["next", "up"]'),
+    "stop one early after they ended": ('Mux(steps, same["stop", "up"], same["stop", "idx"])', 'same["stop", "up"]'),
 }
 
 
