@@ -14,13 +14,19 @@ from systolica.model.config import AcceleratorConfig
 ECP5 = DEVICES["LFE5U-85F"]
 
 
-def _flip_flop_names(out_dir, top):
-    """The names of the nets that the flip-flops of ``out_dir/synth.json`` drive."""
+def _module_and_names(out_dir, top):
+    """``out_dir/synth.json``'s module ``top`` and, for each bit, the names of its nets."""
     module = json.loads((out_dir / "synth.json").read_text())["modules"][top]
     names = {}
     for name, net in module["netnames"].items():
         for bit in net["bits"]:
             names.setdefault(bit, set()).add(name)
+    return module, names
+
+
+def _flip_flop_names(out_dir, top):
+    """The names of the nets that the flip-flops of ``out_dir/synth.json`` drive."""
+    module, names = _module_and_names(out_dir, top)
     return [names.get(cell["connections"]["Q"][0], set()) for cell in module["cells"].values()
             if cell["type"] == "TRELLIS_FF"]
 
@@ -160,3 +166,27 @@ def test_run_control_keeps_hold_apart_for_fetch_and_each_dispatcher(tmp_path):
     holders = [names & set(wanted) for names in _flip_flop_names(tmp_path, "run")]
     holders = [h for h in holders if h]
     assert sorted(n for h in holders for n in h) == wanted and all(len(h) == 1 for h in holders), holders
+
+
+def _lut_inputs_of_flip_flop(out_dir, top, q_name):
+    """The names of the nets that feed the LUT4 driving the D input of the flip-flop whose
+    output net is ``q_name`` (none when D is not driven by a LUT4)."""
+    module, names = _module_and_names(out_dir, top)
+    cells = module["cells"].values()
+    q_bits = set(module["netnames"][q_name]["bits"])
+    d = [c["connections"]["DI"][0] for c in cells if c["type"] == "TRELLIS_FF" and c["connections"]["Q"][0] in q_bits]
+    assert len(d) == 1, d
+    luts = [c for c in cells if c["type"] == "LUT4" and c["connections"]["Z"][0] == d[0]]
+    return set().union(*(names.get(c["connections"][p][0], set()) for c in luts for p in "ABCD"))
+
+
+def test_run_control_end_reads_the_startables_after_its_kept_terms(tmp_path):
+    """The run control's end terms but the startables are the kept nets `run_calm` and
+    `run_ending`; after `synth_ecp5` the LUT4 in front of `finish` reads `run_ending`, so
+    the startables (the dispatchers' token checks) reach `finish` through that one LUT."""
+    from systolica.hw.run_control import RunControl
+
+    synthesize_component(RunControl(AcceleratorConfig(rows=2, cols=2)), "run", ECP5, tmp_path)
+    module, _ = _module_and_names(tmp_path, "run")
+    assert {"run_calm", "run_ending"} <= set(module["netnames"]), sorted(module["netnames"])
+    assert "run_ending" in _lut_inputs_of_flip_flop(tmp_path, "run", "finish")
