@@ -54,7 +54,8 @@ BOARD ?= ulx3s
 UNIT  ?= board
 fpga: $(STAMP)
 	$(VENV)/bin/systolica fpga --board $(BOARD) --unit $(UNIT) \
-		$(if $(CONFIG),--config $(CONFIG),--rows $(ROWS) --cols $(COLS)) -o out/fpga-$(BOARD)-$(UNIT)
+		$(if $(CONFIG),--config $(CONFIG),--rows $(ROWS) --cols $(COLS)) $(if $(PNR_SEED),--seed $(PNR_SEED)) \
+		-o out/fpga-$(BOARD)-$(UNIT)
 
 clean:
 	rm -rf out .pytest_cache

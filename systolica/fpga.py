@@ -88,12 +88,13 @@ class FpgaResult:
     router: str = "router1"               # nextpnr's --router
     timing_weight: int = DEFAULT_TIMING_WEIGHT   # nextpnr's --placer-heap-timingweight
     generator: str = ""                   # the generator sources' hash when the design was written
+    seed: int | None = None               # nextpnr's --seed (None: nextpnr's own default)
 
     def to_json(self) -> dict:
         return {"board": self.board, "unit": self.unit, "device": self.device.name, "config": self.cfg.to_dict(),
                 "generator": self.generator,
                 "config_name": self.cfg.name, "synth_resources": self.synth_resources, "blocks": self.blocks,
-                "pnr": self.summary, "router": self.router, "timing_weight": self.timing_weight,
+                "pnr": self.summary, "router": self.router, "timing_weight": self.timing_weight, "seed": self.seed,
                 "bitstream": str(self.bitstream) if self.bitstream else None, "seconds": self.seconds}
 
 
@@ -240,7 +241,7 @@ def run_fpga(cfg: AcceleratorConfig, *, board: str = "ulx3s", unit: str = "board
     generator = source_hash()       # before elaboration: the sources may change during a long run
     reads, top, constraint = _write_design(cfg, board, unit, baud, out, clock_mhz)
     result = FpgaResult(board, unit, device, cfg, {}, router=router or default_router(unit),
-                          timing_weight=timing_weight, generator=generator)
+                          timing_weight=timing_weight, generator=generator, seed=seed)
     result.synth_resources, result.seconds["synth"] = _synthesize(reads, top, device, out)
     result.blocks = block_resources(out / "synth.json", top, device, depth=3 if unit == "board" else 2 if unit in BLOCK_UNITS else 1)
     check_fits(result.synth_resources, device, f"{cfg.name} {unit}")

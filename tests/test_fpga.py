@@ -96,7 +96,8 @@ def test_small_top_synthesizes_for_ecp5_and_fits(tmp_path):
 def test_smallest_array_places_and_routes(tmp_path):
     """nextpnr-ecp5 out of context: the report has Fmax and a critical path that starts and
     ends in the array's registers."""
-    result = run_fpga(AcceleratorConfig(rows=1, cols=1), unit="array", out_dir=tmp_path)
+    result = run_fpga(AcceleratorConfig(rows=1, cols=1), unit="array", out_dir=tmp_path, seed=3)
+    assert json.loads((tmp_path / "report.json").read_text())["seed"] == 3
     s = result.summary
     (clock, fmax), = s["fmax"].items()
     assert fmax["achieved_mhz"] > 0 and fmax["constraint_mhz"] == 100
@@ -290,6 +291,32 @@ def test_bench_reuses_a_written_row_only_for_the_same_verilog(tmp_path, monkeypa
     assert kept["generator"] == bench_fpga._generator_hash()
     assert report["not_run"] == ["top 4x4_int8", "array 8x8_int8", "top 8x8_int8"]
     assert "| array | 4x4_int8 | 1 | 2 | 16 | 0 | 123.4 |" in (tmp_path / "bench" / "fpga.md").read_text()
+
+
+def test_bench_reuses_a_row_only_at_its_placer_seed(tmp_path, monkeypatch):
+    """A run the bench places with a seed (`SEEDS`) is reused only when it was placed with
+    that seed (rows before the report kept a seed were placed with nextpnr's own), and its
+    Fmax cell names the seed."""
+    from systolica import bench_fpga, fpga
+
+    monkeypatch.setattr(bench_fpga, "BUILD_ROOT", tmp_path / "runs")
+    monkeypatch.setattr(bench_fpga, "SEEDS", {("array", "4x4_int8"): 5})
+    cfg = AcceleratorConfig(rows=4, cols=4)
+    pnr = {"resources": {"LUT4": 1, "FF": 2, "MULT18X18D": 16, "DP16KD": 0},
+           "fmax": {"clk": {"achieved_mhz": 123.4}},
+           "critical_paths": [{"delay_ns": 8.1, "levels": 1, "blocks": ["row_0"], "start": "a", "end": "b"}]}
+    row = {"unit": "array", "config": cfg.to_dict(), "pnr": pnr, "seconds": {"synth": 1, "pnr": 2},
+           "design_sha256": bench_fpga.design_sha256(cfg, "array"), "generator": "old",
+           "timing_weight": fpga.DEFAULT_TIMING_WEIGHT}
+    (tmp_path / "bench").mkdir()
+    for placed, kept in ((None, False), (4, False), (5, True)):
+        old = row if placed is None else {**row, "seed": placed}
+        (tmp_path / "bench" / "fpga.json").write_text(json.dumps({"rows": [old]}))
+        assert bench_fpga.main(["--finished", "--quick", "-o", str(tmp_path / "bench")]) == 0
+        report = json.loads((tmp_path / "bench" / "fpga.json").read_text())
+        assert len(report["rows"]) == kept and ("array 4x4_int8" in report["not_run"]) != kept, (placed, report)
+    assert "| array | 4x4_int8 | 1 | 2 | 16 | 0 | 123.4 (`--seed 5`) |" in (tmp_path / "bench" / "fpga.md").read_text()
+    assert bench_fpga.bench_seed(cfg, "array") == 5 and bench_fpga.bench_seed(cfg, "top") is None
 
 
 def test_a_stopped_run_leaves_no_report_beside_its_design(tmp_path, monkeypatch):
