@@ -33,8 +33,8 @@ UNITS = ("array", "top")
 FP8_ARRAYS = [(8, 8, "fp8_e4m3"), (8, 8, "fp8_e5m2")]
 BUILD_ROOT = Path("out/bench-fpga")
 #: nextpnr placer seeds (``--seed``) of the runs placed with one; the others use nextpnr's
-#: own. The 8x8 top meets its 100 MHz target at seed 2; other seeds place it a few MHz
-#: below (``bench/fpga_timing.md``, the table "Whole 8x8 int8 top").
+#: own. The 8x8 top meets its 100 MHz target at seed 2; earlier commits moved a few MHz
+#: from seed to seed (``bench/fpga_timing.md``, the table "Whole 8x8 int8 top").
 SEEDS = {("top", "8x8_int8"): 2}
 
 
