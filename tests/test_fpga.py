@@ -262,20 +262,28 @@ def test_bench_report_of_finished_runs_lists_what_did_not_run(tmp_path, monkeypa
     assert json.loads((tmp_path / "runs" / "top-12x12_int8" / "report.json").read_text())["does_not_fit"]
 
 
+def _written_array_row(cfg, sha: str) -> dict:
+    """A row of `bench/fpga.json` for `cfg`'s array as the bench writes it (123.4 MHz, the
+    Verilog of SHA-256 `sha`, today's placer timing weight, no seed)."""
+    from systolica import fpga
+
+    pnr = {"resources": {"LUT4": 1, "FF": 2, "MULT18X18D": 16, "DP16KD": 0},
+           "fmax": {"clk": {"achieved_mhz": 123.4}},
+           "critical_paths": [{"delay_ns": 8.1, "levels": 1, "blocks": ["row_0"], "start": "a", "end": "b"}]}
+    return {"unit": "array", "config": cfg.to_dict(), "pnr": pnr, "seconds": {"synth": 1, "pnr": 2},
+            "design_sha256": sha, "generator": "old", "timing_weight": fpga.DEFAULT_TIMING_WEIGHT}
+
+
 def test_bench_reuses_a_written_row_only_for_the_same_verilog(tmp_path, monkeypatch):
     """A fresh clone has no `out/bench-fpga`: a row of the report already written is kept
     while its `design_sha256` is the SHA-256 of the Verilog emitted now, and named as not
     run when it is not."""
-    from systolica import bench_fpga, fpga
+    from systolica import bench_fpga
 
     monkeypatch.setattr(bench_fpga, "BUILD_ROOT", tmp_path / "runs")
     cfg = AcceleratorConfig(rows=4, cols=4)
     sha = bench_fpga.design_sha256(cfg, "array")
-    pnr = {"resources": {"LUT4": 1, "FF": 2, "MULT18X18D": 16, "DP16KD": 0},
-           "fmax": {"clk": {"achieved_mhz": 123.4}},
-           "critical_paths": [{"delay_ns": 8.1, "levels": 1, "blocks": ["row_0"], "start": "a", "end": "b"}]}
-    row = {"unit": "array", "config": cfg.to_dict(), "pnr": pnr, "seconds": {"synth": 1, "pnr": 2},
-           "design_sha256": sha, "generator": "old", "timing_weight": fpga.DEFAULT_TIMING_WEIGHT}
+    row = _written_array_row(cfg, sha)
     stale = {**row, "config": AcceleratorConfig(rows=8, cols=8).to_dict(), "design_sha256": sha}
     (tmp_path / "bench").mkdir()
     # a row without `timing_weight` was placed at nextpnr's own weight, not today's default
@@ -297,17 +305,12 @@ def test_bench_reuses_a_row_only_at_its_placer_seed(tmp_path, monkeypatch):
     """A run the bench places with a seed (`SEEDS`) is reused only when it was placed with
     that seed (rows before the report kept a seed were placed with nextpnr's own), and its
     Fmax cell names the seed."""
-    from systolica import bench_fpga, fpga
+    from systolica import bench_fpga
 
     monkeypatch.setattr(bench_fpga, "BUILD_ROOT", tmp_path / "runs")
     monkeypatch.setattr(bench_fpga, "SEEDS", {("array", "4x4_int8"): 5})
     cfg = AcceleratorConfig(rows=4, cols=4)
-    pnr = {"resources": {"LUT4": 1, "FF": 2, "MULT18X18D": 16, "DP16KD": 0},
-           "fmax": {"clk": {"achieved_mhz": 123.4}},
-           "critical_paths": [{"delay_ns": 8.1, "levels": 1, "blocks": ["row_0"], "start": "a", "end": "b"}]}
-    row = {"unit": "array", "config": cfg.to_dict(), "pnr": pnr, "seconds": {"synth": 1, "pnr": 2},
-           "design_sha256": bench_fpga.design_sha256(cfg, "array"), "generator": "old",
-           "timing_weight": fpga.DEFAULT_TIMING_WEIGHT}
+    row = _written_array_row(cfg, bench_fpga.design_sha256(cfg, "array"))
     (tmp_path / "bench").mkdir()
     for placed, kept in ((None, False), (4, False), (5, True)):
         old = row if placed is None else {**row, "seed": placed}
